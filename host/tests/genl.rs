@@ -1,0 +1,192 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+use ipvs_core_host::ipvs_core::errno::Errno;
+use ipvs_core_host::ipvs_core::genl::{
+    parse_dest, parse_service, CmdAttrs, ControlPlane, Env, ServiceKey, CMD_POLICY,
+};
+use ipvs_core_host::ipvs_core::nlattr::{align, Table, Writer};
+use ipvs_core_host::ipvs_core::uapi::{cmd, cmd_attr, daemon_attr, dest_attr, svc_attr, AF_INET, AF_INET6};
+
+const ENV: Env = Env { hz: 1000, conn_tab_size: 4096, ipv6_enabled: true };
+
+fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+    v.extend_from_slice(&kind.to_ne_bytes());
+    v.extend_from_slice(payload);
+    v.resize(align(v.len()), 0);
+    v
+}
+
+fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
+    parts.concat()
+}
+
+fn tcp_service(full: bool) -> Vec<u8> {
+    let mut parts = vec![
+        attr(svc_attr::AF, &AF_INET.to_ne_bytes()),
+        attr(svc_attr::PROTOCOL, &6u16.to_ne_bytes()),
+        attr(svc_attr::ADDR, &[10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        attr(svc_attr::PORT, &[0, 80]),
+    ];
+    if full {
+        parts.push(attr(svc_attr::SCHED_NAME, b"wlc\0"));
+        parts.push(attr(svc_attr::FLAGS, &[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]));
+        parts.push(attr(svc_attr::TIMEOUT, &0u32.to_ne_bytes()));
+        parts.push(attr(svc_attr::NETMASK, &[255, 255, 255, 255]));
+    }
+    cat(&parts)
+}
+
+fn cmd_attrs(buf: &[u8]) -> CmdAttrs<'_> {
+    Table::parse(buf, &CMD_POLICY).unwrap()
+}
+
+#[test]
+fn service_needs_af_and_an_identity() {
+    assert_eq!(parse_service(None, false, &ENV).err(), Some(Errno::EINVAL));
+    assert_eq!(parse_service(Some(&[]), false, &ENV).err(), Some(Errno::EINVAL), "moby's empty nest");
+    let no_port = cat(&[attr(svc_attr::AF, &AF_INET.to_ne_bytes()), attr(svc_attr::PROTOCOL, &6u16.to_ne_bytes())]);
+    assert_eq!(parse_service(Some(&no_port), false, &ENV).err(), Some(Errno::EINVAL));
+    let fwm = cat(&[attr(svc_attr::AF, &AF_INET6.to_ne_bytes()), attr(svc_attr::FWMARK, &7u32.to_ne_bytes())]);
+    assert_eq!(
+        parse_service(Some(&fwm), false, &ENV).unwrap().key,
+        ServiceKey::Fwmark { af: AF_INET6, mark: 7 }
+    );
+}
+
+#[test]
+fn service_family_must_be_supported() {
+    let fwm = cat(&[attr(svc_attr::AF, &7u16.to_ne_bytes()), attr(svc_attr::FWMARK, &7u32.to_ne_bytes())]);
+    assert_eq!(parse_service(Some(&fwm), false, &ENV).err(), Some(Errno::EAFNOSUPPORT));
+    let v6 = cat(&[attr(svc_attr::AF, &AF_INET6.to_ne_bytes()), attr(svc_attr::FWMARK, &7u32.to_ne_bytes())]);
+    let no_v6 = Env { ipv6_enabled: false, ..ENV };
+    assert_eq!(parse_service(Some(&v6), false, &no_v6).err(), Some(Errno::EAFNOSUPPORT));
+}
+
+#[test]
+fn service_policy_violation_is_einval() {
+    let mut buf = tcp_service(false);
+    buf.extend(attr(svc_attr::SCHED_NAME, b"no-nul"));
+    assert_eq!(parse_service(Some(&buf), false, &ENV).err(), Some(Errno::EINVAL));
+}
+
+#[test]
+fn full_service_needs_sched_flags_timeout_netmask() {
+    assert_eq!(parse_service(Some(&tcp_service(false)), true, &ENV).err(), Some(Errno::EINVAL));
+    let buf = tcp_service(true);
+    let spec = parse_service(Some(&buf), true, &ENV).unwrap();
+    let s = spec.settings.unwrap();
+    assert_eq!(s.sched_name, b"wlc");
+    assert_eq!((s.flags, s.flags_mask), (1, u32::MAX));
+    assert_eq!(s.netmask, [255; 4]);
+    assert_eq!(
+        spec.key,
+        ServiceKey::Addr { af: AF_INET, protocol: 6, addr: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], port: [0, 80] }
+    );
+}
+
+#[test]
+fn dest_parsing() {
+    assert_eq!(parse_dest(None, false).err(), Some(Errno::EINVAL));
+    let id = cat(&[attr(dest_attr::ADDR, &[10, 0, 0, 2]), attr(dest_attr::PORT, &[0, 80])]);
+    let d = parse_dest(Some(&id), false).unwrap();
+    assert_eq!((d.af, d.port, d.addr[..4].to_vec()), (0, [0, 80], vec![10, 0, 0, 2]));
+    assert_eq!(parse_dest(Some(&id), true).err(), Some(Errno::EINVAL));
+    let full = cat(&[
+        id.clone(),
+        attr(dest_attr::FWD_METHOD, &(0x10 | 3u32).to_ne_bytes()),
+        attr(dest_attr::WEIGHT, &(-1i32).to_ne_bytes()),
+        attr(dest_attr::U_THRESH, &0u32.to_ne_bytes()),
+        attr(dest_attr::L_THRESH, &0u32.to_ne_bytes()),
+        attr(dest_attr::TUN_TYPE, &[0]),
+        attr(dest_attr::TUN_PORT, &[0, 0]),
+        attr(dest_attr::TUN_FLAGS, &0u16.to_ne_bytes()),
+    ]);
+    let s = parse_dest(Some(&full), true).unwrap().settings.unwrap();
+    assert_eq!(s.fwd_method, 3, "only the forwarding bits are kept");
+    assert_eq!(s.weight, -1, "negative weight survives parsing; -ERANGE comes later");
+}
+
+#[test]
+fn set_cmd_on_empty_table() {
+    let mut cp = ControlPlane::new();
+    let none = cmd_attrs(&[]);
+    assert_eq!(cp.set_cmd(cmd::FLUSH, &none, &ENV), Ok(()));
+    assert_eq!(cp.set_cmd(cmd::ZERO, &none, &ENV), Ok(()));
+    assert_eq!(cp.set_cmd(cmd::DEL_SERVICE, &none, &ENV), Err(Errno::EINVAL));
+    let svc = attr(cmd_attr::SERVICE, &tcp_service(false));
+    assert_eq!(cp.set_cmd(cmd::ZERO, &cmd_attrs(&svc), &ENV), Err(Errno::ESRCH));
+    assert_eq!(cp.set_cmd(cmd::DEL_SERVICE, &cmd_attrs(&svc), &ENV), Err(Errno::ESRCH));
+    assert_eq!(cp.set_cmd(cmd::NEW_DEST, &cmd_attrs(&svc), &ENV), Err(Errno::ESRCH));
+    assert_eq!(cp.set_cmd(cmd::SET_SERVICE, &cmd_attrs(&svc), &ENV), Err(Errno::EINVAL), "SET needs a full entry");
+    let full = attr(cmd_attr::SERVICE, &tcp_service(true));
+    assert_eq!(cp.set_cmd(cmd::SET_SERVICE, &cmd_attrs(&full), &ENV), Err(Errno::ESRCH));
+}
+
+#[test]
+fn set_and_get_config() {
+    let mut cp = ControlPlane::new();
+    let req = cat(&[
+        attr(cmd_attr::TIMEOUT_TCP, &61u32.to_ne_bytes()),
+        attr(cmd_attr::TIMEOUT_TCP_FIN, &62u32.to_ne_bytes()),
+        attr(cmd_attr::TIMEOUT_UDP, &63u32.to_ne_bytes()),
+    ]);
+    cp.set_cmd(cmd::SET_CONFIG, &cmd_attrs(&req), &ENV).unwrap();
+    let mut out = [0u8; 64];
+    let mut w = Writer::new(&mut out);
+    assert_eq!(cp.get_cmd(cmd::GET_CONFIG, &cmd_attrs(&[]), &ENV, &mut w), Ok(cmd::SET_CONFIG));
+    assert_eq!(w.written(), &req[..]);
+    // Zero keeps, too large is refused whole.
+    let req = cat(&[attr(cmd_attr::TIMEOUT_TCP, &0u32.to_ne_bytes()), attr(cmd_attr::TIMEOUT_UDP, &2_147_484u32.to_ne_bytes())]);
+    assert_eq!(cp.set_cmd(cmd::SET_CONFIG, &cmd_attrs(&req), &ENV), Err(Errno::EINVAL));
+    assert_eq!((cp.timeouts.tcp, cp.timeouts.udp), (61, 63));
+}
+
+#[test]
+fn get_info_reply_bytes() {
+    let cp = ControlPlane::new();
+    let mut out = [0u8; 64];
+    let mut w = Writer::new(&mut out);
+    assert_eq!(cp.get_cmd(cmd::GET_INFO, &cmd_attrs(&[]), &ENV, &mut w), Ok(cmd::SET_INFO));
+    let want = cat(&[attr(1, &0x010201u32.to_ne_bytes()), attr(2, &4096u32.to_ne_bytes())]);
+    assert_eq!(w.written(), &want[..]);
+}
+
+#[test]
+fn get_service_doit() {
+    let cp = ControlPlane::new();
+    let mut out = [0u8; 64];
+    let mut w = Writer::new(&mut out);
+    assert_eq!(cp.get_cmd(cmd::GET_SERVICE, &cmd_attrs(&[]), &ENV, &mut w), Err(Errno::EINVAL));
+    let svc = attr(cmd_attr::SERVICE, &tcp_service(false));
+    assert_eq!(cp.get_cmd(cmd::GET_SERVICE, &cmd_attrs(&svc), &ENV, &mut w), Err(Errno::ESRCH));
+    assert!(w.is_empty());
+}
+
+#[test]
+fn daemon_commands() {
+    let mut cp = ControlPlane::new();
+    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&[])), Err(Errno::EINVAL));
+    let del = |state: u32| attr(cmd_attr::DAEMON, &attr(daemon_attr::STATE, &state.to_ne_bytes()));
+    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&del(1))), Err(Errno::ESRCH));
+    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&del(2))), Err(Errno::ESRCH));
+    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&del(3))), Err(Errno::EINVAL));
+    let new = attr(
+        cmd_attr::DAEMON,
+        &cat(&[
+            attr(daemon_attr::STATE, &1u32.to_ne_bytes()),
+            attr(daemon_attr::MCAST_IFN, b"lo\0"),
+            attr(daemon_attr::SYNC_ID, &1u32.to_ne_bytes()),
+            attr(daemon_attr::MCAST_GROUP, &[10, 0, 0, 1]),
+        ]),
+    );
+    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new)), Err(Errno::EINVAL), "group must be multicast");
+}
+
+#[test]
+fn dump_dests_ignores_bad_requests() {
+    let cp = ControlPlane::new();
+    assert_eq!(cp.dump_dests(&[1, 2, 3], 0, &ENV), 0);
+    let svc = attr(cmd_attr::SERVICE, &tcp_service(false));
+    assert_eq!(cp.dump_dests(&svc, 0, &ENV), 0);
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The IPVS generic netlink ABI (family "IPVS", version 1), as `include/uapi/linux/ip_vs.h`
+//! defines it on the wire. These numbers are the contract with ipvsadm, keepalived and friends.
+
+pub const GENL_NAME: &str = "IPVS";
+pub const GENL_VERSION: u8 = 1;
+
+/// Version reported by GET_INFO and /proc/net/ip_vs: 1.2.1.
+pub const VERSION_CODE: u32 = 0x010201;
+
+/// Generic netlink commands.
+pub mod cmd {
+    pub const NEW_SERVICE: u8 = 1;
+    pub const SET_SERVICE: u8 = 2;
+    pub const DEL_SERVICE: u8 = 3;
+    pub const GET_SERVICE: u8 = 4;
+    pub const NEW_DEST: u8 = 5;
+    pub const SET_DEST: u8 = 6;
+    pub const DEL_DEST: u8 = 7;
+    pub const GET_DEST: u8 = 8;
+    pub const NEW_DAEMON: u8 = 9;
+    pub const DEL_DAEMON: u8 = 10;
+    pub const GET_DAEMON: u8 = 11;
+    pub const SET_CONFIG: u8 = 12;
+    pub const GET_CONFIG: u8 = 13;
+    pub const SET_INFO: u8 = 14;
+    pub const GET_INFO: u8 = 15;
+    pub const ZERO: u8 = 16;
+    pub const FLUSH: u8 = 17;
+    /// Upstream's `resv_start_op`: commands below it keep the old, liberal validation.
+    pub const RESV_START_OP: u8 = FLUSH + 1;
+}
+
+/// Top-level attributes of every command.
+pub mod cmd_attr {
+    pub const SERVICE: u16 = 1;
+    pub const DEST: u16 = 2;
+    pub const DAEMON: u16 = 3;
+    pub const TIMEOUT_TCP: u16 = 4;
+    pub const TIMEOUT_TCP_FIN: u16 = 5;
+    pub const TIMEOUT_UDP: u16 = 6;
+    pub const MAX: u16 = 6;
+}
+
+/// Attributes nested in `cmd_attr::SERVICE`.
+pub mod svc_attr {
+    pub const AF: u16 = 1;
+    pub const PROTOCOL: u16 = 2;
+    pub const ADDR: u16 = 3;
+    pub const PORT: u16 = 4;
+    pub const FWMARK: u16 = 5;
+    pub const SCHED_NAME: u16 = 6;
+    pub const FLAGS: u16 = 7;
+    pub const TIMEOUT: u16 = 8;
+    pub const NETMASK: u16 = 9;
+    pub const STATS: u16 = 10;
+    pub const PE_NAME: u16 = 11;
+    pub const STATS64: u16 = 12;
+    pub const MAX: u16 = 12;
+}
+
+/// Attributes nested in `cmd_attr::DEST`.
+pub mod dest_attr {
+    pub const ADDR: u16 = 1;
+    pub const PORT: u16 = 2;
+    pub const FWD_METHOD: u16 = 3;
+    pub const WEIGHT: u16 = 4;
+    pub const U_THRESH: u16 = 5;
+    pub const L_THRESH: u16 = 6;
+    pub const ACTIVE_CONNS: u16 = 7;
+    pub const INACT_CONNS: u16 = 8;
+    pub const PERSIST_CONNS: u16 = 9;
+    pub const STATS: u16 = 10;
+    pub const ADDR_FAMILY: u16 = 11;
+    pub const STATS64: u16 = 12;
+    pub const TUN_TYPE: u16 = 13;
+    pub const TUN_PORT: u16 = 14;
+    pub const TUN_FLAGS: u16 = 15;
+    pub const MAX: u16 = 15;
+}
+
+/// Attributes nested in `cmd_attr::DAEMON`.
+pub mod daemon_attr {
+    pub const STATE: u16 = 1;
+    pub const MCAST_IFN: u16 = 2;
+    pub const SYNC_ID: u16 = 3;
+    pub const SYNC_MAXLEN: u16 = 4;
+    pub const MCAST_GROUP: u16 = 5;
+    pub const MCAST_GROUP6: u16 = 6;
+    pub const MCAST_PORT: u16 = 7;
+    pub const MCAST_TTL: u16 = 8;
+    pub const MAX: u16 = 8;
+}
+
+/// Attributes nested in a STATS or STATS64 attribute.
+pub mod stats_attr {
+    pub const CONNS: u16 = 1;
+    pub const INPKTS: u16 = 2;
+    pub const OUTPKTS: u16 = 3;
+    pub const INBYTES: u16 = 4;
+    pub const OUTBYTES: u16 = 5;
+    pub const CPS: u16 = 6;
+    pub const INPPS: u16 = 7;
+    pub const OUTPPS: u16 = 8;
+    pub const INBPS: u16 = 9;
+    pub const OUTBPS: u16 = 10;
+    pub const PAD: u16 = 11;
+}
+
+/// Attributes of the SET_INFO reply to GET_INFO.
+pub mod info_attr {
+    pub const VERSION: u16 = 1;
+    pub const CONN_TAB_SIZE: u16 = 2;
+}
+
+/// Forwarding methods (the low bits of a dest's connection flags).
+pub mod fwd {
+    pub const MASK: u32 = 0x0007;
+    pub const MASQ: u32 = 0;
+    pub const LOCALNODE: u32 = 1;
+    pub const TUNNEL: u32 = 2;
+    pub const DROUTE: u32 = 3;
+    pub const BYPASS: u32 = 4;
+}
+
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+pub const IPPROTO_TCP: u16 = 6;
+
+/// Sizes fixed by the ABI.
+pub const IFNAME_MAXLEN: usize = 16;
+pub const SCHEDNAME_MAXLEN: usize = 16;
+pub const PENAME_MAXLEN: usize = 16;
+/// `union nf_inet_addr`: room for an IPv6 address.
+pub const INET_ADDR_LEN: usize = 16;
+/// `struct ip_vs_flags { u32 flags; u32 mask; }`.
+pub const FLAGS_LEN: usize = 8;

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Kernel headers the module's generated bindings are made from (tools/gen-bindings). */
+#include <linux/moduleparam.h>
+#include <linux/netlink.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/skbuff.h>
+#include <linux/ipv6.h>
+#include <net/genetlink.h>
+#include <net/net_namespace.h>
+#include <net/ip_vs.h>
+#include "helpers.h"

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Per-network-namespace state: one `T` per `struct net`, created when a netns appears (or at
+//! registration for those that exist) and dropped when it goes away.
+//!
+//! The `net_generic` slot holds a pointer to a boxed `T`. One per-net type per module.
+
+use super::bindings;
+use super::NetRef;
+use core::marker::PhantomData;
+use kernel::ffi::{c_int, c_uint};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// State kept for each network namespace.
+pub(crate) trait PernetState: Sized + Send + Sync + 'static {
+    fn create(net: NetRef<'_>) -> Result<Pin<KBox<Self>>>;
+}
+
+/// The `net_generic` id of our slot; written by `register_pernet_subsys`.
+struct NetId(Opaque<c_uint>);
+// SAFETY: written once during registration (before any reader can run), then only read.
+unsafe impl Sync for NetId {}
+static NET_ID: NetId = NetId(Opaque::new(0));
+
+fn slot(net: NetRef<'_>) -> *mut *const kernel::ffi::c_void {
+    // SAFETY: `net` is live and our id is registered while any state exists.
+    unsafe { bindings::ipvs_rs_net_generic(net.as_ptr(), *NET_ID.0.get()).cast() }
+}
+
+/// The state of `net`, if it has been created.
+pub(crate) fn state<'a, T: PernetState>(net: NetRef<'a>) -> Option<&'a T> {
+    // SAFETY: the slot holds NULL or a pointer from `KBox::into_raw` made by `init_cb::<T>`,
+    // freed only by `exit_cb` when the netns dies, which outlives `NetRef<'a>`.
+    unsafe { (*slot(net)).cast::<T>().as_ref() }
+}
+
+/// `pernet_operations.init`.
+///
+/// # Safety
+///
+/// Only the netns core may call it, once per live `net`, after our id was assigned.
+unsafe extern "C" fn init_cb<T: PernetState>(net: *mut bindings::net) -> c_int {
+    // SAFETY: the netns core calls us with a live net that outlives its state.
+    let net = unsafe { NetRef::from_raw(net) };
+    match T::create(net) {
+        Ok(state) => {
+            // SAFETY: we never move the state out of its box; `exit_cb` rebuilds the `Pin`.
+            let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(state) });
+            // SAFETY: the slot is ours (sized for one pointer) and nobody reads it yet.
+            unsafe { *slot(net) = raw.cast() };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `pernet_operations.exit`.
+///
+/// # Safety
+///
+/// Only the netns core may call it, once per `net` whose init succeeded, when no user remains.
+unsafe extern "C" fn exit_cb<T: PernetState>(net: *mut bindings::net) {
+    // SAFETY: the netns core calls us with the dying net; no user of its state remains.
+    let net = unsafe { NetRef::from_raw(net) };
+    let s = slot(net);
+    // SAFETY: see `state`; after this the slot is cleared, so the box is dropped once.
+    unsafe {
+        let raw = (*s).cast::<T>().cast_mut();
+        *s = core::ptr::null();
+        if !raw.is_null() {
+            drop(Pin::new_unchecked(KBox::from_raw(raw)));
+        }
+    }
+}
+
+/// A registered `pernet_operations`; unregistering (on drop) tears down every netns's state.
+pub(crate) struct Registration<T: PernetState> {
+    ops: KBox<Opaque<bindings::pernet_operations>>,
+    _state: PhantomData<T>,
+}
+
+// SAFETY: the ops are only touched by the netns core after registration.
+unsafe impl<T: PernetState> Send for Registration<T> {}
+// SAFETY: as above.
+unsafe impl<T: PernetState> Sync for Registration<T> {}
+
+impl<T: PernetState> Registration<T> {
+    pub(crate) fn register() -> Result<Self> {
+        let ops = KBox::new(
+            Opaque::new(bindings::pernet_operations {
+                init: Some(init_cb::<T>),
+                exit: Some(exit_cb::<T>),
+                id: NET_ID.0.get(),
+                size: core::mem::size_of::<*const T>(),
+                ..Default::default()
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `ops` stays allocated until `drop` unregisters it.
+        let ret = unsafe { bindings::register_pernet_subsys(ops.get()) };
+        if ret != 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(Registration { ops, _state: PhantomData })
+    }
+}
+
+impl<T: PernetState> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`.
+        unsafe { bindings::unregister_pernet_subsys(self.ops.get()) };
+    }
+}

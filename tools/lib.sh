@@ -1,0 +1,37 @@
+# Shared settings for tools/*. Sourced, not run.
+# The cache lives outside the work tree so a clean clone on the same machine reuses builds.
+IPVS_RS_CACHE=${IPVS_RS_CACHE:-/var/cache/ipvs-rs}
+KSRC_TARBALL=/usr/src/linux-source-6.12.tar.xz
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian's rustc-web has rust-src; rustup's rustc on PATH does not.
+RUSTC_BIN=/usr/bin/rustc
+RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library
+BINDGEN_BIN=${BINDGEN_BIN:-$HOME/.cargo/bin/bindgen}
+export LIBCLANG_PATH=/usr/lib/llvm-19/lib
+
+kmake_vars() {
+    echo "CC=gcc RUSTC=$RUSTC_BIN BINDGEN=$BINDGEN_BIN RUST_LIB_SRC=$RUST_LIB_SRC"
+}
+
+die() { echo "error: $*" >&2; exit 1; }
+
+# Version of Debian's linux-source package: part of every cache key.
+ksrc_version() {
+    dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || echo unknown
+}
+
+# Cache key of one kernel flavour: source version, fragments, toolchain versions.
+kernel_key() {
+    local flavor=$1
+    {
+        ksrc_version
+        cat "$REPO_ROOT/tools/config/base.config" "$REPO_ROOT/tools/config/$flavor.config"
+        "$RUSTC_BIN" --version
+        "$BINDGEN_BIN" --version 2>/dev/null
+        gcc --version | head -n1
+    } | sha256sum | cut -c1-16
+}
+
+kernel_src_dir() { echo "$IPVS_RS_CACHE/src-$(ksrc_version)"; }
+kernel_out_dir() { echo "$IPVS_RS_CACHE/kbuild-$1-$(kernel_key "$1")"; }
