@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 //! Property-based fuzzing of the attribute codec and the command handlers: any bytes a client
 //! can send must give Ok or an errno, never a panic. Bounded by PROPTEST_CASES.
+mod common;
+use common::VecStore;
 use ipvs_core_host::ipvs_core::genl::{ControlPlane, Env, CmdAttrs, CMD_POLICY, DEST_POLICY, SVC_POLICY, DAEMON_POLICY};
 use ipvs_core_host::ipvs_core::nlattr::{Attrs, Table, Writer};
 use proptest::prelude::*;
@@ -44,7 +46,7 @@ proptest! {
         msg.extend_from_slice(&((4 + inner.len()) as u16).to_ne_bytes());
         msg.extend_from_slice(&outer_kind.to_ne_bytes());
         msg.extend_from_slice(&inner);
-        let mut cp = ControlPlane::new();
+        let mut cp = ControlPlane::new(VecStore::new(), 0);
         let before = cp.timeouts;
         if let Ok(attrs) = CmdAttrs::parse(&msg, &CMD_POLICY) {
             let set = cp.set_cmd(command, &attrs, &ENV);
@@ -56,7 +58,7 @@ proptest! {
                 prop_assert_eq!(cp.timeouts, before, "a failed command changes nothing");
             }
         }
-        prop_assert_eq!(cp.dump_dests(&msg, 0, &ENV), 0);
+        prop_assert_eq!(cp.dump_dests(&msg, 0, &ENV, |_, _| Ok(())), 0);
     }
 
     #[test]

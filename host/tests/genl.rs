@@ -1,4 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod common;
+use common::VecStore;
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::genl::{
     parse_dest, parse_service, CmdAttrs, ControlPlane, Env, ServiceKey, CMD_POLICY,
@@ -109,7 +111,7 @@ fn dest_parsing() {
 
 #[test]
 fn set_cmd_on_empty_table() {
-    let mut cp = ControlPlane::new();
+    let mut cp = ControlPlane::new(VecStore::new(), 0);
     let none = cmd_attrs(&[]);
     assert_eq!(cp.set_cmd(cmd::FLUSH, &none, &ENV), Ok(()));
     assert_eq!(cp.set_cmd(cmd::ZERO, &none, &ENV), Ok(()));
@@ -125,7 +127,7 @@ fn set_cmd_on_empty_table() {
 
 #[test]
 fn set_and_get_config() {
-    let mut cp = ControlPlane::new();
+    let mut cp = ControlPlane::new(VecStore::new(), 0);
     let req = cat(&[
         attr(cmd_attr::TIMEOUT_TCP, &61u32.to_ne_bytes()),
         attr(cmd_attr::TIMEOUT_TCP_FIN, &62u32.to_ne_bytes()),
@@ -144,7 +146,7 @@ fn set_and_get_config() {
 
 #[test]
 fn get_info_reply_bytes() {
-    let cp = ControlPlane::new();
+    let cp = ControlPlane::new(VecStore::new(), 0);
     let mut out = [0u8; 64];
     let mut w = Writer::new(&mut out);
     assert_eq!(cp.get_cmd(cmd::GET_INFO, &cmd_attrs(&[]), &ENV, &mut w), Ok(cmd::SET_INFO));
@@ -154,7 +156,7 @@ fn get_info_reply_bytes() {
 
 #[test]
 fn get_service_doit() {
-    let cp = ControlPlane::new();
+    let cp = ControlPlane::new(VecStore::new(), 0);
     let mut out = [0u8; 64];
     let mut w = Writer::new(&mut out);
     assert_eq!(cp.get_cmd(cmd::GET_SERVICE, &cmd_attrs(&[]), &ENV, &mut w), Err(Errno::EINVAL));
@@ -165,7 +167,7 @@ fn get_service_doit() {
 
 #[test]
 fn daemon_commands() {
-    let mut cp = ControlPlane::new();
+    let mut cp = ControlPlane::new(VecStore::new(), 0);
     assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&[])), Err(Errno::EINVAL));
     let del = |state: u32| attr(cmd_attr::DAEMON, &attr(daemon_attr::STATE, &state.to_ne_bytes()));
     assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&del(1))), Err(Errno::ESRCH));
@@ -185,8 +187,10 @@ fn daemon_commands() {
 
 #[test]
 fn dump_dests_ignores_bad_requests() {
-    let cp = ControlPlane::new();
-    assert_eq!(cp.dump_dests(&[1, 2, 3], 0, &ENV), 0);
+    let cp = ControlPlane::new(VecStore::new(), 0);
+    let mut calls = 0;
+    assert_eq!(cp.dump_dests(&[1, 2, 3], 5, &ENV, |_, _| { calls += 1; Ok(()) }), 5);
     let svc = attr(cmd_attr::SERVICE, &tcp_service(false));
-    assert_eq!(cp.dump_dests(&svc, 0, &ENV), 0);
+    assert_eq!(cp.dump_dests(&svc, 3, &ENV, |_, _| { calls += 1; Ok(()) }), 3);
+    assert_eq!(calls, 0);
 }

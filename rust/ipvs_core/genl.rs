@@ -3,10 +3,17 @@
 //! encoding. The kernel glue only moves bytes between skbs and these functions; every decision
 //! (and every errno) is made here, in the order upstream makes it.
 
+use core::fmt;
+
+use super::dest::{self, DestInfo, DestUser};
 use super::errno::{Errno, Result};
 use super::nlattr::{Full, Rule, Table, Writer};
+use super::procfs::{self, StatsView};
+use super::service::{self, ServiceConf, ServiceUser, Store};
 use super::timeouts::{TimeoutUpdate, Timeouts};
-use super::uapi::{self, cmd, cmd_attr, daemon_attr, dest_attr, info_attr, svc_attr};
+use super::uapi::{self, cmd, cmd_attr, daemon_attr, dest_attr, info_attr, stats_attr, svc_attr};
+
+pub use super::service::ServiceKey;
 
 pub const CMD_SLOTS: usize = cmd_attr::MAX as usize + 1;
 const SVC_SLOTS: usize = svc_attr::MAX as usize + 1;
@@ -74,15 +81,6 @@ pub const DAEMON_POLICY: [Rule; DAEMON_SLOTS] = [
 pub const STATE_MASTER: u32 = 1;
 pub const STATE_BACKUP: u32 = 2;
 
-/// What identifies a virtual service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServiceKey {
-    /// A firewall-mark service (protocol is reported as TCP, like upstream).
-    Fwmark { af: u16, mark: u32 },
-    /// An address/port service; `port` is in network byte order.
-    Addr { af: u16, protocol: u16, addr: [u8; 16], port: [u8; 2] },
-}
-
 /// The settings NEW_SERVICE and SET_SERVICE must carry in full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServiceSettings<'a> {
@@ -133,7 +131,7 @@ pub fn parse_service<'a>(nested: Option<&'a [u8]>, full: bool, env: &Env) -> Res
         None => ServiceKey::Addr {
             af,
             protocol: t.u16(svc_attr::PROTOCOL).ok_or(Errno::EINVAL)?,
-            addr: t.bytes(svc_attr::ADDR).ok_or(Errno::EINVAL)?,
+            addr: service::normalize_addr(af, t.bytes(svc_attr::ADDR).ok_or(Errno::EINVAL)?),
             port: t.be16(svc_attr::PORT).ok_or(Errno::EINVAL)?,
         },
     };
@@ -216,39 +214,131 @@ pub fn parse_dest(nested: Option<&[u8]>, full: bool) -> Result<DestSpec> {
     Ok(DestSpec { af: t.u16(dest_attr::ADDR_FAMILY).unwrap_or(0), addr, port, settings })
 }
 
-/// The control state of one network namespace.
-#[derive(Debug, Default)]
-pub struct ControlPlane {
-    pub timeouts: Timeouts,
+
+/// Writes a STATS attribute (`ip_vs_genl_fill_stats()`): 32-bit counters and rates, 64-bit
+/// byte counters.
+pub fn put_stats(w: &mut Writer<'_>, kind: u16, s: &StatsView) -> core::result::Result<(), Full> {
+    let nest = w.nest_start(kind)?;
+    w.put_u32(stats_attr::CONNS, s.conns as u32)?;
+    w.put_u32(stats_attr::INPKTS, s.inpkts as u32)?;
+    w.put_u32(stats_attr::OUTPKTS, s.outpkts as u32)?;
+    w.put_u64(stats_attr::INBYTES, s.inbytes)?;
+    w.put_u64(stats_attr::OUTBYTES, s.outbytes)?;
+    w.put_u32(stats_attr::CPS, s.cps as u32)?;
+    w.put_u32(stats_attr::INPPS, s.inpps as u32)?;
+    w.put_u32(stats_attr::OUTPPS, s.outpps as u32)?;
+    w.put_u32(stats_attr::INBPS, s.inbps as u32)?;
+    w.put_u32(stats_attr::OUTBPS, s.outbps as u32)?;
+    w.nest_end(nest)
 }
 
-/// A virtual service as the control plane holds it.
-///
-/// None can exist yet: creating services is the datapath's work (NEW_SERVICE answers
-/// -EOPNOTSUPP until then), so every lookup misses and every command that needs an existing
-/// service gets upstream's -ESRCH.
-#[derive(Debug)]
-pub enum Service {}
+/// Writes a STATS64 attribute (`ip_vs_genl_fill_stats64()`): everything 64-bit.
+pub fn put_stats64(w: &mut Writer<'_>, kind: u16, s: &StatsView) -> core::result::Result<(), Full> {
+    let nest = w.nest_start(kind)?;
+    w.put_u64(stats_attr::CONNS, s.conns)?;
+    w.put_u64(stats_attr::INPKTS, s.inpkts)?;
+    w.put_u64(stats_attr::OUTPKTS, s.outpkts)?;
+    w.put_u64(stats_attr::INBYTES, s.inbytes)?;
+    w.put_u64(stats_attr::OUTBYTES, s.outbytes)?;
+    w.put_u64(stats_attr::CPS, s.cps)?;
+    w.put_u64(stats_attr::INPPS, s.inpps)?;
+    w.put_u64(stats_attr::OUTPPS, s.outpps)?;
+    w.put_u64(stats_attr::INBPS, s.inbps)?;
+    w.put_u64(stats_attr::OUTBPS, s.outbps)?;
+    w.nest_end(nest)
+}
 
-impl ControlPlane {
-    pub fn new() -> Self {
-        Self::default()
+/// Writes the SERVICE attribute of a reply (`ip_vs_genl_fill_service()`).
+pub fn put_service(w: &mut Writer<'_>, c: &ServiceConf, stats: &StatsView, hz: u32) -> core::result::Result<(), Full> {
+    let nest = w.nest_start(cmd_attr::SERVICE)?;
+    w.put_u16(svc_attr::AF, c.key.af())?;
+    match c.key {
+        ServiceKey::Fwmark { mark, .. } => w.put_u32(svc_attr::FWMARK, mark)?,
+        ServiceKey::Addr { protocol, addr, port, .. } => {
+            w.put_u16(svc_attr::PROTOCOL, protocol)?;
+            w.put(svc_attr::ADDR, &addr)?;
+            w.put(svc_attr::PORT, &port)?;
+        }
+    }
+    w.put_cstr(svc_attr::SCHED_NAME, c.sched_name().as_bytes())?;
+    if let Some(pe) = c.pe {
+        w.put_cstr(svc_attr::PE_NAME, pe.name().as_bytes())?;
+    }
+    let [f0, f1, f2, f3] = c.flags.to_ne_bytes();
+    w.put(svc_attr::FLAGS, &[f0, f1, f2, f3, 0xff, 0xff, 0xff, 0xff])?;
+    w.put_u32(svc_attr::TIMEOUT, c.timeout_secs(hz))?;
+    w.put(svc_attr::NETMASK, &c.netmask)?;
+    put_stats(w, svc_attr::STATS, stats)?;
+    put_stats64(w, svc_attr::STATS64, stats)?;
+    w.nest_end(nest)
+}
+
+/// Writes the DEST attribute of a dump entry (`ip_vs_genl_fill_dest()`).
+pub fn put_dest(w: &mut Writer<'_>, d: &DestInfo, stats: &StatsView) -> core::result::Result<(), Full> {
+    let c = &d.conf;
+    let nest = w.nest_start(cmd_attr::DEST)?;
+    w.put(dest_attr::ADDR, &c.addr)?;
+    w.put(dest_attr::PORT, &c.port)?;
+    w.put_u32(dest_attr::FWD_METHOD, c.fwd_method & uapi::fwd::MASK)?;
+    w.put_u32(dest_attr::WEIGHT, c.weight as u32)?;
+    w.put_u8(dest_attr::TUN_TYPE, c.tun_type)?;
+    w.put(dest_attr::TUN_PORT, &c.tun_port)?;
+    w.put_u16(dest_attr::TUN_FLAGS, c.tun_flags)?;
+    w.put_u32(dest_attr::U_THRESH, c.u_threshold)?;
+    w.put_u32(dest_attr::L_THRESH, c.l_threshold)?;
+    w.put_u32(dest_attr::ACTIVE_CONNS, d.active_conns as u32)?;
+    w.put_u32(dest_attr::INACT_CONNS, d.inact_conns as u32)?;
+    w.put_u32(dest_attr::PERSIST_CONNS, d.persist_conns as u32)?;
+    w.put_u16(dest_attr::ADDR_FAMILY, c.af)?;
+    put_stats(w, dest_attr::STATS, stats)?;
+    put_stats64(w, dest_attr::STATS64, stats)?;
+    w.nest_end(nest)
+}
+
+/// One dump entry: a genl message of command `cmd` whose attributes `fill` writes. The glue
+/// answers `Err(Full)` when the skb has no room, having dropped the partial message.
+pub type FillFn<'f> = dyn FnMut(&mut Writer<'_>) -> core::result::Result<(), Full> + 'f;
+
+/// The control state of one network namespace.
+pub struct ControlPlane<S: Store> {
+    pub timeouts: Timeouts,
+    pub store: S,
+    /// Orders services as upstream's hash tables do (see [`ServiceKey::list_slot`]).
+    pub hash_salt: u32,
+    /// `IP_VS_STATE_*` bits of the running sync daemons (none can run yet).
+    pub sync_state: u32,
+}
+
+impl<S: Store> ControlPlane<S> {
+    pub fn new(store: S, hash_salt: u32) -> Self {
+        ControlPlane { timeouts: Timeouts::default(), store, hash_salt, sync_state: 0 }
     }
 
-    fn find_service(&self, _key: &ServiceKey) -> Option<&Service> {
-        None
-    }
-
-    /// `ip_vs_genl_find_service()`: a parse error, or the service if it exists.
-    fn lookup(&self, nested: Option<&[u8]>, env: &Env) -> Result<Option<&Service>> {
+    /// `ip_vs_genl_find_service()`: a parse error, or the service's index if it exists.
+    fn lookup(&self, nested: Option<&[u8]>, env: &Env) -> Result<Option<usize>> {
         let spec = parse_service(nested, false, env)?;
-        Ok(self.find_service(&spec.key))
+        Ok(self.store.find_service(&spec.key))
+    }
+
+    /// How many dests have a family other than their service's (upstream's
+    /// `mixed_address_family_dests`).
+    pub fn mixed_family_dests(&self) -> usize {
+        let s = &self.store;
+        (0..s.service_count())
+            .filter_map(|i| s.service(i).map(|c| (i, c.key.af())))
+            .map(|(i, af)| {
+                (0..s.dest_count(i)).filter(|&d| s.dest(i, d).is_some_and(|x| x.conf.af != af)).count()
+            })
+            .sum()
     }
 
     /// The commands whose doit is `ip_vs_genl_set_cmd()`.
     pub fn set_cmd(&mut self, command: u8, attrs: &CmdAttrs<'_>, env: &Env) -> Result<()> {
         match command {
-            cmd::FLUSH => return Ok(()), // no services to flush
+            cmd::FLUSH => {
+                service::flush(&mut self.store);
+                return Ok(());
+            }
             cmd::SET_CONFIG => {
                 let update = TimeoutUpdate {
                     tcp: attrs.u32(cmd_attr::TIMEOUT_TCP),
@@ -257,19 +347,93 @@ impl ControlPlane {
                 };
                 return self.timeouts.apply(update, env.hz);
             }
-            cmd::ZERO if !attrs.has(cmd_attr::SERVICE) => return Ok(()), // nothing to zero
+            cmd::ZERO if !attrs.has(cmd_attr::SERVICE) => {
+                service::zero_all(&mut self.store);
+                return Ok(());
+            }
             _ => {}
         }
         let full_svc = matches!(command, cmd::NEW_SERVICE | cmd::SET_SERVICE);
         let spec = parse_service(attrs.get(cmd_attr::SERVICE), full_svc, env)?;
-        let svc = self.find_service(&spec.key);
-        let Some(svc) = svc else {
-            if command == cmd::NEW_SERVICE {
-                return Err(Errno::EOPNOTSUPP);
+        let found = self.store.find_service(&spec.key);
+        let usvc = match spec.settings {
+            Some(s) => {
+                // Flags not under the mask keep the existing service's values.
+                let old = found.and_then(|i| self.store.service(i)).map_or(0, |c| c.flags);
+                Some(ServiceUser {
+                    key: spec.key,
+                    sched_name: s.sched_name,
+                    pe_name: s.pe_name,
+                    flags: (old & !s.flags_mask) | (s.flags & s.flags_mask),
+                    timeout: s.timeout,
+                    netmask: s.netmask,
+                })
             }
-            return Err(Errno::ESRCH);
+            None => None,
         };
-        match *svc {}
+        let svc = match found {
+            Some(i) => i,
+            None if command == cmd::NEW_SERVICE => {
+                let u = usvc.ok_or(Errno::EINVAL)?;
+                return service::add_service(&mut self.store, &u, env.hz, self.hash_salt).map(|_| ());
+            }
+            None => return Err(Errno::ESRCH),
+        };
+        let svc_af = spec.key.af();
+        let udest = if matches!(command, cmd::NEW_DEST | cmd::SET_DEST | cmd::DEL_DEST) {
+            let d = parse_dest(attrs.get(cmd_attr::DEST), command != cmd::DEL_DEST)?;
+            // Old clients do not send the family: the service's then.
+            let af = if d.af == 0 { svc_af } else { d.af };
+            if !af_supported(af, env) {
+                return Err(Errno::EAFNOSUPPORT);
+            }
+            let s = d.settings.unwrap_or(DestSettings {
+                fwd_method: 0,
+                weight: 0,
+                u_threshold: 0,
+                l_threshold: 0,
+                tun_type: 0,
+                tun_port: [0, 0],
+                tun_flags: 0,
+            });
+            if af != svc_af && command != cmd::DEL_DEST {
+                // Sync messages cannot carry mixed families, and only tunnels forward them.
+                if self.sync_state != 0 || s.fwd_method != uapi::fwd::TUNNEL {
+                    return Err(Errno::EINVAL);
+                }
+            }
+            Some(DestUser {
+                af,
+                addr: service::normalize_addr(af, d.addr),
+                port: d.port,
+                fwd_method: s.fwd_method,
+                weight: s.weight,
+                u_threshold: s.u_threshold,
+                l_threshold: s.l_threshold,
+                tun_type: s.tun_type,
+                tun_port: s.tun_port,
+                tun_flags: s.tun_flags,
+            })
+        } else {
+            None
+        };
+        let store = &mut self.store;
+        match (command, usvc, udest) {
+            (cmd::NEW_SERVICE, _, _) => Err(Errno::EEXIST),
+            (cmd::SET_SERVICE, Some(u), _) => service::edit_service(store, svc, &u, env.hz),
+            (cmd::DEL_SERVICE, _, _) => {
+                service::del_service(store, svc);
+                Ok(())
+            }
+            (cmd::NEW_DEST, _, Some(u)) => dest::add_dest(store, svc, &u),
+            (cmd::SET_DEST, _, Some(u)) => dest::edit_dest(store, svc, &u),
+            (cmd::DEL_DEST, _, Some(u)) => dest::del_dest(store, svc, &u),
+            (cmd::ZERO, _, _) => {
+                store.zero_stats(svc);
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        }
     }
 
     /// NEW_DAEMON and DEL_DAEMON (`ip_vs_genl_set_daemon()`).
@@ -294,6 +458,10 @@ impl ControlPlane {
                         return Err(Errno::EINVAL);
                     }
                 }
+                // The sync protocol cannot carry dests of another family than their service.
+                if self.mixed_family_dests() > 0 {
+                    return Err(Errno::EINVAL);
+                }
                 // The connection sync daemon is not implemented yet.
                 Err(Errno::EOPNOTSUPP)
             }
@@ -313,7 +481,10 @@ impl ControlPlane {
         let full = |_: Full| Errno::EMSGSIZE;
         match command {
             cmd::GET_SERVICE => match self.lookup(attrs.get(cmd_attr::SERVICE), env)? {
-                Some(svc) => match *svc {},
+                Some(svc) => {
+                    self.fill_service(svc, env, w).map_err(full)?;
+                    Ok(cmd::NEW_SERVICE)
+                }
                 None => Err(Errno::ESRCH),
             },
             cmd::GET_CONFIG => {
@@ -332,22 +503,78 @@ impl ControlPlane {
         }
     }
 
-    /// GET_SERVICE dump: calls `emit` with each service's SERVICE attribute, from index
-    /// `start` on; returns the index to resume at. The request's attributes are ignored, so the
-    /// empty nested SERVICE that moby/ipvs sends is fine.
-    pub fn dump_services(&self, start: usize) -> usize {
-        start
+    /// The SERVICE attribute of service `svc`.
+    pub fn fill_service(&self, svc: usize, env: &Env, w: &mut Writer<'_>) -> core::result::Result<(), Full> {
+        // A missing index cannot happen under the control lock; write nothing then.
+        let Some(conf) = self.store.service(svc) else { return Ok(()) };
+        put_service(w, &conf, &self.store.service_stats(svc), env.hz)
     }
 
-    /// GET_DEST dump. `request` is the genl payload after the genl header. A bad request or an
-    /// unknown service gives an empty dump, not an error, exactly as upstream.
-    pub fn dump_dests(&self, request: &[u8], start: usize, env: &Env) -> usize {
+    /// The DEST attribute of dest `dest` of service `svc`.
+    pub fn fill_dest(&self, svc: usize, dest: usize, w: &mut Writer<'_>) -> core::result::Result<(), Full> {
+        let Some(info) = self.store.dest(svc, dest) else { return Ok(()) };
+        put_dest(w, &info, &self.store.dest_stats(svc, dest))
+    }
+
+    /// GET_SERVICE dump (`ip_vs_genl_dump_services()`): one NEW_SERVICE message per service
+    /// from index `start` on, each through `entry(cmd, fill)`, which returns `Err(Full)` when
+    /// the skb is full. Returns the index to resume at. The request's attributes are ignored,
+    /// so the empty nested SERVICE that moby/ipvs sends is fine.
+    pub fn dump_services<F>(&self, start: usize, env: &Env, mut entry: F) -> usize
+    where
+        F: FnMut(u8, &mut FillFn<'_>) -> core::result::Result<(), Full>,
+    {
+        let count = self.store.service_count();
+        let mut idx = start;
+        while idx < count {
+            let mut fill = |w: &mut Writer<'_>| self.fill_service(idx, env, w);
+            if entry(cmd::NEW_SERVICE, &mut fill).is_err() {
+                break;
+            }
+            idx += 1;
+        }
+        idx
+    }
+
+    /// GET_DEST dump (`ip_vs_genl_dump_dests()`): one NEW_DEST message per dest of the
+    /// requested service, from index `start` on. `request` is the genl payload after the genl
+    /// header. A bad request or an unknown service gives an empty dump, not an error, and
+    /// leaves the cursor as it was, exactly as upstream.
+    pub fn dump_dests<F>(&self, request: &[u8], start: usize, env: &Env, mut entry: F) -> usize
+    where
+        F: FnMut(u8, &mut FillFn<'_>) -> core::result::Result<(), Full>,
+    {
         let Ok(attrs) = CmdAttrs::parse(request, &CMD_POLICY) else {
             return start;
         };
-        match self.lookup(attrs.get(cmd_attr::SERVICE), env) {
-            Ok(Some(svc)) => match *svc {},
-            _ => start,
+        let Ok(Some(svc)) = self.lookup(attrs.get(cmd_attr::SERVICE), env) else {
+            return start;
+        };
+        let count = self.store.dest_count(svc);
+        let mut idx = start;
+        while idx < count {
+            let mut fill = |w: &mut Writer<'_>| self.fill_dest(svc, idx, w);
+            if entry(cmd::NEW_DEST, &mut fill).is_err() {
+                break;
+            }
+            idx += 1;
         }
+        idx
+    }
+
+    /// /proc/net/ip_vs: the header, then every service with its dests.
+    pub fn write_proc_ip_vs(&self, out: &mut impl fmt::Write, conn_tab_size: u32) -> fmt::Result {
+        procfs::ip_vs_header(out, conn_tab_size)?;
+        let s = &self.store;
+        for svc in 0..s.service_count() {
+            let Some(conf) = s.service(svc) else { continue };
+            procfs::ip_vs_service_line(out, &conf)?;
+            for d in 0..s.dest_count(svc) {
+                if let Some(info) = s.dest(svc, d) {
+                    procfs::ip_vs_dest_line(out, &info)?;
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -2,12 +2,16 @@
 //! The pure core of ipvs-rs: no `kernel::` or `bindings::`, no allocation.
 //!
 //! The same files compile into `ipvs_rs.ko` (as a `#[path]` module) and into the host crate
-//! under `host/`, where `cargo test`, proptest and the fuzz harness exercise them.
+//! under `host/`, where `cargo test`, proptest and the fuzz harness exercise them. Both crates
+//! also carry the schedulers as `crate::sched` (rust/sched/), which the core uses.
 
 pub mod conntab;
+pub mod dest;
 pub mod errno;
 pub mod genl;
 pub mod nlattr;
 pub mod procfs;
+pub mod proto_tcp;
+pub mod service;
 pub mod timeouts;
 pub mod uapi;

@@ -4,7 +4,9 @@
 
 use core::fmt::{self, Write};
 
-use super::uapi::VERSION_CODE;
+use super::dest::DestInfo;
+use super::service::{ServiceConf, ServiceKey};
+use super::uapi::{self, svc_flags, VERSION_CODE};
 
 /// The three header lines of /proc/net/ip_vs.
 pub fn ip_vs_header(out: &mut impl Write, conn_tab_size: u32) -> fmt::Result {
@@ -84,3 +86,96 @@ impl Write for FixedBuf<'_> {
         Ok(())
     }
 }
+
+/// `ip_vs_proto_name()` as /proc/net/ip_vs prints a service's protocol: "IP_<n>" for a
+/// protocol without a name.
+pub fn write_proto_name(out: &mut impl Write, proto: u16) -> fmt::Result {
+    let name = match proto {
+        uapi::IPPROTO_IP => "IP",
+        uapi::IPPROTO_UDP => "UDP",
+        uapi::IPPROTO_TCP => "TCP",
+        uapi::IPPROTO_SCTP => "SCTP",
+        uapi::IPPROTO_ICMP => "ICMP",
+        uapi::IPPROTO_ICMPV6 => "ICMPv6",
+        _ => return write!(out, "IP_{}", proto),
+    };
+    out.write_str(name)
+}
+
+/// An IPv6 address as `%pI6` prints it: eight groups of four lowercase hex digits.
+pub struct Ipv6Full<'a>(pub &'a [u8; 16]);
+
+impl fmt::Display for Ipv6Full<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, pair) in self.0.chunks_exact(2).enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            if let [hi, lo] = *pair {
+                write!(f, "{:02x}{:02x}", hi, lo)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn be32(b: &[u8]) -> u32 {
+    match *b {
+        [a, b, c, d, ..] => u32::from_be_bytes([a, b, c, d]),
+        _ => 0,
+    }
+}
+
+/// `IP_VS_CONN_F_FWD_MASK` names (`ip_vs_fwd_name()`).
+pub fn fwd_name(fwd_method: u32) -> &'static str {
+    match fwd_method & uapi::fwd::MASK {
+        uapi::fwd::LOCALNODE => "Local",
+        uapi::fwd::TUNNEL => "Tunnel",
+        uapi::fwd::DROUTE => "Route",
+        _ => "Masq",
+    }
+}
+
+/// A service line of /proc/net/ip_vs (`ip_vs_info_seq_show()`). The persistence timeout is
+/// printed in jiffies, as upstream does.
+pub fn ip_vs_service_line(out: &mut impl Write, c: &ServiceConf) -> fmt::Result {
+    let ops = if c.flags & svc_flags::ONEPACKET != 0 { "ops " } else { "" };
+    match c.key {
+        ServiceKey::Addr { af, protocol, addr, port } => {
+            write_proto_name(out, protocol)?;
+            let port = u16::from_be_bytes(port);
+            if af == uapi::AF_INET6 {
+                // Upstream prints no one-packet flag for IPv6.
+                write!(out, "  [{}]:{:04X} {} ", Ipv6Full(&addr), port, c.sched_name())?;
+            } else {
+                write!(out, "  {:08X}:{:04X} {} {} ", be32(&addr), port, c.sched_name(), ops)?;
+            }
+        }
+        ServiceKey::Fwmark { mark, .. } => write!(out, "FWM  {:08X} {} {}", mark, c.sched_name(), ops)?,
+    }
+    if c.flags & svc_flags::PERSISTENT != 0 {
+        writeln!(out, "persistent {} {:08X}", c.timeout as i32, be32(&c.netmask))
+    } else {
+        out.write_str("\n")
+    }
+}
+
+/// A dest line of /proc/net/ip_vs.
+pub fn ip_vs_dest_line(out: &mut impl Write, d: &DestInfo) -> fmt::Result {
+    let c = &d.conf;
+    let port = u16::from_be_bytes(c.port);
+    if c.af == uapi::AF_INET6 {
+        write!(out, "  -> [{}]:{:04X}", Ipv6Full(&c.addr), port)?;
+    } else {
+        write!(out, "  -> {:08X}:{:04X}", be32(&c.addr), port)?;
+    }
+    writeln!(
+        out,
+        "      {:<7} {:<6} {:<10} {:<10}",
+        fwd_name(c.fwd_method),
+        c.weight,
+        d.active_conns,
+        d.inact_conns
+    )
+}
+

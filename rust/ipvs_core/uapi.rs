@@ -123,9 +123,38 @@ pub mod fwd {
     pub const BYPASS: u32 = 4;
 }
 
+/// Tunnel types of a TUNNEL dest (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
+pub mod tun_type {
+    pub const IPIP: u8 = 0;
+    pub const GUE: u8 = 1;
+    pub const GRE: u8 = 2;
+}
+
+/// Tunnel flags of a TUNNEL dest (`IP_VS_TUNNEL_ENCAP_FLAG_*`).
+pub mod tun_flags {
+    pub const NOCSUM: u16 = 0;
+    pub const CSUM: u16 = 1 << 0;
+    pub const REMCSUM: u16 = 1 << 1;
+}
+
+/// Virtual service flags (`IP_VS_SVC_F_*`).
+pub mod svc_flags {
+    pub const PERSISTENT: u32 = 0x0001;
+    pub const HASHED: u32 = 0x0002;
+    pub const ONEPACKET: u32 = 0x0004;
+    pub const SCHED1: u32 = 0x0008;
+    pub const SCHED2: u32 = 0x0010;
+    pub const SCHED3: u32 = 0x0020;
+}
+
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
+pub const IPPROTO_IP: u16 = 0;
+pub const IPPROTO_ICMP: u16 = 1;
 pub const IPPROTO_TCP: u16 = 6;
+pub const IPPROTO_UDP: u16 = 17;
+pub const IPPROTO_ICMPV6: u16 = 58;
+pub const IPPROTO_SCTP: u16 = 132;
 
 /// Sizes fixed by the ABI.
 pub const IFNAME_MAXLEN: usize = 16;
