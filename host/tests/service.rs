@@ -964,3 +964,19 @@ fn dest_info_view_for_schedulers() {
     assert_eq!((v.weight, v.active_conns, v.inact_conns, v.persist_conns), (3, 1, 2, 3));
     assert!(v.overloaded() && v.available);
 }
+
+#[test]
+fn zero_fwmark_is_a_tcp_service_to_the_zero_address() {
+    let mut cp = cp();
+    // Whatever PROTOCOL/ADDR/PORT say, a FWMARK attribute (even 0) wins, as upstream.
+    let mut s = fwm(AF_INET, 0);
+    s.proto = 17;
+    s.addr = addr16(&[1, 2, 3, 4]).to_vec();
+    s.port = 99;
+    add_svc(&mut cp, &s).unwrap();
+    assert_eq!(services(&cp), [ServiceKey::Addr { af: AF_INET, protocol: 6, addr: [0; 16], port: [0, 0] }]);
+    assert_eq!(add_svc(&mut cp, &Svc { fwmark: None, proto: 6, addr: vec![0; 16], port: 0, ..s.clone() }), Err(Errno::EEXIST));
+    let mut text = String::new();
+    cp.write_proc_ip_vs(&mut text, 4096).unwrap();
+    assert!(text.ends_with("TCP  00000000:0000 rr  \n"), "{text}");
+}

@@ -127,6 +127,11 @@ pub fn parse_service<'a>(nested: Option<&'a [u8]>, full: bool, env: &Env) -> Res
         return Err(Errno::EAFNOSUPPORT);
     }
     let key = match fwmark {
+        Some(0) => {
+            // A zero mark is no mark: upstream then keys (and lists, and reports) the service
+            // as TCP to the zero address and port.
+            ServiceKey::Addr { af, protocol: uapi::IPPROTO_TCP, addr: [0; 16], port: [0; 2] }
+        }
         Some(mark) => ServiceKey::Fwmark { af, mark },
         None => ServiceKey::Addr {
             af,
