@@ -9,6 +9,13 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
+#include <net/ip.h>
+#include <net/icmp.h>
+#include <net/route.h>
+#include <net/checksum.h>
+#include <linux/random.h>
+#include <linux/timer.h>
+#include <linux/rcupdate.h>
 
 #include "helpers.h"
 
@@ -37,3 +44,38 @@ unsigned int ipvs_rs_skb_len(const struct sk_buff *skb) { return skb->len; }
 const struct genl_family *ipvs_rs_dump_family(struct netlink_callback *cb) { return genl_dumpit_info(cb)->info.family; }
 unsigned int ipvs_rs_hz(void) { return HZ; }
 unsigned long ipvs_rs_totalram_pages(void) { return totalram_pages(); }
+
+int ipvs_rs_skb_network_offset(const struct sk_buff *skb) { return skb_network_offset(skb); }
+unsigned char *ipvs_rs_skb_data(const struct sk_buff *skb) { return skb->data; }
+void *ipvs_rs_skb_header_pointer(const struct sk_buff *skb, int offset, int len, void *buffer)
+{ return skb_header_pointer(skb, offset, len, buffer); }
+int ipvs_rs_skb_cow_head(struct sk_buff *skb, unsigned int headroom) { return skb_cow_head(skb, headroom); }
+void ipvs_rs_skb_reset_network_header(struct sk_buff *skb) { skb_reset_network_header(skb); }
+void ipvs_rs_skb_reset_transport_header(struct sk_buff *skb) { skb_reset_transport_header(skb); }
+void ipvs_rs_skb_set_ipvs_property(struct sk_buff *skb) { skb->ipvs_property = 1; }
+bool ipvs_rs_skb_ipvs_property(const struct sk_buff *skb) { return skb->ipvs_property; }
+bool ipvs_rs_skb_is_gso(const struct sk_buff *skb) { return skb_is_gso(skb); }
+bool ipvs_rs_skb_csum_partial(const struct sk_buff *skb) { return skb->ip_summed == CHECKSUM_PARTIAL; }
+void ipvs_rs_skb_forward_csum(struct sk_buff *skb) { skb_forward_csum(skb); }
+void ipvs_rs_skb_clear_ipcb(struct sk_buff *skb) { memset(IPCB(skb), 0, sizeof(*IPCB(skb))); }
+void ipvs_rs_skb_dst_drop(struct sk_buff *skb) { skb_dst_drop(skb); }
+void ipvs_rs_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst) { skb_dst_set(skb, dst); }
+struct dst_entry *ipvs_rs_rt_dst(struct rtable *rt) { return &rt->dst; }
+unsigned int ipvs_rs_dst_mtu(const struct dst_entry *dst) { return dst_mtu(dst); }
+bool ipvs_rs_rt_is_local(const struct rtable *rt) { return rt->rt_flags & RTCF_LOCAL; }
+void ipvs_rs_ip_rt_put(struct rtable *rt) { ip_rt_put(rt); }
+void ipvs_rs_inet_proto_csum_replace2(__sum16 *sum, struct sk_buff *skb, __be16 from, __be16 to, bool pseudohdr)
+{ inet_proto_csum_replace2(sum, skb, from, to, pseudohdr); }
+void ipvs_rs_ip_select_ident(struct net *net, struct sk_buff *skb) { ip_select_ident(net, skb, NULL); }
+void ipvs_rs_icmp_send_frag_needed(struct sk_buff *skb, u32 mtu)
+{ icmp_send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, htonl(mtu)); }
+void ipvs_rs_icmp_send_ttl_exceeded(struct sk_buff *skb) { icmp_send(skb, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0); }
+void ipvs_rs_icmp_send_port_unreach(struct sk_buff *skb) { icmp_send(skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0); }
+void ipvs_rs_rcu_read_lock(void) { rcu_read_lock(); }
+void ipvs_rs_rcu_read_unlock(void) { rcu_read_unlock(); }
+void ipvs_rs_timer_setup(struct timer_list *timer, void (*func)(struct timer_list *)) { timer_setup(timer, func, 0); }
+unsigned long ipvs_rs_jiffies(void) { return jiffies; }
+void ipvs_rs_spin_lock_init(spinlock_t *lock) { spin_lock_init(lock); }
+void ipvs_rs_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
+void ipvs_rs_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
+u32 ipvs_rs_get_random_u32(void) { return get_random_u32(); }

@@ -7,6 +7,7 @@
 #define IPVS_RS_HELPERS_H
 
 #include <linux/types.h>
+#include <linux/spinlock_types.h>
 
 struct genl_info;
 struct genl_family;
@@ -36,5 +37,42 @@ unsigned int ipvs_rs_skb_len(const struct sk_buff *skb);
 const struct genl_family *ipvs_rs_dump_family(struct netlink_callback *cb);
 unsigned int ipvs_rs_hz(void);
 unsigned long ipvs_rs_totalram_pages(void);
+
+
+/* Datapath: skb, checksum, route, output, RCU and timers. */
+struct dst_entry;
+struct rtable;
+struct timer_list;
+int ipvs_rs_skb_network_offset(const struct sk_buff *skb);
+unsigned char *ipvs_rs_skb_data(const struct sk_buff *skb);
+void *ipvs_rs_skb_header_pointer(const struct sk_buff *skb, int offset, int len, void *buffer);
+int ipvs_rs_skb_cow_head(struct sk_buff *skb, unsigned int headroom);
+void ipvs_rs_skb_reset_network_header(struct sk_buff *skb);
+void ipvs_rs_skb_reset_transport_header(struct sk_buff *skb);
+void ipvs_rs_skb_set_ipvs_property(struct sk_buff *skb);
+bool ipvs_rs_skb_ipvs_property(const struct sk_buff *skb);
+bool ipvs_rs_skb_is_gso(const struct sk_buff *skb);
+bool ipvs_rs_skb_csum_partial(const struct sk_buff *skb);
+void ipvs_rs_skb_forward_csum(struct sk_buff *skb);
+void ipvs_rs_skb_clear_ipcb(struct sk_buff *skb);
+void ipvs_rs_skb_dst_drop(struct sk_buff *skb);
+void ipvs_rs_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst);
+struct dst_entry *ipvs_rs_rt_dst(struct rtable *rt);
+unsigned int ipvs_rs_dst_mtu(const struct dst_entry *dst);
+bool ipvs_rs_rt_is_local(const struct rtable *rt);
+void ipvs_rs_ip_rt_put(struct rtable *rt);
+void ipvs_rs_inet_proto_csum_replace2(__sum16 *sum, struct sk_buff *skb, __be16 from, __be16 to, bool pseudohdr);
+void ipvs_rs_ip_select_ident(struct net *net, struct sk_buff *skb);
+void ipvs_rs_icmp_send_frag_needed(struct sk_buff *skb, u32 mtu);
+void ipvs_rs_icmp_send_ttl_exceeded(struct sk_buff *skb);
+void ipvs_rs_icmp_send_port_unreach(struct sk_buff *skb);
+void ipvs_rs_rcu_read_lock(void);
+void ipvs_rs_rcu_read_unlock(void);
+void ipvs_rs_timer_setup(struct timer_list *timer, void (*func)(struct timer_list *));
+unsigned long ipvs_rs_jiffies(void);
+void ipvs_rs_spin_lock_init(spinlock_t *lock);
+void ipvs_rs_spin_lock_bh(spinlock_t *lock);
+void ipvs_rs_spin_unlock_bh(spinlock_t *lock);
+u32 ipvs_rs_get_random_u32(void);
 
 #endif

@@ -8,8 +8,12 @@ use kernel::prelude::*;
 #[allow(unreachable_pub, dead_code)]
 #[path = "ipvs_core/mod.rs"]
 mod ipvs_core;
+#[allow(unreachable_pub, dead_code)]
+mod sched;
 mod ctl;
+mod dp;
 mod sys;
+mod xmit;
 
 module! {
     type: IpvsModule,
@@ -28,6 +32,16 @@ struct IpvsModule {
     // while the per-netns state is being torn down.
     _genl: sys::genl::Registration<ctl::genl::IpvsFamily>,
     _pernet: sys::pernet::Registration<ctl::IpvsNet>,
+    // Last: waits for queued RCU frees (connections) before the module text goes away.
+    _rcu_barrier: RcuBarrierOnDrop,
+}
+
+struct RcuBarrierOnDrop;
+
+impl Drop for RcuBarrierOnDrop {
+    fn drop(&mut self) {
+        sys::rcu::barrier();
+    }
 }
 
 impl kernel::Module for IpvsModule {
@@ -46,6 +60,6 @@ impl kernel::Module for IpvsModule {
             "IPVS (ipvs-rs) loaded: connection table size {}\n",
             ctl::env().conn_tab_size
         );
-        Ok(IpvsModule { _genl: genl, _pernet: pernet })
+        Ok(IpvsModule { _genl: genl, _pernet: pernet, _rcu_barrier: RcuBarrierOnDrop })
     }
 }

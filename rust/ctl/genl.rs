@@ -74,10 +74,12 @@ impl Family for IpvsFamily {
         let attrs = cmd_attrs(attrs);
         with_net(net, |ipvs| {
             let mut control = ipvs.control.lock();
-            match command {
+            let result = match command {
                 cmd::NEW_DAEMON | cmd::DEL_DAEMON => control.daemon_cmd(command, &attrs),
                 _ => control.set_cmd(command, &attrs, &env()),
-            }
+            };
+            ipvs.sync_datapath(&mut control);
+            result
         })
     }
 
@@ -93,8 +95,11 @@ impl Family for IpvsFamily {
             let command = dump.cmd();
             let start = usize::try_from(dump.cursor()[0]).unwrap_or(0);
             let next = match command {
-                cmd::GET_SERVICE => control.dump_services(start),
-                cmd::GET_DEST => control.dump_dests(dump.request(), start, &env),
+                cmd::GET_SERVICE => control.dump_services(start, &env, |c, fill| dump.entry(c, fill)),
+                cmd::GET_DEST => {
+                    let request = dump.request_copy();
+                    control.dump_dests(&request, start, &env, |c, fill| dump.entry(c, fill))
+                }
                 // No sync daemon runs, so there is nothing to list.
                 _ => start,
             };

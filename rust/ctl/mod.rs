@@ -4,33 +4,58 @@
 
 pub(crate) mod genl;
 pub(crate) mod procfs;
+pub(crate) mod store;
 
 use crate::ipvs_core::genl::{ControlPlane, Env};
-use crate::sys::{self, pernet, procfs::ProcEntry, NetRef};
+use store::KernelStore;
+use crate::sys::{self, pernet, procfs::ProcEntry, sysctl::NetSysctls, NetRef};
 use kernel::new_mutex;
 use kernel::prelude::*;
+use crate::dp::service::Published;
+use crate::dp::{ConnTable, Datapath, DpState};
+use crate::sys::netfilter::Hooks;
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::sync::Mutex;
 
-/// Everything IPVS keeps for one network namespace.
+/// Everything IPVS keeps for one network namespace. Fields drop in declaration order: the
+/// hooks go first (waiting for running packets), then the /proc files, then what they read.
 #[pin_data]
 pub(crate) struct IpvsNet {
+    hooks: Hooks<Datapath>,
     /// Services, dests and timeouts. Taken in process context only (genetlink doit/dump and
     /// /proc reads); never from softirq.
     #[pin]
-    pub(crate) control: Mutex<ControlPlane>,
+    pub(crate) control: Mutex<ControlPlane<KernelStore>>,
+    /// /proc/sys/net/ipv4/vs/ entries; the datapath reads them without locks.
+    pub(crate) sysctls: NetSysctls,
     /// /proc/net entries, removed when the netns state is dropped.
     proc_files: KVec<ProcEntry>,
+    /// Connections; entries point to dests of `published` snapshots.
+    pub(crate) conns: KBox<ConnTable>,
+    /// Services as the datapath sees them.
+    pub(crate) published: Published,
+    pub(crate) dp: DpState,
 }
 
 impl pernet::PernetState for IpvsNet {
     fn create(net: NetRef<'_>) -> Result<Pin<KBox<Self>>> {
+        let sysctls = NetSysctls::register(net, sys::nr_free_buffer_pages() / 32)?;
+        let conns = ConnTable::new(conn_tab_bits())?;
+        let published = Published::new()?;
         let mut proc_files = KVec::new();
         procfs::create_all(net, &mut proc_files)?;
+        let hooks = Hooks::register(net, &crate::dp::HOOKS)?;
+        let dp = DpState::new()?;
+        let store = KernelStore::new(dp.total.clone());
         KBox::pin_init(
             pin_init!(IpvsNet {
-                control <- new_mutex!(ControlPlane::new()),
+                hooks,
+                control <- new_mutex!(ControlPlane::new(store, sys::random_u32())),
+                sysctls,
                 proc_files,
+                conns,
+                published,
+                dp,
             }),
             GFP_KERNEL,
         )
@@ -51,11 +76,29 @@ pub(crate) fn set_conn_tab_bits(requested: i32) {
     CONN_TAB_SIZE.store(1 << bits, Ordering::Relaxed);
 }
 
+fn conn_tab_bits() -> u32 {
+    CONN_TAB_SIZE.load(Ordering::Relaxed).trailing_zeros()
+}
+
 /// What the pure control plane needs to know about this kernel.
 pub(crate) fn env() -> Env {
     Env {
         hz: sys::hz(),
         conn_tab_size: CONN_TAB_SIZE.load(Ordering::Relaxed),
         ipv6_enabled: sys::ipv6_enabled(),
+    }
+}
+
+impl IpvsNet {
+    /// Makes control-plane changes visible to the datapath: the services snapshot (published
+    /// with RCU) and the timeouts. Called with the control lock held, after every change.
+    pub(crate) fn sync_datapath(&self, control: &mut ControlPlane<KernelStore>) {
+        self.dp.set_timeouts(&control.timeouts);
+        match control.store.snapshot() {
+            Ok(Some(snap)) => self.published.publish(snap),
+            Ok(None) => {}
+            // Left marked as changed: the next successful command publishes it.
+            Err(_) => pr_warn!("out of memory publishing IPVS services\n"),
+        }
     }
 }

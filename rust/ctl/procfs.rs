@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! /proc/net/ip_vs, ip_vs_stats and ip_vs_conn, in stock's exact text format.
 
-use crate::ipvs_core::procfs::{ip_vs_conn_header, ip_vs_header, ip_vs_stats, StatsView};
+use super::IpvsNet;
+use crate::ipvs_core::procfs::{ip_vs_conn_header, ip_vs_conn_line_v4, ip_vs_header, ip_vs_stats, StatsView};
+use crate::ipvs_core::proto_tcp::{tcp_state_name, udp};
+use crate::sys::pernet;
 use crate::sys::procfs::{ProcEntry, ProcShow, SeqOut};
 use kernel::c_str;
 use crate::sys::NetRef;
@@ -11,26 +14,39 @@ use kernel::prelude::*;
 struct IpVs;
 impl ProcShow for IpVs {
     const NAME: &'static CStr = c_str!("ip_vs");
-    fn show(_net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
-        // Services are listed here once they exist (the datapath issue).
-        ip_vs_header(out, super::env().conn_tab_size)
+    fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
+        let size = super::env().conn_tab_size;
+        match pernet::state::<IpvsNet>(net) {
+            Some(ipvs) => ipvs.control.lock().write_proc_ip_vs(out, size),
+            None => ip_vs_header(out, size),
+        }
     }
 }
 
 struct IpVsStats;
 impl ProcShow for IpVsStats {
     const NAME: &'static CStr = c_str!("ip_vs_stats");
-    fn show(_net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
-        // No traffic is handled yet, so the totals and rates are zero.
-        ip_vs_stats(out, &StatsView::default())
+    fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
+        let view = pernet::state::<IpvsNet>(net).map_or_else(StatsView::default, |ipvs| ipvs.dp.total.view());
+        ip_vs_stats(out, &view)
     }
 }
 
 struct IpVsConn;
 impl ProcShow for IpVsConn {
     const NAME: &'static CStr = c_str!("ip_vs_conn");
-    fn show(_net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
-        ip_vs_conn_header(out)
+    fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
+        ip_vs_conn_header(out)?;
+        let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
+        let hz = u64::from(crate::sys::hz().max(1));
+        let mut result = Ok(());
+        ipvs.conns.for_each(|c, left| {
+            let state = if c.is_tcp() { tcp_state_name(c.state_index()) } else { udp::state_name(0) };
+            let secs = (left * 1000 / hz / 1000) as u32;
+            result = ip_vs_conn_line_v4(out, c.protocol, (c.caddr, c.cport), (c.vaddr, c.vport), (c.daddr, c.dport), state, secs);
+            result.is_ok()
+        });
+        result
     }
 }
 

@@ -179,3 +179,46 @@ pub fn ip_vs_dest_line(out: &mut impl Write, d: &DestInfo) -> fmt::Result {
     )
 }
 
+/// `ip_vs_proto_name()`.
+pub fn proto_name(protocol: u8) -> &'static str {
+    match protocol {
+        0 => "IP",
+        6 => "TCP",
+        17 => "UDP",
+        132 => "SCTP",
+        51 => "AH",
+        50 => "ESP",
+        1 => "ICMP",
+        58 => "ICMPv6",
+        _ => "ERR!",
+    }
+}
+
+/// One IPv4 line of /proc/net/ip_vs_conn (what `ipvsadm -Lnc` parses). Addresses and ports
+/// are in network byte order.
+#[allow(clippy::too_many_arguments)]
+pub fn ip_vs_conn_line_v4(
+    out: &mut impl Write,
+    protocol: u8,
+    client: ([u8; 4], [u8; 2]),
+    virt: ([u8; 4], [u8; 2]),
+    dest: ([u8; 4], [u8; 2]),
+    state: &str,
+    expires_secs: u32,
+) -> fmt::Result {
+    let a = |x: [u8; 4]| u32::from_be_bytes(x);
+    let p = |x: [u8; 2]| u16::from_be_bytes(x);
+    writeln!(
+        out,
+        "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} {:7}",
+        proto_name(protocol),
+        a(client.0),
+        p(client.1),
+        a(virt.0),
+        p(virt.1),
+        a(dest.0),
+        p(dest.1),
+        state,
+        expires_secs
+    )
+}

@@ -9,4 +9,10 @@
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
 #include <net/ip_vs.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/timer.h>
+#include <net/ip.h>
+#include <net/route.h>
+#include <net/ip_tunnels.h>
 #include "helpers.h"

@@ -25,7 +25,6 @@ pub(crate) struct Op {
 }
 
 /// A dump in progress: `cursor` is the state kept between calls (`cb->args`).
-#[allow(dead_code)] // `entry` and its fields serve the service and dest dumps (datapath issue)
 pub(crate) struct Dump<'a> {
     skb: *mut bindings::sk_buff,
     cb: *mut bindings::netlink_callback,
@@ -49,6 +48,16 @@ impl Dump<'_> {
         }
     }
 
+    /// A copy of the request's payload, so it can be read while entries are appended (the
+    /// dump borrows `self` mutably). Truncated to 512 bytes, plenty for a SERVICE attribute.
+    pub(crate) fn request_copy(&self) -> RequestCopy {
+        let req = self.request();
+        let mut buf = [0u8; 512];
+        let n = req.len().min(buf.len());
+        buf[..n].copy_from_slice(&req[..n]);
+        RequestCopy { buf, len: n }
+    }
+
     /// The command of the request.
     pub(crate) fn cmd(&self) -> u8 {
         // SAFETY: as in `request`; the genl header's first byte is the command.
@@ -61,13 +70,12 @@ impl Dump<'_> {
         unsafe { &mut (*self.cb).__bindgen_anon_1.args }
     }
 
-    #[allow(dead_code)]
     /// Appends one message of command `cmd` whose attributes `fill` writes. `Err(Full)` means
     /// the skb is full: nothing of this entry was kept, and the dump resumes at it next time.
     pub(crate) fn entry(
         &mut self,
         cmd: u8,
-        fill: impl FnOnce(&mut Writer<'_>) -> core::result::Result<(), Full>,
+        fill: &mut dyn FnMut(&mut Writer<'_>) -> core::result::Result<(), Full>,
     ) -> core::result::Result<(), Full> {
         // SAFETY: `skb`, `cb` and `family` are the live objects of this dump callback.
         let hdr = unsafe { bindings::ipvs_rs_genlmsg_put_dump(self.skb, self.cb, self.family, cmd) };
@@ -88,6 +96,19 @@ impl Dump<'_> {
                 Err(Full)
             }
         }
+    }
+}
+
+/// See [`Dump::request_copy`].
+pub(crate) struct RequestCopy {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl core::ops::Deref for RequestCopy {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 

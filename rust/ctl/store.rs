@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The kernel's `Store`: services and dests in KVecs under the netns control mutex, with the
+//! runtime objects (dests, counters, scheduler state) the datapath shares through snapshots.
+
+use crate::dp::service::{DestRt, ServiceRt, Snapshot, Stats};
+use crate::ipvs_core::dest::{trash_matches, DestConf, DestInfo};
+use crate::ipvs_core::errno::{Errno, Result};
+use crate::ipvs_core::procfs::StatsView;
+use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
+use crate::sched::{DestSet, SchedState};
+use crate::sys::kvec;
+use crate::sys::sync::BhSpinLock;
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+struct DestEntry {
+    conf: DestConf,
+    rt: Arc<DestRt>,
+}
+
+struct SvcEntry {
+    conf: ServiceConf,
+    dests: KVec<DestEntry>,
+    sched: Arc<BhSpinLock<SchedState>>,
+    stats: Arc<Stats>,
+}
+
+/// A removed dest that connections may still use, revived if re-added.
+struct Trashed {
+    svc: ServiceKey,
+    conf: DestConf,
+    rt: Arc<DestRt>,
+}
+
+pub(crate) struct KernelStore {
+    services: KVec<SvcEntry>,
+    trash: KVec<Trashed>,
+    /// Netns totals, shared with the datapath.
+    total: Arc<Stats>,
+    /// Set by every change the datapath must see; cleared by `snapshot`.
+    changed: bool,
+}
+
+fn enomem<E>(_: E) -> Errno {
+    Errno::ENOMEM
+}
+
+fn view(s: &Stats) -> StatsView {
+    s.view()
+}
+
+fn apply_conf(rt: &DestRt, conf: &DestConf) {
+    rt.fwd.store(conf.fwd_method, Ordering::Relaxed);
+    rt.weight.store(conf.weight, Ordering::Relaxed);
+    rt.last_weight.store(conf.last_weight, Ordering::Relaxed);
+    rt.u_threshold.store(conf.u_threshold, Ordering::Relaxed);
+    rt.l_threshold.store(conf.l_threshold, Ordering::Relaxed);
+    rt.tun_type.store(u32::from(conf.tun_type), Ordering::Relaxed);
+    rt.tun_port.store(u32::from(u16::from_ne_bytes(conf.tun_port)), Ordering::Relaxed);
+    rt.tun_flags.store(u32::from(conf.tun_flags), Ordering::Relaxed);
+}
+
+impl KernelStore {
+    pub(crate) fn new(total: Arc<Stats>) -> Self {
+        KernelStore { services: KVec::new(), trash: KVec::new(), total, changed: false }
+    }
+
+    fn svc(&self, svc: usize) -> Option<&SvcEntry> {
+        self.services.get(svc)
+    }
+
+    /// The snapshot to publish if anything changed since the last one.
+    pub(crate) fn snapshot(&mut self) -> Result<Option<KBox<Snapshot>>> {
+        if !self.changed {
+            return Ok(None);
+        }
+        let mut services = KVec::with_capacity(self.services.len(), GFP_KERNEL).map_err(enomem)?;
+        for s in self.services.iter() {
+            let mut dests = KVec::with_capacity(s.dests.len(), GFP_KERNEL).map_err(enomem)?;
+            for d in s.dests.iter() {
+                dests.push(d.rt.clone(), GFP_KERNEL).map_err(enomem)?;
+            }
+            let rt = ServiceRt {
+                af: s.conf.key.af(),
+                protocol: s.conf.key.protocol(),
+                addr: s.conf.key.addr(),
+                port: s.conf.key.port(),
+                fwmark: s.conf.key.fwmark(),
+                dests,
+                sched: s.sched.clone(),
+                stats: s.stats.clone(),
+            };
+            services.push(Arc::new(rt, GFP_KERNEL).map_err(enomem)?, GFP_KERNEL).map_err(enomem)?;
+        }
+        self.changed = false;
+        KBox::new(Snapshot { services }, GFP_KERNEL).map(Some).map_err(enomem)
+    }
+
+    /// Drops trashed dests no connection uses any more (upstream's trash expiry).
+    fn purge_trash(&mut self) {
+        let mut i = 0;
+        while i < self.trash.len() {
+            let busy = self.trash.get(i).is_some_and(|t| {
+                t.rt.active.load(Ordering::Relaxed) + t.rt.inactive.load(Ordering::Relaxed) > 0
+            });
+            if busy {
+                i += 1;
+            } else {
+                drop(kvec::remove(&mut self.trash, i));
+            }
+        }
+    }
+}
+
+/// The store's dest list as the scheduler sees it (same order as the published snapshot).
+struct EntryDests<'a>(&'a [DestEntry]);
+
+impl DestSet for EntryDests<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn get(&self, idx: usize) -> Option<crate::sched::DestView> {
+        self.0.get(idx).map(|d| d.rt.view())
+    }
+}
+
+fn info(d: &DestEntry) -> DestInfo {
+    let active = d.rt.active.load(Ordering::Relaxed);
+    let inactive = d.rt.inactive.load(Ordering::Relaxed);
+    DestInfo {
+        conf: d.conf,
+        active_conns: active,
+        inact_conns: inactive.max(0),
+        persist_conns: d.rt.persist.load(Ordering::Relaxed),
+        flags: d.rt.flags.load(Ordering::Relaxed),
+    }
+}
+
+impl Store for KernelStore {
+    fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
+    fn service(&self, svc: usize) -> Option<ServiceConf> {
+        self.svc(svc).map(|s| s.conf)
+    }
+
+    fn service_stats(&self, svc: usize) -> StatsView {
+        self.svc(svc).map_or_else(StatsView::default, |s| view(&s.stats))
+    }
+
+    fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()> {
+        let entry = SvcEntry {
+            conf: *conf,
+            dests: KVec::new(),
+            sched: Arc::pin_init(BhSpinLock::new(SchedState::Unbound), GFP_KERNEL).map_err(enomem)?,
+            stats: Arc::new(Stats::default(), GFP_KERNEL).map_err(enomem)?,
+        };
+        kvec::insert(&mut self.services, svc, entry).map_err(enomem)?;
+        self.changed = true;
+        Ok(())
+    }
+
+    fn update_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()> {
+        let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;
+        s.conf = *conf;
+        self.changed = true;
+        Ok(())
+    }
+
+    fn remove_service(&mut self, svc: usize) {
+        let Some(s) = kvec::remove(&mut self.services, svc) else { return };
+        for d in s.dests.iter() {
+            d.rt.available.store(0, Ordering::Relaxed);
+            let _ = self.trash.push(Trashed { svc: s.conf.key, conf: d.conf, rt: d.rt.clone() }, GFP_KERNEL);
+        }
+        self.changed = true;
+        self.purge_trash();
+    }
+
+    fn zero_stats(&mut self, svc: usize) {
+        if let Some(s) = self.svc(svc) {
+            s.stats.zero();
+            for d in s.dests.iter() {
+                d.rt.stats.zero();
+            }
+        }
+    }
+
+    fn zero_total_stats(&mut self) {
+        self.total.zero();
+    }
+
+    fn dest_count(&self, svc: usize) -> usize {
+        self.svc(svc).map_or(0, |s| s.dests.len())
+    }
+
+    fn dest(&self, svc: usize, dest: usize) -> Option<DestInfo> {
+        self.svc(svc)?.dests.get(dest).map(info)
+    }
+
+    fn dest_stats(&self, svc: usize, dest: usize) -> StatsView {
+        self.svc(svc).and_then(|s| s.dests.get(dest)).map_or_else(StatsView::default, |d| view(&d.rt.stats))
+    }
+
+    fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
+        let key = self.svc(svc).ok_or(Errno::ESRCH)?.conf.key;
+        self.purge_trash();
+        let revived = (0..self.trash.len()).find(|&i| {
+            self.trash.get(i).is_some_and(|t| trash_matches(&t.svc, &t.conf, &key, conf.af, &conf.addr, conf.port))
+        });
+        let rt = match revived.and_then(|i| kvec::remove(&mut self.trash, i)) {
+            Some(t) => {
+                if t.svc != key {
+                    t.rt.stats.zero();
+                }
+                t.rt
+            }
+            None => Arc::new(
+                DestRt {
+                    af: conf.af,
+                    addr: conf.addr,
+                    port: conf.port,
+                    fwd: AtomicU32::new(0),
+                    weight: AtomicI32::new(0),
+                    last_weight: AtomicI32::new(0),
+                    u_threshold: AtomicU32::new(0),
+                    l_threshold: AtomicU32::new(0),
+                    flags: AtomicU32::new(0),
+                    tun_type: AtomicU32::new(0),
+                    tun_port: AtomicU32::new(0),
+                    tun_flags: AtomicU32::new(0),
+                    active: AtomicI32::new(0),
+                    inactive: AtomicI32::new(0),
+                    persist: AtomicI32::new(0),
+                    available: AtomicU32::new(1),
+                    stats: Stats::default(),
+                },
+                GFP_KERNEL,
+            )
+            .map_err(enomem)?,
+        };
+        apply_conf(&rt, conf);
+        rt.available.store(1, Ordering::Relaxed);
+        let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;
+        kvec::insert(&mut s.dests, dest, DestEntry { conf: *conf, rt }).map_err(enomem)?;
+        self.changed = true;
+        Ok(())
+    }
+
+    fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
+        let d = self.services.get_mut(svc).and_then(|s| s.dests.get_mut(dest)).ok_or(Errno::ENOENT)?;
+        d.conf = *conf;
+        apply_conf(&d.rt, conf);
+        d.rt.update_overload();
+        self.changed = true;
+        Ok(())
+    }
+
+    fn remove_dest(&mut self, svc: usize, dest: usize) {
+        let Some(s) = self.services.get_mut(svc) else { return };
+        let key = s.conf.key;
+        if let Some(d) = kvec::remove(&mut s.dests, dest) {
+            d.rt.available.store(0, Ordering::Relaxed);
+            let _ = self.trash.push(Trashed { svc: key, conf: d.conf, rt: d.rt }, GFP_KERNEL);
+        }
+        self.changed = true;
+        self.purge_trash();
+    }
+
+    fn with_sched<R>(&mut self, svc: usize, f: impl FnOnce(&mut SchedState, &dyn DestSet) -> R) -> Option<R> {
+        let s = self.svc(svc)?;
+        let mut state = s.sched.lock();
+        Some(f(&mut state, &EntryDests(&s.dests)))
+    }
+}

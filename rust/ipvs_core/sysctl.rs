@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The /proc/sys/net/ipv4/vs/ entries, keyed by name (never by position), with upstream's
+//! defaults and value checks.
+
+/// How an entry is read and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Any `int`.
+    Int,
+    /// An `int` within `[min, max]`; other values are refused with EINVAL.
+    IntRange(i32, i32),
+    /// An `int` of jiffies shown and set in seconds.
+    Jiffies,
+    /// Two `int`s on one line.
+    IntPair,
+    /// An `unsigned long`.
+    ULong,
+}
+
+/// One entry: its file name (NUL-terminated for the kernel), kind and default.
+#[derive(Clone, Copy, Debug)]
+pub struct Def {
+    pub cname: &'static str,
+    pub kind: Kind,
+    pub default: [i32; 2],
+}
+
+impl Def {
+    /// The name without its NUL.
+    pub fn name(&self) -> &'static str {
+        self.cname.strip_suffix('\0').unwrap_or(self.cname)
+    }
+}
+
+const fn int(cname: &'static str, default: i32) -> Def {
+    Def { cname, kind: Kind::Int, default: [default, 0] }
+}
+
+const fn range(cname: &'static str, default: i32, min: i32, max: i32) -> Def {
+    Def { cname, kind: Kind::IntRange(min, max), default: [default, 0] }
+}
+
+/// Every entry upstream 6.12 has (except `est_cpulist`, a CPU list string, and `debug_level`,
+/// which exists only with CONFIG_IP_VS_DEBUG). `sync_qlen_max` is sized at runtime.
+pub const DEFS: &[Def] = &[
+    int("amemthresh\0", 1024),
+    int("am_droprate\0", 10),
+    range("drop_entry\0", 0, 0, 3),
+    range("drop_packet\0", 0, 0, 3),
+    int("conntrack\0", 0),
+    range("secure_tcp\0", 0, 0, 3),
+    int("snat_reroute\0", 1),
+    range("sync_version\0", 1, 0, 1),
+    range("sync_ports\0", 1, 1, 1 << 30),
+    int("sync_persist_mode\0", 0),
+    Def { cname: "sync_qlen_max\0", kind: Kind::ULong, default: [0, 0] },
+    int("sync_sock_size\0", 0),
+    int("cache_bypass\0", 0),
+    int("expire_nodest_conn\0", 0),
+    int("sloppy_tcp\0", 0),
+    int("sloppy_sctp\0", 0),
+    int("expire_quiescent_template\0", 0),
+    Def { cname: "sync_threshold\0", kind: Kind::IntPair, default: [3, 50] },
+    Def { cname: "sync_refresh_period\0", kind: Kind::Jiffies, default: [0, 0] },
+    range("sync_retries\0", 0, 0, 3),
+    int("nat_icmp_send\0", 0),
+    int("pmtu_disc\0", 1),
+    int("backup_only\0", 0),
+    int("conn_reuse_mode\0", 1),
+    int("schedule_icmp\0", 0),
+    int("ignore_tunneled\0", 0),
+    int("run_estimation\0", 1),
+    range("est_nice\0", 0, -20, 19),
+];
+
+/// Number of entries.
+pub const COUNT: usize = DEFS.len();
+
+/// The index of the entry called `name`, resolved at compile time where used in consts.
+#[allow(clippy::indexing_slicing, clippy::panic)] // const evaluation: bounds and misses fail the build
+pub const fn index(name: &str) -> usize {
+    let mut i = 0;
+    while i < DEFS.len() {
+        if str_eq(DEFS[i].cname, name) {
+            return i;
+        }
+        i += 1;
+    }
+    // A misspelt name fails the build (this runs in const context).
+    panic!("unknown sysctl")
+}
+
+#[allow(clippy::indexing_slicing)] // i < b.len() < a.len()
+const fn str_eq(cname: &str, name: &str) -> bool {
+    let (a, b) = (cname.as_bytes(), name.as_bytes());
+    if a.len() != b.len() + 1 {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Indices used by the datapath.
+pub mod idx {
+    use super::index;
+    pub const CONNTRACK: usize = index("conntrack");
+    pub const SNAT_REROUTE: usize = index("snat_reroute");
+    pub const EXPIRE_NODEST_CONN: usize = index("expire_nodest_conn");
+    pub const SLOPPY_TCP: usize = index("sloppy_tcp");
+    pub const PMTU_DISC: usize = index("pmtu_disc");
+    pub const CONN_REUSE_MODE: usize = index("conn_reuse_mode");
+    pub const SYNC_QLEN_MAX: usize = index("sync_qlen_max");
+    pub const NAT_ICMP_SEND: usize = index("nat_icmp_send");
+}

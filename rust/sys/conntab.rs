@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The connection table: an RCU hash table of reference-counted entries, each with its own
+//! expiry timer, sized by `conn_tab_bits`.
+//!
+//! Locking: readers (the softirq datapath, /proc readers) walk buckets under RCU with no lock.
+//! Writers (insert from the datapath, unlink from timers and teardown) take the bucket's stripe
+//! lock with bottom halves disabled. An entry is freed by `call_rcu` after it is unlinked, never
+//! under a lock.
+//!
+//! Entry lifetime: the table holds one reference. Users get more with [`Table::lookup`]; a
+//! reference's drop re-arms the expiry timer. The timer unlinks the entry only when the table's
+//! reference is the last one, otherwise it tries again a second later.
+
+use super::bindings;
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// What an entry carries.
+pub(crate) trait Entry: Sized + Send + Sync + 'static {
+    /// Called once when the entry leaves the table by expiring (not at teardown).
+    fn expired(&self);
+}
+
+#[repr(C)]
+struct Node<D: Entry> {
+    timer: Opaque<bindings::timer_list>,
+    rcu: Opaque<bindings::callback_head>,
+    /// Next entry in the bucket; readers follow it under RCU.
+    next: AtomicPtr<Node<D>>,
+    /// The link that points to us (bucket head or previous `next`); null once unlinked.
+    /// Written under the stripe lock only.
+    pprev: AtomicPtr<AtomicPtr<Node<D>>>,
+    refcnt: AtomicI32,
+    /// Expiry delay in jiffies, re-armed whenever a reference is dropped.
+    timeout: AtomicU32,
+    bucket: u32,
+    table: *const Table<D>,
+    data: D,
+}
+
+/// A counted reference to an entry.
+pub(crate) struct ConnRef<D: Entry> {
+    node: *mut Node<D>,
+}
+
+// SAFETY: the reference keeps the node alive; its data is Sync.
+unsafe impl<D: Entry> Send for ConnRef<D> {}
+// SAFETY: as above.
+unsafe impl<D: Entry> Sync for ConnRef<D> {}
+
+impl<D: Entry> ConnRef<D> {
+    fn node(&self) -> &Node<D> {
+        // SAFETY: we hold a reference, so the table cannot unlink and free the node.
+        unsafe { &*self.node }
+    }
+
+    pub(crate) fn data(&self) -> &D {
+        &self.node().data
+    }
+
+    /// Sets the expiry delay applied when this reference is dropped.
+    pub(crate) fn set_timeout(&self, jiffies: u32) {
+        self.node().timeout.store(jiffies, Ordering::Relaxed);
+    }
+}
+
+impl<D: Entry> Drop for ConnRef<D> {
+    fn drop(&mut self) {
+        let node = self.node();
+        let t = node.timeout.load(Ordering::Relaxed);
+        // SAFETY: the timer was set up at insertion; we still hold a reference, so the node
+        // is alive and the expiry callback cannot free it concurrently.
+        unsafe { bindings::mod_timer(node.timer.get(), jiffies().wrapping_add(u64::from(t)) as _) };
+        node.refcnt.fetch_sub(1, Ordering::Release);
+    }
+}
+
+fn jiffies() -> u64 {
+    // SAFETY: reads the jiffies counter.
+    (unsafe { bindings::ipvs_rs_jiffies() }) as u64
+}
+
+/// The table.
+pub(crate) struct Table<D: Entry> {
+    buckets: KVec<AtomicPtr<Node<D>>>,
+    locks: KVec<Opaque<bindings::spinlock_t>>,
+    mask: u32,
+    count: AtomicU32,
+}
+
+// SAFETY: all shared mutation is through atomics or under the stripe locks.
+unsafe impl<D: Entry> Send for Table<D> {}
+// SAFETY: as above.
+unsafe impl<D: Entry> Sync for Table<D> {}
+
+/// Stripe locks: enough to spread contention, few enough to stay small.
+const MAX_LOCKS: usize = 1024;
+
+impl<D: Entry> Table<D> {
+    /// A table of `1 << bits` buckets, boxed so entries can point back to it.
+    pub(crate) fn new(bits: u32) -> Result<KBox<Self>> {
+        let size = 1usize << bits.min(27);
+        let mut buckets = KVec::with_capacity(size, GFP_KERNEL)?;
+        for _ in 0..size {
+            buckets.push(AtomicPtr::new(core::ptr::null_mut()), GFP_KERNEL)?;
+        }
+        let nlocks = size.min(MAX_LOCKS);
+        let mut locks = KVec::with_capacity(nlocks, GFP_KERNEL)?;
+        for _ in 0..nlocks {
+            locks.push(Opaque::uninit(), GFP_KERNEL)?;
+        }
+        for lock in locks.iter() {
+            // SAFETY: initialises each lock in place; the KVec is full and never grows again,
+            // so the locks do not move.
+            unsafe { bindings::ipvs_rs_spin_lock_init(lock.get()) };
+        }
+        Ok(KBox::new(Table { buckets, locks, mask: (size - 1) as u32, count: AtomicU32::new(0) }, GFP_KERNEL)?)
+    }
+
+    fn lock(&self, bucket: u32) -> StripeGuard<'_> {
+        let lock = &self.locks[bucket as usize % self.locks.len()];
+        // SAFETY: initialised in `new`.
+        unsafe { bindings::ipvs_rs_spin_lock_bh(lock.get()) };
+        StripeGuard { lock }
+    }
+
+    /// Finds an entry of bucket `hash` for which `matches` holds, and takes a reference.
+    pub(crate) fn lookup(&self, hash: u32, mut matches: impl FnMut(&D) -> bool) -> Option<ConnRef<D>> {
+        let _rcu = super::rcu::ReadGuard::new();
+        let head = &self.buckets[(hash & self.mask) as usize];
+        let mut p = head.load(Ordering::Acquire);
+        while !p.is_null() {
+            // SAFETY: under RCU, a node reachable from a bucket is not freed before a grace
+            // period after its unlink.
+            let node = unsafe { &*p };
+            if matches(&node.data) {
+                // Take a reference unless the entry is dying (count already 0).
+                let mut c = node.refcnt.load(Ordering::Relaxed);
+                while c > 0 {
+                    match node.refcnt.compare_exchange_weak(c, c + 1, Ordering::Acquire, Ordering::Relaxed) {
+                        Ok(_) => return Some(ConnRef { node: p }),
+                        Err(now) => c = now,
+                    }
+                }
+            }
+            p = node.next.load(Ordering::Acquire);
+        }
+        None
+    }
+
+    /// Inserts a new entry in bucket `hash`; it expires `timeout` jiffies after the returned
+    /// reference is dropped.
+    pub(crate) fn insert(&self, hash: u32, timeout: u32, data: D, flags: kernel::alloc::Flags) -> Result<ConnRef<D>> {
+        let bucket = hash & self.mask;
+        let node = KBox::new(
+            Node {
+                timer: Opaque::uninit(),
+                rcu: Opaque::uninit(),
+                next: AtomicPtr::new(core::ptr::null_mut()),
+                pprev: AtomicPtr::new(core::ptr::null_mut()),
+                refcnt: AtomicI32::new(2), // the table's and the caller's
+                timeout: AtomicU32::new(timeout),
+                bucket,
+                table: self,
+                data,
+            },
+            flags,
+        )?;
+        let p = KBox::into_raw(node);
+        // SAFETY: `p` is our fresh node; the timer is set up before anyone can arm it.
+        unsafe { bindings::ipvs_rs_timer_setup((*p).timer.get(), Some(expire_cb::<D>)) };
+        {
+            let _g = self.lock(bucket);
+            let head = &self.buckets[bucket as usize];
+            let first = head.load(Ordering::Relaxed);
+            // SAFETY: under the stripe lock we own the bucket's links; `p` is not yet visible.
+            unsafe {
+                (*p).next.store(first, Ordering::Relaxed);
+                (*p).pprev.store(head as *const _ as *mut _, Ordering::Relaxed);
+                if !first.is_null() {
+                    (*first).pprev.store(&(*p).next as *const _ as *mut _, Ordering::Relaxed);
+                }
+            }
+            // Publish: readers see a fully initialised node.
+            head.store(p, Ordering::Release);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        Ok(ConnRef { node: p })
+    }
+
+    /// Unlinks `p` if still linked and no one but the table holds it (or `force`). Under the
+    /// stripe lock.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be a node of this table that has not been freed.
+    unsafe fn unlink(&self, p: *mut Node<D>, force: bool) -> bool {
+        // SAFETY: per the contract the node is alive; links change only under this lock.
+        unsafe {
+            let node = &*p;
+            let _g = self.lock(node.bucket);
+            let pprev = node.pprev.load(Ordering::Relaxed);
+            if pprev.is_null() {
+                return false;
+            }
+            if !force && node.refcnt.compare_exchange(1, 0, Ordering::Acquire, Ordering::Relaxed).is_err() {
+                return false;
+            }
+            let next = node.next.load(Ordering::Relaxed);
+            (*pprev).store(next, Ordering::Release);
+            if !next.is_null() {
+                (*next).pprev.store(pprev, Ordering::Relaxed);
+            }
+            node.pprev.store(core::ptr::null_mut(), Ordering::Relaxed);
+        }
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Calls `f` on every entry with the jiffies left until it expires, under RCU (for
+    /// /proc). `f` returns false to stop.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&D, u64) -> bool) {
+        let now = jiffies();
+        let _rcu = super::rcu::ReadGuard::new();
+        for head in self.buckets.iter() {
+            let mut p = head.load(Ordering::Acquire);
+            while !p.is_null() {
+                // SAFETY: as in `lookup`.
+                let node = unsafe { &*p };
+                // SAFETY: reading the expiry of a live timer; a racing re-arm gives a
+                // slightly stale value, which /proc tolerates.
+                let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
+                if !f(&node.data, expires.saturating_sub(now)) {
+                    return;
+                }
+                p = node.next.load(Ordering::Acquire);
+            }
+        }
+    }
+
+    /// Removes and frees every entry. Process context, after the users (hooks) are gone.
+    pub(crate) fn clear(&self) {
+        for head in self.buckets.iter() {
+            loop {
+                let p = head.load(Ordering::Acquire);
+                if p.is_null() {
+                    break;
+                }
+                // SAFETY: `p` is linked, hence alive; after the forced unlink no new reference
+                // can be taken and the timer callback finds it unlinked and does nothing, so
+                // after timer_delete_sync nothing else touches it and we may queue the free.
+                unsafe {
+                    if self.unlink(p, true) {
+                        bindings::timer_delete_sync((*p).timer.get());
+                        bindings::call_rcu((*p).rcu.get(), Some(free_cb::<D>));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<D: Entry> Drop for Table<D> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+struct StripeGuard<'a> {
+    lock: &'a Opaque<bindings::spinlock_t>,
+}
+
+impl Drop for StripeGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken in `Table::lock`.
+        unsafe { bindings::ipvs_rs_spin_unlock_bh(self.lock.get()) };
+    }
+}
+
+/// The expiry timer of an entry.
+///
+/// # Safety
+///
+/// Only the timer core may call it, for the timer embedded in a live `Node<D>`.
+unsafe extern "C" fn expire_cb<D: Entry>(timer: *mut bindings::timer_list) {
+    // `timer` is the first field of the #[repr(C)] node.
+    let p = timer.cast::<Node<D>>();
+    // SAFETY: the node is alive while its timer can fire: it is freed only after being
+    // unlinked here (we are the timer) or after timer_delete_sync in `clear`.
+    unsafe {
+        let table = &*(*p).table;
+        if table.unlink(p, false) {
+            (*p).data.expired();
+            bindings::call_rcu((*p).rcu.get(), Some(free_cb::<D>));
+        } else if !(*p).pprev.load(Ordering::Relaxed).is_null() {
+            // Still in use: look again in a second.
+            bindings::mod_timer((*p).timer.get(), (jiffies() + u64::from(super::hz())) as _);
+        }
+    }
+}
+
+/// Frees an unlinked entry after its grace period.
+///
+/// # Safety
+///
+/// Only `call_rcu` may call it, for the `rcu` head of a node queued by this table.
+unsafe extern "C" fn free_cb<D: Entry>(head: *mut bindings::callback_head) {
+    let off = core::mem::offset_of!(Node<D>, rcu);
+    // SAFETY: `head` is the `rcu` field of a node from `KBox::into_raw`, unlinked and with no
+    // reader left after the grace period.
+    unsafe { drop(KBox::from_raw(head.cast::<u8>().sub(off).cast::<Node<D>>())) };
+}

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `insert` and `remove` for `KVec`, which 6.12's kernel crate lacks.
+
+use kernel::prelude::*;
+
+/// Inserts `value` at `idx` (clamped to the length), shifting later elements up.
+pub(crate) fn insert<T>(v: &mut KVec<T>, idx: usize, value: T) -> Result<(), kernel::alloc::AllocError> {
+    v.push(value, GFP_KERNEL)?;
+    let len = v.len();
+    v.as_mut_slice()[idx.min(len - 1)..].rotate_right(1);
+    Ok(())
+}
+
+/// Removes and returns the element at `idx`, shifting later elements down.
+pub(crate) fn remove<T>(v: &mut KVec<T>, idx: usize) -> Option<T> {
+    let len = v.len();
+    if idx >= len {
+        return None;
+    }
+    v.as_mut_slice()[idx..].rotate_left(1);
+    // SAFETY: the element to remove is now last; we read it out and shrink the length by one
+    // so it is not dropped twice.
+    unsafe {
+        let item = core::ptr::read(v.as_ptr().add(len - 1));
+        v.set_len(len - 1);
+        Some(item)
+    }
+}

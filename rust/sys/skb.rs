@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Packets (`struct sk_buff`) as the datapath sees them inside a netfilter hook: bounded reads,
+//! in-place rewrites with checksum fix-ups, routing and output. Offsets are from the start of
+//! the network (IP) header.
+
+use super::bindings;
+use super::NetRef;
+use core::marker::PhantomData;
+
+/// A packet owned by the current hook invocation.
+pub(crate) struct Skb<'a> {
+    raw: *mut bindings::sk_buff,
+    _life: PhantomData<&'a mut bindings::sk_buff>,
+}
+
+/// A route from `ip_route_output_flow`; the reference is dropped unless given to a packet.
+pub(crate) struct Route {
+    rt: *mut bindings::rtable,
+    /// The source address the route chose, in network byte order.
+    pub(crate) saddr: [u8; 4],
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        // SAFETY: we hold one reference on `rt`.
+        unsafe { bindings::ipvs_rs_ip_rt_put(self.rt) };
+    }
+}
+
+impl Route {
+    /// Looks up the route to `daddr`. With `known_nh`, `daddr` is the next hop even when the
+    /// packet's destination address differs (direct routing keeps the VIP as destination).
+    pub(crate) fn output_v4(net: NetRef<'_>, daddr: [u8; 4], known_nh: bool) -> Option<Route> {
+        let mut fl4 = bindings::flowi4 {
+            daddr: u32::from_ne_bytes(daddr),
+            __fl_common: bindings::flowi_common {
+                flowic_flags: if known_nh { bindings::FLOWI_FLAG_KNOWN_NH as u8 } else { 0 },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        // SAFETY: `net` is live; `fl4` is a valid flow key on our stack.
+        let rt = unsafe { bindings::ip_route_output_flow(net.as_ptr(), &mut fl4, core::ptr::null()) };
+        if rt.is_null() || (rt as usize) >= (-4095isize) as usize {
+            return None;
+        }
+        Some(Route { rt, saddr: fl4.saddr.to_ne_bytes() })
+    }
+
+    pub(crate) fn mtu(&self) -> u32 {
+        // SAFETY: `rt` is a live route we hold a reference on.
+        unsafe { bindings::ipvs_rs_dst_mtu(bindings::ipvs_rs_rt_dst(self.rt)) }
+    }
+
+    /// The route delivers to this host.
+    pub(crate) fn is_local(&self) -> bool {
+        // SAFETY: as in `mtu`.
+        unsafe { bindings::ipvs_rs_rt_is_local(self.rt) }
+    }
+}
+
+/// What the hook tells netfilter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Accept,
+    Drop,
+    /// The packet was consumed (sent on by us).
+    Stolen,
+}
+
+impl Verdict {
+    pub(crate) fn to_raw(self) -> u32 {
+        match self {
+            Verdict::Accept => bindings::NF_ACCEPT,
+            Verdict::Drop => 0, // NF_DROP
+            Verdict::Stolen => bindings::NF_STOLEN,
+        }
+    }
+}
+
+impl<'a> Skb<'a> {
+    /// # Safety
+    ///
+    /// `raw` must be a live skb owned by the caller (a netfilter hook) for `'a`.
+    pub(crate) unsafe fn from_raw(raw: *mut bindings::sk_buff) -> Self {
+        Skb { raw, _life: PhantomData }
+    }
+
+    fn nh(&self) -> usize {
+        // SAFETY: live skb.
+        usize::try_from(unsafe { bindings::ipvs_rs_skb_network_offset(self.raw) }).unwrap_or(0)
+    }
+
+    /// Total length from the network header on.
+    pub(crate) fn len(&self) -> u32 {
+        // SAFETY: live skb.
+        unsafe { bindings::ipvs_rs_skb_len(self.raw) }.saturating_sub(self.nh() as u32)
+    }
+
+    /// Copies `N` bytes at `offset`, or `None` past the end.
+    pub(crate) fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        let mut buf = [0u8; N];
+        let off = i32::try_from(self.nh() + offset).ok()?;
+        // SAFETY: skb_header_pointer bounds-checks against the skb and copies into `buf` when
+        // the bytes are not linear; the returned pointer is valid for N bytes.
+        unsafe {
+            let p = bindings::ipvs_rs_skb_header_pointer(self.raw, off, N as i32, buf.as_mut_ptr().cast());
+            if p.is_null() {
+                return None;
+            }
+            core::ptr::copy_nonoverlapping(p.cast::<u8>(), buf.as_mut_ptr(), N);
+        }
+        Some(buf)
+    }
+
+    pub(crate) fn ipvs_property(&self) -> bool {
+        // SAFETY: live skb.
+        unsafe { bindings::ipvs_rs_skb_ipvs_property(self.raw) }
+    }
+
+    pub(crate) fn is_gso(&self) -> bool {
+        // SAFETY: live skb.
+        unsafe { bindings::ipvs_rs_skb_is_gso(self.raw) }
+    }
+
+    pub(crate) fn csum_partial(&self) -> bool {
+        // SAFETY: live skb.
+        unsafe { bindings::ipvs_rs_skb_csum_partial(self.raw) }
+    }
+
+    /// Makes the first `len` bytes from the network header linear and private to us.
+    pub(crate) fn make_writable(&mut self, len: usize) -> bool {
+        let Ok(total) = u32::try_from(self.nh() + len) else { return false };
+        // SAFETY: live skb we own; may reallocate the head, which is why pointers into the data
+        // are never kept across this call.
+        unsafe { bindings::skb_ensure_writable(self.raw, total) == 0 }
+    }
+
+    /// A pointer to `offset` in the linear data, if `offset + len` lies within `writable`.
+    fn at(&mut self, offset: usize, len: usize, writable: usize) -> Option<*mut u8> {
+        if offset.checked_add(len)? > writable {
+            return None;
+        }
+        // SAFETY: after `make_writable(writable)`, that many bytes from the network header are
+        // linear, so the pointer stays inside the skb's head.
+        Some(unsafe { bindings::ipvs_rs_skb_data(self.raw).add(self.nh() + offset) })
+    }
+
+    /// Overwrites bytes; `writable` is what the last `make_writable` covered.
+    pub(crate) fn write(&mut self, offset: usize, bytes: &[u8], writable: usize) -> bool {
+        let Some(p) = self.at(offset, bytes.len(), writable) else { return false };
+        // SAFETY: `at` checked the range lies in the writable linear area.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+        true
+    }
+
+    /// Updates the L4 checksum at `csum_off` for a 4-byte field change (an address, so part of
+    /// the pseudo-header) or a 2-byte change (a port), honouring CHECKSUM_PARTIAL.
+    pub(crate) fn l4_csum_replace(&mut self, csum_off: usize, from: &[u8], to: &[u8], pseudo: bool, writable: usize) -> bool {
+        let Some(p) = self.at(csum_off, 2, writable) else { return false };
+        // SAFETY: `p` points at a 2-byte checksum in the writable linear area.
+        unsafe {
+            match (from, to) {
+                ([a, b, c, d], [e, f, g, h]) => bindings::inet_proto_csum_replace4(
+                    p.cast(), self.raw, u32::from_ne_bytes([*a, *b, *c, *d]), u32::from_ne_bytes([*e, *f, *g, *h]), pseudo),
+                ([a, b], [c, d]) => bindings::ipvs_rs_inet_proto_csum_replace2(
+                    p.cast(), self.raw, u16::from_ne_bytes([*a, *b]), u16::from_ne_bytes([*c, *d]), pseudo),
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Recomputes the IPv4 header checksum.
+    pub(crate) fn ip_send_check(&mut self, writable: usize) -> bool {
+        let Some(p) = self.at(0, 20, writable) else { return false };
+        // SAFETY: an IPv4 header lies at the (writable) network header.
+        unsafe { bindings::ip_send_check(p.cast()) };
+        true
+    }
+
+    /// Replaces the packet's route.
+    pub(crate) fn set_route(&mut self, route: Route) {
+        let rt = route.rt;
+        core::mem::forget(route);
+        // SAFETY: the skb takes over our route reference.
+        unsafe {
+            bindings::ipvs_rs_skb_dst_drop(self.raw);
+            bindings::ipvs_rs_skb_dst_set(self.raw, bindings::ipvs_rs_rt_dst(rt));
+        }
+    }
+
+    /// Prepends an outer IPv4 header (IPIP). Needs `headroom` bytes of headroom in total.
+    pub(crate) fn push_ipv4_header(&mut self, header: &[u8; 20], headroom: u32) -> bool {
+        // SAFETY: live skb we own; skb_cow_head may reallocate the head before we push.
+        unsafe {
+            if bindings::ipvs_rs_skb_cow_head(self.raw, headroom) != 0 {
+                return false;
+            }
+            // The old IP header becomes the transport header of the tunnel packet.
+            bindings::ipvs_rs_skb_reset_transport_header(self.raw);
+            let p = bindings::skb_push(self.raw, 20).cast::<u8>();
+            core::ptr::copy_nonoverlapping(header.as_ptr(), p, 20);
+            bindings::ipvs_rs_skb_reset_network_header(self.raw);
+            bindings::ipvs_rs_skb_clear_ipcb(self.raw);
+        }
+        true
+    }
+
+    /// Sets up offloads for an IPIP packet; false if the skb was freed.
+    pub(crate) fn tunnel_offloads(&mut self) -> bool {
+        // SAFETY: live skb; on error iptunnel_handle_offloads frees nothing, we drop it.
+        unsafe { bindings::iptunnel_handle_offloads(self.raw, bindings::SKB_GSO_IPXIP4 as i32) == 0 }
+    }
+
+    pub(crate) fn select_ident(&mut self, net: NetRef<'_>) {
+        // SAFETY: live skb with an IPv4 network header; live net.
+        unsafe { bindings::ipvs_rs_ip_select_ident(net.as_ptr(), self.raw) };
+    }
+
+    /// Tells the sender the path MTU (ICMP fragmentation needed).
+    pub(crate) fn icmp_frag_needed(&self, mtu: u32) {
+        // SAFETY: live skb with an IPv4 header; icmp_send only reads it.
+        unsafe { bindings::ipvs_rs_icmp_send_frag_needed(self.raw, mtu) };
+    }
+
+    /// Tells the sender its packet's TTL ran out.
+    pub(crate) fn icmp_ttl_exceeded(&self) {
+        // SAFETY: as in `icmp_frag_needed`.
+        unsafe { bindings::ipvs_rs_icmp_send_ttl_exceeded(self.raw) };
+    }
+
+    /// Tells the sender nothing serves its port (no dest available).
+    pub(crate) fn icmp_port_unreachable(&self) {
+        // SAFETY: as in `icmp_frag_needed`.
+        unsafe { bindings::ipvs_rs_icmp_send_port_unreach(self.raw) };
+    }
+
+    /// Marks the packet as IPVS's, so our own LOCAL_OUT hook lets it pass, and prepares the
+    /// checksum state for forwarding.
+    pub(crate) fn mark_ipvs(&mut self) {
+        // SAFETY: live skb.
+        unsafe {
+            bindings::ipvs_rs_skb_set_ipvs_property(self.raw);
+            bindings::ipvs_rs_skb_forward_csum(self.raw);
+        }
+    }
+
+    /// Sends the packet out through LOCAL_OUT and the route set on it. The skb is consumed:
+    /// the hook must return the [`Verdict::Stolen`] this gives, and not touch the skb again.
+    #[must_use]
+    pub(crate) fn local_out(&mut self, net: NetRef<'_>) -> Verdict {
+        // SAFETY: we own the skb and hand it over; ip_local_out frees it on every path.
+        unsafe { bindings::ip_local_out(net.as_ptr(), core::ptr::null_mut(), self.raw) };
+        Verdict::Stolen
+    }
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A spinlock taken with bottom halves disabled (`spin_lock_bh`), for data shared between
+//! the softirq datapath and process context. The 6.12 kernel crate has no such lock.
+
+use super::bindings;
+use core::cell::UnsafeCell;
+use core::marker::PhantomPinned;
+use core::ops::{Deref, DerefMut};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// Guards a `T`; lock with [`BhSpinLock::lock`].
+#[pin_data]
+pub(crate) struct BhSpinLock<T> {
+    #[pin]
+    lock: Opaque<bindings::spinlock_t>,
+    data: UnsafeCell<T>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+// SAFETY: the lock serialises all access to `data`.
+unsafe impl<T: Send> Send for BhSpinLock<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for BhSpinLock<T> {}
+
+impl<T> BhSpinLock<T> {
+    pub(crate) fn new(data: T) -> impl PinInit<Self> {
+        pin_init!(BhSpinLock {
+            // SAFETY: spin_lock_init initialises the lock in place.
+            lock <- Opaque::ffi_init(|p| unsafe { bindings::ipvs_rs_spin_lock_init(p) }),
+            data: UnsafeCell::new(data),
+            _pin: PhantomPinned,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> BhGuard<'_, T> {
+        // SAFETY: the lock was initialised by `new`.
+        unsafe { bindings::ipvs_rs_spin_lock_bh(self.lock.get()) };
+        BhGuard { owner: self }
+    }
+}
+
+pub(crate) struct BhGuard<'a, T> {
+    owner: &'a BhSpinLock<T>,
+}
+
+impl<T> Deref for BhGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the lock is held.
+        unsafe { &*self.owner.data.get() }
+    }
+}
+
+impl<T> DerefMut for BhGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the lock is held, exclusively.
+        unsafe { &mut *self.owner.data.get() }
+    }
+}
+
+impl<T> Drop for BhGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: taken in `lock`.
+        unsafe { bindings::ipvs_rs_spin_unlock_bh(self.owner.lock.get()) };
+    }
+}

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Masquerading (NAT): requests get the real server as destination, replies get the virtual
+//! service as source, with the IP and L4 checksums updated (CHECKSUM_PARTIAL included).
+
+use super::{route_out, send, RouteMode};
+use crate::dp::conn::ConnData;
+use crate::ipvs_core::packet::{l4_csum_offset, Ipv4, PROTO_UDP};
+use crate::sys::skb::{Skb, Verdict};
+use crate::sys::NetRef;
+
+/// Rewrites the address at `addr_off` and the port at L4 offset `port_off` (0 = source,
+/// 2 = destination). Returns false if the packet could not be rewritten.
+fn rewrite(skb: &mut Skb<'_>, ip: &Ipv4, addr_off: usize, old: ([u8; 4], [u8; 2]), new: ([u8; 4], [u8; 2]), port_off: usize) -> bool {
+    let Some(csum_rel) = l4_csum_offset(ip.protocol) else { return false };
+    let l4 = ip.ihl_bytes;
+    let csum_at = l4 + csum_rel;
+    let writable = csum_at + 2;
+    if !skb.make_writable(writable) {
+        return false;
+    }
+    // A UDP datagram without checksum keeps none (unless the stack fills it in later).
+    let update_csum = match skb.read::<2>(csum_at) {
+        Some(c) => ip.protocol != PROTO_UDP || c != [0, 0] || skb.csum_partial(),
+        None => return false,
+    };
+    if update_csum {
+        if old.1 != new.1 && !skb.l4_csum_replace(csum_at, &old.1, &new.1, false, writable) {
+            return false;
+        }
+        if !skb.l4_csum_replace(csum_at, &old.0, &new.0, true, writable) {
+            return false;
+        }
+        if ip.protocol == PROTO_UDP && !skb.csum_partial() && skb.read::<2>(csum_at) == Some([0, 0]) {
+            // CSUM_MANGLED_0: a computed zero is sent as all ones.
+            let _ = skb.write(csum_at, &[0xff, 0xff], writable);
+        }
+    }
+    skb.write(l4 + port_off, &new.1, writable) && skb.write(addr_off, &new.0, writable) && skb.ip_send_check(writable)
+}
+
+/// Client to real server: DNAT, then route to the real server.
+pub(crate) fn xmit_in(net: NetRef<'_>, skb: &mut Skb<'_>, ip: &Ipv4, conn: &ConnData, local: bool) -> Verdict {
+    let rt = match route_out(net, skb, ip, conn.daddr, RouteMode::Direct) {
+        Ok(rt) => rt,
+        Err(v) => return v,
+    };
+    if !rewrite(skb, ip, Ipv4::DADDR_OFF, (ip.daddr, conn.vport), (conn.daddr, conn.dport), 2) {
+        return Verdict::Drop;
+    }
+    send(net, skb, rt, local)
+}
+
+/// Real server to client: SNAT to the virtual service; the packet continues on its way.
+pub(crate) fn xmit_out(skb: &mut Skb<'_>, ip: &Ipv4, conn: &ConnData) -> Verdict {
+    if !rewrite(skb, ip, Ipv4::SADDR_OFF, (ip.saddr, conn.dport), (conn.vaddr, conn.vport), 0) {
+        return Verdict::Drop;
+    }
+    skb.mark_ipvs();
+    Verdict::Accept
+}
