@@ -13,7 +13,10 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use crate::dp::service::Published;
 use crate::dp::{ConnTable, Datapath, DpState};
+use crate::ipvs_core::estimator;
 use crate::sys::netfilter::Hooks;
+use crate::sys::rcu::ReadGuard;
+use crate::sys::timer::{Periodic, Tick};
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::sync::Mutex;
 
@@ -21,6 +24,9 @@ use kernel::sync::Mutex;
 /// hooks go first (waiting for running packets), then the /proc files, then what they read.
 #[pin_data]
 pub(crate) struct IpvsNet {
+    /// The rate estimator, stopped first: its ticks read `published` and `dp`.
+    #[pin]
+    estimator: Periodic<IpvsNet>,
     hooks: Hooks<Datapath>,
     /// Services, dests and timeouts. Taken in process context only (genetlink doit/dump and
     /// /proc reads); never from softirq.
@@ -47,8 +53,9 @@ impl pernet::PernetState for IpvsNet {
         let hooks = Hooks::register(net, &crate::dp::HOOKS)?;
         let dp = DpState::new()?;
         let store = KernelStore::new(dp.total.clone());
-        KBox::pin_init(
+        let ipvs = KBox::pin_init(
             pin_init!(IpvsNet {
+                estimator <- Periodic::new(estimator::PERIOD_SECS * sys::hz()),
                 hooks,
                 control <- new_mutex!(ControlPlane::new(store, sys::random_u32())),
                 sysctls,
@@ -58,7 +65,9 @@ impl pernet::PernetState for IpvsNet {
                 dp,
             }),
             GFP_KERNEL,
-        )
+        )?;
+        ipvs.estimator.start(&ipvs);
+        Ok(ipvs)
     }
 }
 
@@ -99,6 +108,20 @@ impl IpvsNet {
             Ok(None) => {}
             // Left marked as changed: the next successful command publishes it.
             Err(_) => pr_warn!("out of memory publishing IPVS services\n"),
+        }
+    }
+}
+
+impl Tick for IpvsNet {
+    /// Every 2 s: advance the rate estimators of the totals, services and dests.
+    fn tick(&self) {
+        self.dp.total.estimate();
+        let guard = ReadGuard::new();
+        for svc in self.published.read(&guard).services.iter() {
+            svc.stats.estimate();
+            for d in svc.dests.iter() {
+                d.stats.estimate();
+            }
         }
     }
 }

@@ -2,7 +2,10 @@
 //! /proc/net/ip_vs, ip_vs_stats and ip_vs_conn, in stock's exact text format.
 
 use super::IpvsNet;
-use crate::ipvs_core::procfs::{ip_vs_conn_header, ip_vs_conn_line_v4, ip_vs_header, ip_vs_stats, StatsView};
+use crate::ipvs_core::procfs::{
+    ip_vs_conn_header, ip_vs_conn_line_v4, ip_vs_conn_sync_header, ip_vs_conn_sync_line_v4, ip_vs_header, ip_vs_stats,
+    ip_vs_stats_percpu, StatsView,
+};
 use crate::ipvs_core::proto_tcp::{tcp_state_name, udp};
 use crate::sys::pernet;
 use crate::sys::procfs::{ProcEntry, ProcShow, SeqOut};
@@ -41,12 +44,46 @@ impl ProcShow for IpVsConn {
         let hz = u64::from(crate::sys::hz().max(1));
         let mut result = Ok(());
         ipvs.conns.for_each(|c, left| {
-            let state = if c.is_tcp() { tcp_state_name(c.state_index()) } else { udp::state_name(0) };
             let secs = (left * 1000 / hz / 1000) as u32;
-            result = ip_vs_conn_line_v4(out, c.protocol, (c.caddr, c.cport), (c.vaddr, c.vport), (c.daddr, c.dport), state, secs);
+            result = ip_vs_conn_line_v4(out, c.protocol, (c.caddr, c.cport), (c.vaddr, c.vport), (c.daddr, c.dport), state_name(c), secs);
             result.is_ok()
         });
         result
+    }
+}
+
+struct IpVsStatsPercpu;
+impl ProcShow for IpVsStatsPercpu {
+    const NAME: &'static CStr = c_str!("ip_vs_stats_percpu");
+    fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
+        let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
+        let total = &ipvs.dp.total;
+        ip_vs_stats_percpu(out, &mut total.per_cpu(), &total.view())
+    }
+}
+
+struct IpVsConnSync;
+impl ProcShow for IpVsConnSync {
+    const NAME: &'static CStr = c_str!("ip_vs_conn_sync");
+    fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
+        ip_vs_conn_sync_header(out)?;
+        let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
+        let hz = u64::from(crate::sys::hz().max(1));
+        let mut result = Ok(());
+        ipvs.conns.for_each(|c, left| {
+            let secs = (left * 1000 / hz / 1000) as u32;
+            result = ip_vs_conn_sync_line_v4(out, c.protocol, (c.caddr, c.cport), (c.vaddr, c.vport), (c.daddr, c.dport), state_name(c), false, secs);
+            result.is_ok()
+        });
+        result
+    }
+}
+
+fn state_name(c: &crate::dp::conn::ConnData) -> &'static str {
+    if c.is_tcp() {
+        tcp_state_name(c.state_index())
+    } else {
+        udp::state_name(0)
     }
 }
 
@@ -55,5 +92,7 @@ pub(crate) fn create_all(net: NetRef<'_>, files: &mut KVec<ProcEntry>) -> Result
     files.push(ProcEntry::create::<IpVs>(net)?, GFP_KERNEL)?;
     files.push(ProcEntry::create::<IpVsStats>(net)?, GFP_KERNEL)?;
     files.push(ProcEntry::create::<IpVsConn>(net)?, GFP_KERNEL)?;
+    files.push(ProcEntry::create::<IpVsStatsPercpu>(net)?, GFP_KERNEL)?;
+    files.push(ProcEntry::create::<IpVsConnSync>(net)?, GFP_KERNEL)?;
     Ok(())
 }

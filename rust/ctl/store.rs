@@ -7,6 +7,7 @@ use crate::ipvs_core::dest::{trash_matches, DestConf, DestInfo};
 use crate::ipvs_core::errno::{Errno, Result};
 use crate::ipvs_core::procfs::StatsView;
 use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
+use crate::ipvs_core::support;
 use crate::sched::{DestSet, SchedState};
 use crate::sys::kvec;
 use crate::sys::sync::BhSpinLock;
@@ -151,11 +152,12 @@ impl Store for KernelStore {
     }
 
     fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()> {
+        support::check_service(conf)?;
         let entry = SvcEntry {
             conf: *conf,
             dests: KVec::new(),
             sched: Arc::pin_init(BhSpinLock::new(SchedState::Unbound), GFP_KERNEL).map_err(enomem)?,
-            stats: Arc::new(Stats::default(), GFP_KERNEL).map_err(enomem)?,
+            stats: Arc::new(Stats::new().map_err(enomem)?, GFP_KERNEL).map_err(enomem)?,
         };
         kvec::insert(&mut self.services, svc, entry).map_err(enomem)?;
         self.changed = true;
@@ -163,6 +165,7 @@ impl Store for KernelStore {
     }
 
     fn update_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()> {
+        support::check_service(conf)?;
         let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;
         s.conf = *conf;
         self.changed = true;
@@ -205,6 +208,7 @@ impl Store for KernelStore {
     }
 
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
+        support::check_dest(conf)?;
         let key = self.svc(svc).ok_or(Errno::ESRCH)?.conf.key;
         self.purge_trash();
         let revived = (0..self.trash.len()).find(|&i| {
@@ -235,7 +239,7 @@ impl Store for KernelStore {
                     inactive: AtomicI32::new(0),
                     persist: AtomicI32::new(0),
                     available: AtomicU32::new(1),
-                    stats: Stats::default(),
+                    stats: Stats::new().map_err(enomem)?,
                 },
                 GFP_KERNEL,
             )
@@ -250,6 +254,7 @@ impl Store for KernelStore {
     }
 
     fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
+        support::check_dest(conf)?;
         let d = self.services.get_mut(svc).and_then(|s| s.dests.get_mut(dest)).ok_or(Errno::ENOENT)?;
         d.conf = *conf;
         apply_conf(&d.rt, conf);

@@ -49,7 +49,7 @@ impl DpState {
         Ok(DpState {
             timeouts: [AtomicU32::new(t.tcp), AtomicU32::new(t.tcp_fin), AtomicU32::new(t.udp)],
             seed: crate::sys::random_u32(),
-            total: kernel::sync::Arc::new(service::Stats::default(), GFP_KERNEL)?,
+            total: kernel::sync::Arc::new(service::Stats::new()?, GFP_KERNEL)?,
         })
     }
 

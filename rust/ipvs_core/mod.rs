@@ -8,12 +8,14 @@
 pub mod conntab;
 pub mod dest;
 pub mod errno;
+pub mod estimator;
 pub mod genl;
 pub mod nlattr;
 pub mod packet;
 pub mod procfs;
 pub mod proto_tcp;
 pub mod service;
+pub mod support;
 pub mod sysctl;
 pub mod timeouts;
 pub mod uapi;

@@ -90,16 +90,30 @@ impl Write for FixedBuf<'_> {
 /// `ip_vs_proto_name()` as /proc/net/ip_vs prints a service's protocol: "IP_<n>" for a
 /// protocol without a name.
 pub fn write_proto_name(out: &mut impl Write, proto: u16) -> fmt::Result {
-    let name = match proto {
-        uapi::IPPROTO_IP => "IP",
-        uapi::IPPROTO_UDP => "UDP",
-        uapi::IPPROTO_TCP => "TCP",
-        uapi::IPPROTO_SCTP => "SCTP",
-        uapi::IPPROTO_ICMP => "ICMP",
-        uapi::IPPROTO_ICMPV6 => "ICMPv6",
-        _ => return write!(out, "IP_{}", proto),
-    };
-    out.write_str(name)
+    write!(out, "{}", ProtoName(proto))
+}
+
+/// `ip_vs_proto_name()` as a `Display` that honours width and alignment.
+pub struct ProtoName(pub u16);
+
+impl fmt::Display for ProtoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.0 {
+            uapi::IPPROTO_IP => "IP",
+            uapi::IPPROTO_UDP => "UDP",
+            uapi::IPPROTO_TCP => "TCP",
+            uapi::IPPROTO_SCTP => "SCTP",
+            uapi::IPPROTO_ICMP => "ICMP",
+            uapi::IPPROTO_ICMPV6 => "ICMPv6",
+            other => {
+                let mut storage = [0u8; 12];
+                let mut b = FixedBuf::new(&mut storage);
+                write!(b, "IP_{}", other)?;
+                return f.pad(core::str::from_utf8(b.as_bytes()).unwrap_or("IP_?"));
+            }
+        };
+        f.pad(name)
+    }
 }
 
 /// An IPv6 address as `%pI6` prints it: eight groups of four lowercase hex digits.
@@ -179,21 +193,6 @@ pub fn ip_vs_dest_line(out: &mut impl Write, d: &DestInfo) -> fmt::Result {
     )
 }
 
-/// `ip_vs_proto_name()`.
-pub fn proto_name(protocol: u8) -> &'static str {
-    match protocol {
-        0 => "IP",
-        6 => "TCP",
-        17 => "UDP",
-        132 => "SCTP",
-        51 => "AH",
-        50 => "ESP",
-        1 => "ICMP",
-        58 => "ICMPv6",
-        _ => "ERR!",
-    }
-}
-
 /// One IPv4 line of /proc/net/ip_vs_conn (what `ipvsadm -Lnc` parses). Addresses and ports
 /// are in network byte order.
 #[allow(clippy::too_many_arguments)]
@@ -211,7 +210,7 @@ pub fn ip_vs_conn_line_v4(
     writeln!(
         out,
         "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} {:7}",
-        proto_name(protocol),
+        ProtoName(u16::from(protocol)),
         a(client.0),
         p(client.1),
         a(virt.0),
@@ -219,6 +218,55 @@ pub fn ip_vs_conn_line_v4(
         a(dest.0),
         p(dest.1),
         state,
+        expires_secs
+    )
+}
+
+/// /proc/net/ip_vs_stats_percpu: one line per possible CPU, the total, then the rates.
+pub fn ip_vs_stats_percpu(out: &mut impl Write, cpus: &mut dyn Iterator<Item = StatsView>, total: &StatsView) -> fmt::Result {
+    out.write_str("       Total Incoming Outgoing         Incoming         Outgoing\n")?;
+    out.write_str("CPU    Conns  Packets  Packets            Bytes            Bytes\n")?;
+    for (i, s) in cpus.enumerate() {
+        writeln!(out, "{:3X} {:8X} {:8X} {:8X} {:16X} {:16X}", i, s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes)?;
+    }
+    let t = total;
+    writeln!(out, "  ~ {:8X} {:8X} {:8X} {:16X} {:16X}\n", t.conns, t.inpkts, t.outpkts, t.inbytes, t.outbytes)?;
+    out.write_str("     Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s\n")?;
+    writeln!(out, "    {:8X} {:8X} {:8X} {:16X} {:16X}", t.cps, t.inpps, t.outpps, t.inbps, t.outbps)
+}
+
+/// The header line of /proc/net/ip_vs_conn_sync.
+pub fn ip_vs_conn_sync_header(out: &mut impl Write) -> fmt::Result {
+    out.write_str("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires\n")
+}
+
+/// One IPv4 line of /proc/net/ip_vs_conn_sync. `synced` is a connection learnt from a sync
+/// master (none yet: the sync daemon is not implemented).
+#[allow(clippy::too_many_arguments)]
+pub fn ip_vs_conn_sync_line_v4(
+    out: &mut impl Write,
+    protocol: u8,
+    client: ([u8; 4], [u8; 2]),
+    virt: ([u8; 4], [u8; 2]),
+    dest: ([u8; 4], [u8; 2]),
+    state: &str,
+    synced: bool,
+    expires_secs: u32,
+) -> fmt::Result {
+    let a = |x: [u8; 4]| u32::from_be_bytes(x);
+    let p = |x: [u8; 2]| u16::from_be_bytes(x);
+    writeln!(
+        out,
+        "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} {:<6} {:7}",
+        ProtoName(u16::from(protocol)),
+        a(client.0),
+        p(client.1),
+        a(virt.0),
+        p(virt.1),
+        a(dest.0),
+        p(dest.1),
+        state,
+        if synced { "SYNC" } else { "LOCAL" },
         expires_secs
     )
 }

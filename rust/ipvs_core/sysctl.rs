@@ -15,6 +15,8 @@ pub enum Kind {
     IntPair,
     /// An `unsigned long`.
     ULong,
+    /// A list of CPUs as text ("0-3"), defaulting to every possible CPU.
+    CpuList,
 }
 
 /// One entry: its file name (NUL-terminated for the kernel), kind and default.
@@ -40,8 +42,8 @@ const fn range(cname: &'static str, default: i32, min: i32, max: i32) -> Def {
     Def { cname, kind: Kind::IntRange(min, max), default: [default, 0] }
 }
 
-/// Every entry upstream 6.12 has (except `est_cpulist`, a CPU list string, and `debug_level`,
-/// which exists only with CONFIG_IP_VS_DEBUG). `sync_qlen_max` is sized at runtime.
+/// Every entry upstream 6.12 has (except `debug_level`, which exists only with
+/// CONFIG_IP_VS_DEBUG). `sync_qlen_max` and `est_cpulist` are sized at runtime.
 pub const DEFS: &[Def] = &[
     int("amemthresh\0", 1024),
     int("am_droprate\0", 10),
@@ -70,6 +72,7 @@ pub const DEFS: &[Def] = &[
     int("schedule_icmp\0", 0),
     int("ignore_tunneled\0", 0),
     int("run_estimation\0", 1),
+    Def { cname: "est_cpulist\0", kind: Kind::CpuList, default: [0, 0] },
     range("est_nice\0", 0, -20, 19),
 ];
 
@@ -117,4 +120,12 @@ pub mod idx {
     pub const CONN_REUSE_MODE: usize = index("conn_reuse_mode");
     pub const SYNC_QLEN_MAX: usize = index("sync_qlen_max");
     pub const NAT_ICMP_SEND: usize = index("nat_icmp_send");
+}
+
+/// The text of a CPU list covering CPUs `0..n`, as the kernel prints cpumasks ("0", "0-3").
+pub fn cpu_list_all(n: usize, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+    match n {
+        0 | 1 => out.write_str("0"),
+        n => write!(out, "0-{}", n - 1),
+    }
 }

@@ -76,10 +76,7 @@ impl<D: Entry> Drop for ConnRef<D> {
     }
 }
 
-fn jiffies() -> u64 {
-    // SAFETY: reads the jiffies counter.
-    (unsafe { bindings::ipvs_rs_jiffies() }) as u64
-}
+use super::jiffies;
 
 /// The table.
 pub(crate) struct Table<D: Entry> {

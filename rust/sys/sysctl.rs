@@ -34,7 +34,12 @@ pub(crate) struct NetSysctls {
     header: *mut bindings::ctl_table_header,
     _table: KVec<bindings::ctl_table>,
     values: KBox<Opaque<[Slot; COUNT]>>,
+    /// The text of the `CpuList` entry.
+    _cpulist: KBox<Opaque<[u8; CPULIST_LEN]>>,
 }
+
+/// Room for a CPU list such as "0-4095".
+const CPULIST_LEN: usize = 64;
 
 // SAFETY: the values are read and written with single-word volatile accesses (as the kernel's
 // proc handlers write them); the header is only used to unregister.
@@ -59,6 +64,12 @@ impl NetSysctls {
             };
         }
         let values = KBox::new(Opaque::new(slots), GFP_KERNEL)?;
+        let mut text = [0u8; CPULIST_LEN];
+        {
+            let mut w = crate::ipvs_core::procfs::FixedBuf::new(&mut text[..CPULIST_LEN - 1]);
+            let _ = crate::ipvs_core::sysctl::cpu_list_all(super::nr_cpu_ids(), &mut w);
+        }
+        let cpulist = KBox::new(Opaque::new(text), GFP_KERNEL)?;
         let base = values.get().cast::<Slot>();
         let mut table = KVec::with_capacity(COUNT, GFP_KERNEL)?;
         for (i, def) in DEFS.iter().enumerate() {
@@ -68,13 +79,19 @@ impl NetSysctls {
                 Kind::Jiffies => (Some(bindings::proc_dointvec_jiffies), 4, false),
                 Kind::IntPair => (Some(bindings::proc_dointvec), 8, false),
                 Kind::ULong => (Some(bindings::proc_doulongvec_minmax), 8, false),
+                Kind::CpuList => (Some(bindings::proc_dostring), CPULIST_LEN, false),
+            };
+            let data = if def.kind == Kind::CpuList {
+                cpulist.get().cast::<c_void>()
+            } else {
+                // Pointer arithmetic only: `i` < COUNT slots.
+                base.wrapping_add(i).cast::<c_void>()
             };
             let bounds = BOUNDS.0.as_ptr().wrapping_add(i).cast::<c_int>();
             table.push(
                 bindings::ctl_table {
                     procname: def.cname.as_ptr().cast(),
-                    // SAFETY (pointer arithmetic only): `i` < COUNT slots.
-                    data: base.wrapping_add(i).cast::<c_void>(),
+                    data,
                     maxlen: maxlen as c_int,
                     mode: 0o644,
                     proc_handler: handler,
@@ -93,7 +110,7 @@ impl NetSysctls {
         if header.is_null() {
             return Err(ENOMEM);
         }
-        Ok(NetSysctls { header, _table: table, values })
+        Ok(NetSysctls { header, _table: table, values, _cpulist: cpulist })
     }
 
     /// The current value of entry `i` (its first int).
