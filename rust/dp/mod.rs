@@ -8,6 +8,7 @@ pub(crate) mod service;
 use crate::ctl::IpvsNet;
 use crate::ipvs_core::packet::{conn_hash, Ipv4, TcpFlags, PROTO_TCP, PROTO_UDP};
 use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpTables};
+use crate::ipvs_core::sysctl;
 use crate::ipvs_core::timeouts::Timeouts;
 use crate::ipvs_core::uapi::{fwd, AF_INET};
 use crate::sched::Flow;
@@ -122,7 +123,7 @@ impl netfilter::Handler for Datapath {
 fn track(ipvs: &IpvsNet, conn: &ConnRef<ConnData>, pkt: &L4Packet, dir: Direction) {
     let t = ipvs.dp.timeouts();
     let secs = if conn.data().is_tcp() {
-        let tables = if ipvs.sysctls.get(crate::ipvs_core::sysctl::index("secure_tcp")) != 0 {
+        let tables = if ipvs.sysctls.get(sysctl::index("secure_tcp")) != 0 {
             TcpTables::Secure
         } else {
             TcpTables::Normal
@@ -144,6 +145,19 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, l
     let found = ipvs.conns.lookup(hash, |c| {
         c.protocol == ip.protocol && c.caddr == ip.saddr && c.cport == pkt.sport && c.vaddr == ip.daddr && c.vport == pkt.dport
     });
+    let found = match found {
+        // The dest was removed from its service: like upstream, either expire the connection
+        // and schedule afresh (expire_nodest_conn), or silently drop without keeping it alive.
+        Some(c) if c.data().dest.available.load(Ordering::Relaxed) == 0 => {
+            if ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) == 0 {
+                c.release_quietly();
+                return Verdict::Drop;
+            }
+            c.expire_now();
+            None
+        }
+        other => other,
+    };
     let conn = match found {
         Some(c) => c,
         None => match new_conn(ipvs, skb, pkt, hash) {
@@ -161,7 +175,7 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, l
     match d.fwd {
         fwd::MASQ => crate::xmit::nat::xmit_in(net, skb, ip, d, local),
         fwd::DROUTE => crate::xmit::dr::xmit(net, skb, ip, d, local),
-        fwd::TUNNEL => crate::xmit::tun::xmit(net, skb, ip, d, ipvs.sysctls.get(crate::ipvs_core::sysctl::idx::PMTU_DISC) != 0),
+        fwd::TUNNEL => crate::xmit::tun::xmit(net, skb, ip, d, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0),
         // LOCALNODE: deliver here.
         _ => Verdict::Accept,
     }

@@ -55,6 +55,18 @@ impl<D: Entry> ConnRef<D> {
         unsafe { &*self.node }
     }
 
+    /// Drops the reference without re-arming the expiry timer (the packet is discarded, so
+    /// the connection should not look alive).
+    pub(crate) fn release_quietly(self) {
+        self.node().refcnt.fetch_sub(1, Ordering::Release);
+        core::mem::forget(self);
+    }
+
+    /// Drops the reference and lets the connection expire at once.
+    pub(crate) fn expire_now(self) {
+        self.set_timeout(0);
+    }
+
     pub(crate) fn data(&self) -> &D {
         &self.node().data
     }
