@@ -63,3 +63,50 @@ fn conn_tab_bits_clamped_like_upstream() {
     assert_eq!(clamp_bits(30, 1 << 40, 12, 320), 27, "never above 27");
     assert_eq!(clamp_bits(12, 16, 12, 4096), 8, "tiny RAM still gets 8");
 }
+
+#[test]
+fn conn_lines_match_stock_format() {
+    use ipvs_core_host::ipvs_core::procfs::{ip_vs_conn_line_v4, ConnLine};
+    let c = ConnLine {
+        protocol: 6,
+        client: ([10, 0, 0, 2], [0x9c, 0x40]),
+        virt: ([10, 0, 0, 100], [0, 80]),
+        dest: ([172, 16, 1, 2], [0x1f, 0x90]),
+        state: "ESTABLISHED",
+        expires_secs: 899,
+    };
+    let mut s = String::new();
+    ip_vs_conn_line_v4(&mut s, &c, None).unwrap();
+    assert_eq!(s, "TCP 0A000002 9C40 0A000064 0050 AC100102 1F90 ESTABLISHED     899\n");
+    let mut s = String::new();
+    ip_vs_conn_line_v4(&mut s, &ConnLine { protocol: 17, state: "UDP", ..c }, Some("LOCAL")).unwrap();
+    assert_eq!(s, "UDP 0A000002 9C40 0A000064 0050 AC100102 1F90 UDP         LOCAL      899\n");
+    let mut s = String::new();
+    ip_vs_conn_line_v4(&mut s, &ConnLine { protocol: 99, ..c }, None).unwrap();
+    assert!(s.starts_with("IP_99 0A000002"), "{s}");
+}
+
+#[test]
+fn estimator_follows_upstream_fixed_point() {
+    use ipvs_core_host::ipvs_core::estimator::{rate, step};
+    // 100 conns in 2 s = 50/s; the average converges to it by quarters.
+    let mut avg = 0i64;
+    let mut last = 0u64;
+    for tick in 1..=40u64 {
+        let now = tick * 100;
+        avg = step(0, avg, last, now);
+        last = now;
+    }
+    assert_eq!(rate(0, avg), 50);
+    // 1000 bytes in 2 s = 500 B/s.
+    let mut avg = 0i64;
+    let mut last = 0u64;
+    for tick in 1..=40u64 {
+        let now = tick * 1000;
+        avg = step(3, avg, last, now);
+        last = now;
+    }
+    assert_eq!(rate(3, avg), 500);
+    // One step from zero is a quarter of 50/s, 12.5, which upstream's rounding (+0x1ff >> 10) makes 12.
+    assert_eq!(rate(1, step(1, 0, 0, 100)), 12);
+}

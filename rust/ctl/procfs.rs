@@ -3,7 +3,7 @@
 
 use super::IpvsNet;
 use crate::ipvs_core::procfs::{
-    ip_vs_conn_header, ip_vs_conn_line_v4, ip_vs_conn_sync_header, ip_vs_conn_sync_line_v4, ip_vs_header, ip_vs_stats,
+    ip_vs_conn_header, ip_vs_conn_line_v4, ip_vs_conn_sync_header, ip_vs_header, ip_vs_stats, ConnLine,
     ip_vs_stats_percpu, StatsView,
 };
 use crate::ipvs_core::proto_tcp::{tcp_state_name, udp};
@@ -45,7 +45,7 @@ impl ProcShow for IpVsConn {
         let mut result = Ok(());
         ipvs.conns.for_each(|c, left| {
             let secs = (left * 1000 / hz / 1000) as u32;
-            result = ip_vs_conn_line_v4(out, c.protocol, (c.caddr, c.cport), (c.vaddr, c.vport), (c.daddr, c.dport), state_name(c), secs);
+            result = ip_vs_conn_line_v4(out, &conn_line(c, secs), None);
             result.is_ok()
         });
         result
@@ -72,18 +72,22 @@ impl ProcShow for IpVsConnSync {
         let mut result = Ok(());
         ipvs.conns.for_each(|c, left| {
             let secs = (left * 1000 / hz / 1000) as u32;
-            result = ip_vs_conn_sync_line_v4(out, c.protocol, (c.caddr, c.cport), (c.vaddr, c.vport), (c.daddr, c.dport), state_name(c), false, secs);
+            // Every connection is local: the sync daemon is not implemented.
+            result = ip_vs_conn_line_v4(out, &conn_line(c, secs), Some("LOCAL"));
             result.is_ok()
         });
         result
     }
 }
 
-fn state_name(c: &crate::dp::conn::ConnData) -> &'static str {
-    if c.is_tcp() {
-        tcp_state_name(c.state_index())
-    } else {
-        udp::state_name(0)
+fn conn_line(c: &crate::dp::conn::ConnData, expires_secs: u32) -> ConnLine<'static> {
+    ConnLine {
+        protocol: c.protocol,
+        client: (c.caddr, c.cport),
+        virt: (c.vaddr, c.vport),
+        dest: (c.daddr, c.dport),
+        state: if c.is_tcp() { tcp_state_name(c.state_index()) } else { udp::state_name(0) },
+        expires_secs,
     }
 }
 

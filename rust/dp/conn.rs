@@ -3,7 +3,7 @@
 
 use super::service::{DestRt, Stats};
 use crate::ipvs_core::packet::PROTO_TCP;
-use crate::ipvs_core::proto_tcp::{ActiveChange, TcpState};
+use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
 use crate::sys::conntab::Entry;
 use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::sync::Arc;
@@ -63,35 +63,50 @@ impl ConnData {
         usize::from(self.bits.load(Ordering::Relaxed) & STATE_MASK)
     }
 
-    pub(crate) fn tcp_conn(&self) -> crate::ipvs_core::proto_tcp::TcpConn {
-        let b = self.bits.load(Ordering::Relaxed);
-        crate::ipvs_core::proto_tcp::TcpConn {
+    fn decode(b: u8) -> TcpConn {
+        TcpConn {
             state: TcpState::from_index(usize::from(b & STATE_MASK)).unwrap_or(TcpState::Close),
             no_output: b & F_NO_OUTPUT != 0,
             inactive: b & F_INACTIVE != 0,
         }
     }
 
-    /// Stores a TCP transition and moves the dest's connection between InAct and Active.
-    pub(crate) fn apply_tcp(&self, t: &crate::ipvs_core::proto_tcp::TcpTransition) {
-        let mut b = t.conn.state.index() as u8 & STATE_MASK;
-        if t.conn.inactive {
+    fn encode(c: &TcpConn) -> u8 {
+        let mut b = c.state.index() as u8 & STATE_MASK;
+        if c.inactive {
             b |= F_INACTIVE;
         }
-        if t.conn.no_output {
+        if c.no_output {
             b |= F_NO_OUTPUT;
         }
-        self.bits.store(b, Ordering::Relaxed);
-        match t.active {
-            ActiveChange::Inc => {
-                self.dest.inactive.fetch_sub(1, Ordering::Relaxed);
-                self.dest.active.fetch_add(1, Ordering::Relaxed);
+        b
+    }
+
+    /// Applies one packet's TCP transition atomically: packets of both directions may be
+    /// handled on different CPUs at once, and each must see the state the other left (upstream
+    /// takes the connection's lock here). Moves the dest's connection between InActConn and
+    /// ActiveConn exactly once per change.
+    pub(crate) fn tcp_transition(&self, step: impl Fn(TcpConn) -> TcpTransition) -> TcpTransition {
+        let mut cur = self.bits.load(Ordering::Relaxed);
+        loop {
+            let t = step(Self::decode(cur));
+            match self.bits.compare_exchange_weak(cur, Self::encode(&t.conn), Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    match t.active {
+                        ActiveChange::Inc => {
+                            self.dest.inactive.fetch_sub(1, Ordering::Relaxed);
+                            self.dest.active.fetch_add(1, Ordering::Relaxed);
+                        }
+                        ActiveChange::Dec => {
+                            self.dest.active.fetch_sub(1, Ordering::Relaxed);
+                            self.dest.inactive.fetch_add(1, Ordering::Relaxed);
+                        }
+                        ActiveChange::None => {}
+                    }
+                    return t;
+                }
+                Err(now) => cur = now,
             }
-            ActiveChange::Dec => {
-                self.dest.active.fetch_sub(1, Ordering::Relaxed);
-                self.dest.inactive.fetch_add(1, Ordering::Relaxed);
-            }
-            ActiveChange::None => {}
         }
     }
 

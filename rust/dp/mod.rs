@@ -129,8 +129,7 @@ fn track(ipvs: &IpvsNet, conn: &ConnRef<ConnData>, pkt: &L4Packet, dir: Directio
             TcpTables::Normal
         };
         let ev = TcpEvent::from_flags(pkt.tcp.syn, pkt.tcp.fin, pkt.tcp.ack, pkt.tcp.rst);
-        let tr = proto_tcp::transition(tables, dir, conn.data().tcp_conn(), ev);
-        conn.data().apply_tcp(&tr);
+        let tr = conn.data().tcp_transition(|c| proto_tcp::transition(tables, dir, c, ev));
         tr.conn.state.timeout(&t)
     } else {
         proto_tcp::udp::timeout(&t)

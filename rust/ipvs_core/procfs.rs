@@ -193,33 +193,39 @@ pub fn ip_vs_dest_line(out: &mut impl Write, d: &DestInfo) -> fmt::Result {
     )
 }
 
-/// One IPv4 line of /proc/net/ip_vs_conn (what `ipvsadm -Lnc` parses). Addresses and ports
-/// are in network byte order.
-#[allow(clippy::too_many_arguments)]
-pub fn ip_vs_conn_line_v4(
-    out: &mut impl Write,
-    protocol: u8,
-    client: ([u8; 4], [u8; 2]),
-    virt: ([u8; 4], [u8; 2]),
-    dest: ([u8; 4], [u8; 2]),
-    state: &str,
-    expires_secs: u32,
-) -> fmt::Result {
+/// A connection as the /proc/net/ip_vs_conn* files show it. Addresses and ports are in
+/// network byte order.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLine<'a> {
+    pub protocol: u8,
+    pub client: ([u8; 4], [u8; 2]),
+    pub virt: ([u8; 4], [u8; 2]),
+    pub dest: ([u8; 4], [u8; 2]),
+    pub state: &'a str,
+    pub expires_secs: u32,
+}
+
+/// One IPv4 line of /proc/net/ip_vs_conn (what `ipvsadm -Lnc` parses), or of
+/// /proc/net/ip_vs_conn_sync when `origin` ("LOCAL" or "SYNC") is given.
+pub fn ip_vs_conn_line_v4(out: &mut impl Write, c: &ConnLine<'_>, origin: Option<&str>) -> fmt::Result {
     let a = |x: [u8; 4]| u32::from_be_bytes(x);
     let p = |x: [u8; 2]| u16::from_be_bytes(x);
-    writeln!(
+    write!(
         out,
-        "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} {:7}",
-        ProtoName(u16::from(protocol)),
-        a(client.0),
-        p(client.1),
-        a(virt.0),
-        p(virt.1),
-        a(dest.0),
-        p(dest.1),
-        state,
-        expires_secs
-    )
+        "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} ",
+        ProtoName(u16::from(c.protocol)),
+        a(c.client.0),
+        p(c.client.1),
+        a(c.virt.0),
+        p(c.virt.1),
+        a(c.dest.0),
+        p(c.dest.1),
+        c.state,
+    )?;
+    match origin {
+        Some(o) => writeln!(out, "{:<6} {:7}", o, c.expires_secs),
+        None => writeln!(out, "{:7}", c.expires_secs),
+    }
 }
 
 /// /proc/net/ip_vs_stats_percpu: one line per possible CPU, the total, then the rates.
@@ -238,35 +244,4 @@ pub fn ip_vs_stats_percpu(out: &mut impl Write, cpus: &mut dyn Iterator<Item = S
 /// The header line of /proc/net/ip_vs_conn_sync.
 pub fn ip_vs_conn_sync_header(out: &mut impl Write) -> fmt::Result {
     out.write_str("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires\n")
-}
-
-/// One IPv4 line of /proc/net/ip_vs_conn_sync. `synced` is a connection learnt from a sync
-/// master (none yet: the sync daemon is not implemented).
-#[allow(clippy::too_many_arguments)]
-pub fn ip_vs_conn_sync_line_v4(
-    out: &mut impl Write,
-    protocol: u8,
-    client: ([u8; 4], [u8; 2]),
-    virt: ([u8; 4], [u8; 2]),
-    dest: ([u8; 4], [u8; 2]),
-    state: &str,
-    synced: bool,
-    expires_secs: u32,
-) -> fmt::Result {
-    let a = |x: [u8; 4]| u32::from_be_bytes(x);
-    let p = |x: [u8; 2]| u16::from_be_bytes(x);
-    writeln!(
-        out,
-        "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} {:<6} {:7}",
-        ProtoName(u16::from(protocol)),
-        a(client.0),
-        p(client.1),
-        a(virt.0),
-        p(virt.1),
-        a(dest.0),
-        p(dest.1),
-        state,
-        if synced { "SYNC" } else { "LOCAL" },
-        expires_secs
-    )
 }
