@@ -35,3 +35,12 @@ kernel_key() {
 
 kernel_src_dir() { echo "$IPVS_RS_CACHE/src-$(ksrc_version)"; }
 kernel_out_dir() { echo "$IPVS_RS_CACHE/kbuild-$1-$(kernel_key "$1")"; }
+
+# Replaces the calling shell with virtme-ng's `vng` (so a `timeout` around the shell reaches
+# QEMU), whether or not pip put its script on PATH.
+exec_vng() {
+    if command -v vng >/dev/null 2>&1; then
+        exec vng "$@"
+    fi
+    exec python3 -c 'import sys; from virtme_ng.run import main; sys.argv[0] = "vng"; sys.exit(main())' "$@"
+}
