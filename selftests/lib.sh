@@ -1,0 +1,260 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers of the ipvs-rs VM selftests. Sourced, not run.
+#
+# A test script exits 0 (pass), 4 (skip: the last "# SKIP: reason" line it
+# printed is the reason) or anything else (fail). Diagnostics start with "# ".
+
+SELFTESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SELFTESTS_DIR/.." && pwd)
+KSFT_SKIP=4
+# Our module (built by the top-level Makefile into the repo root).
+IPVS_RS_KO=${IPVS_RS_KO:-$REPO_ROOT/ipvs_rs.ko}
+# Everything of stock IPVS that can hold a reference on ip_vs.ko.
+STOCK_IPVS_HELPERS="ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_fo ip_vs_ovf ip_vs_lblc
+ ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_mh ip_vs_sed ip_vs_nq ip_vs_twos ip_vs_ftp ip_vs_pe_sip"
+# Prefix of every netns a test creates (so leftovers can be found and removed).
+NETNS_PREFIX=ipvsst-
+
+cd "$REPO_ROOT" || exit 1
+
+# modprobe for the guest kernel. virtme-ng links /lib/modules/$(uname -r) to
+# $IPVS_RS_KOUT/.virtme_mods/lib/modules/0.0.0, but mounts a tmpfs over
+# /var/cache in the guest, which hides the kernel build cache. If the modules
+# cannot be reached, look at the 9p root filesystem without the guest's
+# overlays (a non-recursive bind mount of /) and point modprobe there.
+MODPROBE=(modprobe)
+_setup_modprobe() {
+    local mods hostroot=/run/ipvs-selftests-hostroot
+    [ -e "/lib/modules/$(uname -r)/modules.dep" ] && return 0
+    [ -n "${IPVS_RS_KOUT:-}" ] || return 0
+    mods=$IPVS_RS_KOUT/.virtme_mods
+    if [ ! -e "$mods/lib/modules/0.0.0/modules.dep" ]; then
+        if ! mountpoint -q "$hostroot"; then
+            mkdir -p "$hostroot" && mount --bind / "$hostroot" 2>/dev/null || return 0
+        fi
+        mods=$hostroot$mods
+    fi
+    [ -e "$mods/lib/modules/0.0.0/modules.dep" ] && MODPROBE=(modprobe -d "$mods" -S 0.0.0)
+}
+[ -n "${IPVS_RS_IN_VM:-}" ] && _setup_modprobe
+kmodprobe() { "${MODPROBE[@]}" "$@"; }
+
+# ------------------------------------------------------------------ TAP-ish
+TEST_FAILS=0
+TEST_CHECKS=0
+
+diag() {            # diag TEXT...: one "# " line per line of TEXT
+    printf '%s\n' "$*" | sed 's/^/# /'
+}
+
+diag_file() {       # diag_file FILE [MAXLINES]
+    [ -f "$1" ] || { diag "(no file $1)"; return; }
+    head -n "${2:-400}" "$1" | sed 's/^/#   /'
+}
+
+pass() { TEST_CHECKS=$((TEST_CHECKS + 1)); diag "ok: $*"; }
+fail() { TEST_CHECKS=$((TEST_CHECKS + 1)); TEST_FAILS=$((TEST_FAILS + 1)); diag "FAIL: $*"; }
+
+check() {           # check DESCRIPTION CMD...: pass if CMD succeeds
+    local desc=$1; shift
+    if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+
+skip() {            # skip REASON: exit with the skip status
+    diag "SKIP: $*"
+    exit "$KSFT_SKIP"
+}
+
+finish() {          # finish: exit 0 if no check failed
+    if [ "$TEST_FAILS" -eq 0 ]; then
+        diag "$TEST_CHECKS checks passed"
+        exit 0
+    fi
+    diag "$TEST_FAILS of $TEST_CHECKS checks failed"
+    exit 1
+}
+
+have_ours() { [ -f "$IPVS_RS_KO" ]; }
+
+# Temp dir of this test, removed at exit (tests add their own cleanup via
+# at_exit, which runs before it).
+TEST_TMP=$(mktemp -d /tmp/ipvs-selftest.XXXXXX)
+_AT_EXIT=""
+at_exit() { _AT_EXIT="$*; $_AT_EXIT"; }
+_run_exit() {
+    local rc=$?
+    eval "$_AT_EXIT" >/dev/null 2>&1
+    cleanup_netns >/dev/null 2>&1
+    unload_ipvs >/dev/null 2>&1
+    rm -rf "$TEST_TMP"
+    exit "$rc"
+}
+trap _run_exit EXIT
+
+# ------------------------------------------------------------------ modules
+module_loaded() { [ -d "/sys/module/$1" ]; }
+
+# Any module that registers the "IPVS" genl family.
+ipvs_loaded() { module_loaded ip_vs || module_loaded ipvs_rs; }
+
+unload_ipvs() {     # unload whichever IPVS is loaded; 0 if none is left
+    local m h tries
+    if module_loaded ipvs_rs; then
+        # A netns being torn down may hold the module for a moment.
+        for tries in 1 2 3; do
+            rmmod ipvs_rs && break
+            diag "rmmod ipvs_rs failed (try $tries)"
+            sleep 1
+        done
+        # Dependencies insmod did not load itself (see load_ours): drop them
+        # again if nothing else uses them.
+        for m in $(ours_deps); do kmodprobe -q -r "$m" 2>/dev/null || true; done
+    fi
+    for tries in 1 2 3; do
+        module_loaded ip_vs || break
+        for m in $STOCK_IPVS_HELPERS; do
+            module_loaded "$m" && { kmodprobe -r "$m" || diag "modprobe -r $m failed"; }
+        done
+        for h in /sys/module/ip_vs/holders/*; do
+            [ -e "$h" ] || continue
+            kmodprobe -r "$(basename "$h")" || diag "modprobe -r $(basename "$h") failed"
+        done
+        kmodprobe -r ip_vs 2>/dev/null || rmmod ip_vs 2>/dev/null || sleep 1
+    done
+    if ipvs_loaded; then
+        diag "unload_ipvs: still loaded: $(ls -d /sys/module/ip_vs /sys/module/ipvs_rs 2>/dev/null | xargs)"
+        return 1
+    fi
+    return 0
+}
+
+load_stock() {      # load stock ip_vs.ko (after unloading any IPVS)
+    unload_ipvs || return 1
+    kmodprobe ip_vs || { diag "modprobe ip_vs failed"; return 1; }
+    module_loaded ip_vs
+}
+
+# Modules ours declares it depends on (insmod does not load them).
+ours_deps() {
+    [ -f "$IPVS_RS_KO" ] || return 0
+    modinfo -F depends "$IPVS_RS_KO" 2>/dev/null | tr ',' ' '
+}
+
+load_ours() {       # insmod ./ipvs_rs.ko (after unloading any IPVS)
+    local m
+    unload_ipvs || return 1
+    have_ours || { diag "no $IPVS_RS_KO"; return 1; }
+    for m in $(ours_deps); do kmodprobe "$m" || diag "modprobe $m (dependency) failed"; done
+    insmod "$IPVS_RS_KO" || { diag "insmod $IPVS_RS_KO failed"; return 1; }
+    module_loaded ipvs_rs
+}
+
+load_module() {     # load_module stock|ours
+    case "$1" in
+        stock) load_stock ;;
+        ours) load_ours ;;
+        *) diag "load_module: unknown $1"; return 1 ;;
+    esac
+}
+
+# ------------------------------------------------------------------ netns
+netns_add() {       # netns_add NAME: creates $NETNS_PREFIX$NAME, echoes the full name
+    local n="$NETNS_PREFIX$1"
+    ip netns del "$n" 2>/dev/null
+    ip netns add "$n" || return 1
+    ip -n "$n" link set lo up
+    echo "$n"
+}
+
+cleanup_netns() {
+    local n
+    for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+        case "$n" in "$NETNS_PREFIX"*) ip netns del "$n" ;; esac
+    done
+}
+
+# ------------------------------------------------------------------ capture
+# run_capture FILE CMD...: append "$ CMD", its stdout+stderr, "exit=N" to FILE.
+# Commands are bounded in time (exit=124 on a hang).
+run_capture() {
+    local f=$1 rc=0; shift
+    printf '$ %s\n' "$*" >> "$f"
+    timeout -k 5 "${RUN_CAPTURE_TIMEOUT:-60}" "$@" >> "$f" 2>&1 </dev/null || rc=$?
+    printf 'exit=%d\n' "$rc" >> "$f"
+    return 0
+}
+
+# diff_outputs A B: unified diff (as diagnostics); fails if they differ.
+diff_outputs() {
+    local a=$1 b=$2 d
+    if d=$(diff -u --label "$(basename "$a")" --label "$(basename "$b")" "$a" "$b"); then
+        return 0
+    fi
+    printf '%s\n' "$d" | sed 's/^/#   /'
+    return 1
+}
+
+# expect_grep FILE REGEX DESC: check that FILE has a line matching REGEX
+expect_grep() {
+    if grep -Eq -- "$2" "$1"; then pass "$3"; else fail "$3 (no /$2/ in $(basename "$1"))"; fi
+}
+
+# ------------------------------------------------------------------ differential
+# differential SCENARIO_FN [VALIDATE_FN]
+#   For stock, then ours: load the module in a fresh state, run
+#   "SCENARIO_FN OUTFILE", unload. A function named pre_load, if defined, is
+#   called as "pre_load OUTFILE" before each load. VALIDATE_FN OUTFILE checks the stock output
+#   (so the script itself is validated even without ours). The outputs must be
+#   byte-identical. Skips (after the stock half) if ipvs_rs.ko is absent.
+DIFF_STOCK_OUT=""
+DIFF_OURS_OUT=""
+differential() {
+    local scen=$1 validate=${2:-} mod out
+    DIFF_STOCK_OUT=$TEST_TMP/stock.out
+    DIFF_OURS_OUT=$TEST_TMP/ours.out
+    for mod in stock ours; do
+        out=$TEST_TMP/$mod.out
+        : > "$out"
+        if [ "$mod" = ours ] && ! have_ours; then
+            if [ "$TEST_FAILS" -ne 0 ]; then
+                diag "stock half failed; stock output:"; diag_file "$DIFF_STOCK_OUT"
+                finish
+            fi
+            skip "$(basename "$IPVS_RS_KO") not built (stock half ran: $TEST_CHECKS checks ok)"
+        fi
+        cleanup_netns
+        if declare -F pre_load >/dev/null; then pre_load "$out"; fi
+        if ! load_module "$mod"; then
+            fail "loading $mod"
+            finish
+        fi
+        "$scen" "$out"
+        cleanup_netns
+        if ! unload_ipvs; then fail "unloading $mod"; fi
+        local fails_before=$TEST_FAILS
+        if [ -n "$validate" ]; then
+            diag "validating $mod output"
+            "$validate" "$out"
+        fi
+        if [ "${SELFTESTS_VERBOSE:-0}" != 0 ] || [ "$TEST_FAILS" -ne "$fails_before" ]; then
+            diag "$mod output:"; diag_file "$out"
+        fi
+        if [ -n "${SELFTESTS_SAVE_DIR:-}" ]; then
+            mkdir -p "$SELFTESTS_SAVE_DIR"
+            for f in "$out"*; do
+                cp "$f" "$SELFTESTS_SAVE_DIR/$(basename "$0" .sh).$(basename "$f")"
+            done
+        fi
+    done
+    # A test may declare lines only ours prints for a reason outside the kernel's answers
+    # (DIFF_OURS_ONLY_RE, an extended regex, documented where it is set); exactly those go.
+    if [ -n "${DIFF_OURS_ONLY_RE:-}" ]; then
+        grep -Ev -- "$DIFF_OURS_ONLY_RE" "$DIFF_OURS_OUT" > "$DIFF_OURS_OUT.filtered"
+        DIFF_OURS_OUT=$DIFF_OURS_OUT.filtered
+    fi
+    if diff_outputs "$DIFF_STOCK_OUT" "$DIFF_OURS_OUT"; then
+        pass "stock and ours outputs are identical ($(wc -l < "$DIFF_STOCK_OUT") lines)"
+    else
+        fail "stock and ours outputs differ (diff above: - stock, + ours)"
+    fi
+}
