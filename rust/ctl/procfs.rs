@@ -40,15 +40,7 @@ impl ProcShow for IpVsConn {
     const NAME: &'static CStr = c_str!("ip_vs_conn");
     fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
         ip_vs_conn_header(out)?;
-        let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
-        let hz = u64::from(crate::sys::hz().max(1));
-        let mut result = Ok(());
-        ipvs.conns.for_each(|c, left| {
-            let secs = (left * 1000 / hz / 1000) as u32;
-            result = ip_vs_conn_line_v4(out, &conn_line(c, secs), None);
-            result.is_ok()
-        });
-        result
+        write_conns(net, out, None)
     }
 }
 
@@ -67,17 +59,22 @@ impl ProcShow for IpVsConnSync {
     const NAME: &'static CStr = c_str!("ip_vs_conn_sync");
     fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
         ip_vs_conn_sync_header(out)?;
-        let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
-        let hz = u64::from(crate::sys::hz().max(1));
-        let mut result = Ok(());
-        ipvs.conns.for_each(|c, left| {
-            let secs = (left * 1000 / hz / 1000) as u32;
-            // Every connection is local: the sync daemon is not implemented.
-            result = ip_vs_conn_line_v4(out, &conn_line(c, secs), Some("LOCAL"));
-            result.is_ok()
-        });
-        result
+        // Every connection is local: the sync daemon is not implemented.
+        write_conns(net, out, Some("LOCAL"))
     }
+}
+
+/// One line per connection of `net`'s table, with the origin column when given.
+fn write_conns(net: NetRef<'_>, out: &mut SeqOut<'_>, origin: Option<&str>) -> fmt::Result {
+    let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
+    let hz = u64::from(crate::sys::hz().max(1));
+    let mut result = Ok(());
+    ipvs.conns.for_each(|c, left| {
+        let secs = (left * 1000 / hz / 1000) as u32;
+        result = ip_vs_conn_line_v4(out, &conn_line(c, secs), origin);
+        result.is_ok()
+    });
+    result
 }
 
 fn conn_line(c: &crate::dp::conn::ConnData, expires_secs: u32) -> ConnLine<'static> {

@@ -123,7 +123,7 @@ impl netfilter::Handler for Datapath {
 fn track(ipvs: &IpvsNet, conn: &ConnRef<ConnData>, pkt: &L4Packet, dir: Direction) {
     let t = ipvs.dp.timeouts();
     let secs = if conn.data().is_tcp() {
-        let tables = if ipvs.sysctls.get(sysctl::index("secure_tcp")) != 0 {
+        let tables = if ipvs.sysctls.get(sysctl::idx::SECURE_TCP) != 0 {
             TcpTables::Secure
         } else {
             TcpTables::Normal

@@ -116,6 +116,7 @@ pub mod idx {
     pub const SNAT_REROUTE: usize = index("snat_reroute");
     pub const EXPIRE_NODEST_CONN: usize = index("expire_nodest_conn");
     pub const SLOPPY_TCP: usize = index("sloppy_tcp");
+    pub const SECURE_TCP: usize = index("secure_tcp");
     pub const PMTU_DISC: usize = index("pmtu_disc");
     pub const CONN_REUSE_MODE: usize = index("conn_reuse_mode");
     pub const SYNC_QLEN_MAX: usize = index("sync_qlen_max");
