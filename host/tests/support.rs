@@ -1,0 +1,56 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+//! The datapath's refusals: what it cannot forward yet must fail with an errno, not be accepted.
+use ipvs_core_host::ipvs_core::dest::DestConf;
+use ipvs_core_host::ipvs_core::errno::Errno;
+use ipvs_core_host::ipvs_core::service::{ServiceConf, ServiceKey};
+use ipvs_core_host::ipvs_core::support::{check_dest, check_service};
+use ipvs_core_host::ipvs_core::uapi::{fwd, svc_flags, tun_type, AF_INET, AF_INET6};
+
+fn svc(key: ServiceKey, flags: u32) -> ServiceConf {
+    ServiceConf { key, sched: None, pe: None, flags: flags | svc_flags::HASHED, timeout: 0, netmask: [255; 4] }
+}
+
+fn addr(af: u16, protocol: u16) -> ServiceKey {
+    ServiceKey::Addr { af, protocol, addr: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], port: [0, 80] }
+}
+
+fn dest(af: u16, fwd_method: u32, tun: u8) -> DestConf {
+    DestConf {
+        af,
+        addr: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        port: [0, 80],
+        fwd_method,
+        weight: 1,
+        last_weight: 1,
+        u_threshold: 0,
+        l_threshold: 0,
+        tun_type: tun,
+        tun_port: [0, 0],
+        tun_flags: 0,
+    }
+}
+
+#[test]
+fn services_the_datapath_serves() {
+    assert_eq!(check_service(&svc(addr(AF_INET, 6), 0)), Ok(()));
+    assert_eq!(check_service(&svc(addr(AF_INET, 17), svc_flags::SCHED1)), Ok(()));
+}
+
+#[test]
+fn services_refused_until_implemented() {
+    assert_eq!(check_service(&svc(addr(AF_INET6, 6), 0)), Err(Errno::EAFNOSUPPORT));
+    assert_eq!(check_service(&svc(addr(AF_INET, 132), 0)), Err(Errno::EPROTONOSUPPORT));
+    assert_eq!(check_service(&svc(ServiceKey::Fwmark { af: AF_INET, mark: 1 }, 0)), Err(Errno::EOPNOTSUPP));
+    assert_eq!(check_service(&svc(addr(AF_INET, 6), svc_flags::PERSISTENT)), Err(Errno::EOPNOTSUPP));
+    assert_eq!(check_service(&svc(addr(AF_INET, 17), svc_flags::ONEPACKET)), Err(Errno::EOPNOTSUPP));
+}
+
+#[test]
+fn dests_refused_until_implemented() {
+    for m in [fwd::MASQ, fwd::DROUTE, fwd::TUNNEL] {
+        assert_eq!(check_dest(&dest(AF_INET, m, tun_type::IPIP)), Ok(()));
+    }
+    assert_eq!(check_dest(&dest(AF_INET6, fwd::TUNNEL, tun_type::IPIP)), Err(Errno::EAFNOSUPPORT));
+    assert_eq!(check_dest(&dest(AF_INET, fwd::TUNNEL, tun_type::GUE)), Err(Errno::EOPNOTSUPP));
+    assert_eq!(check_dest(&dest(AF_INET, fwd::TUNNEL, tun_type::GRE)), Err(Errno::EOPNOTSUPP));
+}
