@@ -54,6 +54,7 @@ void ipvs_rs_skb_reset_network_header(struct sk_buff *skb) { skb_reset_network_h
 void ipvs_rs_skb_reset_transport_header(struct sk_buff *skb) { skb_reset_transport_header(skb); }
 void ipvs_rs_skb_set_ipvs_property(struct sk_buff *skb) { skb->ipvs_property = 1; }
 bool ipvs_rs_skb_ipvs_property(const struct sk_buff *skb) { return skb->ipvs_property; }
+u32 ipvs_rs_skb_mark(const struct sk_buff *skb) { return skb->mark; }
 bool ipvs_rs_skb_is_gso(const struct sk_buff *skb) { return skb_is_gso(skb); }
 bool ipvs_rs_skb_csum_partial(const struct sk_buff *skb) { return skb->ip_summed == CHECKSUM_PARTIAL; }
 void ipvs_rs_skb_forward_csum(struct sk_buff *skb) { skb_forward_csum(skb); }

@@ -51,6 +51,7 @@ void ipvs_rs_skb_reset_network_header(struct sk_buff *skb);
 void ipvs_rs_skb_reset_transport_header(struct sk_buff *skb);
 void ipvs_rs_skb_set_ipvs_property(struct sk_buff *skb);
 bool ipvs_rs_skb_ipvs_property(const struct sk_buff *skb);
+u32 ipvs_rs_skb_mark(const struct sk_buff *skb);
 bool ipvs_rs_skb_is_gso(const struct sk_buff *skb);
 bool ipvs_rs_skb_csum_partial(const struct sk_buff *skb);
 void ipvs_rs_skb_forward_csum(struct sk_buff *skb);

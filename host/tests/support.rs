@@ -34,15 +34,17 @@ fn dest(af: u16, fwd_method: u32, tun: u8) -> DestConf {
 fn services_the_datapath_serves() {
     assert_eq!(check_service(&svc(addr(AF_INET, 6), 0)), Ok(()));
     assert_eq!(check_service(&svc(addr(AF_INET, 17), svc_flags::SCHED1)), Ok(()));
+    assert_eq!(check_service(&svc(ServiceKey::Fwmark { af: AF_INET, mark: 1 }, 0)), Ok(()));
+    assert_eq!(check_service(&svc(addr(AF_INET, 6), svc_flags::PERSISTENT)), Ok(()));
+    assert_eq!(check_service(&svc(addr(AF_INET, 17), svc_flags::ONEPACKET)), Ok(()));
+    assert_eq!(check_service(&svc(ServiceKey::Fwmark { af: AF_INET, mark: 7 }, svc_flags::PERSISTENT)), Ok(()));
 }
 
 #[test]
 fn services_refused_until_implemented() {
     assert_eq!(check_service(&svc(addr(AF_INET6, 6), 0)), Err(Errno::EAFNOSUPPORT));
     assert_eq!(check_service(&svc(addr(AF_INET, 132), 0)), Err(Errno::EPROTONOSUPPORT));
-    assert_eq!(check_service(&svc(ServiceKey::Fwmark { af: AF_INET, mark: 1 }, 0)), Err(Errno::EOPNOTSUPP));
-    assert_eq!(check_service(&svc(addr(AF_INET, 6), svc_flags::PERSISTENT)), Err(Errno::EOPNOTSUPP));
-    assert_eq!(check_service(&svc(addr(AF_INET, 17), svc_flags::ONEPACKET)), Err(Errno::EOPNOTSUPP));
+    assert_eq!(check_service(&svc(ServiceKey::Fwmark { af: AF_INET6, mark: 1 }, 0)), Err(Errno::EAFNOSUPPORT));
 }
 
 #[test]

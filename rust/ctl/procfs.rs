@@ -78,14 +78,15 @@ fn write_conns(net: NetRef<'_>, out: &mut SeqOut<'_>, origin: Option<&str>) -> f
 }
 
 fn conn_line(c: &crate::dp::conn::ConnData, expires_secs: u32) -> ConnLine<'static> {
-    ConnLine {
-        protocol: c.protocol,
-        client: (c.caddr, c.cport),
-        virt: (c.vaddr, c.vport),
-        dest: (c.daddr, c.dport),
-        state: if c.is_tcp() { tcp_state_name(c.state_index()) } else { udp::state_name(0) },
-        expires_secs,
-    }
+    let (vport, dport) = c.shown_ports();
+    let state = if c.is_template() {
+        c.template_state_name()
+    } else if c.is_tcp() {
+        tcp_state_name(c.state_index())
+    } else {
+        udp::state_name(0)
+    };
+    ConnLine { protocol: c.protocol, client: (c.caddr, c.cport), virt: (c.vaddr, vport), dest: (c.daddr, dport), state, expires_secs }
 }
 
 /// Creates every /proc/net file of a new netns.

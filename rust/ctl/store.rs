@@ -55,8 +55,7 @@ fn apply_conf(rt: &DestRt, conf: &DestConf) {
     rt.fwd.store(conf.fwd_method, Ordering::Relaxed);
     rt.weight.store(conf.weight, Ordering::Relaxed);
     rt.last_weight.store(conf.last_weight, Ordering::Relaxed);
-    rt.u_threshold.store(conf.u_threshold, Ordering::Relaxed);
-    rt.l_threshold.store(conf.l_threshold, Ordering::Relaxed);
+    rt.set_thresholds(conf.u_threshold, conf.l_threshold);
     rt.tun_type.store(u32::from(conf.tun_type), Ordering::Relaxed);
     rt.tun_port.store(u32::from(u16::from_ne_bytes(conf.tun_port)), Ordering::Relaxed);
     rt.tun_flags.store(u32::from(conf.tun_flags), Ordering::Relaxed);
@@ -88,6 +87,9 @@ impl KernelStore {
                 addr: s.conf.key.addr(),
                 port: s.conf.key.port(),
                 fwmark: s.conf.key.fwmark(),
+                flags: s.conf.flags,
+                timeout: s.conf.timeout,
+                netmask: s.conf.netmask,
                 dests,
                 sched: s.sched.clone(),
                 stats: s.stats.clone(),
@@ -103,7 +105,7 @@ impl KernelStore {
         let mut i = 0;
         while i < self.trash.len() {
             let busy = self.trash.get(i).is_some_and(|t| {
-                t.rt.active.load(Ordering::Relaxed) + t.rt.inactive.load(Ordering::Relaxed) > 0
+                t.rt.total.load(Ordering::Relaxed) + t.rt.persist.load(Ordering::Relaxed) > 0
             });
             if busy {
                 i += 1;
@@ -128,7 +130,7 @@ impl DestSet for EntryDests<'_> {
 
 fn info(d: &DestEntry) -> DestInfo {
     let active = d.rt.active.load(Ordering::Relaxed);
-    let inactive = d.rt.inactive.load(Ordering::Relaxed);
+    let inactive = d.rt.inact_conns();
     DestInfo {
         conf: d.conf,
         active_conns: active,
@@ -231,12 +233,13 @@ impl Store for KernelStore {
                     last_weight: AtomicI32::new(0),
                     u_threshold: AtomicU32::new(0),
                     l_threshold: AtomicU32::new(0),
+                    l_threshold_val: AtomicU32::new(0),
                     flags: AtomicU32::new(0),
                     tun_type: AtomicU32::new(0),
                     tun_port: AtomicU32::new(0),
                     tun_flags: AtomicU32::new(0),
                     active: AtomicI32::new(0),
-                    inactive: AtomicI32::new(0),
+                    total: AtomicI32::new(0),
                     persist: AtomicI32::new(0),
                     available: AtomicU32::new(1),
                     stats: Stats::new().map_err(enomem)?,
@@ -258,7 +261,6 @@ impl Store for KernelStore {
         let d = self.services.get_mut(svc).and_then(|s| s.dests.get_mut(dest)).ok_or(Errno::ENOENT)?;
         d.conf = *conf;
         apply_conf(&d.rt, conf);
-        d.rt.update_overload();
         self.changed = true;
         Ok(())
     }

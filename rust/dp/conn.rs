@@ -4,7 +4,7 @@
 use super::service::{DestRt, Stats};
 use crate::ipvs_core::packet::PROTO_TCP;
 use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
-use crate::sys::conntab::Entry;
+use crate::sys::conntab::{ConnRef, Entry, Held};
 use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::sync::Arc;
 
@@ -12,6 +12,32 @@ use kernel::sync::Arc;
 const F_INACTIVE: u8 = 0x80;
 const F_NO_OUTPUT: u8 = 0x40;
 const STATE_MASK: u8 = 0x3f;
+
+/// Template state bits (`IP_VS_CTPL_S_ASSURED`, and the invalidation upstream marks by
+/// setting the ports to 0xffff).
+const T_ASSURED: u8 = 0x01;
+const T_INVALID: u8 = 0x02;
+
+/// What a connection is, fixed at creation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnKind {
+    /// A connection of a client.
+    Normal,
+    /// A persistence template (`IP_VS_CONN_F_TEMPLATE`).
+    Template,
+    /// A one-packet (`-o`) UDP connection: never in the table, gone after its packet.
+    OnePacket,
+}
+
+/// The tuple of a new connection or template.
+pub(crate) struct ConnTuple {
+    /// `IPPROTO_IP` (0) for a firewall-mark template.
+    pub(crate) protocol: u8,
+    pub(crate) client: ([u8; 4], [u8; 2]),
+    /// For a firewall-mark template, the mark in network order.
+    pub(crate) virt: ([u8; 4], [u8; 2]),
+    pub(crate) dport: [u8; 2],
+}
 
 pub(crate) struct ConnData {
     pub(crate) protocol: u8,
@@ -23,40 +49,131 @@ pub(crate) struct ConnData {
     pub(crate) dport: [u8; 2],
     /// Forwarding method (`uapi::fwd`), fixed at creation.
     pub(crate) fwd: u32,
+    pub(crate) kind: ConnKind,
     /// State index and the INACTIVE / NO_OUTPUT flags.
     bits: AtomicU8,
+    /// `T_*` bits of a template.
+    template_bits: AtomicU8,
     pub(crate) dest: Arc<DestRt>,
     pub(crate) svc_stats: Arc<Stats>,
+    /// The persistence template this connection was scheduled by.
+    control: Held<ConnData>,
 }
 
 impl ConnData {
     pub(crate) fn new(
-        protocol: u8,
-        client: ([u8; 4], [u8; 2]),
-        virt: ([u8; 4], [u8; 2]),
+        t: ConnTuple,
+        kind: ConnKind,
         dest: Arc<DestRt>,
         fwd: u32,
         svc_stats: Arc<Stats>,
+        control: Option<ConnRef<ConnData>>,
     ) -> Self {
         let mut daddr = [0u8; 4];
         daddr.copy_from_slice(&dest.addr[..4]);
         let no_output = if fwd == crate::ipvs_core::uapi::fwd::MASQ { 0 } else { F_NO_OUTPUT };
-        // A new connection counts as inactive until it is established.
-        dest.inactive.fetch_add(1, Ordering::Relaxed);
-        dest.update_overload();
+        dest.bind_conn(kind == ConnKind::Template);
         ConnData {
-            protocol,
-            caddr: client.0,
-            cport: client.1,
-            vaddr: virt.0,
-            vport: virt.1,
+            protocol: t.protocol,
+            caddr: t.client.0,
+            cport: t.client.1,
+            vaddr: t.virt.0,
+            vport: t.virt.1,
             daddr,
-            dport: dest.port,
+            dport: t.dport,
             fwd,
+            kind,
+            // A new connection counts as inactive until it is established.
             bits: AtomicU8::new(F_INACTIVE | no_output | TcpState::None.index() as u8),
+            template_bits: AtomicU8::new(0),
             dest,
             svc_stats,
+            control: Held::new(control),
         }
+    }
+
+    pub(crate) fn is_template(&self) -> bool {
+        self.kind == ConnKind::Template
+    }
+
+    /// Whether a packet from `client` to `virt` belongs to this (non-template) connection.
+    pub(crate) fn matches_in(&self, protocol: u8, client: ([u8; 4], [u8; 2]), virt: ([u8; 4], [u8; 2])) -> bool {
+        self.protocol == protocol
+            && self.caddr == client.0
+            && self.cport == client.1
+            && self.vaddr == virt.0
+            && self.vport == virt.1
+            && !self.is_template()
+    }
+
+    /// Whether this is the valid template for `t` (`ip_vs_ct_in_get`).
+    pub(crate) fn is_template_for(&self, t: &ConnTuple) -> bool {
+        self.is_template()
+            && self.protocol == t.protocol
+            && self.caddr == t.client.0
+            && self.cport == t.client.1
+            && self.vaddr == t.virt.0
+            && self.vport == t.virt.1
+            && self.template_bits.load(Ordering::Relaxed) & T_INVALID == 0
+    }
+
+    /// Takes a template out of use: lookups no longer find it and /proc shows its ports as
+    /// 0xffff, as upstream's rehash does. It still expires on its own timer.
+    pub(crate) fn invalidate_template(&self) {
+        self.template_bits.fetch_or(T_INVALID, Ordering::Relaxed);
+    }
+
+    /// `(vport, dport)` as /proc shows them.
+    pub(crate) fn shown_ports(&self) -> ([u8; 2], [u8; 2]) {
+        if self.template_bits.load(Ordering::Relaxed) & T_INVALID != 0 {
+            ([0xff, 0xff], [0xff, 0xff])
+        } else {
+            (self.vport, self.dport)
+        }
+    }
+
+    /// `ip_vs_control_assure_ct()`: the connection proved the client is real, so its
+    /// template is kept when a controlled connection is dropped early.
+    pub(crate) fn assure_template(&self) {
+        if let Some(ct) = self.control.get() {
+            ct.template_bits.fetch_or(T_ASSURED, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn is_controlled(&self) -> bool {
+        self.control.get().is_some()
+    }
+
+    /// The state name of a template (`ip_vs_ctpl_state_name_table`).
+    pub(crate) fn template_state_name(&self) -> &'static str {
+        if self.template_bits.load(Ordering::Relaxed) & T_ASSURED != 0 {
+            "ASSURED"
+        } else {
+            "NONE"
+        }
+    }
+
+    /// `is_new_conn_expected()`: a SYN on this connection starts a new one (conn_reuse_mode).
+    pub(crate) fn new_conn_expected(&self, conn_reuse_mode: u32) -> bool {
+        if self.is_controlled() || !self.is_tcp() {
+            return false;
+        }
+        let b = self.bits.load(Ordering::Relaxed);
+        let state = TcpState::from_index(usize::from(b & STATE_MASK));
+        matches!(state, Some(TcpState::TimeWait | TcpState::Close))
+            || (conn_reuse_mode & 2 != 0 && state == Some(TcpState::FinWait) && b & F_NO_OUTPUT != 0)
+    }
+
+    /// Leaves the dest's counters and the template, as expiry does (for a one-packet
+    /// connection, which never enters the table).
+    pub(crate) fn finish_one_packet(&self) {
+        self.leave();
+    }
+
+    fn leave(&self) {
+        let b = self.bits.load(Ordering::Relaxed);
+        self.dest.unbind_conn(self.is_template(), !self.is_template() && b & F_INACTIVE == 0);
+        self.control.release();
     }
 
     pub(crate) fn state_index(&self) -> usize {
@@ -94,12 +211,10 @@ impl ConnData {
                 Ok(_) => {
                     match t.active {
                         ActiveChange::Inc => {
-                            self.dest.inactive.fetch_sub(1, Ordering::Relaxed);
                             self.dest.active.fetch_add(1, Ordering::Relaxed);
                         }
                         ActiveChange::Dec => {
                             self.dest.active.fetch_sub(1, Ordering::Relaxed);
-                            self.dest.inactive.fetch_add(1, Ordering::Relaxed);
                         }
                         ActiveChange::None => {}
                     }
@@ -117,11 +232,16 @@ impl ConnData {
 
 impl Entry for ConnData {
     fn expired(&self) {
-        if self.bits.load(Ordering::Relaxed) & F_INACTIVE != 0 {
-            self.dest.inactive.fetch_sub(1, Ordering::Relaxed);
-        } else {
-            self.dest.active.fetch_sub(1, Ordering::Relaxed);
-        }
-        self.dest.update_overload();
+        self.leave();
+    }
+
+    fn detach(&self) {
+        self.control.release();
+    }
+
+    fn retry_timeout(&self) -> u32 {
+        // Upstream's `expire_later`: a template that still controls connections (or an entry
+        // someone holds) is looked at again in a minute.
+        60u32.saturating_mul(crate::sys::hz())
     }
 }

@@ -7,17 +7,19 @@ pub(crate) mod service;
 
 use crate::ctl::IpvsNet;
 use crate::ipvs_core::packet::{conn_hash, Ipv4, TcpFlags, PROTO_TCP, PROTO_UDP};
-use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpTables};
+use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpState, TcpTables};
 use crate::ipvs_core::sysctl;
 use crate::ipvs_core::timeouts::Timeouts;
-use crate::ipvs_core::uapi::{fwd, AF_INET};
+use crate::ipvs_core::uapi::{fwd, svc_flags, AF_INET};
 use crate::sched::Flow;
 use crate::sys::conntab::{ConnRef, Table};
 use crate::sys::netfilter::{self, HookId, HookSpec};
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Skb, Verdict};
 use crate::sys::{pernet, NetRef};
-use conn::ConnData;
+use conn::{ConnData, ConnKind, ConnTuple};
+use kernel::sync::Arc;
+use service::{DestRt, ServiceRt};
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 
@@ -119,31 +121,67 @@ impl netfilter::Handler for Datapath {
     }
 }
 
-/// Applies one packet to a connection's protocol state and sets its timeout.
-fn track(ipvs: &IpvsNet, conn: &ConnRef<ConnData>, pkt: &L4Packet, dir: Direction) {
+/// Applies one packet to a connection's protocol state; the new expiry delay in jiffies.
+fn track(ipvs: &IpvsNet, conn: &ConnData, pkt: &L4Packet, dir: Direction) -> u32 {
     let t = ipvs.dp.timeouts();
-    let secs = if conn.data().is_tcp() {
+    let secs = if conn.is_tcp() {
         let tables = if ipvs.sysctls.get(sysctl::idx::SECURE_TCP) != 0 {
             TcpTables::Secure
         } else {
             TcpTables::Normal
         };
         let ev = TcpEvent::from_flags(pkt.tcp.syn, pkt.tcp.fin, pkt.tcp.ack, pkt.tcp.rst);
-        let tr = conn.data().tcp_transition(|c| proto_tcp::transition(tables, dir, c, ev));
+        let tr = conn.tcp_transition(|c| proto_tcp::transition(tables, dir, c, ev));
+        if tr.conn.state == TcpState::Established {
+            conn.assure_template();
+        }
         tr.conn.state.timeout(&t)
     } else {
+        if dir == Direction::Output {
+            conn.assure_template();
+        }
         proto_tcp::udp::timeout(&t)
     };
-    conn.set_timeout(secs.saturating_mul(crate::sys::hz()));
+    secs.saturating_mul(crate::sys::hz())
+}
+
+/// A connection found or made for a packet.
+enum Conn {
+    /// In the table.
+    Table(ConnRef<ConnData>),
+    /// One-packet scheduling: lives for this packet only.
+    OnePacket(ConnData),
+}
+
+impl Conn {
+    fn data(&self) -> &ConnData {
+        match self {
+            Conn::Table(c) => c.data(),
+            Conn::OnePacket(d) => d,
+        }
+    }
 }
 
 /// A packet towards a virtual service (client to VIP).
 fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
     let ip = &pkt.ip;
     let hash = conn_hash(ip.protocol, ip.saddr, pkt.sport, ipvs.dp.seed);
-    let found = ipvs.conns.lookup(hash, |c| {
-        c.protocol == ip.protocol && c.caddr == ip.saddr && c.cport == pkt.sport && c.vaddr == ip.daddr && c.vport == pkt.dport
-    });
+    let mut found = ipvs.conns.lookup(hash, |c| c.matches_in(ip.protocol, (ip.saddr, pkt.sport), (ip.daddr, pkt.dport)));
+    // A SYN on an old connection: reschedule when its dest is quiesced and
+    // expire_nodest_conn is set, or when conn_reuse_mode expects a new connection here.
+    // (Without conntrack integration no old conntrack entry can pin the old connection.)
+    if ip.protocol == PROTO_TCP && pkt.tcp.syn {
+        if let Some(c) = found.take() {
+            let d = c.data();
+            let quiesced = ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) != 0 && d.dest.weight.load(Ordering::Relaxed) == 0;
+            let reuse = ipvs.sysctls.get(sysctl::idx::CONN_REUSE_MODE);
+            if quiesced || (reuse != 0 && d.new_conn_expected(reuse as u32)) {
+                c.expire_now();
+            } else {
+                found = Some(c);
+            }
+        }
+    }
     let found = match found {
         // The dest was removed from its service: like upstream, either expire the connection
         // and schedule afresh (expire_nodest_conn), or silently drop without keeping it alive.
@@ -158,38 +196,63 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, l
         other => other,
     };
     let conn = match found {
-        Some(c) => c,
+        Some(c) => Conn::Table(c),
         None => match new_conn(ipvs, skb, pkt, hash) {
-            Some(Ok(c)) => c,
-            Some(Err(v)) => return v,
-            None => return Verdict::Accept,
+            Ok(Some(c)) => c,
+            Ok(None) => return Verdict::Accept,
+            Err(v) => return v,
         },
     };
-    let len = skb.len();
-    conn.data().dest.stats.count_in(len);
-    conn.data().svc_stats.count_in(len);
-    ipvs.dp.total.count_in(len);
-    track(ipvs, &conn, pkt, Direction::Input);
     let d = conn.data();
-    match d.fwd {
+    let len = skb.len();
+    d.dest.stats.count_in(len);
+    d.svc_stats.count_in(len);
+    ipvs.dp.total.count_in(len);
+    let timeout = track(ipvs, d, pkt, Direction::Input);
+    if let Conn::Table(c) = &conn {
+        c.set_timeout(timeout);
+    }
+    let verdict = match d.fwd {
         fwd::MASQ => crate::xmit::nat::xmit_in(net, skb, ip, d, local),
         fwd::DROUTE => crate::xmit::dr::xmit(net, skb, ip, d, local),
         fwd::TUNNEL => crate::xmit::tun::xmit(net, skb, ip, d, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0),
         // LOCALNODE: deliver here.
         _ => Verdict::Accept,
+    };
+    if let Conn::OnePacket(d) = &conn {
+        d.finish_one_packet();
     }
+    verdict
 }
 
-/// Schedules a new connection: `None` when the packet is not for us, `Some(Err)` to drop.
-fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Option<Result<ConnRef<ConnData>, Verdict>> {
+/// `ip_vs_leave()` without a connection: ICMP port unreachable and drop, except for other
+/// ports of a virtual FTP service, which pass.
+fn leave(svc: &ServiceRt, skb: &Skb<'_>, dport: [u8; 2]) -> Verdict {
+    if svc.port == FTP_PORT && dport != FTP_PORT {
+        return Verdict::Accept;
+    }
+    skb.icmp_port_unreachable();
+    Verdict::Drop
+}
+
+const FTP_PORT: [u8; 2] = 21u16.to_be_bytes();
+
+/// Schedules a new connection (`*_conn_schedule` and `ip_vs_schedule`): `Ok(None)` when the
+/// packet is not for a virtual service, `Err` with the verdict when it must not pass.
+fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<Option<Conn>, Verdict> {
     let ip = &pkt.ip;
-    // Only a SYN opens a TCP connection; anything else is left to the local stack.
-    if ip.protocol == PROTO_TCP && (!pkt.tcp.syn || pkt.tcp.rst) {
-        return None;
+    // Only a SYN opens a TCP connection (any non-RST packet with sloppy_tcp); anything else
+    // is left to the local stack.
+    if ip.protocol == PROTO_TCP
+        && (pkt.tcp.rst || !(pkt.tcp.syn || ipvs.sysctls.get(sysctl::idx::SLOPPY_TCP) != 0))
+    {
+        return Ok(None);
     }
     let guard = ReadGuard::new();
     let snap = ipvs.published.read(&guard);
-    let svc = snap.find(AF_INET, u16::from(ip.protocol), &v4_to_16(ip.daddr), pkt.dport)?;
+    let Some(svc) = snap.find(AF_INET, u16::from(ip.protocol), &v4_to_16(ip.daddr), pkt.dport, skb.mark()) else {
+        return Ok(None);
+    };
     let flow = Flow {
         af: AF_INET,
         protocol: u16::from(ip.protocol),
@@ -198,19 +261,88 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Option<
         daddr: v4_to_16(ip.daddr),
         dport: pkt.dport,
     };
-    let Some(dest) = svc.schedule(&flow) else {
-        // No dest available: upstream answers with ICMP port unreachable and drops.
-        skb.icmp_port_unreachable();
-        return Some(Err(Verdict::Drop));
+    let one_packet = svc.flags & svc_flags::ONEPACKET != 0 && ip.protocol == PROTO_UDP;
+    let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
+    let (dest, dport, control) = if svc.flags & svc_flags::PERSISTENT != 0 {
+        let (template, dest) = persistent_dest(ipvs, svc, skb, pkt, &flow)?;
+        let dport = if pkt.dport == svc.port && dest.port != [0, 0] { dest.port } else { pkt.dport };
+        (dest, dport, Some(template))
+    } else {
+        // A port-zero service only serves persistent connections (upstream logs an error).
+        if svc.fwmark == 0 && pkt.dport != svc.port {
+            return Err(leave(svc, skb, pkt.dport));
+        }
+        let Some(dest) = svc.schedule(&flow) else {
+            return Err(leave(svc, skb, pkt.dport));
+        };
+        let dport = if dest.port != [0, 0] { dest.port } else { pkt.dport };
+        (dest, dport, None)
     };
     let method = dest.fwd.load(Ordering::Relaxed) & fwd::MASK;
     dest.stats.count_conn();
     svc.stats.count_conn();
     ipvs.dp.total.count_conn();
-    let data = ConnData::new(ip.protocol, (ip.saddr, pkt.sport), (ip.daddr, pkt.dport), dest, method, svc.stats.clone());
+    let tuple = ConnTuple { protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport };
+    // The connection holds its own reference on the template; dropping ours afterwards
+    // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
+    let data = ConnData::new(tuple, kind, dest, method, svc.stats.clone(), control.as_ref().map(ConnRef::clone_ref));
+    drop(control);
     drop(guard);
-    let initial = crate::sys::hz();
-    Some(ipvs.conns.insert(hash, initial, data, GFP_ATOMIC).map_err(|_| Verdict::Drop))
+    if one_packet {
+        return Ok(Some(Conn::OnePacket(data)));
+    }
+    let initial = 3u32.saturating_mul(crate::sys::hz());
+    ipvs.conns.insert(hash, initial, data, GFP_ATOMIC).map(|c| Some(Conn::Table(c))).map_err(|_| Verdict::Drop)
+}
+
+/// `ip_vs_sched_persist()`: the client's template (found, or made for a freshly scheduled
+/// dest) and its dest.
+fn persistent_dest(
+    ipvs: &IpvsNet,
+    svc: &ServiceRt,
+    skb: &Skb<'_>,
+    pkt: &L4Packet,
+    flow: &Flow,
+) -> Result<(ConnRef<ConnData>, Arc<DestRt>), Verdict> {
+    let ip = &pkt.ip;
+    let mut snet = ip.saddr;
+    for (b, m) in snet.iter_mut().zip(svc.netmask) {
+        *b &= m;
+    }
+    // Templates are <protocol, client net, 0, vaddr, vport>; for other ports of a port-zero
+    // service <protocol, client net, 0, vaddr, 0>; for a firewall-mark service
+    // <IP, client net, 0, mark, 0>. A virtual FTP service keys on port 0 (its data ports vary).
+    let (protocol, virt) = if pkt.dport == svc.port {
+        let vport = if svc.port != FTP_PORT { pkt.dport } else { [0, 0] };
+        (ip.protocol, (ip.daddr, vport))
+    } else if svc.fwmark != 0 {
+        (0, (svc.fwmark.to_be_bytes(), [0, 0]))
+    } else {
+        (ip.protocol, (ip.daddr, [0, 0]))
+    };
+    let key = ConnTuple { protocol, client: (snet, [0, 0]), virt, dport: [0, 0] };
+    let hash = conn_hash(protocol, snet, [0, 0], ipvs.dp.seed);
+    if let Some(ct) = ipvs.conns.lookup(hash, |c| c.is_template_for(&key)) {
+        let d = &ct.data().dest;
+        let quiescent_expired =
+            ipvs.sysctls.get(sysctl::idx::EXPIRE_QUIESCENT_TEMPLATE) != 0 && d.weight.load(Ordering::Relaxed) == 0;
+        if d.available.load(Ordering::Relaxed) != 0 && !quiescent_expired {
+            let dest = d.clone();
+            return Ok((ct, dest));
+        }
+        // `ip_vs_check_template()`: the dest is gone or quiesced; retire the template
+        // without refreshing it, and schedule afresh.
+        ct.data().invalidate_template();
+        ct.release_quietly();
+    }
+    let Some(dest) = svc.schedule(flow) else {
+        return Err(leave(svc, skb, pkt.dport));
+    };
+    let dport = if pkt.dport == svc.port && svc.port != FTP_PORT { dest.port } else { [0, 0] };
+    let method = dest.fwd.load(Ordering::Relaxed) & fwd::MASK;
+    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, svc.stats.clone(), None);
+    let ct = ipvs.conns.insert(hash, svc.timeout, template, GFP_ATOMIC).map_err(|_| Verdict::Drop)?;
+    Ok((ct, dest))
 }
 
 /// A packet from a real server back to a client through the director (NAT replies).
@@ -219,6 +351,7 @@ fn reply(ipvs: &IpvsNet, skb: &mut Skb<'_>, pkt: &L4Packet) -> Verdict {
     let hash = conn_hash(ip.protocol, ip.daddr, pkt.dport, ipvs.dp.seed);
     let Some(conn) = ipvs.conns.lookup(hash, |c| {
         c.fwd == fwd::MASQ
+            && !c.is_template()
             && c.protocol == ip.protocol
             && c.caddr == ip.daddr
             && c.cport == pkt.dport
@@ -231,6 +364,6 @@ fn reply(ipvs: &IpvsNet, skb: &mut Skb<'_>, pkt: &L4Packet) -> Verdict {
     conn.data().dest.stats.count_out(len);
     conn.data().svc_stats.count_out(len);
     ipvs.dp.total.count_out(len);
-    track(ipvs, &conn, pkt, Direction::Output);
+    conn.set_timeout(track(ipvs, conn.data(), pkt, Direction::Output));
     crate::xmit::nat::xmit_out(skb, ip, conn.data())
 }

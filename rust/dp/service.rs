@@ -150,12 +150,15 @@ pub(crate) struct DestRt {
     pub(crate) last_weight: AtomicI32,
     pub(crate) u_threshold: AtomicU32,
     pub(crate) l_threshold: AtomicU32,
+    /// The lower threshold in effect (75% of the upper one when unset).
+    pub(crate) l_threshold_val: AtomicU32,
     pub(crate) flags: AtomicU32,
     pub(crate) tun_type: AtomicU32,
     pub(crate) tun_port: AtomicU32,
     pub(crate) tun_flags: AtomicU32,
     pub(crate) active: AtomicI32,
-    pub(crate) inactive: AtomicI32,
+    /// Connections bound to this dest, active or not (templates excluded).
+    pub(crate) total: AtomicI32,
     pub(crate) persist: AtomicI32,
     /// Cleared when the dest is removed from its service (kept alive by its connections).
     pub(crate) available: AtomicU32,
@@ -171,26 +174,76 @@ impl DestRt {
             weight: self.weight.load(Ordering::Relaxed),
             last_weight: self.last_weight.load(Ordering::Relaxed),
             active_conns: self.active.load(Ordering::Relaxed),
-            inact_conns: self.inactive.load(Ordering::Relaxed),
+            inact_conns: self.inact_conns(),
             persist_conns: self.persist.load(Ordering::Relaxed),
             flags: self.flags.load(Ordering::Relaxed),
             available: self.available.load(Ordering::Relaxed) != 0,
         }
     }
 
-    /// Applies the upper/lower connection thresholds (`ip_vs_dest_totalconns` rules).
-    pub(crate) fn update_overload(&self) {
-        let u = self.u_threshold.load(Ordering::Relaxed);
-        if u == 0 {
-            self.flags.fetch_and(!DEST_F_OVERLOAD, Ordering::Relaxed);
+    /// InActConn: the bound connections that are not active.
+    pub(crate) fn inact_conns(&self) -> i32 {
+        (self.total.load(Ordering::Relaxed) - self.active.load(Ordering::Relaxed)).max(0)
+    }
+
+    /// `__ip_vs_dest_update_overload()` for `mode` (+1 after a connection was bound at the
+    /// upper threshold, -1 after one left at the lower, 0 after the thresholds changed).
+    /// The flag is swapped in with a compare-and-swap that re-reads the counters, so
+    /// concurrent updates cannot leave a stale decision behind (upstream takes `dst_lock`).
+    fn update_overload(&self, mode: i32) {
+        let mut flags = self.flags.load(Ordering::Acquire);
+        loop {
+            let overloaded = crate::ipvs_core::dest::overloaded(
+                flags & DEST_F_OVERLOAD != 0,
+                self.total.load(Ordering::Relaxed),
+                self.u_threshold.load(Ordering::Relaxed),
+                self.l_threshold_val.load(Ordering::Relaxed),
+                mode,
+            );
+            let new = if overloaded { flags | DEST_F_OVERLOAD } else { flags & !DEST_F_OVERLOAD };
+            match self.flags.compare_exchange_weak(flags, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(now) => flags = now,
+            }
+        }
+    }
+
+    /// New thresholds (control plane); the flag is re-evaluated only if they changed.
+    pub(crate) fn set_thresholds(&self, upper: u32, lower: u32) {
+        if self.u_threshold.load(Ordering::Relaxed) == upper && self.l_threshold.load(Ordering::Relaxed) == lower {
             return;
         }
-        let total = (self.active.load(Ordering::Relaxed) + self.inactive.load(Ordering::Relaxed)) as u32;
-        let l = self.l_threshold.load(Ordering::Relaxed);
-        if total >= u {
-            self.flags.fetch_or(DEST_F_OVERLOAD, Ordering::Relaxed);
-        } else if (l == 0 && total * 4 < u * 3) || (l != 0 && total < l) {
-            self.flags.fetch_and(!DEST_F_OVERLOAD, Ordering::Relaxed);
+        self.u_threshold.store(upper, Ordering::Relaxed);
+        self.l_threshold.store(lower, Ordering::Relaxed);
+        self.l_threshold_val.store(crate::ipvs_core::dest::effective_l_threshold(upper, lower), Ordering::Relaxed);
+        self.update_overload(0);
+    }
+
+    /// A connection (`template` false) or a persistence template was bound to this dest.
+    pub(crate) fn bind_conn(&self, template: bool) {
+        if template {
+            self.persist.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // New connections start inactive; the protocol moves them to ActiveConn.
+        let total = self.total.fetch_add(1, Ordering::Relaxed) + 1;
+        if total as u32 == self.u_threshold.load(Ordering::Relaxed) {
+            self.update_overload(1);
+        }
+    }
+
+    /// The reverse of [`Self::bind_conn`], when the connection expires.
+    pub(crate) fn unbind_conn(&self, template: bool, active: bool) {
+        if template {
+            self.persist.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        if active {
+            self.active.fetch_sub(1, Ordering::Relaxed);
+        }
+        let before = self.total.fetch_sub(1, Ordering::Relaxed);
+        if before as u32 == self.l_threshold_val.load(Ordering::Relaxed) {
+            self.update_overload(-1);
         }
     }
 }
@@ -215,6 +268,12 @@ pub(crate) struct ServiceRt {
     /// Network byte order; zero matches any port.
     pub(crate) port: [u8; 2],
     pub(crate) fwmark: u32,
+    /// `IP_VS_SVC_F_*`.
+    pub(crate) flags: u32,
+    /// Persistence timeout in jiffies.
+    pub(crate) timeout: u32,
+    /// Persistence granularity: an IPv4 netmask in network order.
+    pub(crate) netmask: [u8; 4],
     pub(crate) dests: KVec<Arc<DestRt>>,
     /// Scheduler state, shared by every snapshot of this service. Taken in softirq
     /// (scheduling) and process context (dest changes), hence BH-disabling.
@@ -237,8 +296,14 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    /// The service for a packet to `addr:port`, preferring an exact port over port 0.
-    pub(crate) fn find(&self, af: u16, protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> Option<&Arc<ServiceRt>> {
+    /// `ip_vs_service_find()`: a firewall-mark service for a marked packet first, then the
+    /// service on `addr:port`, then a port-zero service on `addr`.
+    pub(crate) fn find(&self, af: u16, protocol: u16, addr: &[u8; 16], port: [u8; 2], mark: u32) -> Option<&Arc<ServiceRt>> {
+        if mark != 0 {
+            if let Some(s) = self.services.iter().find(|s| s.fwmark == mark && s.af == af) {
+                return Some(s);
+            }
+        }
         let mut wildcard = None;
         for s in self.services.iter() {
             if s.fwmark != 0 || s.af != af || s.protocol != protocol || &s.addr != addr {

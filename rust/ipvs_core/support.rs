@@ -5,23 +5,16 @@
 use super::dest::DestConf;
 use super::errno::{Errno, Result};
 use super::service::ServiceConf;
-use super::uapi::{fwd, svc_flags, tun_type, AF_INET, IPPROTO_TCP, IPPROTO_UDP};
+use super::uapi::{fwd, tun_type, AF_INET, IPPROTO_TCP, IPPROTO_UDP};
 
-/// IPv4 TCP/UDP services on an address and port, without persistence or one-packet mode.
-/// IPv6 is refused as by a kernel without IPv6 support (EAFNOSUPPORT); other protocols with
-/// EPROTONOSUPPORT; firewall marks, persistence and one-packet scheduling with EOPNOTSUPP.
+/// IPv4 services: TCP/UDP on an address and port, or a firewall mark. IPv6 is refused as by
+/// a kernel without IPv6 support (EAFNOSUPPORT), other protocols with EPROTONOSUPPORT.
 pub fn check_service(conf: &ServiceConf) -> Result<()> {
     if conf.key.af() != AF_INET {
         return Err(Errno::EAFNOSUPPORT);
     }
-    if conf.key.fwmark() != 0 {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    if !matches!(conf.key.protocol(), IPPROTO_TCP | IPPROTO_UDP) {
+    if conf.key.fwmark() == 0 && !matches!(conf.key.protocol(), IPPROTO_TCP | IPPROTO_UDP) {
         return Err(Errno::EPROTONOSUPPORT);
-    }
-    if conf.flags & (svc_flags::PERSISTENT | svc_flags::ONEPACKET) != 0 {
-        return Err(Errno::EOPNOTSUPP);
     }
     Ok(())
 }

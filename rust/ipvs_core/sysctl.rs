@@ -115,6 +115,7 @@ pub mod idx {
     pub const CONNTRACK: usize = index("conntrack");
     pub const SNAT_REROUTE: usize = index("snat_reroute");
     pub const EXPIRE_NODEST_CONN: usize = index("expire_nodest_conn");
+    pub const EXPIRE_QUIESCENT_TEMPLATE: usize = index("expire_quiescent_template");
     pub const SLOPPY_TCP: usize = index("sloppy_tcp");
     pub const SECURE_TCP: usize = index("secure_tcp");
     pub const PMTU_DISC: usize = index("pmtu_disc");

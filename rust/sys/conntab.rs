@@ -20,6 +20,12 @@ use kernel::types::Opaque;
 pub(crate) trait Entry: Sized + Send + Sync + 'static {
     /// Called once when the entry leaves the table by expiring (not at teardown).
     fn expired(&self);
+    /// Called when the expiry timer fires while others still hold references (a template
+    /// with connections it controls): the new expiry delay in jiffies.
+    fn retry_timeout(&self) -> u32;
+    /// Called on every entry at teardown, while all entries are still alive, to give back
+    /// references the entry holds on others (so none points to a freed entry later).
+    fn detach(&self);
 }
 
 #[repr(C)]
@@ -74,6 +80,60 @@ impl<D: Entry> ConnRef<D> {
     /// Sets the expiry delay applied when this reference is dropped.
     pub(crate) fn set_timeout(&self, jiffies: u32) {
         self.node().timeout.store(jiffies, Ordering::Relaxed);
+    }
+
+    /// Another counted reference to the same entry.
+    pub(crate) fn clone_ref(&self) -> ConnRef<D> {
+        // We hold a reference, so the count is positive and the node alive.
+        self.node().refcnt.fetch_add(1, Ordering::Relaxed);
+        ConnRef { node: self.node }
+    }
+}
+
+/// A counted reference stored inside another entry (a connection's template), released
+/// without touching the referenced entry's timer, the way a controlled connection leaves
+/// its template's expiry alone.
+pub(crate) struct Held<D: Entry> {
+    node: AtomicPtr<Node<D>>,
+}
+
+// SAFETY: the held reference keeps the node alive; its data is Sync.
+unsafe impl<D: Entry> Send for Held<D> {}
+// SAFETY: as above.
+unsafe impl<D: Entry> Sync for Held<D> {}
+
+impl<D: Entry> Held<D> {
+    pub(crate) fn new(r: Option<ConnRef<D>>) -> Self {
+        let p = r.map_or(core::ptr::null_mut(), |r| {
+            let p = r.node;
+            // The reference's count moves into `self`.
+            core::mem::forget(r);
+            p
+        });
+        Held { node: AtomicPtr::new(p) }
+    }
+
+    /// The referenced entry's data, while the reference is held.
+    pub(crate) fn get(&self) -> Option<&D> {
+        let p = self.node.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer carries a counted reference, dropped only by `release`
+        // or `drop`, which need the owner to be leaving (no one else can use `&self` then:
+        // `release` runs from the owner's expiry, after its last user is gone).
+        (!p.is_null()).then(|| unsafe { &(*p).data })
+    }
+
+    /// Gives the reference back without re-arming the referenced entry's timer.
+    pub(crate) fn release(&self) {
+        let p = self.node.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            ConnRef { node: p }.release_quietly();
+        }
+    }
+}
+
+impl<D: Entry> Drop for Held<D> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -250,6 +310,11 @@ impl<D: Entry> Table<D> {
 
     /// Removes and frees every entry. Process context, after the users (hooks) are gone.
     pub(crate) fn clear(&self) {
+        // First let every entry drop its references on the others, while none is freed.
+        self.for_each(|d, _| {
+            d.detach();
+            true
+        });
         for head in self.buckets.iter() {
             loop {
                 let p = head.load(Ordering::Acquire);
@@ -303,8 +368,11 @@ unsafe extern "C" fn expire_cb<D: Entry>(timer: *mut bindings::timer_list) {
             (*p).data.expired();
             bindings::call_rcu((*p).rcu.get(), Some(free_cb::<D>));
         } else if !(*p).pprev.load(Ordering::Relaxed).is_null() {
-            // Still in use: look again in a second.
-            bindings::mod_timer((*p).timer.get(), (jiffies() + u64::from(super::hz())) as _);
+            // Still in use: like upstream's `expire_later`, the entry gets a new (longer)
+            // timeout and is looked at again then.
+            let t = (*p).data.retry_timeout().max(1);
+            (*p).timeout.store(t, Ordering::Relaxed);
+            bindings::mod_timer((*p).timer.get(), (jiffies() + u64::from(t)) as _);
         }
     }
 }

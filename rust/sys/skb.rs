@@ -118,6 +118,12 @@ impl<'a> Skb<'a> {
         unsafe { bindings::ipvs_rs_skb_ipvs_property(self.raw) }
     }
 
+    /// The firewall mark (`skb->mark`), which selects fwmark services.
+    pub(crate) fn mark(&self) -> u32 {
+        // SAFETY: live skb.
+        unsafe { bindings::ipvs_rs_skb_mark(self.raw) }
+    }
+
     pub(crate) fn is_gso(&self) -> bool {
         // SAFETY: live skb.
         unsafe { bindings::ipvs_rs_skb_is_gso(self.raw) }
