@@ -8,6 +8,7 @@ pub(crate) mod service;
 use crate::ctl::IpvsNet;
 use crate::ipvs_core::packet::{conn_hash, Ipv4, TcpFlags, PROTO_TCP, PROTO_UDP};
 use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpState, TcpTables};
+use crate::ipvs_core::persist::{self, PersistSvc, FTP_PORT};
 use crate::ipvs_core::sysctl;
 use crate::ipvs_core::timeouts::Timeouts;
 use crate::ipvs_core::uapi::{fwd, svc_flags, AF_INET};
@@ -235,8 +236,6 @@ fn leave(svc: &ServiceRt, skb: &Skb<'_>, dport: [u8; 2]) -> Verdict {
     Verdict::Drop
 }
 
-const FTP_PORT: [u8; 2] = 21u16.to_be_bytes();
-
 /// Schedules a new connection (`*_conn_schedule` and `ip_vs_schedule`): `Ok(None)` when the
 /// packet is not for a virtual service, `Err` with the verdict when it must not pass.
 fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<Option<Conn>, Verdict> {
@@ -265,7 +264,8 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
     let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
     let (dest, dport, control) = if svc.flags & svc_flags::PERSISTENT != 0 {
         let (template, dest) = persistent_dest(ipvs, svc, skb, pkt, &flow)?;
-        let dport = if pkt.dport == svc.port && dest.port != [0, 0] { dest.port } else { pkt.dport };
+        let psvc = PersistSvc { port: svc.port, fwmark: svc.fwmark, netmask: svc.netmask };
+        let dport = persist::conn_dport(&psvc, pkt.dport, dest.port);
         (dest, dport, Some(template))
     } else {
         // A port-zero service only serves persistent connections (upstream logs an error).
@@ -305,23 +305,10 @@ fn persistent_dest(
     flow: &Flow,
 ) -> Result<(ConnRef<ConnData>, Arc<DestRt>), Verdict> {
     let ip = &pkt.ip;
-    let mut snet = ip.saddr;
-    for (b, m) in snet.iter_mut().zip(svc.netmask) {
-        *b &= m;
-    }
-    // Templates are <protocol, client net, 0, vaddr, vport>; for other ports of a port-zero
-    // service <protocol, client net, 0, vaddr, 0>; for a firewall-mark service
-    // <IP, client net, 0, mark, 0>. A virtual FTP service keys on port 0 (its data ports vary).
-    let (protocol, virt) = if pkt.dport == svc.port {
-        let vport = if svc.port != FTP_PORT { pkt.dport } else { [0, 0] };
-        (ip.protocol, (ip.daddr, vport))
-    } else if svc.fwmark != 0 {
-        (0, (svc.fwmark.to_be_bytes(), [0, 0]))
-    } else {
-        (ip.protocol, (ip.daddr, [0, 0]))
-    };
-    let key = ConnTuple { protocol, client: (snet, [0, 0]), virt, dport: [0, 0] };
-    let hash = conn_hash(protocol, snet, [0, 0], ipvs.dp.seed);
+    let psvc = PersistSvc { port: svc.port, fwmark: svc.fwmark, netmask: svc.netmask };
+    let tk = persist::template_key(&psvc, ip.protocol, ip.saddr, ip.daddr, pkt.dport);
+    let key = ConnTuple { protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0] };
+    let hash = conn_hash(tk.protocol, tk.client_net, [0, 0], ipvs.dp.seed);
     if let Some(ct) = ipvs.conns.lookup(hash, |c| c.is_template_for(&key)) {
         let d = &ct.data().dest;
         let quiescent_expired =
@@ -338,7 +325,7 @@ fn persistent_dest(
     let Some(dest) = svc.schedule(flow) else {
         return Err(leave(svc, skb, pkt.dport));
     };
-    let dport = if pkt.dport == svc.port && svc.port != FTP_PORT { dest.port } else { [0, 0] };
+    let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
     let method = dest.fwd.load(Ordering::Relaxed) & fwd::MASK;
     let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, svc.stats.clone(), None);
     let ct = ipvs.conns.insert(hash, svc.timeout, template, GFP_ATOMIC).map_err(|_| Verdict::Drop)?;

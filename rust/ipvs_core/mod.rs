@@ -12,6 +12,7 @@ pub mod estimator;
 pub mod genl;
 pub mod nlattr;
 pub mod packet;
+pub mod persist;
 pub mod procfs;
 pub mod proto_tcp;
 pub mod service;
