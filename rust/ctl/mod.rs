@@ -52,7 +52,7 @@ impl pernet::PernetState for IpvsNet {
         procfs::create_all(net, &mut proc_files)?;
         let hooks = Hooks::register(net, &crate::dp::HOOKS)?;
         let dp = DpState::new()?;
-        let store = KernelStore::new(dp.total.clone());
+        let store = KernelStore::new(dp.total.clone()).map_err(|_| ENOMEM)?;
         let ipvs = KBox::pin_init(
             pin_init!(IpvsNet {
                 estimator <- Periodic::new(estimator::PERIOD_SECS * sys::hz()),
@@ -103,11 +103,9 @@ impl IpvsNet {
     /// with RCU) and the timeouts. Called with the control lock held, after every change.
     pub(crate) fn sync_datapath(&self, control: &mut ControlPlane<KernelStore>) {
         self.dp.set_timeouts(&control.timeouts);
-        match control.store.snapshot() {
-            Ok(Some(snap)) => self.published.publish(snap),
-            Ok(None) => {}
-            // Left marked as changed: the next successful command publishes it.
-            Err(_) => pr_warn!("out of memory publishing IPVS services\n"),
+        if control.store.publish(&self.published).is_err() {
+            // What could not be published stays pending: the next command retries it.
+            pr_warn!("out of memory publishing IPVS services\n");
         }
     }
 }
@@ -117,11 +115,11 @@ impl Tick for IpvsNet {
     fn tick(&self) {
         self.dp.total.estimate();
         let guard = ReadGuard::new();
-        for svc in self.published.read(&guard).services.iter() {
+        self.published.for_each(&guard, |svc| {
             svc.stats.estimate();
             for d in svc.dests.iter() {
                 d.stats.estimate();
             }
-        }
+        });
     }
 }

@@ -2,7 +2,7 @@
 //! The kernel's `Store`: services and dests in KVecs under the netns control mutex, with the
 //! runtime objects (dests, counters, scheduler state) the datapath shares through snapshots.
 
-use crate::dp::service::{DestRt, ServiceRt, Snapshot, Stats};
+use crate::dp::service::{addr_bucket, mark_bucket, DestRt, Published, ServiceRt, Stats, Table, SVC_BUCKETS};
 use crate::ipvs_core::dest::{trash_matches, DestConf, DestInfo};
 use crate::ipvs_core::errno::{Errno, Result};
 use crate::ipvs_core::procfs::StatsView;
@@ -39,8 +39,48 @@ pub(crate) struct KernelStore {
     trash: KVec<Trashed>,
     /// Netns totals, shared with the datapath.
     total: Arc<Stats>,
-    /// Set by every change the datapath must see; cleared by `snapshot`.
-    changed: bool,
+    /// What the published buckets hold, kept here so that a change copies only its bucket.
+    by_addr: KVec<KVec<Arc<ServiceRt>>>,
+    by_mark: KVec<KVec<Arc<ServiceRt>>>,
+    /// Buckets changed since they were last published.
+    dirty: KVec<(Table, usize)>,
+    /// A change could not be recorded (out of memory): rebuild every bucket at the next publish.
+    rebuild_all: bool,
+}
+
+/// The published table and bucket of a service.
+fn slot(key: &ServiceKey) -> (Table, usize) {
+    if key.fwmark() != 0 {
+        (Table::Mark, mark_bucket(key.fwmark()))
+    } else {
+        (Table::Addr, addr_bucket(key.protocol(), &key.addr(), key.port()))
+    }
+}
+
+fn is_service(rt: &ServiceRt, key: &ServiceKey) -> bool {
+    rt.af == key.af() && rt.fwmark == key.fwmark() && rt.protocol == key.protocol() && rt.addr == key.addr() && rt.port == key.port()
+}
+
+/// The datapath's view of a service: its settings and its dests at this moment.
+fn service_rt(s: &SvcEntry) -> Result<Arc<ServiceRt>> {
+    let mut dests = KVec::with_capacity(s.dests.len(), GFP_KERNEL).map_err(enomem)?;
+    for d in s.dests.iter() {
+        dests.push(d.rt.clone(), GFP_KERNEL).map_err(enomem)?;
+    }
+    let rt = ServiceRt {
+        af: s.conf.key.af(),
+        protocol: s.conf.key.protocol(),
+        addr: s.conf.key.addr(),
+        port: s.conf.key.port(),
+        fwmark: s.conf.key.fwmark(),
+        flags: s.conf.flags,
+        timeout: s.conf.timeout,
+        netmask: s.conf.netmask,
+        dests,
+        sched: s.sched.clone(),
+        stats: s.stats.clone(),
+    };
+    Arc::new(rt, GFP_KERNEL).map_err(enomem)
 }
 
 fn enomem<E>(_: E) -> Errno {
@@ -62,42 +102,92 @@ fn apply_conf(rt: &DestRt, conf: &DestConf) {
 }
 
 impl KernelStore {
-    pub(crate) fn new(total: Arc<Stats>) -> Self {
-        KernelStore { services: KVec::new(), trash: KVec::new(), total, changed: false }
+    pub(crate) fn new(total: Arc<Stats>) -> Result<Self> {
+        let mut by_addr = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL).map_err(enomem)?;
+        let mut by_mark = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL).map_err(enomem)?;
+        for _ in 0..SVC_BUCKETS {
+            by_addr.push(KVec::new(), GFP_KERNEL).map_err(enomem)?;
+            by_mark.push(KVec::new(), GFP_KERNEL).map_err(enomem)?;
+        }
+        Ok(KernelStore { services: KVec::new(), trash: KVec::new(), total, by_addr, by_mark, dirty: KVec::new(), rebuild_all: false })
+    }
+
+    fn bucket_mut(&mut self, (table, i): (Table, usize)) -> Result<&mut KVec<Arc<ServiceRt>>> {
+        let t = if table == Table::Addr { &mut self.by_addr } else { &mut self.by_mark };
+        t.get_mut(i).ok_or(Errno::EINVAL)
+    }
+
+    fn mark_dirty(&mut self, at: (Table, usize)) -> Result<()> {
+        if !self.dirty.contains(&at) {
+            self.dirty.push(at, GFP_KERNEL).map_err(enomem)?;
+        }
+        Ok(())
+    }
+
+    /// Service `svc` changed: refresh its entry in its bucket.
+    fn touch(&mut self, svc: usize) {
+        let refreshed = (|| {
+            let s = self.services.get(svc).ok_or(Errno::ENOENT)?;
+            let (key, rt) = (s.conf.key, service_rt(s)?);
+            let at = slot(&key);
+            let bucket = self.bucket_mut(at)?;
+            match bucket.iter_mut().find(|x| is_service(x, &key)) {
+                Some(x) => *x = rt,
+                None => bucket.push(rt, GFP_KERNEL).map_err(enomem)?,
+            }
+            self.mark_dirty(at)
+        })();
+        if refreshed.is_err() {
+            self.rebuild_all = true;
+        }
+    }
+
+    /// The service with `key` is gone: drop it from its bucket.
+    fn forget(&mut self, key: &ServiceKey) {
+        let at = slot(key);
+        let removed = self.bucket_mut(at).map(|b| {
+            if let Some(i) = b.iter().position(|x| is_service(x, key)) {
+                drop(kvec::remove(b, i));
+            }
+        });
+        if removed.and_then(|()| self.mark_dirty(at)).is_err() {
+            self.rebuild_all = true;
+        }
+    }
+
+    /// Publishes the changed buckets. On failure what is left stays pending.
+    pub(crate) fn publish(&mut self, published: &Published) -> Result<()> {
+        if self.rebuild_all {
+            for b in Iterator::chain(self.by_addr.iter_mut(), self.by_mark.iter_mut()) {
+                *b = KVec::new();
+            }
+            for i in 0..self.services.len() {
+                let Some(s) = self.services.get(i) else { continue };
+                let (key, rt) = (s.conf.key, service_rt(s)?);
+                self.bucket_mut(slot(&key))?.push(rt, GFP_KERNEL).map_err(enomem)?;
+            }
+            self.dirty = KVec::new();
+            for i in 0..SVC_BUCKETS {
+                self.mark_dirty((Table::Addr, i))?;
+                self.mark_dirty((Table::Mark, i))?;
+            }
+            self.rebuild_all = false;
+        }
+        while let Some(&at) = self.dirty.last() {
+            let master = self.bucket_mut(at)?;
+            let mut copy = KVec::with_capacity(master.len(), GFP_KERNEL).map_err(enomem)?;
+            for rt in master.iter() {
+                copy.push(rt.clone(), GFP_KERNEL).map_err(enomem)?;
+            }
+            published.publish(at.0, at.1, copy).map_err(enomem)?;
+            let last = self.dirty.len() - 1;
+            kvec::remove(&mut self.dirty, last);
+        }
+        Ok(())
     }
 
     fn svc(&self, svc: usize) -> Option<&SvcEntry> {
         self.services.get(svc)
-    }
-
-    /// The snapshot to publish if anything changed since the last one.
-    pub(crate) fn snapshot(&mut self) -> Result<Option<KBox<Snapshot>>> {
-        if !self.changed {
-            return Ok(None);
-        }
-        let mut services = KVec::with_capacity(self.services.len(), GFP_KERNEL).map_err(enomem)?;
-        for s in self.services.iter() {
-            let mut dests = KVec::with_capacity(s.dests.len(), GFP_KERNEL).map_err(enomem)?;
-            for d in s.dests.iter() {
-                dests.push(d.rt.clone(), GFP_KERNEL).map_err(enomem)?;
-            }
-            let rt = ServiceRt {
-                af: s.conf.key.af(),
-                protocol: s.conf.key.protocol(),
-                addr: s.conf.key.addr(),
-                port: s.conf.key.port(),
-                fwmark: s.conf.key.fwmark(),
-                flags: s.conf.flags,
-                timeout: s.conf.timeout,
-                netmask: s.conf.netmask,
-                dests,
-                sched: s.sched.clone(),
-                stats: s.stats.clone(),
-            };
-            services.push(Arc::new(rt, GFP_KERNEL).map_err(enomem)?, GFP_KERNEL).map_err(enomem)?;
-        }
-        self.changed = false;
-        KBox::new(Snapshot { services }, GFP_KERNEL).map(Some).map_err(enomem)
     }
 
     /// Drops trashed dests no connection uses any more (upstream's trash expiry).
@@ -162,7 +252,7 @@ impl Store for KernelStore {
             stats: Arc::new(Stats::new().map_err(enomem)?, GFP_KERNEL).map_err(enomem)?,
         };
         kvec::insert(&mut self.services, svc, entry).map_err(enomem)?;
-        self.changed = true;
+        self.touch(svc);
         Ok(())
     }
 
@@ -170,7 +260,7 @@ impl Store for KernelStore {
         support::check_service(conf)?;
         let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;
         s.conf = *conf;
-        self.changed = true;
+        self.touch(svc);
         Ok(())
     }
 
@@ -180,7 +270,7 @@ impl Store for KernelStore {
             d.rt.available.store(0, Ordering::Relaxed);
             let _ = self.trash.push(Trashed { svc: s.conf.key, conf: d.conf, rt: d.rt.clone() }, GFP_KERNEL);
         }
-        self.changed = true;
+        self.forget(&s.conf.key);
         self.purge_trash();
     }
 
@@ -252,7 +342,7 @@ impl Store for KernelStore {
         rt.available.store(1, Ordering::Relaxed);
         let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;
         kvec::insert(&mut s.dests, dest, DestEntry { conf: *conf, rt }).map_err(enomem)?;
-        self.changed = true;
+        self.touch(svc);
         Ok(())
     }
 
@@ -260,8 +350,8 @@ impl Store for KernelStore {
         support::check_dest(conf)?;
         let d = self.services.get_mut(svc).and_then(|s| s.dests.get_mut(dest)).ok_or(Errno::ENOENT)?;
         d.conf = *conf;
+        // Settings live in the shared dest itself: nothing to republish.
         apply_conf(&d.rt, conf);
-        self.changed = true;
         Ok(())
     }
 
@@ -272,7 +362,7 @@ impl Store for KernelStore {
             d.rt.available.store(0, Ordering::Relaxed);
             let _ = self.trash.push(Trashed { svc: key, conf: d.conf, rt: d.rt }, GFP_KERNEL);
         }
-        self.changed = true;
+        self.touch(svc);
         self.purge_trash();
     }
 

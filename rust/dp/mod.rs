@@ -248,8 +248,7 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
         return Ok(None);
     }
     let guard = ReadGuard::new();
-    let snap = ipvs.published.read(&guard);
-    let Some(svc) = snap.find(AF_INET, u16::from(ip.protocol), &v4_to_16(ip.daddr), pkt.dport, skb.mark()) else {
+    let Some(svc) = ipvs.published.find(&guard, AF_INET, u16::from(ip.protocol), &v4_to_16(ip.daddr), pkt.dport, skb.mark()) else {
         return Ok(None);
     };
     let flow = Flow {

@@ -289,53 +289,98 @@ impl ServiceRt {
     }
 }
 
-/// All services of a netns at one moment.
+/// Buckets of each published service table (upstream's `IP_VS_SVC_TAB_SIZE`).
+pub(crate) const SVC_BUCKETS: usize = 256;
+
+/// The bucket of a service on `addr:port` (any family; IPv4 addresses use the first word).
+pub(crate) fn addr_bucket(protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> usize {
+    let a = u32::from_be_bytes([addr[0], addr[1], addr[2], addr[3]]);
+    let x = a ^ (u32::from(u16::from_be_bytes(port)) << 16) ^ u32::from(protocol);
+    (x.wrapping_mul(0x9e37_79b1) >> 24) as usize
+}
+
+/// The bucket of a firewall-mark service.
+pub(crate) fn mark_bucket(mark: u32) -> usize {
+    (mark.wrapping_mul(0x9e37_79b1) >> 24) as usize
+}
+
+/// The services of one bucket at one moment.
 #[derive(Default)]
-pub(crate) struct Snapshot {
+pub(crate) struct Bucket {
     pub(crate) services: KVec<Arc<ServiceRt>>,
 }
 
-impl Snapshot {
-    /// `ip_vs_service_find()`: a firewall-mark service for a marked packet first, then the
-    /// service on `addr:port`, then a port-zero service on `addr`.
-    pub(crate) fn find(&self, af: u16, protocol: u16, addr: &[u8; 16], port: [u8; 2], mark: u32) -> Option<&Arc<ServiceRt>> {
-        if mark != 0 {
-            if let Some(s) = self.services.iter().find(|s| s.fwmark == mark && s.af == af) {
-                return Some(s);
-            }
-        }
-        let mut wildcard = None;
-        for s in self.services.iter() {
-            if s.fwmark != 0 || s.af != af || s.protocol != protocol || &s.addr != addr {
-                continue;
-            }
-            if s.port == port {
-                return Some(s);
-            }
-            if s.port == [0, 0] {
-                wildcard = Some(s);
-            }
-        }
-        wildcard
-    }
+/// The services of a netns as the datapath sees them: two hash tables (by address and port,
+/// and by firewall mark) whose buckets are published with RCU one by one, so a change to one
+/// service copies only its bucket.
+pub(crate) struct Published {
+    by_addr: KVec<RcuBox<Bucket>>,
+    by_mark: KVec<RcuBox<Bucket>>,
 }
 
-/// The published snapshot of a netns.
-pub(crate) struct Published {
-    current: RcuBox<Snapshot>,
+/// Which published table a service is in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    Addr,
+    Mark,
 }
 
 impl Published {
     pub(crate) fn new() -> Result<Self> {
-        Ok(Published { current: RcuBox::new(KBox::new(Snapshot::default(), GFP_KERNEL)?) })
+        let mut by_addr = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
+        let mut by_mark = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
+        for _ in 0..SVC_BUCKETS {
+            by_addr.push(RcuBox::new(Bucket::default())?, GFP_KERNEL)?;
+            by_mark.push(RcuBox::new(Bucket::default())?, GFP_KERNEL)?;
+        }
+        Ok(Published { by_addr, by_mark })
     }
 
-    pub(crate) fn read<'g>(&self, guard: &'g ReadGuard) -> &'g Snapshot {
-        self.current.read(guard)
+    fn bucket<'g>(&self, table: Table, i: usize, guard: &'g ReadGuard) -> &'g [Arc<ServiceRt>] {
+        let t = if table == Table::Addr { &self.by_addr } else { &self.by_mark };
+        t.get(i).map_or(&[], |b| &b.read(guard).services[..])
     }
 
-    /// Replaces the snapshot (process context, under the netns control mutex).
-    pub(crate) fn publish(&self, snapshot: KBox<Snapshot>) {
-        self.current.replace(snapshot);
+    /// `ip_vs_service_find()`: a firewall-mark service for a marked packet first, then the
+    /// service on `addr:port`, then a port-zero service on `addr`.
+    pub(crate) fn find<'g>(
+        &self,
+        guard: &'g ReadGuard,
+        af: u16,
+        protocol: u16,
+        addr: &[u8; 16],
+        port: [u8; 2],
+        mark: u32,
+    ) -> Option<&'g Arc<ServiceRt>> {
+        if mark != 0 {
+            let found = self.bucket(Table::Mark, mark_bucket(mark), guard).iter().find(|s| s.fwmark == mark && s.af == af);
+            if found.is_some() {
+                return found;
+            }
+        }
+        let on = |p: [u8; 2]| {
+            self.bucket(Table::Addr, addr_bucket(protocol, addr, p), guard)
+                .iter()
+                .find(|s| s.fwmark == 0 && s.af == af && s.protocol == protocol && &s.addr == addr && s.port == p)
+        };
+        on(port).or_else(|| if port != [0, 0] { on([0, 0]) } else { None })
+    }
+
+    /// Every published service (for the estimator).
+    pub(crate) fn for_each(&self, guard: &ReadGuard, mut f: impl FnMut(&ServiceRt)) {
+        for b in Iterator::chain(self.by_addr.iter(), self.by_mark.iter()) {
+            for s in b.read(guard).services.iter() {
+                f(s);
+            }
+        }
+    }
+
+    /// Replaces one bucket (process context, under the netns control mutex).
+    pub(crate) fn publish(&self, table: Table, i: usize, services: KVec<Arc<ServiceRt>>) -> Result {
+        let t = if table == Table::Addr { &self.by_addr } else { &self.by_mark };
+        match t.get(i) {
+            Some(b) => b.replace(Bucket { services }),
+            None => Err(EINVAL),
+        }
     }
 }

@@ -5,6 +5,7 @@ use super::bindings;
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 /// An RCU read-side critical section; ends on drop.
 pub(crate) struct ReadGuard {
@@ -26,12 +27,6 @@ impl Drop for ReadGuard {
     }
 }
 
-/// Waits for a grace period. Process context only.
-pub(crate) fn synchronize() {
-    // SAFETY: may sleep; callers are in process context (control plane, module exit).
-    unsafe { bindings::synchronize_rcu() };
-}
-
 /// Waits until every `call_rcu` callback queued so far has run (before module text goes away).
 pub(crate) fn barrier() {
     // SAFETY: process context.
@@ -39,9 +34,16 @@ pub(crate) fn barrier() {
 }
 
 /// A boxed `T` that RCU readers dereference while the single writer (holding the caller's
-/// mutex) replaces it. Old values are freed after a grace period.
-pub(crate) struct RcuBox<T> {
-    ptr: AtomicPtr<T>,
+/// mutex) replaces it. Old values are freed by `call_rcu` after a grace period, so a writer
+/// never waits for one (module exit runs `rcu_barrier` before the code goes away).
+pub(crate) struct RcuBox<T: Send + Sync + 'static> {
+    ptr: AtomicPtr<RcuNode<T>>,
+}
+
+#[repr(C)]
+struct RcuNode<T> {
+    head: Opaque<bindings::callback_head>,
+    value: T,
 }
 
 // SAFETY: readers only get `&T` within a read-side section; T is shared across CPUs.
@@ -49,29 +51,45 @@ unsafe impl<T: Send + Sync> Sync for RcuBox<T> {}
 // SAFETY: the box owns its T.
 unsafe impl<T: Send + Sync> Send for RcuBox<T> {}
 
-impl<T> RcuBox<T> {
-    pub(crate) fn new(value: KBox<T>) -> Self {
-        RcuBox { ptr: AtomicPtr::new(KBox::into_raw(value)) }
+impl<T: Send + Sync + 'static> RcuBox<T> {
+    fn node(value: T) -> Result<*mut RcuNode<T>> {
+        Ok(KBox::into_raw(KBox::new(RcuNode { head: Opaque::uninit(), value }, GFP_KERNEL)?))
+    }
+
+    pub(crate) fn new(value: T) -> Result<Self> {
+        Ok(RcuBox { ptr: AtomicPtr::new(Self::node(value)?) })
     }
 
     /// The current value, valid while `guard` is held.
     pub(crate) fn read<'g>(&self, _guard: &'g ReadGuard) -> &'g T {
-        // SAFETY: the pointer is always a live box; a replaced box is freed only after a grace
-        // period, which cannot end while `_guard` holds the read-side section.
-        unsafe { &*self.ptr.load(Ordering::Acquire) }
+        // SAFETY: the pointer is always a live node; a replaced node is freed only after a
+        // grace period, which cannot end while `_guard` holds the read-side section.
+        unsafe { &(*self.ptr.load(Ordering::Acquire)).value }
     }
 
-    /// Publishes `value` and frees the old one after a grace period. Process context; the
+    /// Publishes `value`; the old one is freed after a grace period. Process context; the
     /// caller serialises writers.
-    pub(crate) fn replace(&self, value: KBox<T>) {
-        let old = self.ptr.swap(KBox::into_raw(value), Ordering::AcqRel);
-        synchronize();
-        // SAFETY: `old` came from `KBox::into_raw` and no reader can still see it.
-        drop(unsafe { KBox::from_raw(old) });
+    pub(crate) fn replace(&self, value: T) -> Result {
+        let old = self.ptr.swap(Self::node(value)?, Ordering::AcqRel);
+        // SAFETY: `old` is a live node no longer reachable by new readers; `free_node` frees
+        // it once the readers that may still see it are gone.
+        unsafe { bindings::call_rcu((*old).head.get(), Some(free_node::<T>)) };
+        Ok(())
     }
 }
 
-impl<T> Drop for RcuBox<T> {
+/// Frees a replaced node after its grace period.
+///
+/// # Safety
+///
+/// Only `call_rcu` may call it, for the head of a node queued by [`RcuBox::replace`].
+unsafe extern "C" fn free_node<T>(head: *mut bindings::callback_head) {
+    // `head` is the first field of the #[repr(C)] node.
+    // SAFETY: the node came from `KBox::into_raw` and no reader can reach it any more.
+    drop(unsafe { KBox::from_raw(head.cast::<RcuNode<T>>()) });
+}
+
+impl<T: Send + Sync + 'static> Drop for RcuBox<T> {
     fn drop(&mut self) {
         // SAFETY: owned; the owner is being dropped, so no reader section can reach us (the
         // hooks that read it are unregistered first, which waits for running readers).
