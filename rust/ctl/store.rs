@@ -366,6 +366,10 @@ impl Store for KernelStore {
         self.purge_trash();
     }
 
+    fn find_service(&self, key: &ServiceKey) -> Option<usize> {
+        self.services.iter().position(|s| s.conf.key == *key)
+    }
+
     fn with_sched<R>(&mut self, svc: usize, f: impl FnOnce(&mut SchedState, &dyn DestSet) -> R) -> Option<R> {
         let s = self.svc(svc)?;
         let mut state = s.sched.lock();
