@@ -198,7 +198,7 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Option<
         daddr: v4_to_16(ip.daddr),
         dport: pkt.dport,
     };
-    let Some(dest) = svc.schedule(&flow) else {
+    let Some(dest) = svc.schedule(&flow, &ipvs.sysctls) else {
         // No dest available: upstream answers with ICMP port unreachable and drops.
         skb.icmp_port_unreachable();
         return Some(Err(Verdict::Drop));
