@@ -145,8 +145,8 @@ fn ovf_highest_weight_until_active_exceeds_it() {
 }
 
 /// A random source replaying `values`.
-fn replay(values: &[u32]) -> RefCell<std::vec::IntoIter<u32>> {
-    RefCell::new(values.to_vec().into_iter())
+fn replay(values: Vec<u32>) -> RefCell<std::vec::IntoIter<u32>> {
+    RefCell::new(values.into_iter())
 }
 
 /// The `get_random_u32()` value that `get_random_u32_below(ceil)` turns into `k` at once.
@@ -158,7 +158,7 @@ fn raw_for(k: u32, ceil: u32) -> u32 {
 
 fn twos(d: &[DestView], k1: u32, k2: u32) -> Option<usize> {
     let ceil = d.iter().filter(|v| !v.overloaded() && v.weight > 0).map(|v| v.weight as u32).sum::<u32>() + 1;
-    let values = replay(&[raw_for(k1, ceil), raw_for(k2, ceil)]);
+    let values = replay(vec![raw_for(k1, ceil), raw_for(k2, ceil)]);
     let next = || values.borrow_mut().next().expect("twos draws two numbers");
     let c = SchedCtx { random: &next, ..ctx() };
     TwoChoices::init_service(d, AF_INET).unwrap().schedule(d, &Flow::default(), &c)
@@ -168,7 +168,7 @@ fn twos(d: &[DestView], k1: u32, k2: u32) -> Option<usize> {
 fn random_below_rejects_like_the_kernel() {
     // ceil 7: draws whose product's low 32 bits fall under (2^32 - 7) % 7 = 4 are drawn
     // again (0 gives 0, 0x24924925 gives 3, 0x24924926 gives 10 and a high half of 1).
-    let values = replay(&[0, 0x2492_4925, 0x2492_4926]);
+    let values = replay(vec![0, 0x2492_4925, 0x2492_4926]);
     let next = || values.borrow_mut().next().unwrap();
     assert_eq!(random_below(7, &next), 1);
     assert!(values.borrow_mut().next().is_none(), "the first two draws were rejected");
