@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 //! Golden vectors captured from the stock module (sh, mh, dh): each scenario builds a UDP
-//! service 10.0.0.100:80 through the pure control plane, adds the dests in the order
-//! `ipvsadm -a` added them (so the list is their reverse), and checks that every flow line
+//! service 10.0.0.100:80 (dh-fwmark.txt: fwmark 1, packets to many addresses) through the
+//! pure control plane, adds the dests in the order `ipvsadm -a` added them (so the list is
+//! their reverse), and checks that every flow line ("client dest" or "client daddr dest")
 //! gets the dest stock chose ("-" for none).
 mod common;
 use common::{ctx, VecStore};
@@ -41,10 +42,11 @@ fn flag_bits(flags: &str) -> u32 {
 struct Scenario {
     header: String,
     store: VecStore,
-    flows: Vec<(SocketAddrV4, Option<SocketAddrV4>)>,
+    /// Client, destination address, the dest stock chose.
+    flows: Vec<(SocketAddrV4, [u8; 4], Option<SocketAddrV4>)>,
 }
 
-fn build(header: &str) -> Scenario {
+fn build(header: &str, fwmark: bool) -> Scenario {
     let mut sched = None;
     let mut flags = None;
     let mut dests = None;
@@ -59,7 +61,11 @@ fn build(header: &str) -> Scenario {
     }
     let (sched, flags, dests) = (sched.unwrap(), flags.unwrap(), dests.unwrap());
     let mut store = VecStore::new();
-    let key = ServiceKey::Addr { af: AF_INET, protocol: IPPROTO_UDP, addr: addr16(VIP), port: 80u16.to_be_bytes() };
+    let key = if fwmark {
+        ServiceKey::Fwmark { af: AF_INET, mark: 1 }
+    } else {
+        ServiceKey::Addr { af: AF_INET, protocol: IPPROTO_UDP, addr: addr16(VIP), port: 80u16.to_be_bytes() }
+    };
     let u = ServiceUser {
         key,
         sched_name: sched.as_bytes(),
@@ -89,22 +95,27 @@ fn build(header: &str) -> Scenario {
     Scenario { header: header.to_string(), store, flows: vec![] }
 }
 
-fn parse(text: &str) -> Vec<Scenario> {
+fn parse(text: &str, fwmark: bool) -> Vec<Scenario> {
     let mut out: Vec<Scenario> = vec![];
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         if line.starts_with("sched=") {
-            out.push(build(line));
+            out.push(build(line, fwmark));
             continue;
         }
-        let (client, dest) = line.split_once(' ').unwrap_or_else(|| panic!("bad flow line {line:?}"));
-        let dest = if dest.trim() == "-" { None } else { Some(sock(dest.trim())) };
-        out.last_mut().expect("a flow line before any scenario header").flows.push((sock(client), dest));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (client, daddr, dest) = match fields[..] {
+            [c, d] => (sock(c), VIP, d),
+            [c, a, d] => (sock(c), sock(a).ip().octets(), d),
+            _ => panic!("bad flow line {line:?}"),
+        };
+        let dest = if dest == "-" { None } else { Some(sock(dest)) };
+        out.last_mut().expect("a flow line before any scenario header").flows.push((client, daddr, dest));
     }
     out
 }
 
-fn check(name: &str, text: &str) {
-    let scenarios = parse(text);
+fn check(name: &str, text: &str, fwmark: bool) {
+    let scenarios = parse(text, fwmark);
     let flows: usize = scenarios.iter().map(|s| s.flows.len()).sum();
     assert!(flows > 0, "golden file {name} has no flow lines");
     for sc in scenarios {
@@ -113,13 +124,13 @@ fn check(name: &str, text: &str) {
         let views = store.views(0);
         let svc = &mut store.services[0];
         let c = SchedCtx { svc_flags: svc.conf.flags, ..ctx() };
-        for (client, want) in &sc.flows {
+        for (client, daddr, want) in &sc.flows {
             let flow = Flow {
                 af: AF_INET,
                 protocol: IPPROTO_UDP,
                 saddr: addr16(client.ip().octets()),
                 sport: client.port().to_be_bytes(),
-                daddr: addr16(VIP),
+                daddr: addr16(*daddr),
                 dport: 80u16.to_be_bytes(),
             };
             let got = svc.sched.schedule(&views[..], &flow, &c).map(|i| {
@@ -133,10 +144,20 @@ fn check(name: &str, text: &str) {
 
 #[test]
 fn golden_sh() {
-    check("sh.txt", include_str!("golden/sh.txt"));
+    check("sh.txt", include_str!("golden/sh.txt"), false);
 }
 
 #[test]
 fn golden_mh() {
-    check("mh.txt", include_str!("golden/mh.txt"));
+    check("mh.txt", include_str!("golden/mh.txt"), false);
+}
+
+#[test]
+fn golden_dh() {
+    check("dh.txt", include_str!("golden/dh.txt"), false);
+}
+
+#[test]
+fn golden_dh_fwmark() {
+    check("dh-fwmark.txt", include_str!("golden/dh-fwmark.txt"), true);
 }
