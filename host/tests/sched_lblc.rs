@@ -308,10 +308,10 @@ proptest! {
                 }
             }
             prop_assert_eq!(map.len(), model.len());
-            for k in 0..KEYS {
-                let got = map.find(AF_INET, &key(k)).and_then(|i| map.value(i).copied());
-                prop_assert_eq!(got, model.get(&k).copied(), "key {}", k);
-            }
+        }
+        for k in 0..KEYS {
+            let got = map.find(AF_INET, &key(k)).and_then(|i| map.value(i).copied());
+            prop_assert_eq!(got, model.get(&k).copied(), "key {}", k);
         }
     }
 }
