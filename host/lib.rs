@@ -6,3 +6,6 @@ pub mod ipvs_core;
 
 #[path = "../rust/sched/mod.rs"]
 pub mod sched;
+
+#[path = "storage.rs"]
+pub mod storage;

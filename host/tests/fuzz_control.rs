@@ -3,7 +3,7 @@
 //! small universe (so they collide), checking invariants after each step. Bounded by
 //! PROPTEST_CASES.
 mod common;
-use common::{addr16, attr, cat, VecStore, ENV};
+use common::{addr16, attr, cat, ctx, VecStore, ENV};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::genl::{CmdAttrs, ControlPlane, FillFn, CMD_POLICY};
 use ipvs_core_host::ipvs_core::nlattr::{Attrs, Full, Table, Writer};
@@ -59,7 +59,9 @@ fn svc_spec() -> impl Strategy<Value = SvcSpec> {
     ];
     (
         prop::sample::select(ids),
-        prop::sample::select(vec!["rr", "rr", "wrr", "wrr", "none", "wlc", "x"]),
+        prop::sample::select(vec![
+            "rr", "rr", "wrr", "wrr", "none", "x", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+        ]),
         0u32..0x40,
         prop::sample::select(vec![0u32, 1, 0x3f, !0]),
         0u32..5,
@@ -187,8 +189,8 @@ fn check_invariants(cp: &ControlPlane<VecStore>) -> Result<(), TestCaseError> {
         }
         // The scheduler only ever picks an available dest.
         let views = st.views(i);
-        let mut sched = s.sched;
-        if let Some(pick) = sched.schedule(&views[..], &Flow::default()) {
+        let mut sched = s.sched.clone();
+        if let Some(pick) = sched.schedule(&views[..], &Flow::default(), &ctx()) {
             prop_assert!(views[pick].weight > 0);
         }
     }

@@ -2,7 +2,7 @@
 //! The service/dest control plane through its genl entry points: upstream's semantics and
 //! errno order, listing order, and reply bytes built by hand from upstream's fill functions.
 mod common;
-use common::{addr16, attr, cat, VecStore, ENV};
+use common::{addr16, attr, cat, ctx, SchedState, VecStore, ENV};
 use ipvs_core_host::ipvs_core::dest::{effective_l_threshold, overloaded, trash_matches, DestConf, DestInfo};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::genl::{CmdAttrs, ControlPlane, Env, CMD_POLICY};
@@ -12,7 +12,7 @@ use ipvs_core_host::ipvs_core::service::{PeKind, ServiceKey, Store};
 use ipvs_core_host::ipvs_core::uapi::{
     cmd, cmd_attr, daemon_attr, dest_attr, stats_attr, svc_attr, svc_flags, AF_INET, AF_INET6,
 };
-use ipvs_core_host::sched::{Flow, SchedKind, SchedState};
+use ipvs_core_host::sched::{Flow, SchedKind};
 
 type Cp = ControlPlane<VecStore>;
 
@@ -181,7 +181,7 @@ fn new_service_scheduler_and_pe_lookup() {
     let mut cp = cp();
     let s = tcp([10, 0, 0, 1], 80);
     assert_eq!(add_svc(&mut cp, &Svc { sched: "nosuch", ..s.clone() }), Err(Errno::ENOENT));
-    assert_eq!(add_svc(&mut cp, &Svc { sched: "wlc", ..s.clone() }), Err(Errno::ENOENT), "module missing");
+    assert_eq!(add_svc(&mut cp, &Svc { sched: "WLC", ..s.clone() }), Err(Errno::ENOENT), "names are case-sensitive");
     assert_eq!(add_svc(&mut cp, &Svc { pe: Some("sip"), ..s.clone() }), Err(Errno::ENOENT));
     assert_eq!(add_svc(&mut cp, &Svc { pe: Some("nosuch"), ..s.clone() }), Err(Errno::ENOENT));
     assert!(cp.store.services.is_empty());
@@ -300,10 +300,10 @@ fn set_service_edits_and_rebinds_scheduler() {
         dest_cmd(&mut cp, cmd::NEW_DEST, &s, &dst([10, 0, 1, 1], port, port as i32)).unwrap();
     }
     let views = cp.store.views(0);
-    assert_eq!(cp.store.services[0].sched.schedule(&views[..], &Flow::default()), Some(0));
+    assert_eq!(cp.store.services[0].sched.schedule(&views[..], &Flow::default(), &ctx()), Some(0));
     // Same scheduler: state kept.
     set(&mut cp, cmd::SET_SERVICE, &Svc { timeout: 10, flags: svc_flags::PERSISTENT, mask: svc_flags::PERSISTENT, ..s.clone() }.nest(true)).unwrap();
-    let before = cp.store.services[0].sched;
+    let before = cp.store.services[0].sched.clone();
     assert!(matches!(before, SchedState::Rr(r) if r.position() == Some(0)));
     let c = cp.store.services[0].conf;
     assert_eq!((c.flags, c.timeout), (svc_flags::PERSISTENT | svc_flags::HASHED, 10_000));
@@ -315,7 +315,7 @@ fn set_service_edits_and_rebinds_scheduler() {
     assert_eq!(cp.store.services[0].conf.flags, svc_flags::PERSISTENT | svc_flags::ONEPACKET | svc_flags::HASHED);
     // New scheduler: bound afresh over the current dests (weights 3, 2, 1).
     set(&mut cp, cmd::SET_SERVICE, &Svc { sched: "wrr", ..s.clone() }.nest(true)).unwrap();
-    match cp.store.services[0].sched {
+    match &cp.store.services[0].sched {
         SchedState::Wrr(w) => assert_eq!(w.mark(), (None, 3, 3, 1)),
         other => panic!("{other:?}"),
     }
@@ -332,7 +332,7 @@ fn set_service_errors_in_upstreams_order() {
     assert_eq!(set(&mut cp, cmd::SET_SERVICE, &s.nest(false)), Err(Errno::EINVAL), "parse before lookup");
     add_svc(&mut cp, &s).unwrap();
     let before = cp.store.clone();
-    assert_eq!(set(&mut cp, cmd::SET_SERVICE, &Svc { sched: "lc", ..s.clone() }.nest(true)), Err(Errno::ENOENT));
+    assert_eq!(set(&mut cp, cmd::SET_SERVICE, &Svc { sched: "lcx", ..s.clone() }.nest(true)), Err(Errno::ENOENT));
     assert_eq!(set(&mut cp, cmd::SET_SERVICE, &Svc { pe: Some("sip"), ..s.clone() }.nest(true)), Err(Errno::ENOENT));
     assert_eq!(cp.store, before, "a failed edit changes nothing");
     let a = addr16(&[0x20, 1]);
@@ -590,7 +590,7 @@ fn scheduler_hooks_follow_dest_changes() {
     // List: 3 2 1. rr picks 3 then 2.
     let pick = |cp: &mut Cp| {
         let views = cp.store.views(0);
-        let i = cp.store.services[0].sched.schedule(&views[..], &Flow::default()).unwrap();
+        let i = cp.store.services[0].sched.schedule(&views[..], &Flow::default(), &ctx()).unwrap();
         u16::from_be_bytes(views[i].port)
     };
     assert_eq!((pick(&mut cp), pick(&mut cp)), (3, 2));
@@ -603,7 +603,7 @@ fn scheduler_hooks_follow_dest_changes() {
     // wrr: a weight change recomputes.
     set(&mut cp, cmd::SET_SERVICE, &Svc { sched: "wrr", ..s.clone() }.nest(true)).unwrap();
     dest_cmd(&mut cp, cmd::SET_DEST, &s, &dst([10, 0, 1, 1], 2, 4)).unwrap();
-    match cp.store.services[0].sched {
+    match &cp.store.services[0].sched {
         SchedState::Wrr(w) => assert_eq!(w.mark(), (None, 1, 4, 1)),
         other => panic!("{other:?}"),
     }

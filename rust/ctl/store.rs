@@ -10,6 +10,7 @@ use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
 use crate::ipvs_core::support;
 use crate::sched::{DestSet, SchedState};
 use crate::sys::kvec;
+use crate::sys::sched_storage::KernelStorage;
 use crate::sys::sync::BhSpinLock;
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use kernel::prelude::*;
@@ -23,7 +24,7 @@ struct DestEntry {
 struct SvcEntry {
     conf: ServiceConf,
     dests: KVec<DestEntry>,
-    sched: Arc<BhSpinLock<SchedState>>,
+    sched: Arc<BhSpinLock<SchedState<KernelStorage>>>,
     stats: Arc<Stats>,
 }
 
@@ -370,9 +371,28 @@ impl Store for KernelStore {
         self.services.iter().position(|s| s.conf.key == *key)
     }
 
-    fn with_sched<R>(&mut self, svc: usize, f: impl FnOnce(&mut SchedState, &dyn DestSet) -> R) -> Option<R> {
+    type Storage = KernelStorage;
+
+    fn with_sched<R>(
+        &mut self,
+        svc: usize,
+        f: impl FnOnce(&mut SchedState<KernelStorage>, &dyn DestSet) -> R,
+    ) -> Option<R> {
         let s = self.svc(svc)?;
         let mut state = s.sched.lock();
         Some(f(&mut state, &EntryDests(&s.dests)))
+    }
+
+    fn replace_sched(
+        &mut self,
+        svc: usize,
+        state: SchedState<KernelStorage>,
+    ) -> Option<SchedState<KernelStorage>> {
+        let s = self.svc(svc)?;
+        let mut guard = s.sched.lock();
+        let old = core::mem::replace(&mut *guard, state);
+        drop(guard);
+        // The caller frees the old tables, outside the lock.
+        Some(old)
     }
 }

@@ -271,7 +271,7 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
         if svc.fwmark == 0 && pkt.dport != svc.port {
             return Err(leave(svc, skb, pkt.dport));
         }
-        let Some(dest) = svc.schedule(&flow) else {
+        let Some(dest) = svc.schedule(&flow, &ipvs.sysctls) else {
             return Err(leave(svc, skb, pkt.dport));
         };
         let dport = if dest.port != [0, 0] { dest.port } else { pkt.dport };
@@ -321,7 +321,7 @@ fn persistent_dest(
         ct.data().invalidate_template();
         ct.release_quietly();
     }
-    let Some(dest) = svc.schedule(flow) else {
+    let Some(dest) = svc.schedule(flow, &ipvs.sysctls) else {
         return Err(leave(svc, skb, pkt.dport));
     };
     let dport = persist::template_dport(&psvc, pkt.dport, dest.port);

@@ -2,7 +2,10 @@
 //! What the datapath sees of services and dests: immutable snapshots published with RCU by
 //! the control plane, whose dests, counters and scheduler state are shared between snapshots.
 
-use crate::sched::{DestSet, DestView, Flow, SchedState, DEST_F_OVERLOAD};
+use crate::sched::{DestSet, DestView, Flow, SchedCtx, SchedState, DEST_F_OVERLOAD};
+use crate::ipvs_core::sysctl;
+use crate::sys::sched_storage::KernelStorage;
+use crate::sys::sysctl::NetSysctls;
 use crate::sys::rcu::{ReadGuard, RcuBox};
 use crate::sys::sync::BhSpinLock;
 use crate::ipvs_core::estimator::{self, COUNTERS};
@@ -277,14 +280,22 @@ pub(crate) struct ServiceRt {
     pub(crate) dests: KVec<Arc<DestRt>>,
     /// Scheduler state, shared by every snapshot of this service. Taken in softirq
     /// (scheduling) and process context (dest changes), hence BH-disabling.
-    pub(crate) sched: Arc<BhSpinLock<SchedState>>,
+    pub(crate) sched: Arc<BhSpinLock<SchedState<KernelStorage>>>,
     pub(crate) stats: Arc<Stats>,
 }
 
 impl ServiceRt {
-    /// Picks a dest for a new connection.
-    pub(crate) fn schedule(&self, flow: &Flow) -> Option<Arc<DestRt>> {
-        let idx = self.sched.lock().schedule(&Dests(&self.dests), flow)?;
+    /// Picks a dest for a new connection (softirq), with the netns's sysctls.
+    pub(crate) fn schedule(&self, flow: &Flow, sysctls: &NetSysctls) -> Option<Arc<DestRt>> {
+        let ctx = SchedCtx {
+            svc_flags: self.flags,
+            now: crate::sys::jiffies(),
+            hz: crate::sys::hz(),
+            lblc_expiration: sysctls.get(sysctl::idx::LBLC_EXPIRATION),
+            lblcr_expiration: sysctls.get(sysctl::idx::LBLCR_EXPIRATION),
+            random: &crate::sys::random_u32,
+        };
+        let idx = self.sched.lock().schedule(&Dests(&self.dests), flow, &ctx)?;
         self.dests.get(idx).cloned()
     }
 }

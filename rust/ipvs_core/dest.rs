@@ -4,9 +4,9 @@
 //! errnos in its order, and the pure rules the glue applies (trash reuse, overload flag).
 
 use super::errno::{Errno, Result};
-use super::service::{addr_equal, ServiceKey, Store};
+use super::service::{addr_equal, sched_dest_changed, ServiceKey, Store};
 use super::uapi::{fwd, tun_type};
-use crate::sched::DestView;
+use crate::sched::{DestChange, DestView};
 
 /// A dest's configuration, as NEW_DEST / SET_DEST set it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub fn add_dest<S: Store>(store: &mut S, svc: usize, u: &DestUser) -> Result<()>
         return Err(Errno::EEXIST);
     }
     store.insert_dest(svc, 0, &conf(u, u.weight))?;
-    store.with_sched(svc, |state, dests| state.add_dest(dests, 0));
+    sched_dest_changed(store, svc, DestChange::Added(0));
     Ok(())
 }
 
@@ -135,7 +135,7 @@ pub fn edit_dest<S: Store>(store: &mut S, svc: usize, u: &DestUser) -> Result<()
     // Keep the last non-zero weight.
     let last_weight = if u.weight != 0 { u.weight } else { old.conf.last_weight };
     store.update_dest(svc, idx, &conf(u, last_weight))?;
-    store.with_sched(svc, |state, dests| state.upd_dest(dests, idx));
+    sched_dest_changed(store, svc, DestChange::Updated(idx));
     Ok(())
 }
 
@@ -143,7 +143,7 @@ pub fn edit_dest<S: Store>(store: &mut S, svc: usize, u: &DestUser) -> Result<()
 pub fn del_dest<S: Store>(store: &mut S, svc: usize, u: &DestUser) -> Result<()> {
     let idx = store.find_dest(svc, u.af, &u.addr, u.port).ok_or(Errno::ENOENT)?;
     store.remove_dest(svc, idx);
-    store.with_sched(svc, |state, dests| state.del_dest(dests, idx));
+    sched_dest_changed(store, svc, DestChange::Removed(idx));
     Ok(())
 }
 

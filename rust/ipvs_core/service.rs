@@ -13,7 +13,7 @@ use super::dest::{DestConf, DestInfo};
 use super::errno::{Errno, Result};
 use super::procfs::StatsView;
 use super::uapi::{self, svc_flags};
-use crate::sched::{DestSet, SchedKind, SchedState};
+use crate::sched::{DestChange, DestSet, DestView, SchedKind, SchedState, Storage};
 
 /// What identifies a virtual service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,9 +229,16 @@ pub trait Store {
     /// Unlinks a dest (DEL_DEST) into the trash, where connections may still use it.
     fn remove_dest(&mut self, svc: usize, dest: usize);
 
+    /// Where the schedulers of this store keep their tables.
+    type Storage: Storage;
+
     /// Runs `f` on a service's scheduler state and its current dests, under whatever lock
     /// serialises the datapath's `schedule`. `None` if there is no such service.
-    fn with_sched<R>(&mut self, svc: usize, f: impl FnOnce(&mut SchedState, &dyn DestSet) -> R) -> Option<R>;
+    fn with_sched<R>(&mut self, svc: usize, f: impl FnOnce(&mut SchedState<Self::Storage>, &dyn DestSet) -> R) -> Option<R>;
+
+    /// Swaps in a scheduler state built outside the lock, returning the old one (to be dropped
+    /// after the lock is released). `None` if there is no such service.
+    fn replace_sched(&mut self, svc: usize, state: SchedState<Self::Storage>) -> Option<SchedState<Self::Storage>>;
 
     /// The index of the service with this key. Linear by default; the glue may index.
     fn find_service(&self, key: &ServiceKey) -> Option<usize> {
@@ -273,15 +280,55 @@ fn check_netmask(af: u16, netmask: [u8; 4]) -> Result<()> {
     Ok(())
 }
 
+/// The dests of a service as the control plane sees them, for binding a scheduler outside its
+/// lock.
+pub struct StoreDests<'a, S: Store + ?Sized> {
+    store: &'a S,
+    svc: usize,
+}
+
+impl<'a, S: Store + ?Sized> StoreDests<'a, S> {
+    pub fn new(store: &'a S, svc: usize) -> Self {
+        StoreDests { store, svc }
+    }
+}
+
+impl<S: Store + ?Sized> DestSet for StoreDests<'_, S> {
+    fn len(&self) -> usize {
+        self.store.dest_count(self.svc)
+    }
+    fn get(&self, idx: usize) -> Option<DestView> {
+        self.store.dest(self.svc, idx).map(|d| d.view())
+    }
+}
+
+/// A fresh scheduler state for service `svc` (`None` is the "none" scheduler), built from its
+/// current dests without holding the scheduler lock.
+fn new_sched_state<S: Store>(store: &S, svc: usize, sched: Option<SchedKind>) -> Result<SchedState<S::Storage>> {
+    let Some(kind) = sched else { return Ok(SchedState::Unbound) };
+    let af = store.service(svc).ok_or(Errno::ESRCH)?.key.af();
+    SchedState::bind(kind, &StoreDests::new(store, svc), af)
+}
+
+/// `ip_vs_bind_scheduler()`: binds `sched` afresh; on failure the service keeps its state.
 fn bind_sched<S: Store>(store: &mut S, svc: usize, sched: Option<SchedKind>) -> Result<()> {
-    let bound = store.with_sched(svc, |state, dests| {
-        *state = match sched {
-            Some(kind) => SchedState::bind(kind, dests)?,
-            None => SchedState::Unbound,
-        };
-        Ok(())
-    });
-    bound.unwrap_or(Ok(()))
+    let state = new_sched_state(store, svc, sched)?;
+    drop(store.replace_sched(svc, state));
+    Ok(())
+}
+
+/// Tells the scheduler of service `svc` that its dest list changed. Schedulers that rebuild
+/// everything from the list (sh, dh, mh) get a fresh state built outside the lock; on failure
+/// the old one stays, as upstream ignores its hooks' errors.
+pub fn sched_dest_changed<S: Store>(store: &mut S, svc: usize, change: DestChange) {
+    let Some(kind) = store.service(svc).and_then(|c| c.sched) else { return };
+    if SchedState::<S::Storage>::rebuilds(kind, change) {
+        if let Ok(state) = new_sched_state(store, svc, Some(kind)) {
+            drop(store.replace_sched(svc, state));
+        }
+    } else {
+        store.with_sched(svc, |state, dests| state.dest_changed(dests, change));
+    }
 }
 
 /// The index a new service with `key` takes: before the services of its bucket, after those of
@@ -334,7 +381,22 @@ pub fn edit_service<S: Store>(store: &mut S, svc: usize, u: &ServiceUser<'_>, hz
     };
     store.update_service(svc, &conf)?;
     if sched != old.sched {
-        bind_sched(store, svc, sched)?;
+        if let Err(e) = bind_sched(store, svc, sched) {
+            // Upstream has already unbound the old scheduler: it binds it again afresh (or is
+            // left with none), and keeps the old flags and timeout.
+            let restored = match new_sched_state(store, svc, old.sched) {
+                Ok(state) => {
+                    drop(store.replace_sched(svc, state));
+                    old.sched
+                }
+                Err(_) => {
+                    drop(store.replace_sched(svc, SchedState::Unbound));
+                    None
+                }
+            };
+            let _ = store.update_service(svc, &ServiceConf { sched: restored, ..old });
+            return Err(e);
+        }
     }
     Ok(())
 }

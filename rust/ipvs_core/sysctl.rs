@@ -9,7 +9,7 @@ pub enum Kind {
     Int,
     /// An `int` within `[min, max]`; other values are refused with EINVAL.
     IntRange(i32, i32),
-    /// An `int` of jiffies shown and set in seconds.
+    /// An `int` of jiffies shown and set in seconds; its default is in seconds.
     Jiffies,
     /// Two `int`s on one line.
     IntPair,
@@ -74,6 +74,9 @@ pub const DEFS: &[Def] = &[
     int("run_estimation\0", 1),
     Def { cname: "est_cpulist\0", kind: Kind::CpuList, default: [0, 0] },
     range("est_nice\0", 0, -20, 19),
+    // Registered by ip_vs_lblc.ko and ip_vs_lblcr.ko upstream; this module carries both.
+    Def { cname: "lblc_expiration\0", kind: Kind::Jiffies, default: [24 * 60 * 60, 0] },
+    Def { cname: "lblcr_expiration\0", kind: Kind::Jiffies, default: [24 * 60 * 60, 0] },
 ];
 
 /// Number of entries.
@@ -122,6 +125,8 @@ pub mod idx {
     pub const CONN_REUSE_MODE: usize = index("conn_reuse_mode");
     pub const SYNC_QLEN_MAX: usize = index("sync_qlen_max");
     pub const NAT_ICMP_SEND: usize = index("nat_icmp_send");
+    pub const LBLC_EXPIRATION: usize = index("lblc_expiration");
+    pub const LBLCR_EXPIRATION: usize = index("lblcr_expiration");
 }
 
 /// The text of a CPU list covering CPUs `0..n`, as the kernel prints cpumasks ("0", "0-3").

@@ -1,22 +1,48 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Schedulers: one file per algorithm behind the [`Scheduler`] trait, and the name registry.
 //!
-//! Pure code, like `ipvs_core`: no allocation, no `kernel::`. A scheduler keeps its state in a
-//! plain per-service value (no `void *sched_data`), is shown the service's dests as plain
-//! [`DestView`]s through a [`DestSet`], and answers with the index of its choice. Refcounts,
-//! RCU publication and the per-service lock that serialises `schedule` stay in the glue.
+//! Pure code, like `ipvs_core`: no `kernel::`, no alloc crate. A scheduler keeps its state in a
+//! plain per-service value (no `void *sched_data`); what does not fit in a few words lives in
+//! vectors of the glue's [`Storage`]. It is shown the service's dests as plain [`DestView`]s
+//! through a [`DestSet`], and answers with the index of its choice. Refcounts, RCU publication
+//! and the per-service lock that serialises `schedule` stay in the glue.
 //!
 //! Dest indices follow upstream's `svc->destinations` list order: the newest dest is first
 //! (`list_add_rcu` at the head), and the control plane calls the hooks with the index a dest
 //! was inserted at or removed from, so index-based state tracks upstream's list pointers.
+//! State that remembers dests across changes (hash tables, lblc/lblcr caches) keeps a
+//! [`DestRef`]: the dest's identity plus where it was last seen, checked on every use.
+
+pub mod storage;
+pub mod hash;
+pub mod addrmap;
+pub mod slots;
 
 pub mod rr;
 pub mod wrr;
+pub mod lc;
+pub mod wlc;
+pub mod lblc;
+pub mod lblcr;
+pub mod dh;
+pub mod sh;
+pub mod sed;
+pub mod nq;
+pub mod fo;
+pub mod ovf;
+pub mod mh;
+pub mod twos;
 
 use crate::ipvs_core::errno::{Errno, Result};
+pub use storage::{Storage, StoreVec};
 
 /// `IP_VS_DEST_F_OVERLOAD`: the dest reached its upper connection threshold.
 pub const DEST_F_OVERLOAD: u32 = 0x0002;
+
+/// `IP_VS_SVC_F_SCHED1`: sh-fallback, mh-fallback.
+pub const SVC_F_SCHED1: u32 = 0x0008;
+/// `IP_VS_SVC_F_SCHED2`: sh-port, mh-port.
+pub const SVC_F_SCHED2: u32 = 0x0010;
 
 /// What a scheduler may know about one dest.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,6 +56,7 @@ pub struct DestView {
     /// The latest non-zero weight (used by mh).
     pub last_weight: i32,
     pub active_conns: i32,
+    /// Connections not active: upstream's `totalconns - activeconns`.
     pub inact_conns: i32,
     pub persist_conns: i32,
     /// `dest->flags` (`DEST_F_OVERLOAD`).
@@ -41,6 +68,20 @@ pub struct DestView {
 impl DestView {
     pub fn overloaded(&self) -> bool {
         self.flags & DEST_F_OVERLOAD != 0
+    }
+
+    /// Upstream's `dest->totalconns`.
+    pub fn total_conns(&self) -> i32 {
+        self.active_conns.wrapping_add(self.inact_conns)
+    }
+
+    /// `ip_vs_dest_conn_overhead()`: `(activeconns << 8) + totalconns`, in C's `int`.
+    pub fn conn_overhead(&self) -> i32 {
+        self.active_conns.wrapping_mul(256).wrapping_add(self.total_conns())
+    }
+
+    pub fn id(&self) -> DestId {
+        DestId { af: self.af, addr: self.addr, port: self.port }
     }
 }
 
@@ -73,6 +114,51 @@ impl DestSet for &[DestView] {
     }
 }
 
+/// What identifies a dest within its service (`ip_vs_lookup_dest()`'s key).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DestId {
+    pub af: u16,
+    pub addr: [u8; 16],
+    pub port: [u8; 2],
+}
+
+/// A dest remembered by a scheduler: upstream keeps a counted pointer, which stays valid (and
+/// becomes available again if the dest is re-added from the trash); we keep the identity and
+/// the index where the dest was last seen, and look it up again when the list has moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DestRef {
+    id: DestId,
+    hint: u32,
+}
+
+impl DestRef {
+    pub fn new(view: &DestView, idx: usize) -> Self {
+        DestRef { id: view.id(), hint: u32::try_from(idx).unwrap_or(u32::MAX) }
+    }
+
+    pub fn id(&self) -> &DestId {
+        &self.id
+    }
+
+    /// The dest's current index and view, `None` if it is not in the list (any more).
+    pub fn resolve<D: DestSet + ?Sized>(&self, dests: &D) -> Option<(usize, DestView)> {
+        let hint = self.hint as usize;
+        if let Some(v) = dests.get(hint) {
+            if v.id() == self.id {
+                return Some((hint, v));
+            }
+        }
+        (0..dests.len()).find_map(|i| dests.get(i).filter(|v| v.id() == self.id).map(|v| (i, v)))
+    }
+
+    /// As [`DestRef::resolve`], remembering the new index.
+    pub fn resolve_mut<D: DestSet + ?Sized>(&mut self, dests: &D) -> Option<(usize, DestView)> {
+        let found = self.resolve(dests)?;
+        self.hint = u32::try_from(found.0).unwrap_or(u32::MAX);
+        Some(found)
+    }
+}
+
 /// What the packet being scheduled looks like (hashing schedulers use it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flow {
@@ -86,20 +172,64 @@ pub struct Flow {
     pub dport: [u8; 2],
 }
 
+/// What `schedule` may need beyond the packet, filled in by the glue.
+#[derive(Clone, Copy)]
+pub struct SchedCtx<'a> {
+    /// The service's `IP_VS_SVC_F_*` flags (`SVC_F_SCHED1`, `SVC_F_SCHED2`).
+    pub svc_flags: u32,
+    /// `jiffies`.
+    pub now: u64,
+    pub hz: u32,
+    /// The netns's `lblc_expiration` sysctl, in jiffies.
+    pub lblc_expiration: i32,
+    /// The netns's `lblcr_expiration` sysctl, in jiffies.
+    pub lblcr_expiration: i32,
+    /// `get_random_u32()`; only twos draws from it.
+    pub random: &'a dyn Fn() -> u32,
+}
+
+impl core::fmt::Debug for SchedCtx<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SchedCtx")
+            .field("svc_flags", &self.svc_flags)
+            .field("now", &self.now)
+            .field("hz", &self.hz)
+            .field("lblc_expiration", &self.lblc_expiration)
+            .field("lblcr_expiration", &self.lblcr_expiration)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A change of a service's dest list, with the index it happened at (after the change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DestChange {
+    Added(usize),
+    Updated(usize),
+    Removed(usize),
+}
+
 /// One scheduling algorithm; a value of the implementing type is one service's state.
 ///
 /// Hooks run after the dest list changed (`idx` is where the dest was inserted, updated or
-/// removed from); they default to no-ops, like upstream's NULL hooks.
+/// removed from); they default to no-ops, like upstream's NULL hooks. Schedulers whose hooks
+/// recompute everything from the dest list (sh, dh, mh) say so in [`Scheduler::rebuilds`]:
+/// the control plane then binds a fresh state outside the scheduler lock and swaps it in.
 pub trait Scheduler: Sized {
     /// The name users give (`ipvsadm -s NAME`).
     const NAME: &'static str;
-    /// `init_service`: binds the scheduler to a service that has `dests`.
-    fn init_service<D: DestSet + ?Sized>(dests: &D) -> Self;
+    /// `init_service`: binds the scheduler to a service of family `af` that has `dests`.
+    /// Runs in process context without the scheduler lock (allocations use `Gfp::Kernel`).
+    fn init_service<D: DestSet + ?Sized>(dests: &D, af: u16) -> Result<Self>;
+    /// Whether the hook for `change` is a full rebuild (`init_service` over the new list).
+    fn rebuilds(_change: DestChange) -> bool {
+        false
+    }
     fn add_dest<D: DestSet + ?Sized>(&mut self, _dests: &D, _idx: usize) {}
     fn del_dest<D: DestSet + ?Sized>(&mut self, _dests: &D, _idx: usize) {}
     fn upd_dest<D: DestSet + ?Sized>(&mut self, _dests: &D, _idx: usize) {}
-    /// Picks a dest for a new connection, or `None` when none is available.
-    fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, flow: &Flow) -> Option<usize>;
+    /// Picks a dest for a new connection, or `None` when upstream returns NULL. Runs under
+    /// the scheduler lock with BHs disabled (allocations use `Gfp::Atomic`).
+    fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, flow: &Flow, ctx: &SchedCtx<'_>) -> Option<usize>;
 }
 
 /// Every scheduler upstream ships, by name. Only some are implemented yet: the others are
@@ -142,8 +272,8 @@ impl SchedKind {
 
     pub const fn name(self) -> &'static str {
         match self {
-            SchedKind::Rr => rr::RoundRobin::NAME,
-            SchedKind::Wrr => wrr::WeightedRoundRobin::NAME,
+            SchedKind::Rr => "rr",
+            SchedKind::Wrr => "wrr",
             SchedKind::Lc => "lc",
             SchedKind::Wlc => "wlc",
             SchedKind::Lblc => "lblc",
@@ -159,9 +289,9 @@ impl SchedKind {
         }
     }
 
-    /// Whether this module carries the algorithm (a "loaded scheduler module").
+    /// Whether this module carries the algorithm (a "loaded scheduler module"). All are.
     pub const fn implemented(self) -> bool {
-        matches!(self, SchedKind::Rr | SchedKind::Wrr)
+        true
     }
 
     /// The upstream scheduler of that exact name (`strcmp`), implemented or not.
@@ -178,63 +308,115 @@ impl SchedKind {
     }
 }
 
-/// One service's scheduler state: which algorithm, and its data.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SchedState {
-    /// No scheduler bound (`-s none`, or not yet bound).
-    #[default]
-    Unbound,
-    Rr(rr::RoundRobin),
-    Wrr(wrr::WeightedRoundRobin),
+/// Generates [`SchedState`] and its dispatch from one list of `Kind(type)` pairs.
+macro_rules! registry {
+    ($($kind:ident($ty:ty)),* $(,)?) => {
+        /// One service's scheduler state: which algorithm, and its data. Small (a few words)
+        /// for every algorithm: tables live in `A`'s vectors.
+        #[derive(Default)]
+        pub enum SchedState<A: Storage> {
+            /// No scheduler bound (`-s none`, or not yet bound).
+            #[default]
+            Unbound,
+            $($kind($ty),)*
+        }
+
+        impl<A: Storage> SchedState<A> {
+            /// `ip_vs_bind_scheduler()`: a fresh state for `kind` over the service's current
+            /// dests (process context, no scheduler lock held).
+            pub fn bind<D: DestSet + ?Sized>(kind: SchedKind, dests: &D, af: u16) -> Result<Self> {
+                match kind {
+                    $(SchedKind::$kind => Ok(SchedState::$kind(<$ty>::init_service(dests, af)?)),)*
+                }
+            }
+
+            /// Whether `kind`'s hook for `change` is a full rebuild (see [`Scheduler::rebuilds`]).
+            pub fn rebuilds(kind: SchedKind, change: DestChange) -> bool {
+                match kind {
+                    $(SchedKind::$kind => <$ty>::rebuilds(change),)*
+                }
+            }
+
+            pub fn kind(&self) -> Option<SchedKind> {
+                match self {
+                    SchedState::Unbound => None,
+                    $(SchedState::$kind(_) => Some(SchedKind::$kind),)*
+                }
+            }
+
+            /// The name the algorithm's implementation gives itself.
+            pub fn impl_name(&self) -> &'static str {
+                match self {
+                    SchedState::Unbound => "none",
+                    $(SchedState::$kind(_) => <$ty>::NAME,)*
+                }
+            }
+
+            /// Runs the in-place hook for `change` (rebuilding schedulers are swapped instead).
+            pub fn dest_changed<D: DestSet + ?Sized>(&mut self, dests: &D, change: DestChange) {
+                match self {
+                    SchedState::Unbound => {}
+                    $(SchedState::$kind(s) => match change {
+                        DestChange::Added(i) => s.add_dest(dests, i),
+                        DestChange::Updated(i) => s.upd_dest(dests, i),
+                        DestChange::Removed(i) => s.del_dest(dests, i),
+                    },)*
+                }
+            }
+
+            pub fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, flow: &Flow, ctx: &SchedCtx<'_>) -> Option<usize> {
+                match self {
+                    SchedState::Unbound => None,
+                    $(SchedState::$kind(s) => s.schedule(dests, flow, ctx),)*
+                }
+            }
+        }
+
+        impl<A: Storage> Clone for SchedState<A> where $($ty: Clone),* {
+            fn clone(&self) -> Self {
+                match self {
+                    SchedState::Unbound => SchedState::Unbound,
+                    $(SchedState::$kind(s) => SchedState::$kind(s.clone()),)*
+                }
+            }
+        }
+
+        impl<A: Storage> PartialEq for SchedState<A> where $($ty: PartialEq),* {
+            fn eq(&self, other: &Self) -> bool {
+                match (self, other) {
+                    (SchedState::Unbound, SchedState::Unbound) => true,
+                    $((SchedState::$kind(a), SchedState::$kind(b)) => a == b,)*
+                    _ => false,
+                }
+            }
+        }
+
+        impl<A: Storage> Eq for SchedState<A> where $($ty: Eq),* {}
+
+        impl<A: Storage> core::fmt::Debug for SchedState<A> where $($ty: core::fmt::Debug),* {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                match self {
+                    SchedState::Unbound => f.write_str("Unbound"),
+                    $(SchedState::$kind(s) => f.debug_tuple(stringify!($kind)).field(s).finish(),)*
+                }
+            }
+        }
+    };
 }
 
-impl SchedState {
-    /// `ip_vs_bind_scheduler()`: a fresh state for `kind` over the service's current dests.
-    pub fn bind<D: DestSet + ?Sized>(kind: SchedKind, dests: &D) -> Result<SchedState> {
-        match kind {
-            SchedKind::Rr => Ok(SchedState::Rr(rr::RoundRobin::init_service(dests))),
-            SchedKind::Wrr => Ok(SchedState::Wrr(wrr::WeightedRoundRobin::init_service(dests))),
-            _ => Err(Errno::ENOENT),
-        }
-    }
-
-    pub fn kind(&self) -> Option<SchedKind> {
-        match self {
-            SchedState::Unbound => None,
-            SchedState::Rr(_) => Some(SchedKind::Rr),
-            SchedState::Wrr(_) => Some(SchedKind::Wrr),
-        }
-    }
-
-    pub fn add_dest<D: DestSet + ?Sized>(&mut self, dests: &D, idx: usize) {
-        match self {
-            SchedState::Unbound => {}
-            SchedState::Rr(s) => s.add_dest(dests, idx),
-            SchedState::Wrr(s) => s.add_dest(dests, idx),
-        }
-    }
-
-    pub fn del_dest<D: DestSet + ?Sized>(&mut self, dests: &D, idx: usize) {
-        match self {
-            SchedState::Unbound => {}
-            SchedState::Rr(s) => s.del_dest(dests, idx),
-            SchedState::Wrr(s) => s.del_dest(dests, idx),
-        }
-    }
-
-    pub fn upd_dest<D: DestSet + ?Sized>(&mut self, dests: &D, idx: usize) {
-        match self {
-            SchedState::Unbound => {}
-            SchedState::Rr(s) => s.upd_dest(dests, idx),
-            SchedState::Wrr(s) => s.upd_dest(dests, idx),
-        }
-    }
-
-    pub fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, flow: &Flow) -> Option<usize> {
-        match self {
-            SchedState::Unbound => None,
-            SchedState::Rr(s) => s.schedule(dests, flow),
-            SchedState::Wrr(s) => s.schedule(dests, flow),
-        }
-    }
+registry! {
+    Rr(rr::RoundRobin),
+    Wrr(wrr::WeightedRoundRobin),
+    Lc(lc::LeastConn),
+    Wlc(wlc::WeightedLeastConn),
+    Lblc(lblc::LocalityLeastConn<A>),
+    Lblcr(lblcr::LocalityLeastConnRepl<A>),
+    Dh(dh::DestHash<A>),
+    Sh(sh::SourceHash<A>),
+    Sed(sed::ShortestExpectedDelay),
+    Nq(nq::NeverQueue),
+    Fo(fo::WeightedFailover),
+    Ovf(ovf::Overflow),
+    Mh(mh::Maglev<A>),
+    Twos(twos::TwoChoices),
 }

@@ -6,7 +6,8 @@
 //! or editing a dest keeps it on the same dest, and deleting the dest it is on moves it back
 //! to the previous one (or to the list head).
 
-use super::{DestSet, Flow, Scheduler};
+use super::{DestSet, Flow, SchedCtx, Scheduler};
+use crate::ipvs_core::errno::Result;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RoundRobin {
@@ -24,8 +25,8 @@ impl RoundRobin {
 impl Scheduler for RoundRobin {
     const NAME: &'static str = "rr";
 
-    fn init_service<D: DestSet + ?Sized>(_dests: &D) -> Self {
-        RoundRobin { pos: None }
+    fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
+        Ok(RoundRobin { pos: None })
     }
 
     fn add_dest<D: DestSet + ?Sized>(&mut self, _dests: &D, idx: usize) {
@@ -48,7 +49,7 @@ impl Scheduler for RoundRobin {
         }
     }
 
-    fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, _flow: &Flow) -> Option<usize> {
+    fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, _flow: &Flow, _ctx: &SchedCtx<'_>) -> Option<usize> {
         let n = dests.len();
         if n == 0 {
             return None;

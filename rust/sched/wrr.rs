@@ -6,7 +6,8 @@
 //! starts at `mw` and drops by `di` after each pass, down to a last pass at 1. Any change of
 //! the dest list recomputes `di` and `mw` and restarts from the list head.
 
-use super::{DestSet, Flow, Scheduler};
+use super::{DestSet, Flow, SchedCtx, Scheduler};
+use crate::ipvs_core::errno::Result;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WeightedRoundRobin {
@@ -20,7 +21,7 @@ pub struct WeightedRoundRobin {
     di: i32,
 }
 
-fn gcd(mut a: i32, mut b: i32) -> i32 {
+pub(super) fn gcd(mut a: i32, mut b: i32) -> i32 {
     while b != 0 {
         let r = a % b;
         a = b;
@@ -69,10 +70,10 @@ impl WeightedRoundRobin {
 impl Scheduler for WeightedRoundRobin {
     const NAME: &'static str = "wrr";
 
-    fn init_service<D: DestSet + ?Sized>(dests: &D) -> Self {
+    fn init_service<D: DestSet + ?Sized>(dests: &D, _af: u16) -> Result<Self> {
         let di = gcd_weight(dests);
         let mw = max_weight(dests) - (di - 1);
-        WeightedRoundRobin { cl: None, cw: mw, mw, di }
+        Ok(WeightedRoundRobin { cl: None, cw: mw, mw, di })
     }
 
     fn add_dest<D: DestSet + ?Sized>(&mut self, dests: &D, _idx: usize) {
@@ -87,7 +88,7 @@ impl Scheduler for WeightedRoundRobin {
         self.dest_changed(dests);
     }
 
-    fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, _flow: &Flow) -> Option<usize> {
+    fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, _flow: &Flow, _ctx: &SchedCtx<'_>) -> Option<usize> {
         if self.mw == 0 {
             return None; // no available dests; the position stays
         }

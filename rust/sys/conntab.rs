@@ -188,7 +188,11 @@ impl<D: Entry> Table<D> {
     }
 
     fn lock(&self, bucket: u32) -> StripeGuard<'_> {
-        let lock = &self.locks[bucket as usize % self.locks.len()];
+        // `locks.len()` is a power of two no larger than the bucket count (see `new`).
+        let i = bucket as usize & self.locks.len().wrapping_sub(1);
+        // SAFETY: `i` is masked below `locks.len()`, which is at least 1. (No bounds-check
+        // panic path here: objtool rejects a function that falls through into one.)
+        let lock = unsafe { self.locks.get_unchecked(i) };
         // SAFETY: initialised in `new`.
         unsafe { bindings::ipvs_rs_spin_lock_bh(lock.get()) };
         StripeGuard { lock }

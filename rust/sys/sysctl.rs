@@ -60,6 +60,7 @@ impl NetSysctls {
                         c_int::from_ne_bytes([b[4], b[5], b[6], b[7]]),
                     ])
                 }
+                Kind::Jiffies => Slot([def.default[0].saturating_mul(super::hz() as i32), 0]),
                 _ => Slot(def.default),
             };
         }

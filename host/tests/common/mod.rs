@@ -7,7 +7,10 @@ use ipvs_core_host::ipvs_core::genl::Env;
 use ipvs_core_host::ipvs_core::nlattr::align;
 use ipvs_core_host::ipvs_core::procfs::StatsView;
 use ipvs_core_host::ipvs_core::service::{ServiceConf, ServiceKey, Store};
-use ipvs_core_host::sched::{DestSet, DestView, SchedState};
+use ipvs_core_host::sched::{DestSet, DestView};
+use ipvs_core_host::storage::HostVecs;
+
+pub type SchedState = ipvs_core_host::sched::SchedState<HostVecs>;
 
 pub const ENV: Env = Env { hz: 1000, conn_tab_size: 4096, ipv6_enabled: true };
 
@@ -131,6 +134,12 @@ impl Store for VecStore {
         let d = self.services[svc].dests.remove(dest);
         self.trash.push((key, d));
     }
+    type Storage = HostVecs;
+
+    fn replace_sched(&mut self, svc: usize, state: SchedState) -> Option<SchedState> {
+        self.services.get_mut(svc).map(|s| core::mem::replace(&mut s.sched, state))
+    }
+
     fn with_sched<R>(&mut self, svc: usize, f: impl FnOnce(&mut SchedState, &dyn DestSet) -> R) -> Option<R> {
         if svc >= self.services.len() {
             return None;
@@ -159,4 +168,23 @@ pub fn addr16(prefix: &[u8]) -> [u8; 16] {
     let mut a = [0u8; 16];
     a[..prefix.len()].copy_from_slice(prefix);
     a
+}
+
+/// A Weyl sequence: not random, but never stuck (twos rejects some values and draws again).
+fn weyl_random() -> u32 {
+    static STATE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    STATE.fetch_add(0x9e37_79b9, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A scheduling context for tests: no service flags, time 0, HZ 1000, default expirations,
+/// a shared Weyl sequence for random numbers.
+pub fn ctx() -> ipvs_core_host::sched::SchedCtx<'static> {
+    ipvs_core_host::sched::SchedCtx {
+        svc_flags: 0,
+        now: 0,
+        hz: 1000,
+        lblc_expiration: 24 * 60 * 60 * 1000,
+        lblcr_expiration: 24 * 60 * 60 * 1000,
+        random: &weyl_random,
+    }
 }
