@@ -9,8 +9,10 @@
                                       golden vectors, N flows a scenario (golden_capture.sh)
   sched_tool.py conns PROTO           "client vip dest" (ip:port each) per line of
                                       /proc/net/ip_vs_conn of this netns
-  sched_tool.py serve NAME PORT...    TCP and UDP servers: each UDP datagram and each line on
-                                      a TCP connection is answered with "NAME:PORT"
+  sched_tool.py serve NAME READY PORT...
+                                      TCP and UDP servers: each UDP datagram and each line on
+                                      a TCP connection is answered with "NAME:PORT"; creates
+                                      the file READY once they listen
   sched_tool.py run SCRIPT            runs a scenario script (see run_script) from the client
 """
 import contextlib
@@ -23,6 +25,9 @@ import subprocess
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import genl_client as gc  # noqa: E402
 
 
 class Rng:
@@ -190,7 +195,7 @@ def golden(outdir, client_netns, count):
               f"{len(fset) - made} unscheduled", flush=True)
 
 
-def serve(name, ports):
+def serve(name, ready, ports):
     def tcp_conn(c, port):
         c.settimeout(120)
         buf = b""
@@ -208,26 +213,167 @@ def serve(name, ports):
         finally:
             c.close()
 
-    def tcp_loop(port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", port))
-        s.listen(128)
+    def tcp_loop(s, port):
         while True:
             c, _ = s.accept()
             threading.Thread(target=tcp_conn, args=(c, port), daemon=True).start()
 
-    def udp_loop(port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("0.0.0.0", port))
+    def udp_loop(s, port):
         while True:
             _, peer = s.recvfrom(65536)
             s.sendto(f"{name}:{port}\n".encode(), peer)
 
+    sockets = []
     for port in ports:
-        threading.Thread(target=udp_loop, args=(port,), daemon=True).start()
-        threading.Thread(target=tcp_loop, args=(port,), daemon=True).start()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("0.0.0.0", port))
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        t.bind(("0.0.0.0", port))
+        t.listen(128)
+        sockets.append((port, u, t))
+    for port, u, t in sockets:
+        threading.Thread(target=udp_loop, args=(u, port), daemon=True).start()
+        threading.Thread(target=tcp_loop, args=(t, port), daemon=True).start()
+    with open(ready, "w") as f:
+        f.write("listening\n")
     threading.Event().wait()
+
+
+# ------------------------------------------------------------------ control over genl
+# Under TCG an exec of ipvsadm costs about a second; the scenario steps talk generic netlink
+# from this process instead (the listings carry the same kernel answers as `ipvsadm -Ln`).
+SVC_FLAG_BITS = {"sh-fallback": 0x8, "mh-fallback": 0x8, "sh-port": 0x10, "mh-port": 0x10}
+FWD_METHODS = {"-m": 0, "-i": 2, "-g": 3}
+FWD_NAMES = {0: "Masq", 1: "Local", 2: "Tunnel", 3: "Route"}
+OPS = {"-A": gc.NEW_SERVICE, "-D": gc.DEL_SERVICE, "-a": gc.NEW_DEST, "-e": gc.SET_DEST,
+       "-d": gc.DEL_DEST, "-L": None}
+
+
+def addr16(t, a):
+    return gc.nla(t, socket.inet_aton(a) + b"\0" * 12)
+
+
+class Ctl:
+    """ipvsadm-like commands (-A -D -a -e -d -L with -t -u -f -s -b -r -m -g -i -w -x -y)."""
+
+    def __init__(self, netns):
+        with in_netns(netns):
+            self.g = gc.Genl()
+        self.g.resolve("IPVS")
+
+    def request(self, cmd, attrs, dump=False):
+        """(errno, [attribute lists of the replies])."""
+        g = self.g
+        seq = g.next_seq()
+        flags = gc.NLM_F_REQUEST | gc.NLM_F_ACK | (gc.NLM_F_DUMP if dump else 0)
+        g.send_raw(g.msg(g.family, flags, gc.genlhdr(cmd) + attrs, seq))
+        replies = []
+        while True:
+            msgs = g.recv_msgs(timeout=10)
+            if msgs is None:
+                raise SystemExit("ctl: no answer from the IPVS genl family")
+            for ty, _fl, sq, pl in msgs:
+                if sq != seq:
+                    continue
+                if ty == gc.NLMSG_ERROR:
+                    return -struct.unpack_from("=i", pl, 0)[0], replies
+                if ty == gc.NLMSG_DONE:
+                    return 0, replies
+                replies.append(gc.parse_attrs(pl[4:]))
+
+    @staticmethod
+    def parse(args):
+        o = {"flags": 0}
+        it = iter(args)
+        for a in it:
+            if a in OPS:
+                o["op"] = a
+            elif a in ("-t", "-u"):
+                o["proto"] = socket.IPPROTO_TCP if a == "-t" else socket.IPPROTO_UDP
+                o["vaddr"], port = next(it).rsplit(":", 1)
+                o["vport"] = int(port)
+            elif a == "-f":
+                o["fwmark"] = int(next(it))
+            elif a == "-s":
+                o["sched"] = next(it)
+            elif a == "-b":
+                for f in next(it).split(","):
+                    o["flags"] |= SVC_FLAG_BITS[f]
+            elif a == "-r":
+                o["raddr"], port = next(it).rsplit(":", 1)
+                o["rport"] = int(port)
+            elif a in FWD_METHODS:
+                o["fwd"] = FWD_METHODS[a]
+            elif a in ("-w", "-x", "-y"):
+                o[a] = int(next(it))
+            else:
+                raise SystemExit(f"ctl: unknown option {a}")
+        return o
+
+    @staticmethod
+    def svc_id(o):
+        attrs = gc.u16(gc.SVC_AF, gc.AF_INET)
+        if "fwmark" in o:
+            return attrs + gc.u32(gc.SVC_FWMARK, o["fwmark"])
+        return (attrs + gc.u16(gc.SVC_PROTOCOL, o["proto"]) + addr16(gc.SVC_ADDR, o["vaddr"])
+                + gc.be16(gc.SVC_PORT, o["vport"]))
+
+    def run(self, args):
+        """Runs one command; returns the lines to print."""
+        o = self.parse(args)
+        op = o["op"]
+        svc = self.svc_id(o)
+        if op == "-L":
+            return self.listing(svc)
+        if op == "-A":
+            svc += (gc.strz(gc.SVC_SCHED_NAME, o.get("sched", "wlc"))
+                    + gc.nla(gc.SVC_FLAGS, struct.pack("=II", o["flags"], 0xFFFFFFFF))
+                    + gc.u32(gc.SVC_TIMEOUT, 0) + gc.be32(gc.SVC_NETMASK, 0xFFFFFFFF))
+        attrs = gc.svc(svc)
+        if op in ("-a", "-e", "-d"):
+            dest = addr16(gc.DEST_ADDR, o["raddr"]) + gc.be16(gc.DEST_PORT, o["rport"])
+            if op != "-d":
+                dest += (gc.u16(gc.DEST_ADDR_FAMILY, gc.AF_INET)
+                         + gc.u32(gc.DEST_FWD_METHOD, o.get("fwd", 3))
+                         + gc.u32(gc.DEST_WEIGHT, o.get("-w", 1))
+                         + gc.u32(gc.DEST_U_THRESH, o.get("-x", 0))
+                         + gc.u32(gc.DEST_L_THRESH, o.get("-y", 0)))
+            attrs += gc.dest(dest)
+        err, _ = self.request(OPS[op], attrs)
+        return [f"= {gc.errname(-err) if err else 'ok'}"]
+
+    def listing(self, svc):
+        err, replies = self.request(gc.GET_SERVICE, gc.svc(svc))
+        if err or not replies:
+            return [f"= {gc.errname(-err)}"]
+        head = dict(nested(replies[0], gc.CMD_ATTR_SERVICE))
+        flags = struct.unpack_from("=I", head.get(gc.SVC_FLAGS, b"\0" * 4))[0]
+        lines = [f"service {head.get(gc.SVC_SCHED_NAME, b'').rstrip(bytes(1)).decode()} "
+                 f"flags=0x{flags:x}"]
+        err, replies = self.request(gc.GET_DEST, gc.svc(svc), dump=True)
+        for r in replies:
+            d = dict(nested(r, gc.CMD_ATTR_DEST))
+
+            def num(t):
+                return struct.unpack_from("=I", d.get(t, b"\0" * 4))[0]
+
+            addr = socket.inet_ntoa(d.get(gc.DEST_ADDR, bytes(16))[:4])
+            port = struct.unpack("!H", d.get(gc.DEST_PORT, bytes(2)))[0]
+            lines.append(f"  -> {addr}:{port} {FWD_NAMES.get(num(gc.DEST_FWD_METHOD) & 7, '?')} "
+                         f"weight={num(gc.DEST_WEIGHT)} x={num(gc.DEST_U_THRESH)} "
+                         f"y={num(gc.DEST_L_THRESH)} active={num(gc.DEST_ACTIVE_CONNS)} "
+                         f"inact={num(gc.DEST_INACT_CONNS)}")
+        if err:
+            lines.append(f"= {gc.errname(-err)}")
+        return lines
+
+
+def nested(attrs, kind):
+    for t, v in attrs:
+        if t & gc.NLA_TYPE_MASK == kind:
+            return [(ct & gc.NLA_TYPE_MASK, cv) for ct, cv in gc.parse_attrs(v)]
+    return []
 
 
 # ------------------------------------------------------------------ scenario scripts
@@ -235,15 +381,18 @@ def serve(name, ports):
 #   sources ADDR...            client addresses the next flows cycle through
 #   port N                     the next flow's source port (then +1 per flow)
 #   udp VIP VPORT N            N UDP flows (one datagram and its answer each)
+#   tally VIP VPORT N          N UDP flows; prints only "tally SERVER COUNT" per server
 #   tcp VIP VPORT N            N TCP connections, each answered once and closed
 #   hold TAG VIP VPORT N       N TCP connections answered once and kept open as TAG1..TAGN
 #   close TAG...               close the held connections TAG (after the server's EOF)
 #   closeall                   close every held connection
+#   ctl ARGS...                an ipvsadm-like command over generic netlink (see Ctl); prints
+#                              "= ok" or "= ERRNO", -L prints the service and its dests
 #   ipvsadm ARGS...            ipvsadm in the director netns; its output and status are printed
 #   echo TEXT                  prints TEXT
 # Each flow prints "proto client_ip:client_port -> SERVER" (SERVER is "none" when the flow
 # was refused or not answered within WAIT seconds). The director netns is $LVS_NETNS.
-WAIT = 3.0
+WAIT = 5.0
 
 
 class Runner:
@@ -253,6 +402,9 @@ class Runner:
         self.next_source = 0
         self.sport = 20000
         self.held = {}
+        self.ctl = None
+        # Time spent per kind of outcome, for the caller's diagnostics (not the output).
+        self.stats = {}
 
     def say(self, text):
         self.out.write(text + "\n")
@@ -270,7 +422,12 @@ class Runner:
         text = data.decode(errors="replace").strip()
         return text.splitlines()[0] if text else "none"
 
-    def udp_flow(self, vip, vport):
+    def count(self, kind, start):
+        n, t = self.stats.get(kind, (0, 0.0))
+        self.stats[kind] = (n + 1, t + time.monotonic() - start)
+
+    def udp_flow(self, vip, vport, quiet=False):
+        start = time.monotonic()
         addr, port = self.source()
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -280,13 +437,18 @@ class Runner:
             s.connect((vip, vport))
             s.send(b"flow\n")
             ans = self.answer(s.recv(100))
-        except OSError:
+            self.count("udp answered", start)
+        except OSError as e:
             ans = "none"
+            self.count(f"udp {type(e).__name__}", start)
         finally:
             s.close()
-        self.say(f"udp {addr}:{port} -> {ans}")
+        if not quiet:
+            self.say(f"udp {addr}:{port} -> {ans}")
+        return ans
 
     def tcp_open(self, vip, vport):
+        start = time.monotonic()
         addr, port = self.source()
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -304,8 +466,10 @@ class Runner:
                     break
                 buf += d
             ans = self.answer(buf)
-        except OSError:
+            self.count("tcp answered", start)
+        except OSError as e:
             ans = "none"
+            self.count(f"tcp {type(e).__name__}", start)
         if ans == "none":
             s.close()
             s = None
@@ -325,7 +489,12 @@ class Runner:
         s.close()
 
     def command(self, words):
-        cmd, args = words[0], words[1:]
+        start = time.monotonic()
+        self.do_command(words[0], words[1:])
+        if words[0] in ("ctl", "ipvsadm", "close", "closeall"):
+            self.count(" ".join(words[:2]), start)
+
+    def do_command(self, cmd, args):
         if cmd == "sources":
             self.sources, self.next_source = args, 0
         elif cmd == "port":
@@ -333,6 +502,13 @@ class Runner:
         elif cmd == "udp":
             for _ in range(int(args[2])):
                 self.udp_flow(args[0], int(args[1]))
+        elif cmd == "tally":
+            counts = {}
+            for _ in range(int(args[2])):
+                ans = self.udp_flow(args[0], int(args[1]), quiet=True)
+                counts[ans] = counts.get(ans, 0) + 1
+            for server in sorted(counts):
+                self.say(f"tally {server} {counts[server]}")
         elif cmd == "tcp":
             for _ in range(int(args[2])):
                 s = self.tcp_open(args[0], int(args[1]))
@@ -353,12 +529,17 @@ class Runner:
             for tag in sorted(self.held):
                 self.tcp_finish(self.held[tag])
             self.held.clear()
+        elif cmd == "ctl":
+            if self.ctl is None:
+                self.ctl = Ctl(os.environ["LVS_NETNS"])
+            self.say("ctl " + " ".join(args))
+            for line in self.ctl.run(args):
+                self.say(line)
         elif cmd == "ipvsadm":
-            netns = os.environ["LVS_NETNS"]
             self.say("$ ipvsadm " + " ".join(args))
-            p = subprocess.run(["ip", "netns", "exec", netns, "ipvsadm", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60,
-                               check=False)
+            with in_netns(os.environ["LVS_NETNS"]):
+                p = subprocess.run(["ipvsadm", *args], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, timeout=60, check=False)
             self.out.write(p.stdout.decode(errors="replace"))
             self.say(f"exit={p.returncode}")
         elif cmd == "echo":
@@ -376,6 +557,11 @@ def run_script(path):
                 r.command(words)
     for s in r.held.values():
         s.close()
+    stats = os.environ.get("SCHED_TOOL_STATS")
+    if stats:
+        with open(stats, "a") as f:
+            for kind, (n, t) in sorted(r.stats.items()):
+                f.write(f"{kind}: {n} flows, {t:.1f} s\n")
 
 
 def main():
@@ -387,7 +573,7 @@ def main():
     elif cmd == "conns":
         conns(args[0])
     elif cmd == "serve":
-        serve(args[0], [int(p) for p in args[1:]])
+        serve(args[0], args[1], [int(p) for p in args[2:]])
     elif cmd == "run":
         run_script(args[0])
     else:
