@@ -9,8 +9,22 @@
   dp_tool.py udp ADDR PORT N SIZE [SPORT]
                                      N datagrams, each from a new socket (a new connection),
                                      or all from source port SPORT; prints each answer
+  dp_tool.py from PROTO ADDR PORTS N SRC...
+                                     for each SRC address in turn, N connections (TCP) or
+                                     datagrams from a new socket (UDP) to each of the comma-
+                                     separated PORTS; prints "SRC PORT ANSWER" per connection
+  dp_tool.py agent FIFO OUT          runs traffic commands read from FIFO, results appended
+                                     to OUT (see agent()): one Python start for a whole test
+
+A TCP connection whose first line starts with "K" is kept open by the server: each line gets
+the server's name as answer, until the client closes. Any other connection gets one answer
+after its first line and is closed by the server (the old protocol).
 """
 import os
+import select
+import signal
+import struct
+import time
 import socket
 import sys
 import threading
@@ -23,41 +37,57 @@ def serve(name, log, ports):
         with lock, open(log, "a") as f:
             f.write(f"{proto} {n}\n")
 
-    def tcp_loop(port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", port))
-        s.listen(64)
+    def tcp_conn(c):
+        c.settimeout(5)
+        total = 0
+        buf = b""
+        keep = False
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                total += len(d)
+                buf += d
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.startswith(b"K") and not keep:
+                        keep = True
+                        c.settimeout(300)
+                    c.sendall(name.encode() + b"\n")
+                    if not keep:
+                        raise StopIteration
+        except (OSError, StopIteration):
+            pass
+        finally:
+            c.close()
+            record("tcp", total)
+
+    def tcp_loop(s):
         while True:
             c, _ = s.accept()
-            c.settimeout(5)
-            total = 0
-            try:
-                while True:
-                    d = c.recv(65536)
-                    if not d:
-                        break
-                    total += len(d)
-                    if b"\n" in d:
-                        break
-                c.sendall(name.encode() + b"\n")
-            except OSError:
-                pass
-            finally:
-                c.close()
-                record("tcp", total)
+            threading.Thread(target=tcp_conn, args=(c,), daemon=True).start()
 
-    def udp_loop(port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("0.0.0.0", port))
+    def udp_loop(s):
         while True:
             d, peer = s.recvfrom(65536)
             record("udp", len(d))
             s.sendto(name.encode() + b"\n", peer)
 
+    socks = []
     for port in ports:
-        threading.Thread(target=udp_loop, args=(port,), daemon=True).start()
-        threading.Thread(target=tcp_loop, args=(port,), daemon=True).start()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("0.0.0.0", port))
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        t.bind(("0.0.0.0", port))
+        t.listen(64)
+        socks.append((u, t))
+    for u, t in socks:
+        threading.Thread(target=udp_loop, args=(u,), daemon=True).start()
+        threading.Thread(target=tcp_loop, args=(t,), daemon=True).start()
+    # Every socket is bound and listening: tell the test.
+    open(log + ".ready", "w").close()
     threading.Event().wait()
 
 
@@ -93,6 +123,177 @@ def udp(addr, port, n, size, sport=None, wait=2.0):
         print(ans, flush=True)
 
 
+def tcp_once(addr, port, src=None, sport=0, size=100):
+    try:
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.settimeout(5)
+        if src or sport:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            c.bind((src or "0.0.0.0", sport))
+        c.connect((addr, port))
+        c.sendall(b"x" * (size - 1) + b"\n")
+        c.shutdown(socket.SHUT_WR)
+        ans = c.recv(100).decode().strip() or "EMPTY"
+        c.close()
+    except OSError as e:
+        ans = f"ERROR:{type(e).__name__}"
+    return ans
+
+
+def udp_once(addr, port, src=None, size=100, wait=2.0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(wait)
+    try:
+        if src:
+            s.bind((src, 0))
+        s.sendto(b"u" * size, (addr, port))
+        ans = s.recv(100).decode().strip()
+    except OSError as e:
+        ans = f"ERROR:{type(e).__name__}"
+    s.close()
+    return ans
+
+
+def from_sources(proto, addr, ports, n, srcs):
+    for src in srcs:
+        for _ in range(n):
+            for port in ports:
+                if proto == "tcp":
+                    ans = tcp_once(addr, port, src)
+                else:
+                    ans = udp_once(addr, port, src)
+                print(f"{src} {port} {ans}", flush=True)
+
+
+def agent(fifo, out, lifetime=600):
+    """Runs commands read from FIFO, one a line, for as long as a test needs (one Python
+    start instead of one per step). Each command appends its result lines and then "done N"
+    (N counts the commands) to OUT. Long-lived TCP connections are numbered from 1 in the
+    order they were opened.
+
+      from PROTO ADDR PORTS N SRC...  as the "from" command: "SRC PORT ANSWER" lines
+      udp ADDR PORT N SPORT           N datagrams from source port SPORT: "ANSWER" lines
+      open ADDR PORT N [SRC [SPORT]]  open N connections (from SRC, SPORT with SO_REUSEADDR),
+                                      each sends a "K" line: "open ID ANSWER" (the real
+                                      server's name, or ERROR:...)
+      ping ID...|all                  one more line on each: "ping ID ANSWER"
+      close ID...|all                 orderly close (our FIN first, then wait for the
+                                      server's): "close ID"
+      reset ID...|all                 close with SO_LINGER 0 (RST): "reset ID"
+      quit                            close everything, exit
+    OUT may be a FIFO. The process exits by itself after LIFETIME seconds.
+    """
+    conns = {}
+    next_id = 1
+    ncmd = 0
+    # O_RDWR: the FIFO never reads as closed between two writers. Lines are split here (not
+    # by a buffered reader, which would hide buffered lines from select).
+    fd = os.open(fifo, os.O_RDWR)
+    out_fd = os.open(out, os.O_RDWR | os.O_APPEND)
+    pending = b""
+    deadline = time.monotonic() + lifetime
+    results = []
+
+    def emit(line):
+        results.append(line)
+
+    def ids(args):
+        if args == ["all"]:
+            return sorted(conns)
+        return [int(a) for a in args if int(a) in conns]
+
+    def ask(c):
+        try:
+            c.sendall(b"K\n")
+            return c.recv(100).decode().strip() or "EMPTY"
+        except OSError as e:
+            return f"ERROR:{type(e).__name__}"
+
+    while time.monotonic() < deadline:
+        if b"\n" not in pending:
+            r, _, _ = select.select([fd], [], [], 1.0)
+            if r:
+                pending += os.read(fd, 4096)
+            continue
+        raw, pending = pending.split(b"\n", 1)
+        words = raw.decode().split()
+        if not words:
+            continue
+        cmd, args = words[0], words[1:]
+        if cmd == "from":
+            ports = [int(p) for p in args[2].split(",")]
+            for src in args[4:]:
+                for _ in range(int(args[3])):
+                    for port in ports:
+                        if args[0] == "tcp":
+                            ans = tcp_once(args[1], port, src)
+                        else:
+                            ans = udp_once(args[1], port, src)
+                        emit(f"{src} {port} {ans}")
+        elif cmd == "udp":
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", int(args[3])))
+            s.settimeout(1.0)
+            for _ in range(int(args[2])):
+                try:
+                    s.sendto(b"u" * 100, (args[0], int(args[1])))
+                    ans = s.recv(100).decode().strip()
+                except OSError as e:
+                    ans = f"ERROR:{type(e).__name__}"
+                emit(ans)
+            s.close()
+        elif cmd == "open":
+            addr, port = args[0], int(args[1])
+            src = args[3] if len(args) > 3 else None
+            sport = int(args[4]) if len(args) > 4 else 0
+            for _ in range(int(args[2])):
+                c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                c.settimeout(5)
+                ans = None
+                try:
+                    if src or sport:
+                        c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        c.bind((src or "0.0.0.0", sport))
+                    c.connect((addr, port))
+                except OSError as e:
+                    ans = f"ERROR:{type(e).__name__}"
+                    c.close()
+                if ans is None:
+                    ans = ask(c)
+                    conns[next_id] = c
+                emit(f"open {next_id} {ans}")
+                next_id += 1
+        elif cmd == "ping":
+            for i in ids(args):
+                emit(f"ping {i} {ask(conns[i])}")
+        elif cmd in ("close", "reset", "quit"):
+            targets = sorted(conns) if cmd == "quit" else ids(args)
+            for i in targets:
+                c = conns.pop(i)
+                try:
+                    if cmd == "reset":
+                        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    else:
+                        c.shutdown(socket.SHUT_WR)
+                        while c.recv(100):
+                            pass
+                except OSError:
+                    pass
+                c.close()
+                emit(f"{cmd} {i}")
+        else:
+            emit(f"unknown {cmd}")
+        ncmd += 1
+        emit(f"done {ncmd}")
+        os.write(out_fd, "".join(line + "\n" for line in results).encode())
+        results.clear()
+        if cmd == "quit":
+            break
+    for c in conns.values():
+        c.close()
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "serve":
@@ -102,6 +303,11 @@ def main():
     elif cmd == "udp":
         sport = int(args[4]) if len(args) > 4 else None
         udp(args[0], int(args[1]), int(args[2]), int(args[3]), sport, 1.0 if sport else 2.0)
+    elif cmd == "from":
+        ports = [int(p) for p in args[2].split(",")]
+        from_sources(args[0], args[1], ports, int(args[3]), args[4:])
+    elif cmd == "agent":
+        agent(args[0], args[1])
     else:
         sys.exit(f"unknown command {cmd}")
 

@@ -43,8 +43,9 @@ kmodprobe() { "${MODPROBE[@]}" "$@"; }
 TEST_FAILS=0
 TEST_CHECKS=0
 
-diag() {            # diag TEXT...: one "# " line per line of TEXT
-    printf '%s\n' "$*" | sed 's/^/# /'
+diag() {            # diag TEXT...: one "# " line per line of TEXT (no process: they are slow under TCG)
+    local line
+    while IFS= read -r line; do printf '# %s\n' "$line"; done <<< "$*"
 }
 
 diag_file() {       # diag_file FILE [MAXLINES]

@@ -9,64 +9,7 @@
 # left out), and a UDP flow whose dest is deleted under traffic.
 . "$(dirname "$0")/lib.sh"
 
-VIP=10.0.0.100
-TOOL="python3 $REPO_ROOT/selftests/dp_tool.py"
-
-# topo MODE: builds the netns and starts the servers; sets CL LVS RS1 RS2.
-topo() {
-    local mode=$1 i rs port
-    CL=$(netns_add cl) && LVS=$(netns_add lvs) && RS1=$(netns_add rs1) && RS2=$(netns_add rs2) || return 1
-    ip link add c0 netns "$CL" type veth peer name l0 netns "$LVS"
-    ip -n "$CL" link add br0 type bridge
-    ip -n "$CL" link set c0 master br0
-    ip -n "$CL" link set c0 up
-    ip -n "$CL" link set br0 up
-    ip -n "$CL" addr add 10.0.0.2/24 dev br0
-    ip -n "$CL" route add "$VIP" via 10.0.0.1
-    ip -n "$LVS" addr add 10.0.0.1/24 dev l0
-    ip -n "$LVS" link set l0 up
-    ip -n "$LVS" addr add "$VIP/32" dev lo
-    ip netns exec "$LVS" sysctl -qw net.ipv4.ip_forward=1
-    for i in 1 2; do
-        rs=$RS1; [ $i = 2 ] && rs=$RS2
-        ip link add r0 netns "$rs" type veth peer name l$i netns "$LVS"
-        ip -n "$rs" addr add 172.16.$i.2/24 dev r0
-        ip -n "$rs" link set r0 up
-        ip -n "$LVS" addr add 172.16.$i.1/24 dev l$i
-        ip -n "$LVS" link set l$i up
-        if [ "$mode" = nat ]; then
-            ip -n "$rs" route add default via 172.16.$i.1
-        else
-            # Replies bypass the director over the client's LAN, as in upstream's ipvs.sh.
-            ip link add cr$i netns "$CL" type veth peer name c0 netns "$rs"
-            ip -n "$CL" link set cr$i master br0
-            ip -n "$CL" link set cr$i up
-            ip -n "$rs" addr add 10.0.0.1$i/24 dev c0
-            ip -n "$rs" link set c0 up
-            ip -n "$rs" addr add "$VIP/32" dev lo
-            ip netns exec "$rs" sysctl -qw net.ipv4.conf.all.arp_ignore=1
-            ip netns exec "$rs" sysctl -qw net.ipv4.conf.all.arp_announce=2
-            ip netns exec "$rs" sysctl -qw net.ipv4.conf.all.rp_filter=0
-            ip netns exec "$rs" sysctl -qw net.ipv4.conf.r0.rp_filter=0
-            if [ "$mode" = tun ]; then
-                ip -n "$rs" link set tunl0 up
-                ip netns exec "$rs" sysctl -qw net.ipv4.conf.tunl0.rp_filter=0
-            fi
-        fi
-        ip netns exec "$rs" $TOOL serve RS$i "$TEST_TMP/rs$i.log" $PORTS &
-    done
-    sleep 2
-}
-
-stop_servers() {
-    pkill -f "dp_tool.py serve" 2>/dev/null
-    sleep 0.5
-}
-
-# received LOG: "tcp BYTES udp BYTES" totals of one real server's log
-received() {
-    awk '{t[$1]+=$2; n[$1]++} END {printf "tcp %d/%d udp %d/%d\n", n["tcp"], t["tcp"], n["udp"], t["udp"]}' "$1" 2>/dev/null
-}
+. "$(dirname "$0")/topo.sh"
 
 one_mode() {
     local o=$1 mode=$2 flag tport uport first victim

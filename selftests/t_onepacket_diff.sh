@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Differential: one-packet scheduling (-o) through stock ip_vs.ko and ipvs_rs.ko, in NAT and
+# DR. Compared byte for byte:
+#  - UDP :53 -o rr: datagrams from one fixed source port are scheduled one by one (rr
+#    alternates), no connection entry is left, the service's full --stats;
+#  - UDP :80 -o -p 60 (persistent): one template, every datagram to its RS, no conn entries;
+#  - `ipvsadm -Ln` and the connection table.
+# ipvsadm itself refuses -o on a TCP service ("One-Packet Scheduling is only for UDP virtual
+# services"), so the kernel's handling of a TCP service with the flag (ignored for TCP
+# connections) is not reached from here.
+# NAT replies of one-packet "connections" find no entry on their way back, so stock lets
+# them through untranslated (source: the real server): the client reads them from any source.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/topo.sh"
+
+PORTS="80 53"
+
+one_mode() {
+    local o=$1 mode=$2 flag
+    case $mode in nat) flag=-m ;; dr) flag=-g ;; esac
+    echo "== mode $mode" >> "$o"
+    topo "$mode" || { echo "topology failed" >> "$o"; return; }
+    # The untranslated NAT replies come from 172.16.x.2, which the client has no route to.
+    ip netns exec "$CL" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.br0.rp_filter=0
+    agent_start
+    ipvs_restore "$o" <<EOF
+-A -u $VIP:53 -s rr -o
+-a -u $VIP:53 -r 172.16.1.2:53 $flag
+-a -u $VIP:53 -r 172.16.2.2:53 $flag
+-A -u $VIP:80 -s rr -o -p 60
+-a -u $VIP:80 -r 172.16.1.2:80 $flag
+-a -u $VIP:80 -r 172.16.2.2:80 $flag
+EOF
+    ipvs_restore "$o" <<< "-A -t $VIP:80 -s rr -o"
+    ag_to "$o" udpfixed udp $VIP 53 6 40000
+    ag_to "$o" udpnew from udp $VIP 53 3 10.0.0.2
+    ag_to "$o" udppersist udp $VIP 80 4 40001
+    nap 0.5             # the last connection's closing segments
+    snapshot "$o" "after traffic"
+    capture_fn "$o" lvs ipvsadm -Ln --stats -u $VIP:53
+    capture_fn "$o" lvs ipvsadm -Ln --stats -u $VIP:80
+    stop_servers
+    echo "rs1 received: $(received "$TEST_TMP/rs1.log")" >> "$o"
+    echo "rs2 received: $(received "$TEST_TMP/rs2.log")" >> "$o"
+    cleanup_netns
+}
+
+scenario() {
+    local o=$1 mode
+    for mode in nat dr; do
+        one_mode "$o" $mode
+    done
+}
+
+# ---------------------------------------------------------------- validation of stock
+seq_of() {          # seq_of F LABEL: the answers under LABEL, in order
+    awk -v l="$2:" '$1 == l { print $NF }' "$1" | paste -sd' '
+}
+
+validate_mode() {
+    local f=$1 mode=$2 s
+    s=$(seq_of "$f" udpfixed)
+    case "$s" in
+        "RS1 RS2 RS1 RS2 RS1 RS2"|"RS2 RS1 RS2 RS1 RS2 RS1") pass "$mode: one source port, rr alternates per datagram" ;;
+        *) fail "$mode: one source port: '$s', want alternation" ;;
+    esac
+    s=$(seq_of "$f" udppersist)
+    case "$s" in
+        "RS1 RS1 RS1 RS1"|"RS2 RS2 RS2 RS2") pass "$mode: -o -p: every datagram to the template's RS" ;;
+        *) fail "$mode: -o -p: '$s', want one RS" ;;
+    esac
+    if awk '/^\$ ipvsadm -Lnc/{f=1;next} /^(\$|--)/{f=0} f' "$f" | grep -q "^UDP [A-Z]* [0-9.]*:[*]"; then
+        fail "$mode: UDP connection entries left in -Lnc"
+    else
+        pass "$mode: no UDP connection entry in -Lnc"
+    fi
+    expect_grep "$f" "^UDP (NONE|ASSURED) 10\.0\.0\.2:0 $VIP:80 172\.16\.[12]\.2:80\$" "$mode: -o -p template listed"
+    expect_grep "$f" "^UDP  $VIP:80 rr persistent 60 ops *\$" "$mode: -Ln shows persistent 60 ops"
+    expect_grep "$f" "^UDP  $VIP:53 rr ops *\$" "$mode: -Ln shows ops"
+    expect_grep "$f" "^One-Packet Scheduling is only for UDP virtual services" "$mode: ipvsadm refuses -o on TCP"
+    expect_grep "$f" "^UDP  $VIP:53 +9 +9 " "$mode: --stats: 9 conns, 9 packets in"
+    if grep -q ERROR "$f"; then fail "$mode: some traffic failed"; else pass "$mode: all traffic answered"; fi
+}
+
+validate() {
+    local o=$1 mode
+    for mode in nat dr; do
+        awk -v m="== mode $mode" '$0==m{f=1;next} /^== mode/{f=0} f' "$o" > "$TEST_TMP/$mode.part"
+        validate_mode "$TEST_TMP/$mode.part" $mode
+    done
+}
+
+differential scenario validate
+finish

@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: GPL-2.0
+# The datapath selftests' topology and traffic helpers. Sourced after lib.sh, not run.
+#
+#   client netns (br0: 10.0.0.2/24 and TOPO_CLIENT_ADDRS) --veth-- director netns
+#   (l0: 10.0.0.1/24, 10.0.1.1/24; VIP 10.0.0.100/32 on lo; l1: 172.16.1.1/24, l2: 172.16.2.1/24)
+#   --veth-- real servers RS1 (172.16.1.2), RS2 (172.16.2.2), each running
+#   "dp_tool.py serve RSi" on every port of $PORTS.
+# NAT: the real servers route back through the director. DR/TUN: the real servers also sit on
+# the client's bridge (10.0.0.1i/24, 10.0.1.1i/24) and answer from the VIP on their lo directly.
+#
+# Every process start costs much under TCG on a busy host (about a second), so the topology is
+# built with `ip -batch`, waits use bash's read timeout instead of sleep(1), and the traffic
+# comes from one long-lived agent process.
+
+VIP=10.0.0.100
+TOOL="python3 $REPO_ROOT/selftests/dp_tool.py"
+# Extra client source addresses, in 10.0.0.0/24 or 10.0.1.0/24 (10.0.0.2 is always there).
+TOPO_CLIENT_ADDRS=${TOPO_CLIENT_ADDRS:-}
+# Number of real servers (1..4).
+TOPO_NRS=${TOPO_NRS:-2}
+
+# nap SECONDS: sleep without starting a process (a read that times out on a FIFO nobody writes)
+NAP_FD=
+nap() {
+    if [ -z "$NAP_FD" ]; then
+        mkfifo "$TEST_TMP/nap.fifo"
+        exec {NAP_FD}<>"$TEST_TMP/nap.fifo"
+    fi
+    read -r -t "$1" -u "$NAP_FD" _
+    return 0
+}
+
+# topo MODE: builds the netns and starts the servers on $PORTS; sets CL LVS RS1 RS2 (RS3 RS4).
+topo() {
+    local mode=$1 i rs a
+    CL=${NETNS_PREFIX}cl LVS=${NETNS_PREFIX}lvs
+    for i in $(seq 1 "$TOPO_NRS"); do eval "RS$i=${NETNS_PREFIX}rs$i"; done
+    {
+        echo "netns add $CL"
+        echo "netns add $LVS"
+        for i in $(seq 1 "$TOPO_NRS"); do echo "netns add ${NETNS_PREFIX}rs$i"; done
+        echo "link add c0 netns $CL type veth peer name l0 netns $LVS"
+        for i in $(seq 1 "$TOPO_NRS"); do
+            echo "link add r0 netns ${NETNS_PREFIX}rs$i type veth peer name l$i netns $LVS"
+            # DR/TUN: replies bypass the director over the client's LAN, as in upstream's ipvs.sh.
+            [ "$mode" = nat ] || echo "link add cr$i netns $CL type veth peer name c0 netns ${NETNS_PREFIX}rs$i"
+        done
+    } | ip -batch - || return 1
+    {
+        echo "link set lo up"
+        echo "link add br0 type bridge"
+        echo "link set c0 master br0"
+        echo "link set c0 up"
+        for i in $(seq 1 "$TOPO_NRS"); do
+            [ "$mode" = nat ] || { echo "link set cr$i master br0"; echo "link set cr$i up"; }
+        done
+        echo "link set br0 up"
+        echo "addr add 10.0.0.2/24 dev br0"
+        for a in $TOPO_CLIENT_ADDRS; do
+            [ "$a" = 10.0.0.2 ] || echo "addr add $a/24 dev br0"
+        done
+        echo "route add $VIP via 10.0.0.1"
+    } | ip -n "$CL" -batch - || return 1
+    {
+        echo "link set lo up"
+        echo "addr add 10.0.0.1/24 dev l0"
+        echo "addr add 10.0.1.1/24 dev l0"
+        echo "link set l0 up"
+        echo "addr add $VIP/32 dev lo"
+        for i in $(seq 1 "$TOPO_NRS"); do
+            echo "addr add 172.16.$i.1/24 dev l$i"
+            echo "link set l$i up"
+        done
+    } | ip -n "$LVS" -batch - || return 1
+    ip netns exec "$LVS" sysctl -qw net.ipv4.ip_forward=1
+    for i in $(seq 1 "$TOPO_NRS"); do
+        rs=${NETNS_PREFIX}rs$i
+        {
+            echo "link set lo up"
+            echo "addr add 172.16.$i.2/24 dev r0"
+            echo "link set r0 up"
+            if [ "$mode" = nat ]; then
+                echo "route add default via 172.16.$i.1"
+            else
+                echo "addr add 10.0.0.1$i/24 dev c0"
+                echo "addr add 10.0.1.1$i/24 dev c0"
+                echo "link set c0 up"
+                echo "addr add $VIP/32 dev lo"
+                [ "$mode" = tun ] && echo "link set tunl0 up"
+            fi
+        } | ip -n "$rs" -batch - || return 1
+        if [ "$mode" != nat ]; then
+            ip netns exec "$rs" sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
+                net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 \
+                net.ipv4.conf.r0.rp_filter=0 \
+                $( [ "$mode" = tun ] && echo net.ipv4.conf.tunl0.rp_filter=0 )
+        fi
+        rm -f "$TEST_TMP/rs$i.log.ready"
+        ip netns exec "$rs" $TOOL serve RS$i "$TEST_TMP/rs$i.log" $PORTS &
+    done
+    for i in $(seq 1 "$TOPO_NRS"); do
+        a=0
+        while [ ! -e "$TEST_TMP/rs$i.log.ready" ]; do
+            a=$((a + 1))
+            [ $a -le 300 ] || { diag "server RS$i did not start"; return 1; }
+            nap 0.1
+        done
+    done
+}
+
+stop_servers() {
+    agent_stop
+    pkill -f "dp_tool.py serve" 2>/dev/null
+    nap 0.5
+}
+
+# received LOG: "tcp BYTES udp BYTES" totals of one real server's log
+received() {
+    awk '{t[$1]+=$2; n[$1]++} END {printf "tcp %d/%d udp %d/%d\n", n["tcp"], t["tcp"], n["udp"], t["udp"]}' "$1" 2>/dev/null
+}
+
+# lvs CMD...: run CMD in the director netns, bounded in time
+lvs() { timeout -k 5 60 ip netns exec "$LVS" "$@"; }
+
+# capture_fn FILE FN...: like run_capture, for a shell function (whose commands are bounded
+# themselves; timeout(1) cannot run a function)
+capture_fn() {
+    local f=$1 rc=0; shift
+    printf '$ %s\n' "$*" >> "$f"
+    "$@" >> "$f" 2>&1 </dev/null || rc=$?
+    printf 'exit=%d\n' "$rc" >> "$f"
+}
+
+# ipvs_restore FILE < RULES: the ipvsadm commands of RULES (one "-A ..." a line) in one
+# `ipvsadm -R` in the director, its output and exit code appended to FILE (with the rules)
+ipvs_restore() {
+    local f=$1 rules rc=0
+    rules=$(cat)
+    printf '$ ipvsadm -R <<\n%s\n' "$rules" >> "$f"
+    printf '%s\n' "$rules" | lvs ipvsadm -R >> "$f" 2>&1 || rc=$?
+    printf 'exit=%d\n' "$rc" >> "$f"
+}
+
+# CONNS_AWK: awk program over `ipvsadm -Lnc`, sorted after: the client's port of ordinary
+# connections replaced by "*" (the client's kernel picks it) and the expiry left out (it
+# counts down in seconds while the test runs, so one second of scheduling jitter changes it).
+# Templates keep their port (0) since it is part of what they show. Columns: pro state
+# source virtual destination.
+CONNS_AWK='NR>2 { if ($4 !~ /:0$/) sub(/:[0-9]+$/, ":*", $4); print $1, $3, $4, $5, $6 }'
+conns_masked() {
+    lvs ipvsadm -Lnc | awk "$CONNS_AWK" | sort
+}
+
+# snapshot FILE LABEL [LISTING...]: "-- LABEL", then `ipvsadm -Ln` and each extra listing's
+# options (e.g. "--persistent-conn"), then the masked connection table, in one director shell
+snapshot() {
+    local f=$1 label=$2 opt cmd="ipvsadm -Ln"; shift 2
+    for opt in "$@"; do cmd="$cmd; echo '\$ ipvsadm -Ln $opt'; ipvsadm -Ln $opt"; done
+    echo "-- $label" >> "$f"
+    lvs sh -c "$cmd; echo '\$ ipvsadm -Lnc (masked)'; ipvsadm -Lnc | awk '$CONNS_AWK' | sort" >> "$f" 2>&1
+}
+
+# The traffic agent: one "dp_tool.py agent" in the client netns runs every traffic command
+# of a test. agent_start after topo; "ag CMD" prints CMD's result lines (see dp_tool.py
+# agent), or fails if the agent has not answered in 90 s. Commands and answers go through two
+# FIFOs the shell keeps open (no process per command).
+AGENT_PID=
+agent_start() {
+    local cmd=$TEST_TMP/agent.cmd ans=$TEST_TMP/agent.ans
+    rm -f "$cmd" "$ans"
+    mkfifo "$cmd" "$ans"
+    exec {AGENT_CMD_FD}<>"$cmd" {AGENT_ANS_FD}<>"$ans"
+    AGENT_N=0
+    ip netns exec "$CL" $TOOL agent "$cmd" "$ans" &
+    AGENT_PID=$!
+}
+
+# ag CMD...: must not run in a subshell (it counts the commands); redirect its output.
+ag() {
+    local line
+    AGENT_N=$((AGENT_N + 1))
+    echo "$*" >&"$AGENT_CMD_FD"
+    while read -r -t 90 -u "$AGENT_ANS_FD" line; do
+        [ "$line" = "done $AGENT_N" ] && return 0
+        printf '%s\n' "$line"
+    done
+    echo "agent: no answer to: $*"
+    return 1
+}
+
+agent_stop() {
+    [ -n "$AGENT_PID" ] || return 0
+    ag quit > /dev/null
+    kill "$AGENT_PID" 2>/dev/null
+    wait "$AGENT_PID" 2>/dev/null
+    exec {AGENT_CMD_FD}>&- {AGENT_ANS_FD}>&-
+    AGENT_PID=
+}
+
+# ag_to FILE LABEL CMD...: the agent's answer lines to CMD, appended to FILE as "LABEL: LINE"
+ag_to() {
+    local f=$1 label=$2 line; shift 2
+    ag "$@" > "$TEST_TMP/ag.last"
+    while IFS= read -r line; do printf '%s: %s\n' "$label" "$line"; done < "$TEST_TMP/ag.last" >> "$f"
+}
