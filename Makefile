@@ -6,6 +6,8 @@
 #   make demo       boot the guest and show stock ipvsadm talking to ipvs_rs.ko
 #   make vm-shell   an interactive shell in the guest
 #   make selftest T=t_name   one VM selftest
+#   make bench      ipvs_rs against stock ip_vs on the bench kernel (about 25 min);
+#                   QUICK=1: tiny sizes on the test kernel (a few minutes; run by make check)
 
 FLAVOR ?= test
 # The module is compiled through clippy-driver (same codegen as rustc) so the kernel's lints,
@@ -14,7 +16,7 @@ KVARS := CC=gcc RUSTC=/usr/bin/rustc RUST_LIB_SRC=/usr/lib/rustlib/src/rust/libr
 	CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver
 KOUT = $(shell tools/kernel-build $(FLAVOR))
 
-.PHONY: all module setup kernel check demo vm-shell selftest host-test clean
+.PHONY: all module setup kernel check demo vm-shell selftest host-test bench clean
 
 all: module
 
@@ -44,6 +46,9 @@ vm-shell: module
 
 selftest: module
 	tools/vm-run -- selftests/run.sh $(T)
+
+bench: setup
+	bench/run $(if $(filter 1,$(QUICK)),--quick)
 
 clean:
 	-$(MAKE) -C "$(KOUT)" M=$(CURDIR) $(KVARS) clean
