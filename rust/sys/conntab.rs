@@ -374,8 +374,15 @@ unsafe extern "C" fn expire_cb<D: Entry>(timer: *mut bindings::timer_list) {
         } else if !(*p).pprev.load(Ordering::Relaxed).is_null() {
             // Still in use: like upstream's `expire_later`, the entry gets a new (longer)
             // timeout and is looked at again then.
-            let t = (*p).data.retry_timeout().max(1);
-            (*p).timeout.store(t, Ordering::Relaxed);
+            // An entry asked to expire now (timeout 0) was only held by a packet in flight:
+            // look again at the next tick rather than a minute later.
+            let t = if (*p).timeout.load(Ordering::Relaxed) == 0 {
+                1
+            } else {
+                let t = (*p).data.retry_timeout().max(1);
+                (*p).timeout.store(t, Ordering::Relaxed);
+                t
+            };
             bindings::mod_timer((*p).timer.get(), (jiffies() + u64::from(t)) as _);
         }
     }
