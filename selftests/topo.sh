@@ -95,7 +95,8 @@ topo() {
                 net.ipv4.conf.r0.rp_filter=0 \
                 $( [ "$mode" = tun ] && echo net.ipv4.conf.tunl0.rp_filter=0 )
         fi
-        rm -f "$TEST_TMP/rs$i.log.ready"
+        # Each topology (each module, each mode) counts from zero.
+        rm -f "$TEST_TMP/rs$i.log" "$TEST_TMP/rs$i.log.ready"
         ip netns exec "$rs" $TOOL serve RS$i "$TEST_TMP/rs$i.log" $PORTS &
     done
     for i in $(seq 1 "$TOPO_NRS"); do
