@@ -10,31 +10,38 @@
 #            pktgen, tcp_cc           VIP 10.10.10.10 on lo       -- veth --> 172.16.0.3  [rs2] ...
 #
 # Each real server has the VIP on lo (for DR), a default route back through the director, an
-# nft counter that counts and drops the UDP load (port 9) before routing, and a tcp_cc server
-# on port 80. The load comes from pktgen (in-kernel, one thread, CPU 0) in the client netns.
+# nft rule that counts and drops the UDP load (port 9) before routing, and a tcp_cc server on
+# port 80. The load comes from pktgen (in-kernel, one thread, CPU 0) in the client netns; what
+# the real servers receive is counted where the director's veths hand it to them.
 #
-# Settings (environment): BENCH_OUT (required), BENCH_ROUNDS, BENCH_SECONDS, BENCH_RS,
-# BENCH_FLOWS, BENCH_SCALE_LEVELS, BENCH_SCALE_MODULES, BENCH_CTL_SERVICES, BENCH_CTL_DESTS,
-# BENCH_CTL_CHURN, BENCH_CTL_TIMEOUT, BENCH_TCP_CONCURRENCY, BENCH_WORKLOADS.
+# Settings (environment; defaults below): BENCH_OUT (required), BENCH_ROUNDS, BENCH_SECONDS (per
+# measurement), BENCH_RS (real servers), BENCH_FLOWS (established flows), BENCH_SCALE_LEVELS,
+# BENCH_SCALE_MODULES (add ipvs_rs20 for ipvs_rs with 2^20 buckets), BENCH_CTL_SERVICES,
+# BENCH_CTL_DESTS, BENCH_CTL_CHURN, BENCH_CTL_TIMEOUT, BENCH_MANY_SERVICES,
+# BENCH_TCP_CONCURRENCY, BENCH_WORKLOADS, BENCH_BASELINE_KO (another ipvs_rs.ko, measured as
+# "baseline"), BENCH_PERF (profile the UDP measurements), BENCH_REPO (the repository).
 set -uo pipefail
 
-. "$(dirname "$0")/../selftests/lib.sh"     # load_ours, unload_ipvs, kmodprobe, cleanup
+# bench/run runs a copy of this script (editing the original mid-run cannot disturb it).
+. "${BENCH_REPO:-$(dirname "$0")/..}/selftests/lib.sh"     # load_ours, unload_ipvs, kmodprobe, cleanup
 NETNS_PREFIX=ipvsbench-
 
 OUT=${BENCH_OUT:?BENCH_OUT must name the output directory}
 ROUNDS=${BENCH_ROUNDS:-3}
-SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+SECONDS_PER_RUN=${BENCH_SECONDS:-3}
 N_RS=${BENCH_RS:-4}
 FLOWS=${BENCH_FLOWS:-64}
 SCALE_LEVELS=${BENCH_SCALE_LEVELS:-10000 100000 1000000}
-SCALE_MODULES=${BENCH_SCALE_MODULES:-stock stock20 ipvs_rs ipvs_rs20}
+SCALE_MODULES=${BENCH_SCALE_MODULES:-stock stock20 ipvs_rs}
 CTL_SERVICES=${BENCH_CTL_SERVICES:-10000}
 CTL_DESTS=${BENCH_CTL_DESTS:-10}
 CTL_CHURN=${BENCH_CTL_CHURN:-1000}
 CTL_TIMEOUT=${BENCH_CTL_TIMEOUT:-300}
+MANY_SERVICES=${BENCH_MANY_SERVICES:-10000}
 TCP_CONCURRENCY=${BENCH_TCP_CONCURRENCY:-32}
-WORKLOADS=${BENCH_WORKLOADS:-est_dr est_nat newflow_nat tcp_nat scale ctl}
+WORKLOADS=${BENCH_WORKLOADS:-est_dr est_nat plain newflow_nat newflow_many tcp_nat scale ctl}
 TCP_CC=$REPO_ROOT/build/tcp_cc
+[ -z "${BENCH_PERF:-}" ] || [ -x "$REPO_ROOT/build/udp_flood" ] || { echo "no build/udp_flood" >&2; exit 1; }
 
 VIP=10.10.10.10
 UDP_PORT=9
@@ -53,7 +60,12 @@ SERVER_PIDS=()
 kill_servers() { local p; for p in "${SERVER_PIDS[@]}"; do kill "$p"; done; }
 at_exit kill_servers
 
-T_START=$(date +%s.%N)
+now() { echo "${EPOCHREALTIME/./}"; }   # microseconds
+elapsed() { # elapsed T0: seconds since T0 (from now), with 3 decimals
+    local d=$(($(now) - $1))
+    printf '%d.%03d' $((d / 1000000)) $((d / 1000 % 1000))
+}
+T_START=$(now)
 log() { echo "bench: [$(elapsed "$T_START")] $*" | tee -a "$LOG" >&2; }
 die_bench() { log "FAILED: $*"; exit 1; }
 # record ROUND WORKLOAD MODULE METRIC VALUE UNIT [CONNS SENT RECEIVED SECONDS NOTE]
@@ -62,8 +74,6 @@ record() {
     echo "$*" | awk -F, -v OFS=, '{ for (i = NF + 1; i <= 11; i++) $i = ""; print }' >> "$CSV"
     log "result: $*"
 }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 
 # ------------------------------------------------------------------ network
 topo_up() {
@@ -128,14 +138,10 @@ EOF
     done
 }
 
-# Packets counted (and dropped) by the real servers' nft counters since the last call.
-rs_received_reset() {
-    local i total=0 n
-    for i in $(seq 1 "$N_RS"); do
-        n=$(ip netns exec "$(rs_ns "$i")" nft reset counter inet bench rx | awk '/packets/ { print $2 }')
-        total=$((total + ${n:-0}))
-    done
-    echo "$total"
+# Packets the real servers received: what the director's veths delivered into their input
+# queues (a veth counts a packet as sent only once its peer has queued it), read in one process.
+rs_received() {
+    ip netns exec "$D" sh -c 'cat /sys/class/net/r*/statistics/tx_packets' | awk '{ n += $1 } END { print n + 0 }'
 }
 
 # pktgen SECONDS|count=N SETTING...: one pktgen run on c0 (client netns, thread of CPU 0),
@@ -172,6 +178,15 @@ pktgen_fixed_flows() {
         "udp_src_min 10000" "udp_src_max $((10000 + FLOWS))"
 }
 
+# The same flows from a process (bench/udp_flood), for profiling: perf cannot sample pktgen's
+# kernel thread under TCG, but it sees the datapath run in the sending process's context.
+udpgen_fixed_flows() {
+    local secs=$1 dst=$2 out
+    out=$(ip netns exec "$C" "$REPO_ROOT/build/udp_flood" "$dst" "$UDP_PORT" "$secs" 10.0.0.2 10000 "$FLOWS") ||
+        return 1
+    awk '{ printf "%d %d\n", $2, $4 * 1e6 }' <<< "$out"
+}
+
 # Every packet a new flow: random source address (10.128.0.0/9) and port.
 pktgen_new_flows() {
     local secs=$1 dst=$2 dst_max=${3:-$2}
@@ -180,12 +195,28 @@ pktgen_new_flows() {
 }
 
 # N distinct flows of preload stage STAGE (disjoint from other stages and from the measured
-# flows): 1001 source addresses x 1000 ports, both stepping each packet (coprime cycles).
+# flows), sent by the pktgen threads of both CPUs at once (the preload is the slow part of the
+# scale workload). Thread T covers 1001 source addresses x 1000 ports of its own address
+# block, both stepping each packet (coprime cycles: 1,001,000 distinct flows per thread).
 pktgen_preload() {
-    local n=$1 stage=$2
-    pktgen "count=$n" "dst_min $VIP" "dst_max $VIP" \
-        "src_min 10.$((64 + stage)).0.1" "src_max 10.$((64 + stage)).3.233" \
-        "udp_src_min 20000" "udp_src_max 21000"
+    local n=$1 stage=$2 threads t script=$OUT/pktgen_preload.cmd s
+    threads=$(($(nproc) >= 2 ? 2 : 1))
+    {
+        echo "cd /proc/net/pktgen || exit 1"
+        for t in $(seq 0 $((threads - 1))); do
+            echo "echo rem_device_all > kpktgend_$t"
+            echo "echo add_device c0@$t > kpktgend_$t"
+            for s in "count $(( (n + threads - 1 - t) / threads ))" "clone_skb 0" "pkt_size 60" "delay 0" \
+                     "dst_mac $DIRECTOR_MAC" "udp_dst_min $UDP_PORT" "udp_dst_max $UDP_PORT" \
+                     "dst_min $VIP" "dst_max $VIP" "udp_src_min 20000" "udp_src_max 21000" \
+                     "src_min 10.$((64 + 2 * stage + t)).0.1" "src_max 10.$((64 + 2 * stage + t)).3.233"; do
+                echo "echo '$s' > c0@$t || { echo 'pktgen: $s refused' >&2; exit 1; }"
+            done
+        done
+        echo "echo start > pgctrl"
+        for t in $(seq 0 $((threads - 1))); do echo "echo rem_device_all > kpktgend_$t"; done
+    } > "$script"
+    ip netns exec "$C" bash "$script" > "$OUT/pktgen_preload.out" 2>&1 || { cat "$OUT/pktgen_preload.out" >&2; return 1; }
 }
 
 # ------------------------------------------------------------------ modules
@@ -197,9 +228,13 @@ load_variant() {
     case "$1" in
         stock) kmodprobe ip_vs && kmodprobe ip_vs_rr ;;
         stock20) kmodprobe ip_vs conn_tab_bits=20 && kmodprobe ip_vs_rr ;;
-        ipvs_rs | ipvs_rs20)
+        ipvs_rs | ipvs_rs20 | baseline)
             for m in $(ours_deps); do kmodprobe "$m" || return 1; done
-            if [ "$1" = ipvs_rs20 ]; then insmod "$IPVS_RS_KO" conn_tab_bits=20; else insmod "$IPVS_RS_KO"; fi ;;
+            case "$1" in
+                ipvs_rs20) insmod "$IPVS_RS_KO" conn_tab_bits=20 ;;
+                baseline) insmod "$BENCH_BASELINE_KO" ;;
+                *) insmod "$IPVS_RS_KO" ;;
+            esac ;;
         plain) return 0 ;;
         *) return 1 ;;
     esac || return 1
@@ -235,12 +270,43 @@ live_conns() {
 slab_kb() { awk '/^Slab:/ { print $2 }' /proc/meminfo; }
 
 # ------------------------------------------------------------------ workloads
+# With BENCH_PERF set, every UDP measurement is also profiled (perf, cpu-clock sampling of
+# the whole guest, which works under TCG): $OUT/perf/WORKLOAD.MODULE[.CONNS].txt.
+perf_start() {
+    [ -n "${BENCH_PERF:-}" ] || return 0
+    mkdir -p "$OUT/perf"
+    PERF_DATA=/tmp/bench-perf.$1.data   # guest-local: writing it over 9p disturbs the run
+    sysctl -qw kernel.kptr_restrict=0 kernel.perf_event_paranoid=-1
+    perf record -q -e cpu-clock -F 1000 -a -g -o "$PERF_DATA" -- sleep "$SECONDS_PER_RUN" 2> /dev/null &
+    PERF_PID=$!
+}
+perf_stop() {
+    [ -n "${BENCH_PERF:-}" ] || return 0
+    wait "$PERF_PID"
+    local out=$OUT/perf/${PERF_DATA#/tmp/bench-perf.}
+    out=${out%.data}
+    perf report -i "$PERF_DATA" --stdio --no-children --sort cpu,comm -g none > "$out.cpus.txt" 2>&1
+    perf report -i "$PERF_DATA" --stdio --no-children --percent-limit 0.3 --sort sym -g none \
+        > "$out.txt" 2>&1
+    perf report -i "$PERF_DATA" --stdio --no-children --percent-limit 2 --sort sym -g caller,0.5,callee \
+        > "$out.callers.txt" 2>&1
+    rm -f "$PERF_DATA"
+}
+
 # One UDP pktgen measurement; records pps received by the real servers.
 measure_udp() {
     local round=$1 wl=$2 mod=$3 kind=$4 dst=$5 dst_max=$6 conns=${7:-} sent usec recv pps
-    rs_received_reset > /dev/null
-    read -r sent usec < <("pktgen_$kind" "$SECONDS_PER_RUN" "$dst" "$dst_max") || return 1
-    recv=$(rs_received_reset)
+    local recv0
+    recv0=$(rs_received)
+    log "$mod $wl: measuring"
+    local gen=pktgen_$kind
+    [ -n "${BENCH_PERF:-}" ] && [ "$kind" = fixed_flows ] && gen=udpgen_$kind
+    perf_start "$wl.$mod${conns:+.$conns}"
+    read -r sent usec < <("$gen" "$SECONDS_PER_RUN" "$dst" "$dst_max") || return 1
+    perf_stop
+    recv=$(($(rs_received) - recv0))
+    # The veth counters also count the director's few ARP packets: never more than was sent.
+    [ "$recv" -le "${sent:-0}" ] || recv=$sent
     [ -n "${sent:-}" ] && [ "${usec:-0}" -gt 0 ] || return 1
     pps=$(awk -v r="$recv" -v u="$usec" 'BEGIN { printf "%.0f", r * 1e6 / u }')
     record "$round" "$wl" "$mod" pps "$pps" pkt/s "$conns" "$sent" "$recv" \
@@ -249,14 +315,20 @@ measure_udp() {
 }
 
 wl_udp() { # wl_udp ROUND WORKLOAD MODULE FWD KIND
-    local round=$1 wl=$2 mod=$3 fwd=$4 kind=$5
+    local round=$1 wl=$2 mod=$3 fwd=$4 kind=$5 t0
     load_variant "$mod" || { log "cannot load $mod"; return 1; }
+    if [ "$wl" = newflow_many ]; then
+        # The measured service among MANY_SERVICES others (the cost of finding it).
+        t0=$(now)
+        ipvsadm_d -R < "$OUT/many_services.txt" || { log "$mod: ipvsadm -R of the other services failed"; return 1; }
+        log "$mod: $MANY_SERVICES other services added in $(elapsed "$t0") s"
+    fi
     if [ "$mod" = plain ]; then
         measure_udp "$round" "$wl" "$mod" "$kind" "$(rs_addr 1)" "$(rs_addr "$N_RS")"
     else
         setup_service -u "$UDP_PORT" "$fwd" || { log "$mod: service setup failed"; return 1; }
         measure_udp "$round" "$wl" "$mod" "$kind" "$VIP" "$VIP"
-        log "$mod $wl: $(live_conns) live connections at the end"
+        [ "$kind" = fixed_flows ] || log "$mod $wl: $(live_conns) live connections at the end"
     fi
 }
 
@@ -365,7 +437,8 @@ wl_ctl() {
     grep -m1 'model name' /proc/cpuinfo
     grep MemTotal /proc/meminfo
     echo "settings rounds=$ROUNDS seconds=$SECONDS_PER_RUN rs=$N_RS flows=$FLOWS scale='$SCALE_LEVELS'" \
-         "scale_modules='$SCALE_MODULES' ctl=${CTL_SERVICES}x$CTL_DESTS churn=$CTL_CHURN workloads='$WORKLOADS'"
+         "scale_modules='$SCALE_MODULES' ctl=${CTL_SERVICES}x$CTL_DESTS churn=$CTL_CHURN many=$MANY_SERVICES" \
+         "workloads='$WORKLOADS'"
 } > "$OUT/guest-info.txt"
 have_ours || die_bench "no $IPVS_RS_KO (make module)"
 [ -x "$TCP_CC" ] || die_bench "no $TCP_CC"
@@ -374,11 +447,22 @@ topo_up
 log "network up ($(elapsed "$t_start") s)"
 
 wants() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
+# BENCH_BASELINE_KO: another build of ipvs_rs.ko (before a change) measured as "baseline"
+# alongside, in the same boot.
+OURS="ipvs_rs${BENCH_BASELINE_KO:+ baseline}"
+# Services on other VIPs (10.20.0.0/16 and up), for newflow_many.
+awk -v S="$MANY_SERVICES" 'BEGIN {
+    for (s = 0; s < S; s++) printf "-A -u 10.%d.%d.%d:%d -s rr\n", 20 + int(s / 65536), int(s / 256) % 256, s % 256, '"$UDP_PORT"'
+}' > "$OUT/many_services.txt"
 for round in $(seq 1 "$ROUNDS"); do
-    wants est_dr && for mod in stock ipvs_rs plain; do wl_udp "$round" est_dr "$mod" -g fixed_flows; done
-    wants est_nat && for mod in stock ipvs_rs plain; do wl_udp "$round" est_nat "$mod" -m fixed_flows; done
-    wants newflow_nat && for mod in stock ipvs_rs plain; do wl_udp "$round" newflow_nat "$mod" -m new_flows; done
-    wants tcp_nat && for mod in stock ipvs_rs plain; do wl_tcp "$round" "$mod"; done
+    wants est_dr && for mod in stock $OURS; do wl_udp "$round" est_dr "$mod" -g fixed_flows; done
+    wants est_nat && for mod in stock $OURS; do wl_udp "$round" est_nat "$mod" -m fixed_flows; done
+    # The ceiling of the UDP workloads: the same packets forwarded to the real servers'
+    # addresses, no IPVS loaded (with no per-flow state, new flows cost the same).
+    wants plain && wl_udp "$round" plain plain - fixed_flows
+    wants newflow_nat && for mod in stock $OURS; do wl_udp "$round" newflow_nat "$mod" -m new_flows; done
+    wants newflow_many && for mod in stock $OURS; do wl_udp "$round" newflow_many "$mod" -m new_flows; done
+    wants tcp_nat && for mod in stock $OURS plain; do wl_tcp "$round" "$mod"; done
     log "round $round of the datapath workloads done ($(elapsed "$t_start") s)"
 done
 unload_all
@@ -391,7 +475,7 @@ fi
 if wants ctl; then
     ctl_files
     for round in $(seq 1 "$ROUNDS"); do
-        for mod in stock ipvs_rs; do wl_ctl "$round" "$mod"; done
+        for mod in stock $OURS; do wl_ctl "$round" "$mod"; done
         log "round $round of control plane done ($(elapsed "$t_start") s)"
     done
 fi
