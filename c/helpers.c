@@ -65,6 +65,9 @@ struct dst_entry *ipvs_rs_rt_dst(struct rtable *rt) { return &rt->dst; }
 unsigned int ipvs_rs_dst_mtu(const struct dst_entry *dst) { return dst_mtu(dst); }
 bool ipvs_rs_rt_is_local(const struct rtable *rt) { return rt->rt_flags & RTCF_LOCAL; }
 void ipvs_rs_ip_rt_put(struct rtable *rt) { ip_rt_put(rt); }
+bool ipvs_rs_rt_hold_safe(struct rtable *rt) { return dst_hold_safe(&rt->dst); }
+void ipvs_rs_rt_hold(struct rtable *rt) { dst_hold(&rt->dst); }
+bool ipvs_rs_rt_valid(struct rtable *rt) { return dst_check(&rt->dst, 0) != NULL; }
 void ipvs_rs_inet_proto_csum_replace2(__sum16 *sum, struct sk_buff *skb, __be16 from, __be16 to, bool pseudohdr)
 { inet_proto_csum_replace2(sum, skb, from, to, pseudohdr); }
 void ipvs_rs_ip_select_ident(struct net *net, struct sk_buff *skb) { ip_select_ident(net, skb, NULL); }

@@ -10,6 +10,7 @@ use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
 use crate::ipvs_core::support;
 use crate::sched::{DestSet, SchedState};
 use crate::sys::kvec;
+use crate::sys::route_cache::RouteCache;
 use crate::sys::sched_storage::KernelStorage;
 use crate::sys::sync::BhSpinLock;
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
@@ -334,6 +335,7 @@ impl Store for KernelStore {
                     persist: AtomicI32::new(0),
                     available: AtomicU32::new(1),
                     stats: Stats::new().map_err(enomem)?,
+                    route: RouteCache::new(),
                 },
                 GFP_KERNEL,
             )

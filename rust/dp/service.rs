@@ -7,6 +7,7 @@ use crate::ipvs_core::sysctl;
 use crate::sys::sched_storage::KernelStorage;
 use crate::sys::sysctl::NetSysctls;
 use crate::sys::rcu::{ReadGuard, RcuBox};
+use crate::sys::route_cache::RouteCache;
 use crate::sys::sync::BhSpinLock;
 use crate::ipvs_core::estimator::{self, COUNTERS};
 use crate::ipvs_core::procfs::StatsView;
@@ -166,6 +167,8 @@ pub(crate) struct DestRt {
     /// Cleared when the dest is removed from its service (kept alive by its connections).
     pub(crate) available: AtomicU32,
     pub(crate) stats: Stats,
+    /// The route to it, reused between packets.
+    pub(crate) route: RouteCache,
 }
 
 impl DestRt {

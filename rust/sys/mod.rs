@@ -10,6 +10,7 @@ pub(crate) mod pernet;
 pub(crate) mod netfilter;
 pub(crate) mod procfs;
 pub(crate) mod rcu;
+pub(crate) mod route_cache;
 pub(crate) mod sched_storage;
 pub(crate) mod skb;
 pub(crate) mod sync;

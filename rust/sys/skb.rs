@@ -47,6 +47,20 @@ impl Route {
         Some(Route { rt, saddr: fl4.saddr.to_ne_bytes() })
     }
 
+    /// The route, for a cache to hold its own reference on.
+    pub(super) fn raw(&self) -> *mut bindings::rtable {
+        self.rt
+    }
+
+    /// A route from a reference the caller took (and gives to the new `Route`).
+    ///
+    /// # Safety
+    ///
+    /// The caller must own one reference on the live route `rt`.
+    pub(super) unsafe fn from_held(rt: *mut bindings::rtable, saddr: [u8; 4]) -> Route {
+        Route { rt, saddr }
+    }
+
     pub(crate) fn mtu(&self) -> u32 {
         // SAFETY: `rt` is a live route we hold a reference on.
         unsafe { bindings::ipvs_rs_dst_mtu(bindings::ipvs_rs_rt_dst(self.rt)) }

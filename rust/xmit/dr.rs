@@ -9,7 +9,7 @@ use crate::sys::skb::{Skb, Verdict};
 use crate::sys::NetRef;
 
 pub(crate) fn xmit(net: NetRef<'_>, skb: &mut Skb<'_>, ip: &Ipv4, conn: &ConnData, local: bool) -> Verdict {
-    match route_out(net, skb, ip, conn.daddr, RouteMode::KnownNextHop) {
+    match route_out(net, skb, ip, conn, RouteMode::KnownNextHop) {
         Ok(rt) => send(net, skb, rt, local),
         Err(v) => v,
     }

@@ -6,6 +6,7 @@ pub(crate) mod dr;
 pub(crate) mod nat;
 pub(crate) mod tun;
 
+use crate::dp::conn::ConnData;
 use crate::ipvs_core::packet::Ipv4;
 use crate::sys::skb::{Route, Skb, Verdict};
 use crate::sys::NetRef;
@@ -21,17 +22,18 @@ pub(crate) enum RouteMode {
     Tunnel,
 }
 
-/// The route towards `daddr`, after upstream's checks: local routes are refused (no
+/// The route towards the connection's real server (cached per real server), after upstream's checks: local routes are refused (no
 /// LOCALNODE handling yet), the TTL is decremented (ICMP time exceeded at 1), and a packet
 /// with DF set that would not fit gets ICMP fragmentation needed.
 pub(crate) fn route_out(
     net: NetRef<'_>,
     skb: &mut Skb<'_>,
     ip: &Ipv4,
-    daddr: [u8; 4],
+    conn: &ConnData,
     mode: RouteMode,
 ) -> Result<Route, Verdict> {
-    let rt = Route::output_v4(net, daddr, mode == RouteMode::KnownNextHop).ok_or(Verdict::Drop)?;
+    let known_nh = mode == RouteMode::KnownNextHop;
+    let rt = conn.dest.route.route(net, conn.daddr, known_nh).ok_or(Verdict::Drop)?;
     if rt.is_local() {
         return Err(Verdict::Drop);
     }

@@ -40,7 +40,7 @@ fn rewrite(skb: &mut Skb<'_>, ip: &Ipv4, addr_off: usize, old: ([u8; 4], [u8; 2]
 
 /// Client to real server: DNAT, then route to the real server.
 pub(crate) fn xmit_in(net: NetRef<'_>, skb: &mut Skb<'_>, ip: &Ipv4, conn: &ConnData, local: bool) -> Verdict {
-    let rt = match route_out(net, skb, ip, conn.daddr, RouteMode::Direct) {
+    let rt = match route_out(net, skb, ip, conn, RouteMode::Direct) {
         Ok(rt) => rt,
         Err(v) => return v,
     };

@@ -12,7 +12,7 @@ use crate::sys::NetRef;
 const HEADROOM: u32 = 20 + 32;
 
 pub(crate) fn xmit(net: NetRef<'_>, skb: &mut Skb<'_>, ip: &Ipv4, conn: &ConnData, pmtu_disc: bool) -> Verdict {
-    let rt = match route_out(net, skb, ip, conn.daddr, RouteMode::Tunnel) {
+    let rt = match route_out(net, skb, ip, conn, RouteMode::Tunnel) {
         Ok(rt) => rt,
         Err(v) => return v,
     };

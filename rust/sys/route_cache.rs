@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A real server's route, cached between packets like upstream's `ip_vs_dest_dst`: the
+//! datapath looks it up again only when the kernel reports the cached one stale
+//! (`dst_check`: routes, addresses or devices changed) or the kind of lookup changed. Without
+//! it, every packet paid a FIB lookup, and direct routing (the real server as known next hop,
+//! which the kernel never caches) a route allocation and its RCU free.
+//!
+//! Readers take a reference on the cached route under RCU, without locks. A miss looks the
+//! route up and swaps in a new entry; the replaced entry (and its route reference) is freed
+//! after a grace period. Two CPUs missing at once both store, and one entry wins.
+
+use super::bindings;
+use super::rcu::ReadGuard;
+use super::skb::Route;
+use super::NetRef;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+#[repr(C)]
+struct Cached {
+    rcu: Opaque<bindings::callback_head>,
+    /// One reference, dropped when the entry is freed.
+    rt: *mut bindings::rtable,
+    saddr: [u8; 4],
+    daddr: [u8; 4],
+    known_nh: bool,
+}
+
+/// The cached route of one real server (none until its first packet).
+pub(crate) struct RouteCache {
+    cached: AtomicPtr<Cached>,
+}
+
+// SAFETY: an entry is immutable once published and freed only after a grace period (or by the
+// cache's drop, when nobody can use the cache); the route reference it owns is refcounted.
+unsafe impl Send for RouteCache {}
+// SAFETY: as above; the pointer is only swapped atomically.
+unsafe impl Sync for RouteCache {}
+
+impl RouteCache {
+    pub(crate) const fn new() -> Self {
+        RouteCache { cached: AtomicPtr::new(core::ptr::null_mut()) }
+    }
+
+    /// The route to `daddr` (with `known_nh`, as next hop): the cached one while it is valid,
+    /// else a fresh lookup, which is cached in its place.
+    pub(crate) fn route(&self, net: NetRef<'_>, daddr: [u8; 4], known_nh: bool) -> Option<Route> {
+        {
+            let _rcu = ReadGuard::new();
+            let p = self.cached.load(Ordering::Acquire);
+            // SAFETY: under RCU a published entry is freed only a grace period after it was
+            // replaced, and it holds its route until then, so `rt` is live; `dst_hold_safe`
+            // fails if the route is already being released.
+            unsafe {
+                if let Some(c) = p.as_ref() {
+                    if c.daddr == daddr
+                        && c.known_nh == known_nh
+                        && bindings::ipvs_rs_rt_valid(c.rt)
+                        && bindings::ipvs_rs_rt_hold_safe(c.rt)
+                    {
+                        return Some(Route::from_held(c.rt, c.saddr));
+                    }
+                }
+            }
+        }
+        let route = Route::output_v4(net, daddr, known_nh)?;
+        self.store(&route, daddr, known_nh);
+        Some(route)
+    }
+
+    fn store(&self, route: &Route, daddr: [u8; 4], known_nh: bool) {
+        let entry = Cached { rcu: Opaque::uninit(), rt: route.raw(), saddr: route.saddr, daddr, known_nh };
+        // Without memory the route is simply not cached.
+        let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else { return };
+        // SAFETY: `route` holds a reference, so the route is live; the entry takes its own.
+        unsafe { bindings::ipvs_rs_rt_hold(route.raw()) };
+        let old = self.cached.swap(KBox::into_raw(entry), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from `KBox::into_raw` here and new readers cannot reach it any
+            // more; readers that still can finish within the grace period.
+            unsafe { bindings::call_rcu((*old).rcu.get(), Some(free_cached)) };
+        }
+    }
+}
+
+impl Drop for RouteCache {
+    fn drop(&mut self) {
+        let p = *self.cached.get_mut();
+        if !p.is_null() {
+            // SAFETY: the cache's owner is being dropped, so no reader can use the cache (they
+            // hold the owner while they do): the entry can go at once.
+            unsafe { free_entry(p) };
+        }
+    }
+}
+
+/// Frees an entry and its route reference.
+///
+/// # Safety
+///
+/// `p` must come from `KBox::into_raw` in `RouteCache::store` and be unreachable by readers.
+unsafe fn free_entry(p: *mut Cached) {
+    // SAFETY: per the contract we own the entry and its route reference.
+    unsafe {
+        let entry = KBox::from_raw(p);
+        bindings::ipvs_rs_ip_rt_put(entry.rt);
+    }
+}
+
+/// Frees a replaced entry after its grace period.
+///
+/// # Safety
+///
+/// Only `call_rcu` may call it, for the `rcu` head of an entry queued by `RouteCache::store`.
+unsafe extern "C" fn free_cached(head: *mut bindings::callback_head) {
+    // `rcu` is the first field of the #[repr(C)] entry.
+    // SAFETY: the entry was replaced a grace period ago, so no reader is left.
+    unsafe { free_entry(head.cast::<Cached>()) };
+}
