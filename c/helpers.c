@@ -82,6 +82,7 @@ unsigned long ipvs_rs_jiffies(void) { return jiffies; }
 void ipvs_rs_spin_lock_init(spinlock_t *lock) { spin_lock_init(lock); }
 void ipvs_rs_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void ipvs_rs_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
+void ipvs_rs_cond_resched(void) { cond_resched(); }
 u32 ipvs_rs_get_random_u32(void) { return get_random_u32(); }
 unsigned int ipvs_rs_nr_cpu_ids(void) { return nr_cpu_ids; }
 unsigned int ipvs_rs_this_cpu(void) { return raw_smp_processor_id(); }

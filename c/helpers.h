@@ -77,6 +77,7 @@ unsigned long ipvs_rs_jiffies(void);
 void ipvs_rs_spin_lock_init(spinlock_t *lock);
 void ipvs_rs_spin_lock_bh(spinlock_t *lock);
 void ipvs_rs_spin_unlock_bh(spinlock_t *lock);
+void ipvs_rs_cond_resched(void);
 u32 ipvs_rs_get_random_u32(void);
 unsigned int ipvs_rs_nr_cpu_ids(void);
 unsigned int ipvs_rs_this_cpu(void);

@@ -79,6 +79,11 @@ impl Family for IpvsFamily {
                 _ => control.set_cmd(command, &attrs, &env()),
             };
             ipvs.sync_datapath(&mut control);
+            let dests_removed = control.store.take_dests_removed();
+            drop(control);
+            if dests_removed {
+                ipvs.expire_nodest_conns();
+            }
             result
         })
     }

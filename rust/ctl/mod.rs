@@ -110,6 +110,19 @@ impl IpvsNet {
     }
 }
 
+impl IpvsNet {
+    /// After dests were removed: with `expire_nodest_conn` set, their connections go now
+    /// rather than at their next packet (upstream's `ip_vs_expire_nodest_conn_flush`, which
+    /// it queues from `__ip_vs_del_dest`). Templates that still control connections follow
+    /// them.
+    fn expire_nodest_conns(&self) {
+        if self.sysctls.get(crate::ipvs_core::sysctl::idx::EXPIRE_NODEST_CONN) == 0 {
+            return;
+        }
+        self.conns.expire_where(|c| c.dest.available.load(Ordering::Relaxed) == 0);
+    }
+}
+
 impl Tick for IpvsNet {
     /// Every 2 s: advance the rate estimators of the totals, services and dests.
     fn tick(&self) {

@@ -48,6 +48,8 @@ pub(crate) struct KernelStore {
     dirty: KVec<(Table, usize)>,
     /// A change could not be recorded (out of memory): rebuild every bucket at the next publish.
     rebuild_all: bool,
+    /// Dests were removed since [`KernelStore::take_dests_removed`] was last called.
+    dests_removed: bool,
 }
 
 /// The published table and bucket of a service.
@@ -101,6 +103,7 @@ fn apply_conf(rt: &DestRt, conf: &DestConf) {
     rt.tun_type.store(u32::from(conf.tun_type), Ordering::Relaxed);
     rt.tun_port.store(u32::from(u16::from_ne_bytes(conf.tun_port)), Ordering::Relaxed);
     rt.tun_flags.store(u32::from(conf.tun_flags), Ordering::Relaxed);
+    rt.route.reset();
 }
 
 impl KernelStore {
@@ -111,7 +114,7 @@ impl KernelStore {
             by_addr.push(KVec::new(), GFP_KERNEL).map_err(enomem)?;
             by_mark.push(KVec::new(), GFP_KERNEL).map_err(enomem)?;
         }
-        Ok(KernelStore { services: KVec::new(), trash: KVec::new(), total, by_addr, by_mark, dirty: KVec::new(), rebuild_all: false })
+        Ok(KernelStore { services: KVec::new(), trash: KVec::new(), total, by_addr, by_mark, dirty: KVec::new(), rebuild_all: false, dests_removed: false })
     }
 
     fn bucket_mut(&mut self, (table, i): (Table, usize)) -> Result<&mut KVec<Arc<ServiceRt>>> {
@@ -158,6 +161,11 @@ impl KernelStore {
     }
 
     /// Publishes the changed buckets. On failure what is left stays pending.
+    /// Whether dests were removed since the last call (their connections may have to go).
+    pub(crate) fn take_dests_removed(&mut self) -> bool {
+        core::mem::take(&mut self.dests_removed)
+    }
+
     pub(crate) fn publish(&mut self, published: &Published) -> Result<()> {
         if self.rebuild_all {
             for b in Iterator::chain(self.by_addr.iter_mut(), self.by_mark.iter_mut()) {
@@ -268,6 +276,7 @@ impl Store for KernelStore {
 
     fn remove_service(&mut self, svc: usize) {
         let Some(s) = kvec::remove(&mut self.services, svc) else { return };
+        self.dests_removed |= !s.dests.is_empty();
         for d in s.dests.iter() {
             d.rt.available.store(0, Ordering::Relaxed);
             let _ = self.trash.push(Trashed { svc: s.conf.key, conf: d.conf, rt: d.rt.clone() }, GFP_KERNEL);
@@ -363,6 +372,7 @@ impl Store for KernelStore {
         let key = s.conf.key;
         if let Some(d) = kvec::remove(&mut s.dests, dest) {
             d.rt.available.store(0, Ordering::Relaxed);
+            self.dests_removed = true;
             let _ = self.trash.push(Trashed { svc: key, conf: d.conf, rt: d.rt }, GFP_KERNEL);
         }
         self.touch(svc);

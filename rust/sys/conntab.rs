@@ -208,16 +208,51 @@ impl<D: Entry> Table<D> {
             // period after its unlink.
             let node = unsafe { &*p };
             if matches(&node.data) {
-                // Take a reference unless the entry is dying (count already 0).
-                let mut c = node.refcnt.load(Ordering::Relaxed);
-                while c > 0 {
-                    match node.refcnt.compare_exchange_weak(c, c + 1, Ordering::Acquire, Ordering::Relaxed) {
-                        Ok(_) => return Some(ConnRef { node: p }),
-                        Err(now) => c = now,
-                    }
+                if let Some(r) = Self::try_get(p) {
+                    return Some(r);
                 }
             }
             p = node.next.load(Ordering::Acquire);
+        }
+        None
+    }
+
+    /// Lets every entry for which `doomed` holds expire at once (entries dying already are
+    /// skipped). Process context: it yields the CPU between buckets, like upstream's
+    /// `cond_resched_rcu`, so a large table does not stall others.
+    pub(crate) fn expire_where(&self, mut doomed: impl FnMut(&D) -> bool) {
+        for (i, head) in self.buckets.iter().enumerate() {
+            {
+                let _rcu = super::rcu::ReadGuard::new();
+                let mut p = head.load(Ordering::Acquire);
+                while !p.is_null() {
+                    // SAFETY: as in `lookup`.
+                    let node = unsafe { &*p };
+                    if doomed(&node.data) {
+                        if let Some(r) = Self::try_get(p) {
+                            r.expire_now();
+                        }
+                    }
+                    p = node.next.load(Ordering::Acquire);
+                }
+            }
+            if i % 64 == 63 {
+                // SAFETY: process context, no lock or RCU read section held here.
+                unsafe { bindings::ipvs_rs_cond_resched() };
+            }
+        }
+    }
+
+    /// A reference to the node `p`, reachable under RCU, unless it is dying (count 0).
+    fn try_get(p: *mut Node<D>) -> Option<ConnRef<D>> {
+        // SAFETY: the caller reached `p` under RCU, so the node is not freed yet.
+        let node = unsafe { &*p };
+        let mut c = node.refcnt.load(Ordering::Relaxed);
+        while c > 0 {
+            match node.refcnt.compare_exchange_weak(c, c + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Some(ConnRef { node: p }),
+                Err(now) => c = now,
+            }
         }
         None
     }

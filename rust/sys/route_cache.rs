@@ -69,6 +69,12 @@ impl RouteCache {
         Some(route)
     }
 
+    /// Forgets the cached route (the dest was edited, as upstream's `__ip_vs_dst_cache_reset`).
+    pub(crate) fn reset(&self) {
+        let old = self.cached.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        retire(old);
+    }
+
     fn store(&self, route: &Route, daddr: [u8; 4], known_nh: bool) {
         let entry = Cached { rcu: Opaque::uninit(), rt: route.raw(), saddr: route.saddr, daddr, known_nh };
         // Without memory the route is simply not cached.
@@ -76,11 +82,16 @@ impl RouteCache {
         // SAFETY: `route` holds a reference, so the route is live; the entry takes its own.
         unsafe { bindings::ipvs_rs_rt_hold(route.raw()) };
         let old = self.cached.swap(KBox::into_raw(entry), Ordering::AcqRel);
-        if !old.is_null() {
-            // SAFETY: `old` came from `KBox::into_raw` here and new readers cannot reach it any
-            // more; readers that still can finish within the grace period.
-            unsafe { bindings::call_rcu((*old).rcu.get(), Some(free_cached)) };
-        }
+        retire(old);
+    }
+}
+
+/// Frees an entry just swapped out of its cache (null: none) after a grace period.
+fn retire(old: *mut Cached) {
+    if !old.is_null() {
+        // SAFETY: `old` came from `KBox::into_raw` in `store` and new readers cannot reach it
+        // any more; readers that still can finish within the grace period.
+        unsafe { bindings::call_rcu((*old).rcu.get(), Some(free_cached)) };
     }
 }
 
