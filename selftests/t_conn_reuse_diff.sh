@@ -74,7 +74,7 @@ EOF
             one_case "$o" $reuse $c $sport
         done
     done
-    capture_fn "$o" lvs ipvsadm -Ln
+    counters_vs_entries "$o" "end of $mode"
     stop_servers
     cleanup_netns
 }

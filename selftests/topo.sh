@@ -161,6 +161,37 @@ snapshot() {
     lvs sh -c "$cmd; echo '\$ ipvsadm -Lnc (masked)'; ipvsadm -Lnc | awk '$CONNS_AWK' | sort" >> "$f" 2>&1
 }
 
+# counters_vs_entries FILE LABEL: each dest's ActiveConn/InActConn of `ipvsadm -Ln` against
+# the entries `ipvsadm -Lnc` lists for it (active: TCP/SCTP ESTABLISHED or UDP; templates
+# left out), "match" or both figures. Unlike the counters themselves this does not depend on
+# how many entries have expired by now, so it is stable across runs and still catches a
+# counter that an entry's end did not decrement. Listed in one director shell, retried while
+# an entry expires between the listings.
+counters_vs_entries() {
+    local f=$1 label=$2 try out
+    for try in 1 2 3 4 5; do
+        out=$(lvs sh -c 'ipvsadm -Lnc > /tmp/cve.a; ipvsadm -Ln; echo "%%"; ipvsadm -Lnc > /tmp/cve.b
+            cmp -s /tmp/cve.a /tmp/cve.b && cat /tmp/cve.a || echo CHANGED' 2>&1)
+        case $out in *CHANGED*) nap 0.2; continue ;; esac
+        break
+    done
+    echo "-- $label: counters vs entries" >> "$f"
+    printf '%s\n' "$out" | awk '
+        $0 == "%%" { conns = 1; next }
+        !conns && $1 == "->" && $2 ~ /:[0-9]+$/ { act[$2] = $5; inact[$2] = $6; order[++n] = $2; next }
+        conns && ($1 == "TCP" || $1 == "UDP" || $1 == "SCTP") {
+            if ($3 == "NONE" || $3 == "ASSURED") next
+            if ($3 == "ESTABLISHED" || $3 == "UDP") a[$6]++; else i[$6]++
+        }
+        END {
+            for (k = 1; k <= n; k++) {
+                d = order[k]
+                if (act[d] == a[d] + 0 && inact[d] == i[d] + 0) print d, "match"
+                else print d, "counters", act[d] "/" inact[d], "entries", a[d] + 0 "/" i[d] + 0
+            }
+        }' >> "$f"
+}
+
 # The traffic agent: one "dp_tool.py agent" in the client netns runs every traffic command
 # of a test. agent_start after topo; "ag CMD" prints CMD's result lines (see dp_tool.py
 # agent), or fails if the agent has not answered in 90 s. Commands and answers go through two
