@@ -13,7 +13,7 @@
                                       TCP and UDP servers: each UDP datagram and each line on
                                       a TCP connection is answered with "NAME:PORT"; creates
                                       the file READY once they listen
-  sched_tool.py run SCRIPT            runs a scenario script (see run_script) from the client
+  sched_tool.py run SCRIPT            runs a scenario script (see "scenario scripts" below)
 """
 import contextlib
 import ctypes
@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import genl_client as gc  # noqa: E402
 

@@ -138,7 +138,7 @@ validate() {
     fi
     if has_section "$o" "dh tcp -"; then
         [ "$(section "$o" "dh tcp -" | grep -- ' -> RS' | head -n 4 | awk '{print $NF}' | sort -u | wc -l)" -eq 1 ] &&
-            pass "dh: one VIP, one dest" || fail "dh: flows of one VIP went to several dests"
+            pass "dh: one VIP, one dest" || fail "dh: the first answered flows of one VIP did not all go to one dest"
     fi
     if has_section "$o" "sh udp sh-port"; then
         [ "$(section "$o" "sh udp sh-port" | grep -- ' -> RS' | awk '{print $NF}' | sort -u | wc -l)" -ge 3 ] &&
