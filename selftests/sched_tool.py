@@ -13,7 +13,7 @@
                                       TCP and UDP servers: each UDP datagram and each line on
                                       a TCP connection is answered with "NAME:PORT"; creates
                                       the file READY once they listen
-  sched_tool.py run SCRIPT            runs a scenario script (see run_script) from the client
+  sched_tool.py run SCRIPT            runs a scenario script (see "scenario scripts" below)
 """
 import contextlib
 import ctypes
@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import genl_client as gc  # noqa: E402
 
@@ -379,6 +380,7 @@ def nested(attrs, kind):
 # ------------------------------------------------------------------ scenario scripts
 # A script is a list of commands, one a line ("#" starts a comment), run in order:
 #   sources ADDR...            client addresses the next flows cycle through
+#   targets ADDR...            destination addresses the flows to VIP "@" cycle through
 #   port N                     the next flow's source port (then +1 per flow)
 #   udp VIP VPORT N            N UDP flows (one datagram and its answer each)
 #   tally VIP VPORT N          N UDP flows; prints only "tally SERVER COUNT" per server
@@ -390,7 +392,8 @@ def nested(attrs, kind):
 #                              "= ok" or "= ERRNO", -L prints the service and its dests
 #   ipvsadm ARGS...            ipvsadm in the director netns; its output and status are printed
 #   echo TEXT                  prints TEXT
-# Each flow prints "proto client_ip:client_port -> SERVER" (SERVER is "none" when the flow
+# Each flow prints "proto client_ip:client_port -> SERVER", or for VIP "@"
+# "proto client_ip:client_port @ADDR -> SERVER" (SERVER is "none" when the flow
 # was refused or not answered within WAIT seconds). The director netns is $LVS_NETNS.
 WAIT = 5.0
 
@@ -400,6 +403,8 @@ class Runner:
         self.out = out
         self.sources = ["10.0.0.2"]
         self.next_source = 0
+        self.targets = []
+        self.next_target = 0
         self.sport = 20000
         self.held = {}
         self.ctl = None
@@ -409,6 +414,14 @@ class Runner:
     def say(self, text):
         self.out.write(text + "\n")
         self.out.flush()
+
+    def target(self, vip):
+        """VIP, or for "@" the next of the targets; and how a flow line names it."""
+        if vip != "@":
+            return vip, ""
+        addr = self.targets[self.next_target % len(self.targets)]
+        self.next_target += 1
+        return addr, f" @{addr}"
 
     def source(self):
         addr = self.sources[self.next_source % len(self.sources)]
@@ -428,6 +441,7 @@ class Runner:
 
     def udp_flow(self, vip, vport, quiet=False):
         start = time.monotonic()
+        vip, shown = self.target(vip)
         addr, port = self.source()
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -444,11 +458,12 @@ class Runner:
         finally:
             s.close()
         if not quiet:
-            self.say(f"udp {addr}:{port} -> {ans}")
+            self.say(f"udp {addr}:{port}{shown} -> {ans}")
         return ans
 
     def tcp_open(self, vip, vport):
         start = time.monotonic()
+        vip, shown = self.target(vip)
         addr, port = self.source()
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -473,7 +488,7 @@ class Runner:
         if ans == "none":
             s.close()
             s = None
-        self.say(f"tcp {addr}:{port} -> {ans}")
+        self.say(f"tcp {addr}:{port}{shown} -> {ans}")
         return s
 
     @staticmethod
@@ -497,6 +512,8 @@ class Runner:
     def do_command(self, cmd, args):
         if cmd == "sources":
             self.sources, self.next_source = args, 0
+        elif cmd == "targets":
+            self.targets, self.next_target = args, 0
         elif cmd == "port":
             self.sport = int(args[0])
         elif cmd == "udp":

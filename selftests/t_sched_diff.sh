@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Differential test of the 14 schedulers: the same flows through stock ip_vs.ko and through
-# ipvs_rs.ko, compared byte for byte: which real server answered each flow and `ipvsadm -Ln`
-# (ActiveConn, InActConn) after each step.
+# ipvs_rs.ko, compared byte for byte: which real server answered each flow, the service's
+# dests with ActiveConn and InActConn after each step (over generic netlink) and `ipvsadm -Ln`
+# at the end of each section.
 #
-# Topology: a client netns (10.0.0.2 and 32 more addresses 10.0.0.10-41), a director netns
+# Topology (sched_lib.sh): a client netns (10.0.0.2 and 32 more addresses), a director netns
 # (VIP 10.0.0.100) and three real-server netns (172.16.N.2, NAT), each answering every UDP
 # datagram and every line on a TCP connection with "RSN:PORT" on ports 80 and 81.
 # For each scheduler, on a TCP service: weights 1,2,3 with upper thresholds (-x) that make
@@ -19,70 +20,12 @@
 # Every step runs in well under the shortest connection timeout that could change the
 # counters (TIME_WAIT, 120 s), and one Python process drives all flows (see sched_tool.py).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sched_lib.sh"
 
-VIP=10.0.0.100
-# -S: no site initialisation, which costs seconds under TCG (the tool needs the stdlib only).
-TOOL=(python3 -S "$REPO_ROOT/selftests/sched_tool.py")
 # (Overridable to debug one scheduler; the validation follows.)
 SCHEDULERS=${SCHED_DIFF_SCHEDULERS-rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh}
 VARIANTS=${SCHED_DIFF_VARIANTS-sh:sh-port sh:sh-fallback sh:sh-fallback,sh-port mh:mh-port mh:mh-fallback mh:mh-fallback,mh-port}
-CLIENTS=$(seq -f '10.0.0.%g' 10 41 | xargs)
 TWOS_FLOWS=600
-
-# topo: client, director, three real servers over NAT; the servers answer once this returns.
-# Batched: under TCG every exec costs about a second.
-topo() {
-    local i n
-    CL=${NETNS_PREFIX}cl LVS=${NETNS_PREFIX}lvs
-    {
-        for n in cl lvs rs1 rs2 rs3; do echo "netns add $NETNS_PREFIX$n"; done
-        echo "link add c0 netns $CL type veth peer name l0 netns $LVS"
-        for i in 1 2 3; do
-            echo "link add r0 netns ${NETNS_PREFIX}rs$i type veth peer name l$i netns $LVS"
-        done
-    } | ip -batch - || return 1
-    {
-        echo "link set lo up"
-        echo "addr add 10.0.0.2/24 dev c0"
-        for i in $CLIENTS; do echo "addr add $i/24 dev c0"; done
-        echo "link set c0 up"
-        echo "route add $VIP via 10.0.0.1"
-    } | ip -n "$CL" -batch - || return 1
-    {
-        echo "link set lo up"
-        echo "addr add 10.0.0.1/24 dev l0"
-        echo "link set l0 up"
-        echo "addr add $VIP/32 dev lo"
-        for i in 1 2 3; do
-            echo "addr add 172.16.$i.1/24 dev l$i"
-            echo "link set l$i up"
-        done
-    } | ip -n "$LVS" -batch - || return 1
-    ip netns exec "$LVS" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward' || return 1
-    for i in 1 2 3; do
-        printf '%s\n' "link set lo up" "addr add 172.16.$i.2/24 dev r0" "link set r0 up" \
-            "route add default via 172.16.$i.1" | ip -n "${NETNS_PREFIX}rs$i" -batch - || return 1
-        ip netns exec "${NETNS_PREFIX}rs$i" "${TOOL[@]}" serve "RS$i" "$TEST_TMP/rs$i.ready" 80 81 \
-            > /dev/null 2>&1 &
-    done
-    for i in $(seq 600); do
-        [ -f "$TEST_TMP/rs1.ready" ] && [ -f "$TEST_TMP/rs2.ready" ] && [ -f "$TEST_TMP/rs3.ready" ] &&
-            return 0
-        sleep 0.1
-    done
-    echo "real servers did not start"
-    return 1
-}
-
-stop_servers() {
-    local i pids
-    for i in 1 2 3; do
-        pids=$(ip netns pids "${NETNS_PREFIX}rs$i" 2>/dev/null)
-        [ -n "$pids" ] && kill $pids 2>/dev/null
-    done
-    rm -f "$TEST_TMP"/rs*.ready
-}
-at_exit stop_servers
 
 # tcp_steps SCHED PORT [FLAGS]: the TCP sequence (script lines for sched_tool.py run).
 tcp_steps() {
@@ -178,71 +121,30 @@ scenario() {
     topo >> "$o" 2>&1 || { echo "topology failed" >> "$o"; return; }
     diag "topology: $((SECONDS - start)) s"
     { script; twos_script; } > "$TEST_TMP/script"
-    SCHED_TOOL_STATS=$TEST_TMP/stats LVS_NETNS=$LVS \
-        ip netns exec "$CL" "${TOOL[@]}" run "$TEST_TMP/script" > "$TEST_TMP/run.out" 2>&1
+    run_script "$TEST_TMP/script" "$TEST_TMP/run.out"
     stop_servers
-    diag "flows and listings: $((SECONDS - start)) s"; diag_file "$TEST_TMP/stats"; rm -f "$TEST_TMP/stats"
     # twos is random: its section goes apart, for check_twos.
     section "$TEST_TMP/run.out" "twos udp -" > "$o.twos"
     awk '/^== twos / { exit } { print }' "$TEST_TMP/run.out" >> "$o"
 }
 
-# Invariants of every scheduler, checked on each output (stock's validates the script): all
-# commands succeed, every section ran all its flows and some were answered, and no new flow
-# goes to a dest while it is quiesced or deleted.
 validate() {
-    local o=$1 n
-    n=$(grep -c -e '^exit=[1-9]' -e '^= [^o]' "$o")
-    [ "$n" -eq 0 ] && pass "every command succeeded" ||
-        fail "$n commands failed: $(grep -B1 -e '^exit=[1-9]' -e '^= [^o]' "$o" | grep -e '^ctl' -e '^\$' | head -3 | xargs)"
-    n=$(grep -c '^== ' "$o")
-    [ "$n" -eq $(( $(echo $SCHEDULERS | wc -w) * 2 + $(echo $VARIANTS | wc -w) )) ] &&
-        pass "$n sections ran" || fail "only $n sections ran"
-    awk '
-        function dest(server,  a) { split(server, a, /[RS:]+/); return "172.16." a[2] ".2:" a[3] }
-        /^== / { if (sec != "") report(); sec = $2 " " $3 " " $4; flows = 0; answered = 0
-                 delete off; next }
-        /^ctl -e .* -w 0( |$)/ { off[$6] = 1; next }
-        /^ctl -e / { delete off[$6]; next }
-        /^ctl -d / { off[$6] = 1; next }
-        /^ctl -a / { delete off[$6]; next }
-        /^(tcp|udp) .* -> / {
-            flows++
-            if ($4 == "none") next
-            answered++
-            if (dest($4) in off) { print "FAIL " sec ": " $0 " went to a quiesced or deleted dest"; bad = 1 }
-        }
-        function report() {
-            want = (sec ~ /tcp/) ? 24 : (sec ~ / - *$/ ? 22 : 44)
-            if (flows != want) { print "FAIL " sec ": " flows " flows, not " want; bad = 1 }
-            if (answered == 0) { print "FAIL " sec ": no flow of " flows " answered"; bad = 1 }
-        }
-        END { report(); if (!bad) print "OK" }
-    ' "$o" > "$TEST_TMP/invariants"
-    if [ "$(cat "$TEST_TMP/invariants")" = OK ]; then
-        pass "flow counts, answers, no flow to a quiesced or deleted dest"
-    else
-        fail "invariants:"; diag_file "$TEST_TMP/invariants" 20
-    fi
+    local o=$1
+    check_invariants "$o" tcp=24 udp=22 udp+=44
     # A few known answers of stock, so that the script is known to exercise what it should.
     if has_section "$o" "fo tcp -"; then
         section "$o" "fo tcp -" | grep -m1 -- '->' | grep -q 'RS3:80$' &&
             pass "fo: first flow to the heaviest dest" || fail "fo: first flow not to RS3"
     fi
     if has_section "$o" "dh tcp -"; then
-        [ "$(section "$o" "dh tcp -" | grep -- '->' | head -n 4 | awk '{print $4}' | sort -u | wc -l)" -eq 1 ] &&
-            pass "dh: one VIP, one dest" || fail "dh: flows of one VIP went to several dests"
+        [ "$(section "$o" "dh tcp -" | grep -- ' -> RS' | head -n 4 | awk '{print $NF}' | sort -u | wc -l)" -eq 1 ] &&
+            pass "dh: one VIP, one dest" || fail "dh: the first answered flows of one VIP did not all go to one dest"
     fi
     if has_section "$o" "sh udp sh-port"; then
-        [ "$(section "$o" "sh udp sh-port" | grep -- '->' | awk '{print $4}' | sort -u | wc -l)" -ge 3 ] &&
+        [ "$(section "$o" "sh udp sh-port" | grep -- ' -> RS' | awk '{print $NF}' | sort -u | wc -l)" -ge 3 ] &&
             pass "sh-port: flows spread" || fail "sh-port: flows do not spread"
     fi
     check_twos_alone "$o.twos" "$(basename "$o" .out)"
-}
-
-has_section() { grep -qx -- "== $2" "$1"; }
-section() {         # section FILE "SCHED PROTO FLAGS": that section's lines
-    awk -v s="== $2" '$0 == s { f = 1; next } /^== / { f = 0 } f' "$1"
 }
 
 # twos: weights 1, 2, 3 -> expected 100, 200, 300 of 600 flows. Stock's rule (of two dests
