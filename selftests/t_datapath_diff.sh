@@ -8,7 +8,6 @@
 # `--stats` (all counters for UDP), the connection table (`-Lnc`, client port and expiry
 # left out), and a UDP flow whose dest is deleted under traffic.
 . "$(dirname "$0")/lib.sh"
-
 . "$(dirname "$0")/topo.sh"
 
 one_mode() {
