@@ -79,13 +79,6 @@ EOF
     cleanup_netns
 }
 
-scenario() {
-    local o=$1 mode
-    for mode in nat dr; do
-        one_mode "$o" $mode
-    done
-}
-
 # ---------------------------------------------------------------- validation of stock
 # expected MODE REUSE CASE: "same" (to the old entry's dest) or "other" (rescheduled)
 expected() {
@@ -122,13 +115,5 @@ validate_mode() {
     [ "$mode" = nat ] && expect_grep "$f" "^m0-rst-kept-enc0: before: TCP CLOSE " "$mode: RST leaves CLOSE"
 }
 
-validate() {
-    local o=$1 mode
-    for mode in nat dr; do
-        awk -v m="== mode $mode" '$0==m{f=1;next} /^== mode/{f=0} f' "$o" > "$TEST_TMP/$mode.part"
-        validate_mode "$TEST_TMP/$mode.part" $mode
-    done
-}
-
-differential scenario validate
+differential per_mode_scenario per_mode_validate
 finish

@@ -46,13 +46,6 @@ EOF
     cleanup_netns
 }
 
-scenario() {
-    local o=$1 mode
-    for mode in nat dr; do
-        one_mode "$o" $mode
-    done
-}
-
 # ---------------------------------------------------------------- validation of stock
 seq_of() {          # seq_of F LABEL: the answers under LABEL, in order
     awk -v l="$2:" '$1 == l { print $NF }' "$1" | paste -sd' '
@@ -83,13 +76,5 @@ validate_mode() {
     if grep -q ERROR "$f"; then fail "$mode: some traffic failed"; else pass "$mode: all traffic answered"; fi
 }
 
-validate() {
-    local o=$1 mode
-    for mode in nat dr; do
-        awk -v m="== mode $mode" '$0==m{f=1;next} /^== mode/{f=0} f' "$o" > "$TEST_TMP/$mode.part"
-        validate_mode "$TEST_TMP/$mode.part" $mode
-    done
-}
-
-differential scenario validate
+differential per_mode_scenario per_mode_validate
 finish

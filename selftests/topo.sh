@@ -162,8 +162,8 @@ snapshot() {
 }
 
 # counters_vs_entries FILE LABEL: each dest's ActiveConn/InActConn of `ipvsadm -Ln` against
-# the entries `ipvsadm -Lnc` lists for it (active: TCP/SCTP ESTABLISHED or UDP; templates
-# left out), "match" or both figures. Unlike the counters themselves this does not depend on
+# the entries `ipvsadm -Lnc` lists for it (active: TCP/SCTP ESTABLISHED, as UDP connections
+# always count inactive; templates left out), "match" or both figures. Unlike the counters themselves this does not depend on
 # how many entries have expired by now, so it is stable across runs and still catches a
 # counter that an entry's end did not decrement. Listed in one director shell, retried while
 # an entry expires between the listings.
@@ -181,7 +181,7 @@ counters_vs_entries() {
         !conns && $1 == "->" && $2 ~ /:[0-9]+$/ { act[$2] = $5; inact[$2] = $6; order[++n] = $2; next }
         conns && ($1 == "TCP" || $1 == "UDP" || $1 == "SCTP") {
             if ($3 == "NONE" || $3 == "ASSURED") next
-            if ($3 == "ESTABLISHED" || $3 == "UDP") a[$6]++; else i[$6]++
+            if ($3 == "ESTABLISHED") a[$6]++; else i[$6]++
         }
         END {
             for (k = 1; k <= n; k++) {
@@ -190,6 +190,24 @@ counters_vs_entries() {
                 else print d, "counters", act[d] "/" inact[d], "entries", a[d] + 0 "/" i[d] + 0
             }
         }' >> "$f"
+}
+
+# A test that runs in several forwarding modes defines one_mode O MODE (one topology, its
+# output under "== mode MODE") and validate_mode PART MODE, and hands these two to
+# `differential`. MODES: the modes, in order.
+MODES="nat dr"
+per_mode_scenario() {
+    local o=$1 mode
+    for mode in $MODES; do
+        one_mode "$o" "$mode"
+    done
+}
+per_mode_validate() {
+    local o=$1 mode
+    for mode in $MODES; do
+        awk -v m="== mode $mode" '$0==m{f=1;next} /^== mode/{f=0} f' "$o" > "$TEST_TMP/$mode.part"
+        validate_mode "$TEST_TMP/$mode.part" "$mode"
+    done
 }
 
 # The traffic agent: one "dp_tool.py agent" in the client netns runs every traffic command

@@ -83,13 +83,6 @@ EOF
     cleanup_netns
 }
 
-scenario() {
-    local o=$1 mode
-    for mode in nat dr; do
-        one_mode "$o" $mode
-    done
-}
-
 # ---------------------------------------------------------------- validation of stock
 # lines_of F LABEL: the lines under LABEL without it, joined by ";"
 lines_of() {
@@ -119,13 +112,5 @@ validate_mode() {
     expect_grep "$f" "^  -> 172\.16\.1\.2:80 +(Masq|Route) +0 +1 +0 *\$" "$m: -Ln: RS1 at weight 0 with its 1 active conn"
 }
 
-validate() {
-    local o=$1 mode
-    for mode in nat dr; do
-        awk -v m="== mode $mode" '$0==m{f=1;next} /^== mode/{f=0} f' "$o" > "$TEST_TMP/$mode.part"
-        validate_mode "$TEST_TMP/$mode.part" $mode
-    done
-}
-
-differential scenario validate
+differential per_mode_scenario per_mode_validate
 finish

@@ -17,7 +17,9 @@ use kernel::sync::Arc;
 
 /// One CPU's counters, on its own cache line.
 #[repr(C, align(64))]
+/// One CPU's counters, on their own cache line so that CPUs do not contend for it.
 #[derive(Default)]
+#[repr(align(64))]
 struct CpuCounters {
     c: [AtomicU64; COUNTERS],
 }
