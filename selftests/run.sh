@@ -27,7 +27,7 @@ tests=()
 if [ $# -gt 0 ]; then
     for t in "$@"; do
         t=$(basename "$t" .sh)
-        case "$t" in t_*) ;; *) t="t_$t" ;; esac
+        case "$t" in t_*|wip_*) ;; *) t="t_$t" ;; esac
         if [ ! -f "$here/$t.sh" ]; then
             echo "Bail out! no such test: $here/$t.sh"
             exit 1

@@ -37,7 +37,8 @@ struct Trashed {
 }
 
 pub(crate) struct KernelStore {
-    services: KVec<SvcEntry>,
+    /// Boxed, so that inserting in listing order moves pointers, not whole entries.
+    services: KVec<KBox<SvcEntry>>,
     trash: KVec<Trashed>,
     /// Netns totals, shared with the datapath.
     total: Arc<Stats>,
@@ -197,7 +198,7 @@ impl KernelStore {
     }
 
     fn svc(&self, svc: usize) -> Option<&SvcEntry> {
-        self.services.get(svc)
+        self.services.get(svc).map(|s| &**s)
     }
 
     /// Drops trashed dests no connection uses any more (upstream's trash expiry).
@@ -261,6 +262,7 @@ impl Store for KernelStore {
             sched: Arc::pin_init(BhSpinLock::new(SchedState::Unbound), GFP_KERNEL).map_err(enomem)?,
             stats: Arc::new(Stats::new().map_err(enomem)?, GFP_KERNEL).map_err(enomem)?,
         };
+        let entry = KBox::new(entry, GFP_KERNEL).map_err(enomem)?;
         kvec::insert(&mut self.services, svc, entry).map_err(enomem)?;
         self.touch(svc);
         Ok(())
@@ -377,10 +379,6 @@ impl Store for KernelStore {
         }
         self.touch(svc);
         self.purge_trash();
-    }
-
-    fn find_service(&self, key: &ServiceKey) -> Option<usize> {
-        self.services.iter().position(|s| s.conf.key == *key)
     }
 
     type Storage = KernelStorage;

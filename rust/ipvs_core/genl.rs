@@ -322,7 +322,7 @@ impl<S: Store> ControlPlane<S> {
     /// `ip_vs_genl_find_service()`: a parse error, or the service's index if it exists.
     fn lookup(&self, nested: Option<&[u8]>, env: &Env) -> Result<Option<usize>> {
         let spec = parse_service(nested, false, env)?;
-        Ok(self.store.find_service(&spec.key))
+        Ok(service::find_service(&self.store, &spec.key, self.hash_salt))
     }
 
     /// How many dests have a family other than their service's (upstream's
@@ -360,7 +360,7 @@ impl<S: Store> ControlPlane<S> {
         }
         let full_svc = matches!(command, cmd::NEW_SERVICE | cmd::SET_SERVICE);
         let spec = parse_service(attrs.get(cmd_attr::SERVICE), full_svc, env)?;
-        let found = self.store.find_service(&spec.key);
+        let found = service::find_service(&self.store, &spec.key, self.hash_salt);
         let usvc = match spec.settings {
             Some(s) => {
                 // Flags not under the mask keep the existing service's values.

@@ -331,14 +331,35 @@ pub fn sched_dest_changed<S: Store>(store: &mut S, svc: usize, change: DestChang
     }
 }
 
+/// The first index whose service lists at `slot` or later: a binary search, as the services
+/// are kept in listing order (so `ipvsadm -R` of many services is not quadratic).
+fn slot_start<S: Store>(store: &S, slot: (u8, u8), salt: u32) -> usize {
+    let (mut lo, mut hi) = (0, store.service_count());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if store.service(mid).is_some_and(|c| c.key.list_slot(salt) < slot) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// The index a new service with `key` takes: before the services of its bucket, after those of
 /// earlier buckets.
 pub fn insert_position<S: Store>(store: &S, key: &ServiceKey, salt: u32) -> usize {
+    slot_start(store, key.list_slot(salt), salt)
+}
+
+/// The index of the service with `key`, found among those of its bucket.
+pub fn find_service<S: Store>(store: &S, key: &ServiceKey, salt: u32) -> Option<usize> {
     let slot = key.list_slot(salt);
-    let count = store.service_count();
-    (0..count)
-        .find(|&i| store.service(i).is_some_and(|c| c.key.list_slot(salt) >= slot))
-        .unwrap_or(count)
+    let start = slot_start(store, slot, salt);
+    (start..store.service_count())
+        .map_while(|i| store.service(i).filter(|c| c.key.list_slot(salt) == slot).map(|c| (i, c)))
+        .find(|(_, c)| c.key == *key)
+        .map(|(i, _)| i)
 }
 
 /// `ip_vs_add_service()`, once the caller checked that no service has this key. Returns the
