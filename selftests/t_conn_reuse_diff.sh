@@ -113,6 +113,8 @@ validate_mode() {
         expect_grep "$f" "^m0-fin-kept-enc0: before: TCP FIN_WAIT " "$mode: FIN leaves FIN_WAIT"
     fi
     [ "$mode" = nat ] && expect_grep "$f" "^m0-rst-kept-enc0: before: TCP CLOSE " "$mode: RST leaves CLOSE"
+    expect_grep "$f" "^172\.16\.1\.2:80 match\$" "$mode: RS1's counters match its listed entries"
+    expect_grep "$f" "^172\.16\.2\.2:80 match\$" "$mode: RS2's counters match its listed entries"
 }
 
 differential per_mode_scenario per_mode_validate
