@@ -13,7 +13,7 @@
 
 use super::hash::{fold_addr, hsiphash_u32, HsipKey};
 use super::sh::flow_port;
-use super::slots::{Slot, SlotTable};
+use super::slots::SlotTable;
 use super::storage::{storage_traits, Gfp, Storage, StoreVec};
 use super::wrr::gcd;
 use super::{DestChange, DestSet, Flow, SchedCtx, Scheduler, SVC_F_SCHED1};
@@ -165,30 +165,11 @@ impl<A: Storage> Scheduler for Maglev<A> {
 
     fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, flow: &Flow, ctx: &SchedCtx<'_>) -> Option<usize> {
         let port = flow_port(flow, ctx.svc_flags);
-        let usable = |slot: Slot| match slot {
-            Slot::Dest(i, d) if d.weight > 0 && !d.overloaded() => Some(i),
-            _ => None,
-        };
         let ihash = hashkey(flow.af, &flow.saddr, port, &HASH1, 0) % TAB_SIZE_U32;
-        let first = self.table.lookup(ihash as usize, dests);
-        if ctx.svc_flags & SVC_F_SCHED1 == 0 || first == Slot::Empty {
-            return usable(first);
-        }
-        if let Some(i) = usable(first) {
-            return Some(i);
-        }
-        // Fallback: rehash with growing offsets, stopping at an empty slot.
-        for offset in 0..TAB_SIZE_U32 {
+        // Fallback: rehash with growing offsets.
+        self.table.pick(dests, ihash as usize, ctx.svc_flags & SVC_F_SCHED1 != 0, |offset| {
             let roffset = (offset + ihash) % TAB_SIZE_U32;
-            let hash = hashkey(flow.af, &flow.saddr, port, &HASH1, roffset) % TAB_SIZE_U32;
-            let slot = self.table.lookup(hash as usize, dests);
-            if slot == Slot::Empty {
-                break;
-            }
-            if let Some(i) = usable(slot) {
-                return Some(i);
-            }
-        }
-        None
+            (hashkey(flow.af, &flow.saddr, port, &HASH1, roffset) % TAB_SIZE_U32) as usize
+        })
     }
 }

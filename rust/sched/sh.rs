@@ -7,7 +7,7 @@
 //! table from there. Any dest change refills the table.
 
 use super::hash::{fold_addr, hash_32};
-use super::slots::{Slot, SlotTable};
+use super::slots::SlotTable;
 use super::storage::{storage_traits, Storage};
 use super::{DestChange, DestSet, Flow, SchedCtx, Scheduler, SVC_F_SCHED1, SVC_F_SCHED2};
 use crate::ipvs_core::errno::Result;
@@ -74,29 +74,11 @@ impl<A: Storage> Scheduler for SourceHash<A> {
 
     fn schedule<D: DestSet + ?Sized>(&mut self, dests: &D, flow: &Flow, ctx: &SchedCtx<'_>) -> Option<usize> {
         let port = flow_port(flow, ctx.svc_flags);
-        let usable = |slot: Slot| match slot {
-            Slot::Dest(i, d) if d.weight > 0 && !d.overloaded() => Some(i),
-            _ => None,
-        };
         let ihash = hashkey(flow.af, &flow.saddr, port, 0);
-        let first = self.table.lookup(ihash, dests);
-        if ctx.svc_flags & SVC_F_SCHED1 == 0 || first == Slot::Empty {
-            return usable(first);
-        }
-        if let Some(i) = usable(first) {
-            return Some(i);
-        }
-        // Fallback: walk the table from the original slot, stopping at an empty one.
-        for offset in 0..TAB_SIZE as u32 {
+        // Fallback: walk the table from the original slot.
+        self.table.pick(dests, ihash, ctx.svc_flags & SVC_F_SCHED1 != 0, |offset| {
             let roffset = offset.wrapping_add(ihash as u32) % TAB_SIZE as u32;
-            let slot = self.table.lookup(hashkey(flow.af, &flow.saddr, port, roffset), dests);
-            if slot == Slot::Empty {
-                break;
-            }
-            if let Some(i) = usable(slot) {
-                return Some(i);
-            }
-        }
-        None
+            hashkey(flow.af, &flow.saddr, port, roffset)
+        })
     }
 }

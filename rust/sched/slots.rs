@@ -74,4 +74,38 @@ impl<A: Storage> SlotTable<A> {
             _ => Slot::Gone,
         }
     }
+
+    /// The sh/mh pick: the dest of slot `first` when it may take new connections (weight
+    /// above 0, not overloaded). With `fallback` (the `sh-fallback`/`mh-fallback` flag) and
+    /// that dest unusable, the first usable dest of the slots `rehash(offset)` names for
+    /// offsets 0, 1, ..., stopping at an empty slot.
+    pub fn pick<D: DestSet + ?Sized>(
+        &self,
+        dests: &D,
+        first: usize,
+        fallback: bool,
+        rehash: impl Fn(u32) -> usize,
+    ) -> Option<usize> {
+        let usable = |slot: Slot| match slot {
+            Slot::Dest(i, d) if d.weight > 0 && !d.overloaded() => Some(i),
+            _ => None,
+        };
+        let first = self.lookup(first, dests);
+        if !fallback || first == Slot::Empty {
+            return usable(first);
+        }
+        if let Some(i) = usable(first) {
+            return Some(i);
+        }
+        for offset in 0..self.size() as u32 {
+            let slot = self.lookup(rehash(offset), dests);
+            if slot == Slot::Empty {
+                break;
+            }
+            if let Some(i) = usable(slot) {
+                return Some(i);
+            }
+        }
+        None
+    }
 }
