@@ -2,7 +2,7 @@
 //! The hashing schedulers (dh, sh, mh) and their hash functions: known hsiphash vectors,
 //! table layouts, weights, flags, fallback, and Maglev's properties.
 mod common;
-use common::ctx;
+use common::{addr16, ctx};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::uapi::{AF_INET, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use ipvs_core_host::sched::dh::{self, DestHash};
@@ -24,7 +24,7 @@ fn dests(weights: &[i32]) -> Vec<DestView> {
         .enumerate()
         .map(|(i, &w)| DestView {
             af: AF_INET,
-            addr: addr(192, 168, 1 + (i / 250) as u8, (i % 250) as u8 + 1),
+            addr: addr16(&[192, 168, 1 + (i / 250) as u8, (i % 250) as u8 + 1]),
             port: 8080u16.to_be_bytes(),
             weight: w,
             last_weight: w,
@@ -34,11 +34,6 @@ fn dests(weights: &[i32]) -> Vec<DestView> {
         .collect()
 }
 
-fn addr(a: u8, b: u8, c: u8, d: u8) -> [u8; 16] {
-    let mut x = [0; 16];
-    x[..4].copy_from_slice(&[a, b, c, d]);
-    x
-}
 
 fn flow(saddr: [u8; 16], sport: u16, daddr: [u8; 16]) -> Flow {
     Flow { af: AF_INET, protocol: IPPROTO_UDP, saddr, sport: sport.to_be_bytes(), daddr, dport: 80u16.to_be_bytes() }
@@ -46,7 +41,7 @@ fn flow(saddr: [u8; 16], sport: u16, daddr: [u8; 16]) -> Flow {
 
 fn client(i: u32) -> [u8; 16] {
     let b = (0x0a00_0000 | i).to_be_bytes();
-    addr(b[0], b[1], b[2], b[3])
+    addr16(&b)
 }
 
 fn with_flags(flags: u32) -> SchedCtx<'static> {
@@ -92,7 +87,7 @@ fn hash_32_and_address_fold() {
     assert_eq!(hash_32(1, 8), 0x61);
     assert_eq!(hash_32(1, 32), 0x61c8_8647);
     assert_eq!(hash_32(0, 10), 0);
-    assert_eq!(fold_addr(AF_INET, &addr(10, 0, 0, 1)), 0x0a00_0001);
+    assert_eq!(fold_addr(AF_INET, &addr16(&[10, 0, 0, 1])), 0x0a00_0001);
     let mut v6 = [0u8; 16];
     v6[3] = 1;
     v6[7] = 2;
@@ -116,7 +111,7 @@ fn dh_fills_slots_round_robin_in_list_order_ignoring_weights() {
     let empty: Vec<DestView> = vec![];
     let mut s = Dh::init_service(&empty[..], AF_INET).unwrap();
     assert_eq!(s.slot(0), None);
-    assert_eq!(s.schedule(&empty[..], &flow(client(1), 1, addr(10, 0, 0, 100)), &ctx()), None);
+    assert_eq!(s.schedule(&empty[..], &flow(client(1), 1, addr16(&[10, 0, 0, 100])), &ctx()), None);
 }
 
 #[test]
@@ -134,7 +129,7 @@ fn dh_hashes_the_destination_address_only() {
         }
     }
     // Quiesced, overloaded or gone: no dest, and no fallback.
-    let daddr = addr(10, 0, 0, 100);
+    let daddr = addr16(&[10, 0, 0, 100]);
     let f = flow(client(1), 1, daddr);
     let target = dh::hashkey(AF_INET, &daddr) % 5;
     d[target].weight = 0;
@@ -198,7 +193,7 @@ proptest! {
 fn sh_hashes_source_address_and_port_with_sh_port() {
     let d = dests(&[1; 7]);
     let mut s = Sh::init_service(&d[..], AF_INET).unwrap();
-    let vip = addr(10, 0, 0, 100);
+    let vip = addr16(&[10, 0, 0, 100]);
     for i in 0..64u32 {
         let src = client(i * 104_729);
         let plain = sh::hashkey(AF_INET, &src, 0, 0) % 7;
@@ -221,7 +216,7 @@ fn sh_fallback_walks_the_table_from_the_original_slot() {
     // Weights 1, 0, 1: the middle dest is quiesced.
     let d = dests(&[1, 0, 1]);
     let mut s = Sh::init_service(&d[..], AF_INET).unwrap();
-    let vip = addr(10, 0, 0, 100);
+    let vip = addr16(&[10, 0, 0, 100]);
     let mut quiesced_hits = 0;
     for i in 0..512u32 {
         let src = client(i * 7);
@@ -297,7 +292,7 @@ fn mh_turns_use_the_gcd_and_a_6_bit_shift() {
     let many: Vec<DestView> = (0..4094u32)
         .map(|i| {
             let b = i.to_be_bytes();
-            DestView { af: AF_INET, addr: addr(10, 1, b[2], b[3]), weight: 1, last_weight: 1, available: true, ..Default::default() }
+            DestView { af: AF_INET, addr: addr16(&[10, 1, b[2], b[3]]), weight: 1, last_weight: 1, available: true, ..Default::default() }
         })
         .collect();
     assert_eq!(Mh::init_service(&many[..], AF_INET).unwrap_err(), Errno::EINVAL);
@@ -361,7 +356,7 @@ fn mh_quiesced_dest_keeps_its_slots_and_fallback_avoids_it() {
     d[1].weight = 0;
     let mut s = Mh::init_service(&d[..], AF_INET).unwrap();
     assert!((0..mh::TAB_SIZE).all(|i| s.slot(i) == table.slot(i)), "the table depends on last weights only");
-    let vip = addr(10, 0, 0, 100);
+    let vip = addr16(&[10, 0, 0, 100]);
     let mut hit = 0;
     for i in 0..600u32 {
         let src = client(i * 31);

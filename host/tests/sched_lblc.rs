@@ -2,7 +2,7 @@
 //! lblc and lblcr: per-destination-address caches with upstream's reuse, replacement,
 //! replication and expiry rules, and the cache table itself against a model.
 mod common;
-use common::ctx;
+use common::{addr16, ctx};
 use ipvs_core_host::ipvs_core::uapi::{AF_INET, IPPROTO_TCP};
 use ipvs_core_host::sched::addrmap::{AddrMap, HARD_LIMIT, MAX_SIZE};
 use ipvs_core_host::sched::hash::{fold_addr, hash_32};
@@ -32,7 +32,7 @@ fn dests(spec: &[(i32, i32, i32)]) -> Vec<DestView> {
         .enumerate()
         .map(|(i, &(w, a, n))| DestView {
             af: AF_INET,
-            addr: addr(192, 168, 1, i as u8 + 1),
+            addr: addr16(&[192, 168, 1, i as u8 + 1]),
             port: 80u16.to_be_bytes(),
             weight: w,
             last_weight: w,
@@ -44,19 +44,14 @@ fn dests(spec: &[(i32, i32, i32)]) -> Vec<DestView> {
         .collect()
 }
 
-fn addr(a: u8, b: u8, c: u8, d: u8) -> [u8; 16] {
-    let mut x = [0; 16];
-    x[..4].copy_from_slice(&[a, b, c, d]);
-    x
-}
 
 fn daddr(i: u32) -> [u8; 16] {
     let b = (0x0a00_0000 | i).to_be_bytes();
-    addr(b[0], b[1], b[2], b[3])
+    addr16(&b)
 }
 
 fn flow_to(i: u32) -> Flow {
-    Flow { af: AF_INET, protocol: IPPROTO_TCP, saddr: addr(1, 2, 3, 4), daddr: daddr(i), ..Default::default() }
+    Flow { af: AF_INET, protocol: IPPROTO_TCP, saddr: addr16(&[1, 2, 3, 4]), daddr: daddr(i), ..Default::default() }
 }
 
 /// Time `now`; both expirations `expiry` jiffies.
@@ -82,7 +77,7 @@ fn lblc_keeps_a_destination_address_on_its_dest() {
     d[0].flags = DEST_F_OVERLOAD;
     assert_eq!(s.schedule(&d[..], &flow_to(1), &at(T0, DAY)), Some(0));
     // The source address and ports do not matter.
-    let other = Flow { saddr: addr(9, 9, 9, 9), sport: [1, 2], ..flow_to(1) };
+    let other = Flow { saddr: addr16(&[9, 9, 9, 9]), sport: [1, 2], ..flow_to(1) };
     assert_eq!(s.schedule(&d[..], &other, &at(T0, DAY)), Some(0));
 }
 

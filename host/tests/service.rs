@@ -8,7 +8,7 @@ use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::genl::{CmdAttrs, ControlPlane, Env, CMD_POLICY};
 use ipvs_core_host::ipvs_core::nlattr::{Full, Table, Writer};
 use ipvs_core_host::ipvs_core::procfs::StatsView;
-use ipvs_core_host::ipvs_core::service::{PeKind, ServiceKey, Store};
+use ipvs_core_host::ipvs_core::service::{self, PeKind, ServiceKey};
 use ipvs_core_host::ipvs_core::uapi::{
     cmd, cmd_attr, daemon_attr, dest_attr, stats_attr, svc_attr, svc_flags, AF_INET, AF_INET6,
 };
@@ -900,7 +900,7 @@ fn proc_ip_vs_lines() {
     dest_cmd(&mut cp, cmd::NEW_DEST, &a, &Dst { fwd: 1, ..dst([127, 0, 0, 1], 80, 0) }).unwrap();
     let v6dest = Dst { af: Some(AF_INET6), addr: addr16(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]).to_vec(), fwd: 2, ..dst([0; 4], 443, 2) };
     dest_cmd(&mut cp, cmd::NEW_DEST, &d, &v6dest).unwrap();
-    let ai = cp.store.find_service(&ServiceKey::Addr { af: AF_INET, protocol: 6, addr: addr16(&[10, 0, 0, 1]), port: [0, 80] }).unwrap();
+    let ai = service::find_service(&cp.store, &ServiceKey::Addr { af: AF_INET, protocol: 6, addr: addr16(&[10, 0, 0, 1]), port: [0, 80] }, cp.hash_salt).unwrap();
     cp.store.services[ai].dests[1].info.active_conns = 12;
     cp.store.services[ai].dests[1].info.inact_conns = 345;
 

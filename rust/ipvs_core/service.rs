@@ -240,11 +240,6 @@ pub trait Store {
     /// after the lock is released). `None` if there is no such service.
     fn replace_sched(&mut self, svc: usize, state: SchedState<Self::Storage>) -> Option<SchedState<Self::Storage>>;
 
-    /// The index of the service with this key. Linear by default; the glue may index.
-    fn find_service(&self, key: &ServiceKey) -> Option<usize> {
-        (0..self.service_count()).find(|&i| self.service(i).is_some_and(|c| c.key == *key))
-    }
-
     /// `ip_vs_lookup_dest()`: the dest of `svc` with this family, address and port.
     fn find_dest(&self, svc: usize, af: u16, addr: &[u8; 16], port: [u8; 2]) -> Option<usize> {
         (0..self.dest_count(svc)).find(|&i| {
