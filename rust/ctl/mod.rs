@@ -108,9 +108,7 @@ impl IpvsNet {
             pr_warn!("out of memory publishing IPVS services\n");
         }
     }
-}
 
-impl IpvsNet {
     /// After dests were removed: with `expire_nodest_conn` set, their connections go now
     /// rather than at their next packet (upstream's `ip_vs_expire_nodest_conn_flush`, which
     /// it queues from `__ip_vs_del_dest`). Templates that still control connections follow

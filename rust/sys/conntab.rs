@@ -208,7 +208,7 @@ impl<D: Entry> Table<D> {
             // period after its unlink.
             let node = unsafe { &*p };
             if matches(&node.data) {
-                if let Some(r) = Self::try_get(p) {
+                if let Some(r) = Self::try_get(node) {
                     return Some(r);
                 }
             }
@@ -229,7 +229,7 @@ impl<D: Entry> Table<D> {
                     // SAFETY: as in `lookup`.
                     let node = unsafe { &*p };
                     if doomed(&node.data) {
-                        if let Some(r) = Self::try_get(p) {
+                        if let Some(r) = Self::try_get(node) {
                             r.expire_now();
                         }
                     }
@@ -243,14 +243,13 @@ impl<D: Entry> Table<D> {
         }
     }
 
-    /// A reference to the node `p`, reachable under RCU, unless it is dying (count 0).
-    fn try_get(p: *mut Node<D>) -> Option<ConnRef<D>> {
-        // SAFETY: the caller reached `p` under RCU, so the node is not freed yet.
-        let node = unsafe { &*p };
+    /// A counted reference to a node reached under RCU, unless it is dying (count already 0).
+    fn try_get(node: &Node<D>) -> Option<ConnRef<D>> {
         let mut c = node.refcnt.load(Ordering::Relaxed);
         while c > 0 {
             match node.refcnt.compare_exchange_weak(c, c + 1, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return Some(ConnRef { node: p }),
+                // The count we took keeps the node alive beyond the RCU section.
+                Ok(_) => return Some(ConnRef { node: core::ptr::from_ref(node).cast_mut() }),
                 Err(now) => c = now,
             }
         }
