@@ -16,6 +16,8 @@
 #include <linux/random.h>
 #include <linux/timer.h>
 #include <linux/rcupdate.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_core.h>
 
 #include "helpers.h"
 
@@ -77,12 +79,40 @@ void ipvs_rs_icmp_send_ttl_exceeded(struct sk_buff *skb) { icmp_send(skb, ICMP_T
 void ipvs_rs_icmp_send_port_unreach(struct sk_buff *skb) { icmp_send(skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0); }
 void ipvs_rs_rcu_read_lock(void) { rcu_read_lock(); }
 void ipvs_rs_rcu_read_unlock(void) { rcu_read_unlock(); }
-void ipvs_rs_timer_setup(struct timer_list *timer, void (*func)(struct timer_list *)) { timer_setup(timer, func, 0); }
 unsigned long ipvs_rs_jiffies(void) { return jiffies; }
-void ipvs_rs_spin_lock_init(spinlock_t *lock) { spin_lock_init(lock); }
+/* spin_lock_init() with the caller's lockdep class (the macro would give all our locks one). */
+void ipvs_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key)
+{
+#ifdef CONFIG_DEBUG_SPINLOCK
+	__raw_spin_lock_init(spinlock_check(lock), name, key, LD_WAIT_CONFIG);
+#else
+	spin_lock_init(lock);
+#endif
+}
 void ipvs_rs_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void ipvs_rs_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
 void ipvs_rs_cond_resched(void) { cond_resched(); }
 u32 ipvs_rs_get_random_u32(void) { return get_random_u32(); }
 unsigned int ipvs_rs_nr_cpu_ids(void) { return nr_cpu_ids; }
 unsigned int ipvs_rs_this_cpu(void) { return raw_smp_processor_id(); }
+
+bool ipvs_rs_skb_has_dev(const struct sk_buff *skb) { return skb->dev; }
+void ipvs_rs_local_bh_disable(void) { local_bh_disable(); }
+void ipvs_rs_local_bh_enable(void) { local_bh_enable(); }
+void ipvs_rs_skb_clear_tstamp(struct sk_buff *skb) { skb_clear_tstamp(skb); }
+void ipvs_rs_skb_orphan(struct sk_buff *skb) { skb_orphan(skb); }
+struct nf_conn *ipvs_rs_nf_ct_get(const struct sk_buff *skb, unsigned int *ctinfo)
+{ return nf_ct_get(skb, (enum ip_conntrack_info *)ctinfo); }
+void ipvs_rs_nf_conntrack_put(struct nf_conn *ct) { nf_conntrack_put(&ct->ct_general); }
+void ipvs_rs_nf_ct_set_untracked(struct sk_buff *skb) { nf_ct_set(skb, NULL, IP_CT_UNTRACKED); }
+void ipvs_rs_nf_reset_ct(struct sk_buff *skb) { nf_reset_ct(skb); }
+int ipvs_rs_nf_conntrack_confirm(struct sk_buff *skb) { return nf_conntrack_confirm(skb); }
+bool ipvs_rs_nf_ct_is_confirmed(const struct nf_conn *ct) { return nf_ct_is_confirmed(ct); }
+bool ipvs_rs_nf_ct_is_dying(const struct nf_conn *ct) { return nf_ct_is_dying(ct); }
+const struct nf_conntrack_tuple *ipvs_rs_nf_ct_reply_tuple(const struct nf_conn *ct)
+{ return &ct->tuplehash[IP_CT_DIR_REPLY].tuple; }
+void ipvs_rs_nf_conntrack_alter_reply(struct nf_conn *ct, const struct nf_conntrack_tuple *newreply)
+{ nf_conntrack_alter_reply(ct, newreply); }
+unsigned int ipvs_rs_ip_ct_is_reply(void) { return IP_CT_IS_REPLY; }
+u32 ipvs_rs_ip_defrag_vs_fwd(void) { return IP_DEFRAG_VS_FWD; }
+u32 ipvs_rs_ip_defrag_vs_out(void) { return IP_DEFRAG_VS_OUT; }

@@ -72,14 +72,35 @@ void ipvs_rs_icmp_send_ttl_exceeded(struct sk_buff *skb);
 void ipvs_rs_icmp_send_port_unreach(struct sk_buff *skb);
 void ipvs_rs_rcu_read_lock(void);
 void ipvs_rs_rcu_read_unlock(void);
-void ipvs_rs_timer_setup(struct timer_list *timer, void (*func)(struct timer_list *));
 unsigned long ipvs_rs_jiffies(void);
-void ipvs_rs_spin_lock_init(spinlock_t *lock);
+struct lock_class_key;
+void ipvs_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key);
 void ipvs_rs_spin_lock_bh(spinlock_t *lock);
 void ipvs_rs_spin_unlock_bh(spinlock_t *lock);
 void ipvs_rs_cond_resched(void);
 u32 ipvs_rs_get_random_u32(void);
 unsigned int ipvs_rs_nr_cpu_ids(void);
 unsigned int ipvs_rs_this_cpu(void);
+
+/* Before sending on: timestamps, early-demux sockets, conntrack. */
+struct nf_conn;
+struct nf_conntrack_tuple;
+bool ipvs_rs_skb_has_dev(const struct sk_buff *skb);
+void ipvs_rs_local_bh_disable(void);
+void ipvs_rs_local_bh_enable(void);
+void ipvs_rs_skb_clear_tstamp(struct sk_buff *skb);
+void ipvs_rs_skb_orphan(struct sk_buff *skb);
+struct nf_conn *ipvs_rs_nf_ct_get(const struct sk_buff *skb, unsigned int *ctinfo);
+void ipvs_rs_nf_conntrack_put(struct nf_conn *ct);
+void ipvs_rs_nf_ct_set_untracked(struct sk_buff *skb);
+void ipvs_rs_nf_reset_ct(struct sk_buff *skb);
+int ipvs_rs_nf_conntrack_confirm(struct sk_buff *skb);
+bool ipvs_rs_nf_ct_is_confirmed(const struct nf_conn *ct);
+bool ipvs_rs_nf_ct_is_dying(const struct nf_conn *ct);
+const struct nf_conntrack_tuple *ipvs_rs_nf_ct_reply_tuple(const struct nf_conn *ct);
+void ipvs_rs_nf_conntrack_alter_reply(struct nf_conn *ct, const struct nf_conntrack_tuple *newreply);
+unsigned int ipvs_rs_ip_ct_is_reply(void);
+u32 ipvs_rs_ip_defrag_vs_fwd(void);
+u32 ipvs_rs_ip_defrag_vs_out(void);
 
 #endif

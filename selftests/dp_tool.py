@@ -3,7 +3,8 @@
 """Traffic for the datapath selftests (stdlib only, bounded in time).
 
   dp_tool.py serve NAME LOG PORT...  TCP and UDP servers on each PORT: answer each connection
-                                     or datagram with NAME, append "proto bytes" lines to LOG
+                                     or datagram with NAME, append "proto bytes peer" lines to
+                                     LOG (peer: the client address the server saw)
   dp_tool.py tcp ADDR PORT N SIZE    N sequential TCP connections, each sends SIZE bytes and
                                      prints the answer (the real server's name)
   dp_tool.py udp ADDR PORT N SIZE [SPORT]
@@ -13,6 +14,10 @@
                                      for each SRC address in turn, N connections (TCP) or
                                      datagrams from a new socket (UDP) to each of the comma-
                                      separated PORTS; prints "SRC PORT ANSWER" per connection
+  dp_tool.py flood ADDR PORT SECONDS [PERSOCKET]
+                                     UDP datagrams as fast as it can for SECONDS, from a new
+                                     socket (a new connection) every PERSOCKET datagrams; send
+                                     errors are ignored (the load balancer may be going away)
   dp_tool.py agent FIFO OUT          runs traffic commands read from FIFO, results appended
                                      to OUT (see agent()): one Python start for a whole test
 
@@ -33,11 +38,11 @@ import threading
 def serve(name, log, ports):
     lock = threading.Lock()
 
-    def record(proto, n):
+    def record(proto, n, peer):
         with lock, open(log, "a") as f:
-            f.write(f"{proto} {n}\n")
+            f.write(f"{proto} {n} {peer}\n")
 
-    def tcp_conn(c):
+    def tcp_conn(c, peer):
         c.settimeout(5)
         total = 0
         buf = b""
@@ -61,18 +66,22 @@ def serve(name, log, ports):
             pass
         finally:
             c.close()
-            record("tcp", total)
+            record("tcp", total, peer)
 
     def tcp_loop(s):
         while True:
-            c, _ = s.accept()
-            threading.Thread(target=tcp_conn, args=(c,), daemon=True).start()
+            c, peer = s.accept()
+            threading.Thread(target=tcp_conn, args=(c, peer[0]), daemon=True).start()
 
     def udp_loop(s):
         while True:
             d, peer = s.recvfrom(65536)
-            record("udp", len(d))
-            s.sendto(name.encode() + b"\n", peer)
+            record("udp", len(d), peer[0])
+            answer = name.encode() + b"\n"
+            if d.startswith(b"BIG"):
+                # A reply that leaves the server in fragments.
+                answer = answer.ljust(3000, b".")
+            s.sendto(answer, peer)
 
     socks = []
     for port in ports:
@@ -173,6 +182,10 @@ def agent(fifo, out, lifetime=600):
 
       from PROTO ADDR PORTS N SRC...  as the "from" command: "SRC PORT ANSWER" lines
       udp ADDR PORT N SPORT           N datagrams from source port SPORT: "ANSWER" lines
+      udpbig ADDR PORT                one datagram asking for a 3000-byte answer: "udpbig
+                                      LENGTH SOURCE" of the answer
+      udpdf ADDR PORT SIZE            one datagram of SIZE bytes with DF set (path MTU
+                                      discovery on): "udpdf SIZE ANSWER"
       open ADDR PORT N [SRC [SPORT]]  open N connections (from SRC, SPORT with SO_REUSEADDR),
                                       each sends a "K" line: "open ID ANSWER" (the real
                                       server's name, or ERROR:...)
@@ -243,6 +256,29 @@ def agent(fifo, out, lifetime=600):
                     ans = f"ERROR:{type(e).__name__}"
                 emit(ans)
             s.close()
+        elif cmd == "udpbig":
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(2.0)
+            try:
+                s.sendto(b"BIG\n", (args[0], int(args[1])))
+                d, peer = s.recvfrom(65536)
+                ans = f"{len(d)} {peer[0]}"
+            except OSError as e:
+                ans = f"ERROR:{type(e).__name__}"
+            s.close()
+            emit(f"udpbig {ans}")
+        elif cmd == "udpdf":
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            # IP_MTU_DISCOVER = IP_PMTUDISC_DO: DF on every datagram, never fragmented here.
+            s.setsockopt(socket.IPPROTO_IP, 10, 2)
+            s.settimeout(2.0)
+            try:
+                s.sendto(b"d" * int(args[2]), (args[0], int(args[1])))
+                ans = s.recv(100).decode().strip()
+            except OSError as e:
+                ans = f"ERROR:{type(e).__name__}"
+            s.close()
+            emit(f"udpdf {args[2]} {ans}")
         elif cmd == "open":
             addr, port = args[0], int(args[1])
             src = args[3] if len(args) > 3 else None
@@ -294,6 +330,23 @@ def agent(fifo, out, lifetime=600):
         c.close()
 
 
+def flood(addr, port, seconds, per_socket=8):
+    deadline = time.monotonic() + seconds
+    s = None
+    while time.monotonic() < deadline:
+        if s is not None:
+            s.close()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        for _ in range(per_socket):
+            try:
+                s.sendto(b"f" * 32, (addr, port))
+            except OSError:
+                pass
+    if s is not None:
+        s.close()
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "serve":
@@ -306,6 +359,8 @@ def main():
     elif cmd == "from":
         ports = [int(p) for p in args[2].split(",")]
         from_sources(args[0], args[1], ports, int(args[3]), args[4:])
+    elif cmd == "flood":
+        flood(args[0], int(args[1]), float(args[2]), *(int(a) for a in args[3:4]))
     elif cmd == "agent":
         agent(args[0], args[1])
     else:

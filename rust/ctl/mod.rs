@@ -10,23 +10,33 @@ use crate::ipvs_core::genl::{ControlPlane, Env};
 use store::KernelStore;
 use crate::sys::{self, pernet, procfs::ProcEntry, sysctl::NetSysctls, NetRef};
 use kernel::new_mutex;
+use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
 use kernel::prelude::*;
 use crate::dp::service::Published;
 use crate::dp::{ConnTable, Datapath, DpState};
 use crate::ipvs_core::estimator;
 use crate::sys::netfilter::Hooks;
 use crate::sys::rcu::ReadGuard;
+use crate::sys::sync::LockClass;
 use crate::sys::timer::{Periodic, Tick};
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::sync::Mutex;
 
-/// Everything IPVS keeps for one network namespace. Fields drop in declaration order: the
-/// hooks go first (waiting for running packets), then the /proc files, then what they read.
+/// Everything IPVS keeps for one network namespace. Its hooks are unregistered in `pre_exit`,
+/// and the netns core waits a grace period before dropping it, so no packet is inside a hook
+/// when the fields drop, in declaration order: the estimator timer first, then the /proc files,
+/// then what they read; the connection table waits for every entry's free before it goes.
+///
+/// Lock order: `control` (mutex, process context) -> a scheduler's `BhSpinLock` -> a
+/// connection-table stripe lock (BH) -> RCU read sections. The datapath (softirq) takes only
+/// the last two and never sleeps; nothing takes `control` from softirq.
 #[pin_data]
 pub(crate) struct IpvsNet {
     /// The rate estimator, stopped first: its ticks read `published` and `dp`.
     #[pin]
     estimator: Periodic<IpvsNet>,
+    /// Registered while the netns has services (see [`IpvsNet::update_hooks`]).
+    #[pin]
     hooks: Hooks<Datapath>,
     /// Services, dests and timeouts. Taken in process context only (genetlink doit/dump and
     /// /proc reads); never from softirq.
@@ -43,6 +53,8 @@ pub(crate) struct IpvsNet {
     pub(crate) dp: DpState,
 }
 
+static ESTIMATOR_TIMER_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_estimator"));
+
 impl pernet::PernetState for IpvsNet {
     fn create(net: NetRef<'_>) -> Result<Pin<KBox<Self>>> {
         let sysctls = NetSysctls::register(net, sys::nr_free_buffer_pages() / 32)?;
@@ -50,13 +62,13 @@ impl pernet::PernetState for IpvsNet {
         let published = Published::new()?;
         let mut proc_files = KVec::new();
         procfs::create_all(net, &mut proc_files)?;
-        let hooks = Hooks::register(net, &crate::dp::HOOKS)?;
+        let hooks = Hooks::new(net, &crate::dp::HOOKS)?;
         let dp = DpState::new()?;
-        let store = KernelStore::new(dp.total.clone()).map_err(|_| ENOMEM)?;
+        let store = KernelStore::new(dp.total.clone(), sys::NetAddrTypes::new(net)).map_err(|_| ENOMEM)?;
         let ipvs = KBox::pin_init(
-            pin_init!(IpvsNet {
-                estimator <- Periodic::new(estimator::PERIOD_SECS * sys::hz()),
-                hooks,
+            try_pin_init!(IpvsNet {
+                estimator <- Periodic::new(estimator::PERIOD_SECS * sys::hz(), &ESTIMATOR_TIMER_CLASS),
+                hooks <- hooks,
                 control <- new_mutex!(ControlPlane::new(store, sys::random_u32())),
                 sysctls,
                 proc_files,
@@ -64,10 +76,14 @@ impl pernet::PernetState for IpvsNet {
                 published,
                 dp,
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         ipvs.estimator.start(&ipvs);
         Ok(ipvs)
+    }
+
+    fn pre_exit(&self) {
+        self.hooks.unregister();
     }
 }
 
@@ -99,6 +115,21 @@ pub(crate) fn env() -> Env {
 }
 
 impl IpvsNet {
+    /// Before a command that may add the first service: the hooks must be in place, or the
+    /// command fails with their errno (as upstream's `ip_vs_add_service`).
+    pub(crate) fn hooks_for_new_service(&self) -> core::result::Result<(), crate::ipvs_core::errno::Errno> {
+        self.hooks.register().map_err(|e| crate::ipvs_core::errno::Errno(-e.to_errno()))
+    }
+
+    /// After every command: a netns without services has no hooks, so its packets pay
+    /// nothing for IPVS (upstream unregisters them with its last service).
+    pub(crate) fn update_hooks(&self, control: &ControlPlane<KernelStore>) {
+        use crate::ipvs_core::service::Store;
+        if control.store.service_count() == 0 {
+            self.hooks.unregister();
+        }
+    }
+
     /// Makes control-plane changes visible to the datapath: the services snapshot (published
     /// with RCU) and the timeouts. Called with the control lock held, after every change.
     pub(crate) fn sync_datapath(&self, control: &mut ControlPlane<KernelStore>) {

@@ -9,13 +9,18 @@ use crate::ipvs_core::procfs::StatsView;
 use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
 use crate::ipvs_core::support;
 use crate::sched::{DestSet, SchedState};
+use crate::ipvs_core::uapi::AF_INET;
 use crate::sys::kvec;
+use crate::sys::NetAddrTypes;
 use crate::sys::route_cache::RouteCache;
 use crate::sys::sched_storage::KernelStorage;
-use crate::sys::sync::BhSpinLock;
+use crate::sys::sync::{BhSpinLock, LockClass};
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
+
+/// Each service's scheduler state lock.
+static SCHED_LOCK_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_sched_state"));
 
 struct DestEntry {
     conf: DestConf,
@@ -51,6 +56,8 @@ pub(crate) struct KernelStore {
     rebuild_all: bool,
     /// Dests were removed since [`KernelStore::take_dests_removed`] was last called.
     dests_removed: bool,
+    /// Which addresses may be real servers in this netns.
+    addr_types: NetAddrTypes,
 }
 
 /// The published table and bucket of a service.
@@ -88,6 +95,11 @@ fn service_rt(s: &SvcEntry) -> Result<Arc<ServiceRt>> {
     Arc::new(rt, GFP_KERNEL).map_err(enomem)
 }
 
+/// The IPv4 address at the front of a 16-byte address field.
+fn v4(addr: &[u8; 16]) -> [u8; 4] {
+    [addr[0], addr[1], addr[2], addr[3]]
+}
+
 fn enomem<E>(_: E) -> Errno {
     Errno::ENOMEM
 }
@@ -108,14 +120,14 @@ fn apply_conf(rt: &DestRt, conf: &DestConf) {
 }
 
 impl KernelStore {
-    pub(crate) fn new(total: Arc<Stats>) -> Result<Self> {
+    pub(crate) fn new(total: Arc<Stats>, addr_types: NetAddrTypes) -> Result<Self> {
         let mut by_addr = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL).map_err(enomem)?;
         let mut by_mark = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL).map_err(enomem)?;
         for _ in 0..SVC_BUCKETS {
             by_addr.push(KVec::new(), GFP_KERNEL).map_err(enomem)?;
             by_mark.push(KVec::new(), GFP_KERNEL).map_err(enomem)?;
         }
-        Ok(KernelStore { services: KVec::new(), trash: KVec::new(), total, by_addr, by_mark, dirty: KVec::new(), rebuild_all: false, dests_removed: false })
+        Ok(KernelStore { services: KVec::new(), trash: KVec::new(), total, by_addr, by_mark, dirty: KVec::new(), rebuild_all: false, dests_removed: false, addr_types })
     }
 
     fn bucket_mut(&mut self, (table, i): (Table, usize)) -> Result<&mut KVec<Arc<ServiceRt>>> {
@@ -259,7 +271,7 @@ impl Store for KernelStore {
         let entry = SvcEntry {
             conf: *conf,
             dests: KVec::new(),
-            sched: Arc::pin_init(BhSpinLock::new(SchedState::Unbound), GFP_KERNEL).map_err(enomem)?,
+            sched: Arc::pin_init(BhSpinLock::new(SchedState::Unbound, &SCHED_LOCK_CLASS), GFP_KERNEL).map_err(enomem)?,
             stats: Arc::new(Stats::new().map_err(enomem)?, GFP_KERNEL).map_err(enomem)?,
         };
         let entry = KBox::new(entry, GFP_KERNEL).map_err(enomem)?;
@@ -325,6 +337,10 @@ impl Store for KernelStore {
                     t.rt.stats.zero();
                 }
                 t.rt
+            }
+            // A new dest: only a unicast or local IPv4 address (`ip_vs_new_dest`).
+            None if conf.af == AF_INET && !self.addr_types.v4_unicast_or_local(v4(&conf.addr)) => {
+                return Err(Errno::EINVAL)
             }
             None => Arc::new(
                 DestRt {

@@ -50,6 +50,10 @@ pub(crate) struct ConnData {
     /// Forwarding method (`uapi::fwd`), fixed at creation.
     pub(crate) fwd: u32,
     pub(crate) kind: ConnKind,
+    /// Keep the packets' conntrack entries and tell them about the NAT (the `conntrack`
+    /// sysctl when the connection was made; upstream's `IP_VS_CONN_F_NFCT`). Otherwise the
+    /// packets IPVS sends on are untracked.
+    pub(crate) nfct: bool,
     /// State index and the INACTIVE / NO_OUTPUT flags.
     bits: AtomicU8,
     /// `T_*` bits of a template.
@@ -66,6 +70,7 @@ impl ConnData {
         kind: ConnKind,
         dest: Arc<DestRt>,
         fwd: u32,
+        nfct: bool,
         svc_stats: Arc<Stats>,
         control: Option<ConnRef<ConnData>>,
     ) -> Self {
@@ -83,6 +88,7 @@ impl ConnData {
             dport: t.dport,
             fwd,
             kind,
+            nfct,
             // A new connection counts as inactive until it is established.
             bits: AtomicU8::new(F_INACTIVE | no_output | TcpState::None.index() as u8),
             template_bits: AtomicU8::new(0),
@@ -90,6 +96,10 @@ impl ConnData {
             svc_stats,
             control: Held::new(control),
         }
+    }
+
+    pub(crate) fn is_one_packet(&self) -> bool {
+        self.kind == ConnKind::OnePacket
     }
 
     pub(crate) fn is_template(&self) -> bool {
@@ -164,9 +174,10 @@ impl ConnData {
             || (conn_reuse_mode & 2 != 0 && state == Some(TcpState::FinWait) && b & F_NO_OUTPUT != 0)
     }
 
-    /// Leaves the dest's counters and the template, as expiry does (for a one-packet
-    /// connection, which never enters the table).
-    pub(crate) fn finish_one_packet(&self) {
+    /// Leaves the dest's counters and the template, as expiry does, for a connection that
+    /// never entered the table: a one-packet connection after its packet, or one the table
+    /// had no memory for.
+    pub(crate) fn discard(self) {
         self.leave();
     }
 

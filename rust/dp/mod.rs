@@ -16,7 +16,7 @@ use crate::sched::Flow;
 use crate::sys::conntab::{ConnRef, Table};
 use crate::sys::netfilter::{self, HookId, HookSpec};
 use crate::sys::rcu::ReadGuard;
-use crate::sys::skb::{Skb, Verdict};
+use crate::sys::skb::{DefragUser, Gathered, Skb, Verdict};
 use crate::sys::{pernet, NetRef};
 use conn::{ConnData, ConnKind, ConnTuple};
 use kernel::sync::Arc;
@@ -94,6 +94,23 @@ fn parse(skb: &Skb<'_>) -> Option<L4Packet> {
     Some(L4Packet { ip, sport: [ports[0], ports[1]], dport: [ports[2], ports[3]], tcp })
 }
 
+/// Whether `skb` is an IPv4 fragment of a protocol whose replies IPVS translates.
+fn fragment_to_gather(skb: &Skb<'_>) -> bool {
+    skb.read::<20>(0)
+        .and_then(|h| Ipv4::parse(&h))
+        .is_some_and(|ip| ip.is_fragment && (ip.protocol == PROTO_TCP || ip.protocol == PROTO_UDP))
+}
+
+/// The reassembly queues of the reply hooks that can see fragments (LOCAL_IN gets whole
+/// packets from the stack).
+fn defrag_user(id: HookId) -> Option<DefragUser> {
+    match id {
+        HookId::ReplyForward => Some(DefragUser::Forward),
+        HookId::ReplyLocalOut => Some(DefragUser::LocalOut),
+        _ => None,
+    }
+}
+
 fn v4_to_16(a: [u8; 4]) -> [u8; 16] {
     let mut out = [0u8; 16];
     out[..4].copy_from_slice(&a);
@@ -104,14 +121,25 @@ fn v4_to_16(a: [u8; 4]) -> [u8; 16] {
 pub(crate) struct Datapath;
 
 impl netfilter::Handler for Datapath {
-    fn hook(id: HookId, net: NetRef<'_>, skb: &mut Skb<'_>) -> Verdict {
+    fn hook(id: HookId, net: NetRef<'_>, skb: Skb<'_>) -> Verdict {
         if skb.ipvs_property() {
             return Verdict::Accept;
         }
         let Some(ipvs) = pernet::state::<IpvsNet>(net) else {
             return Verdict::Accept;
         };
-        let Some(pkt) = parse(skb) else {
+        // Replies of NAT connections may come fragmented from the real server (requests
+        // reach LOCAL_IN whole): gather them first, or their fragments would leave with the
+        // real server's address (upstream's `ip_vs_out_hook`).
+        let skb = match defrag_user(id) {
+            Some(user) if fragment_to_gather(&skb) => match skb.gather_fragments(net, user) {
+                Gathered::Whole(skb) => skb,
+                Gathered::Consumed => return Verdict::Stolen,
+                Gathered::Failed(_) => return Verdict::Drop,
+            },
+            _ => skb,
+        };
+        let Some(pkt) = parse(&skb) else {
             return Verdict::Accept;
         };
         match id {
@@ -164,7 +192,7 @@ impl Conn {
 }
 
 /// A packet towards a virtual service (client to VIP).
-fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
+fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
     let ip = &pkt.ip;
     let hash = conn_hash(ip.protocol, ip.saddr, pkt.sport, ipvs.dp.seed);
     let mut found = ipvs.conns.lookup(hash, |c| c.matches_in(ip.protocol, (ip.saddr, pkt.sport), (ip.daddr, pkt.dport)));
@@ -198,7 +226,7 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, l
     };
     let conn = match found {
         Some(c) => Conn::Table(c),
-        None => match new_conn(ipvs, skb, pkt, hash) {
+        None => match new_conn(ipvs, &skb, pkt, hash) {
             Ok(Some(c)) => c,
             Ok(None) => return Verdict::Accept,
             Err(v) => return v,
@@ -206,6 +234,7 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, l
     };
     let d = conn.data();
     let len = skb.len();
+    let tx = crate::xmit::Tx { net, conn: d, ip, local };
     d.dest.stats.count_in(len);
     d.svc_stats.count_in(len);
     ipvs.dp.total.count_in(len);
@@ -214,14 +243,14 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, l
         c.set_timeout(timeout);
     }
     let verdict = match d.fwd {
-        fwd::MASQ => crate::xmit::nat::xmit_in(net, skb, ip, d, local),
-        fwd::DROUTE => crate::xmit::dr::xmit(net, skb, ip, d, local),
-        fwd::TUNNEL => crate::xmit::tun::xmit(net, skb, ip, d, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0),
+        fwd::MASQ => crate::xmit::nat::xmit_in(&tx, skb),
+        fwd::DROUTE => crate::xmit::dr::xmit(&tx, skb),
+        fwd::TUNNEL => crate::xmit::tun::xmit(&tx, skb, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0),
         // LOCALNODE: deliver here.
         _ => Verdict::Accept,
     };
-    if let Conn::OnePacket(d) = &conn {
-        d.finish_one_packet();
+    if let Conn::OnePacket(d) = conn {
+        d.discard();
     }
     verdict
 }
@@ -278,20 +307,27 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
         (dest, dport, None)
     };
     let method = dest.fwd.load(Ordering::Relaxed) & fwd::MASK;
-    dest.stats.count_conn();
-    svc.stats.count_conn();
-    ipvs.dp.total.count_conn();
     let tuple = ConnTuple { protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport };
     // The connection holds its own reference on the template; dropping ours afterwards
     // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
-    let data = ConnData::new(tuple, kind, dest, method, svc.stats.clone(), control.as_ref().map(ConnRef::clone_ref));
+    let nfct = ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0;
+    let data = ConnData::new(tuple, kind, dest, method, nfct, svc.stats.clone(), control.as_ref().map(ConnRef::clone_ref));
     drop(control);
+    let conn = if one_packet {
+        Conn::OnePacket(data)
+    } else {
+        let initial = 3u32.saturating_mul(crate::sys::hz());
+        Conn::Table(ipvs.conns.insert(hash, initial, data, GFP_ATOMIC).map_err(|data| {
+            data.discard();
+            Verdict::Drop
+        })?)
+    };
+    // Counted once it exists, as upstream counts in `ip_vs_conn_stats` after creating it.
+    conn.data().dest.stats.count_conn();
+    svc.stats.count_conn();
+    ipvs.dp.total.count_conn();
     drop(guard);
-    if one_packet {
-        return Ok(Some(Conn::OnePacket(data)));
-    }
-    let initial = 3u32.saturating_mul(crate::sys::hz());
-    ipvs.conns.insert(hash, initial, data, GFP_ATOMIC).map(|c| Some(Conn::Table(c))).map_err(|_| Verdict::Drop)
+    Ok(Some(conn))
 }
 
 /// `ip_vs_sched_persist()`: the client's template (found, or made for a freshly scheduled
@@ -326,13 +362,16 @@ fn persistent_dest(
     };
     let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
     let method = dest.fwd.load(Ordering::Relaxed) & fwd::MASK;
-    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, svc.stats.clone(), None);
-    let ct = ipvs.conns.insert(hash, svc.timeout, template, GFP_ATOMIC).map_err(|_| Verdict::Drop)?;
+    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, false, svc.stats.clone(), None);
+    let ct = ipvs.conns.insert(hash, svc.timeout, template, GFP_ATOMIC).map_err(|template| {
+        template.discard();
+        Verdict::Drop
+    })?;
     Ok((ct, dest))
 }
 
 /// A packet from a real server back to a client through the director (NAT replies).
-fn reply(ipvs: &IpvsNet, skb: &mut Skb<'_>, pkt: &L4Packet) -> Verdict {
+fn reply(ipvs: &IpvsNet, skb: Skb<'_>, pkt: &L4Packet) -> Verdict {
     let ip = &pkt.ip;
     let hash = conn_hash(ip.protocol, ip.daddr, pkt.dport, ipvs.dp.seed);
     let Some(conn) = ipvs.conns.lookup(hash, |c| {

@@ -15,4 +15,5 @@
 #include <net/ip.h>
 #include <net/route.h>
 #include <net/ip_tunnels.h>
+#include <net/netfilter/nf_conntrack.h>
 #include "helpers.h"

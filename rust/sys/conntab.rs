@@ -9,10 +9,22 @@
 //!
 //! Entry lifetime: the table holds one reference. Users get more with [`Table::lookup`]; a
 //! reference's drop re-arms the expiry timer. The timer unlinks the entry only when the table's
-//! reference is the last one, otherwise it tries again a second later.
+//! reference is the last one (count 1 -> 0 under the stripe lock, after which no reference can
+//! be taken), otherwise it tries again later. After that unlink the timer is shut down, because
+//! the last user's drop may have re-armed it just before, and only then is the free queued.
+//!
+//! Teardown: [`Table::clear`] runs after the hooks are unregistered and a grace period has
+//! passed (the netns core's `pre_exit` -> `synchronize_rcu` -> `exit`), so no packet holds a
+//! reference. It unlinks what is left and then waits until every entry ever allocated has been
+//! freed (`allocated` reaches 0), including those an expiry timer on another CPU unlinked just
+//! before: their `call_rcu` may be queued after a first `rcu_barrier`, so it waits in a loop.
+//! Only then may the table, and what entries point to, be freed, and the module text go.
 
 use super::bindings;
+use super::sync::LockClass;
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
+use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -152,16 +164,26 @@ use super::jiffies;
 
 /// The table.
 pub(crate) struct Table<D: Entry> {
-    buckets: KVec<AtomicPtr<Node<D>>>,
+    /// `1 << bits` bucket heads. With `conn_tab_bits` up to 20 this is 8 MiB, past what
+    /// kmalloc gives, so it comes from kvmalloc, charged to the netns creator's memory cgroup.
+    buckets: KVVec<AtomicPtr<Node<D>>>,
     locks: KVec<Opaque<bindings::spinlock_t>>,
     mask: u32,
+    /// Linked entries.
     count: AtomicU32,
+    /// Entries allocated and not yet freed (linked, or unlinked with their free pending);
+    /// `clear` waits for it to reach 0.
+    allocated: AtomicU32,
 }
 
 // SAFETY: all shared mutation is through atomics or under the stripe locks.
 unsafe impl<D: Entry> Send for Table<D> {}
 // SAFETY: as above.
 unsafe impl<D: Entry> Sync for Table<D> {}
+
+/// Every table's stripe locks are one kind of lock, and the entries' expiry timers another.
+static STRIPE_LOCK_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_conntab_stripe"));
+static EXPIRY_TIMER_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_conn_expiry"));
 
 /// Stripe locks: enough to spread contention, few enough to stay small.
 const MAX_LOCKS: usize = 1024;
@@ -170,21 +192,22 @@ impl<D: Entry> Table<D> {
     /// A table of `1 << bits` buckets, boxed so entries can point back to it.
     pub(crate) fn new(bits: u32) -> Result<KBox<Self>> {
         let size = 1usize << bits.min(27);
-        let mut buckets = KVec::with_capacity(size, GFP_KERNEL)?;
+        let mut buckets = KVVec::with_capacity(size, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..size {
-            buckets.push(AtomicPtr::new(core::ptr::null_mut()), GFP_KERNEL)?;
+            buckets.push(AtomicPtr::new(core::ptr::null_mut()), GFP_KERNEL_ACCOUNT)?;
         }
         let nlocks = size.min(MAX_LOCKS);
-        let mut locks = KVec::with_capacity(nlocks, GFP_KERNEL)?;
+        let mut locks = KVec::with_capacity(nlocks, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..nlocks {
-            locks.push(Opaque::uninit(), GFP_KERNEL)?;
+            locks.push(Opaque::uninit(), GFP_KERNEL_ACCOUNT)?;
         }
         for lock in locks.iter() {
             // SAFETY: initialises each lock in place; the KVec is full and never grows again,
             // so the locks do not move.
-            unsafe { bindings::ipvs_rs_spin_lock_init(lock.get()) };
+            unsafe { bindings::ipvs_rs_spin_lock_init(lock.get(), STRIPE_LOCK_CLASS.name(), STRIPE_LOCK_CLASS.key()) };
         }
-        Ok(KBox::new(Table { buckets, locks, mask: (size - 1) as u32, count: AtomicU32::new(0) }, GFP_KERNEL)?)
+        let table = Table { buckets, locks, mask: (size - 1) as u32, count: AtomicU32::new(0), allocated: AtomicU32::new(0) };
+        Ok(KBox::new(table, GFP_KERNEL_ACCOUNT)?)
     }
 
     fn lock(&self, bucket: u32) -> StripeGuard<'_> {
@@ -257,10 +280,15 @@ impl<D: Entry> Table<D> {
     }
 
     /// Inserts a new entry in bucket `hash`; it expires `timeout` jiffies after the returned
-    /// reference is dropped.
-    pub(crate) fn insert(&self, hash: u32, timeout: u32, data: D, flags: kernel::alloc::Flags) -> Result<ConnRef<D>> {
+    /// reference is dropped. If no memory can be had, the data comes back to the caller, so
+    /// that what it accounts for (a dest's connection counters) can be given back.
+    pub(crate) fn insert(&self, hash: u32, timeout: u32, data: D, flags: kernel::alloc::Flags) -> Result<ConnRef<D>, D> {
         let bucket = hash & self.mask;
-        let node = KBox::new(
+        let Ok(slot) = KBox::<Node<D>>::new_uninit(flags) else {
+            return Err(data);
+        };
+        let node = KBox::write(
+            slot,
             Node {
                 timer: Opaque::uninit(),
                 rcu: Opaque::uninit(),
@@ -272,11 +300,11 @@ impl<D: Entry> Table<D> {
                 table: self,
                 data,
             },
-            flags,
-        )?;
+        );
+        self.allocated.fetch_add(1, Ordering::Relaxed);
         let p = KBox::into_raw(node);
         // SAFETY: `p` is our fresh node; the timer is set up before anyone can arm it.
-        unsafe { bindings::ipvs_rs_timer_setup((*p).timer.get(), Some(expire_cb::<D>)) };
+        unsafe { super::timer::init((*p).timer.get(), Some(expire_cb::<D>), &EXPIRY_TIMER_CLASS) };
         {
             let _g = self.lock(bucket);
             let head = &self.buckets[bucket as usize];
@@ -346,14 +374,15 @@ impl<D: Entry> Table<D> {
         }
     }
 
-    /// Removes and frees every entry. Process context, after the users (hooks) are gone.
+    /// Removes and frees every entry, and returns once all are freed. Process context, after
+    /// the users (hooks) are gone and a grace period has passed.
     pub(crate) fn clear(&self) {
         // First let every entry drop its references on the others, while none is freed.
         self.for_each(|d, _| {
             d.detach();
             true
         });
-        for head in self.buckets.iter() {
+        for (i, head) in self.buckets.iter().enumerate() {
             loop {
                 let p = head.load(Ordering::Acquire);
                 if p.is_null() {
@@ -361,14 +390,24 @@ impl<D: Entry> Table<D> {
                 }
                 // SAFETY: `p` is linked, hence alive; after the forced unlink no new reference
                 // can be taken and the timer callback finds it unlinked and does nothing, so
-                // after timer_delete_sync nothing else touches it and we may queue the free.
+                // after timer_shutdown_sync nothing else touches it and we may queue the free.
                 unsafe {
                     if self.unlink(p, true) {
-                        bindings::timer_delete_sync((*p).timer.get());
+                        bindings::timer_shutdown_sync((*p).timer.get());
                         bindings::call_rcu((*p).rcu.get(), Some(free_cb::<D>));
                     }
                 }
             }
+            if i % 64 == 63 {
+                // SAFETY: process context, no lock or RCU read section held here.
+                unsafe { bindings::ipvs_rs_cond_resched() };
+            }
+        }
+        // Entries an expiry timer unlinked before us are not in any bucket, but their callback
+        // may still be running (`expired()` touches what the entry points to) or their free
+        // may not be queued yet. Each round waits for the callbacks queued so far.
+        while self.allocated.load(Ordering::Acquire) != 0 {
+            super::rcu::barrier();
         }
     }
 }
@@ -403,6 +442,10 @@ unsafe extern "C" fn expire_cb<D: Entry>(timer: *mut bindings::timer_list) {
     unsafe {
         let table = &*(*p).table;
         if table.unlink(p, false) {
+            // The last user's drop may have re-armed us between our start and the unlink;
+            // nobody can re-arm after it (no reference can be taken), so this leaves the timer
+            // dead before the free is queued. Not `_sync`: we are that timer's callback.
+            bindings::timer_shutdown((*p).timer.get());
             (*p).data.expired();
             bindings::call_rcu((*p).rcu.get(), Some(free_cb::<D>));
         } else if !(*p).pprev.load(Ordering::Relaxed).is_null() {
@@ -431,5 +474,10 @@ unsafe extern "C" fn free_cb<D: Entry>(head: *mut bindings::callback_head) {
     let off = core::mem::offset_of!(Node<D>, rcu);
     // SAFETY: `head` is the `rcu` field of a node from `KBox::into_raw`, unlinked and with no
     // reader left after the grace period.
-    unsafe { drop(KBox::from_raw(head.cast::<u8>().sub(off).cast::<Node<D>>())) };
+    let node = unsafe { KBox::from_raw(head.cast::<u8>().sub(off).cast::<Node<D>>()) };
+    let table = node.table;
+    drop(node);
+    // SAFETY: the table outlives its entries: `clear` (run before the table is freed) waits
+    // for this count, which we drop last, after the entry and its data are gone.
+    unsafe { (*table).allocated.fetch_sub(1, Ordering::Release) };
 }

@@ -107,3 +107,35 @@ pub(crate) fn nr_free_buffer_pages() -> u64 {
 
 /// `sizeof(struct ip_vs_conn)` of stock IPVS in this kernel, which sizes the table like upstream.
 pub(crate) const STOCK_CONN_SIZE: usize = core::mem::size_of::<bindings::ip_vs_conn>();
+
+/// Address-type queries in one netns's routing tables, for the control plane.
+///
+/// # Invariants
+///
+/// `net` is the netns whose pernet state owns this value, so it is alive whenever the value is
+/// (the same rule as for [`netfilter::Hooks`] and [`procfs::ProcEntry`]).
+pub(crate) struct NetAddrTypes {
+    net: *mut bindings::net,
+}
+
+// SAFETY: only a pointer to a netns, used for lookups that may run on any CPU.
+unsafe impl Send for NetAddrTypes {}
+// SAFETY: as above; lookups take no `&mut`.
+unsafe impl Sync for NetAddrTypes {}
+
+impl NetAddrTypes {
+    /// For the pernet state of `net` to keep (see the type's invariant).
+    pub(crate) fn new(net: NetRef<'_>) -> Self {
+        // INVARIANT: the caller is the pernet state of `net`.
+        NetAddrTypes { net: net.as_ptr() }
+    }
+
+    /// Whether `addr` (IPv4, network order) is a local or unicast address here: what
+    /// upstream accepts as a real server (`ip_vs_new_dest`), refusing multicast, broadcast,
+    /// zero and other special addresses.
+    pub(crate) fn v4_unicast_or_local(&self, addr: [u8; 4]) -> bool {
+        // SAFETY: `net` is alive (type invariant); inet_addr_type only reads the FIB under RCU.
+        let t = unsafe { bindings::inet_addr_type(self.net, u32::from_ne_bytes(addr)) };
+        t == bindings::RTN_LOCAL || t == bindings::RTN_UNICAST
+    }
+}

@@ -6,7 +6,9 @@ use super::skb::{Skb, Verdict};
 use super::NetRef;
 use core::marker::PhantomData;
 use kernel::ffi::{c_uint, c_void};
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 
 pub(crate) const NF_INET_LOCAL_IN: u32 = 1;
 pub(crate) const NF_INET_FORWARD: u32 = 2;
@@ -53,7 +55,9 @@ pub(crate) struct HookSpec {
 
 /// The packet handler behind a set of hooks.
 pub(crate) trait Handler: 'static {
-    fn hook(id: HookId, net: NetRef<'_>, skb: &mut Skb<'_>) -> Verdict;
+    /// Handles one packet. The skb is the handler's for the call: it either returns it to
+    /// netfilter with the verdict, or consumes it (sending it on) and returns `Stolen`.
+    fn hook(id: HookId, net: NetRef<'_>, skb: Skb<'_>) -> Verdict;
 }
 
 /// The `nf_hookfn` of every hook.
@@ -71,24 +75,38 @@ unsafe extern "C" fn hook_cb<H: Handler>(
     };
     // SAFETY: netfilter passes a live state whose net is live for the call, and an skb that
     // we own until we return a verdict.
-    let (net, mut skb) = unsafe { (NetRef::from_raw((*state).net), Skb::from_raw(skb)) };
-    H::hook(id, net, &mut skb).to_raw()
+    let (net, skb) = unsafe { (NetRef::from_raw((*state).net), Skb::from_raw(skb)) };
+    H::hook(id, net, skb).to_raw()
 }
 
-/// Hooks registered in one netns; unregistered on drop (which waits for running hooks).
+/// The hooks of one netns. Built once with the netns state, registered while the netns has
+/// services (as upstream registers them with the first service, so a netns without services
+/// pays nothing per packet), and unregistered with the last one or at `pre_exit`.
+///
+/// Unregistering does not wait for hooks running on other CPUs (6.12 frees its hook entries by
+/// `call_rcu`): what a running hook uses must stay alive for a grace period after. The owner
+/// unregisters in `pre_exit`, and the netns core runs `synchronize_rcu` before `exit` frees
+/// the state; the drop below waits itself (`synchronize_net`) for the case where it could not.
+#[pin_data(PinnedDrop)]
 pub(crate) struct Hooks<H: Handler> {
     net: *mut bindings::net,
+    /// Netfilter keeps pointers to these while they are registered; never moved or resized.
     ops: KVec<bindings::nf_hook_ops>,
+    /// Whether `ops` are registered. Registration sleeps, so this is a mutex (process context
+    /// only), and it serialises register and unregister.
+    #[pin]
+    registered: Mutex<bool>,
     _h: PhantomData<H>,
 }
 
-// SAFETY: the ops are only read by netfilter after registration.
+// SAFETY: the ops are only read by netfilter while registered; `registered` serialises changes.
 unsafe impl<H: Handler> Send for Hooks<H> {}
 // SAFETY: as above.
 unsafe impl<H: Handler> Sync for Hooks<H> {}
 
 impl<H: Handler> Hooks<H> {
-    pub(crate) fn register(net: NetRef<'_>, specs: &[HookSpec]) -> Result<Self> {
+    /// The hooks of `net`, not yet registered.
+    pub(crate) fn new(net: NetRef<'_>, specs: &[HookSpec]) -> Result<impl PinInit<Self, Error>> {
         let mut ops = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
         for spec in specs {
             ops.push(
@@ -103,20 +121,52 @@ impl<H: Handler> Hooks<H> {
                 GFP_KERNEL,
             )?;
         }
-        // SAFETY: `net` is live; `ops` stays allocated (and unmoved: a KVec's buffer does not
-        // move while we do not push) until `drop` unregisters it.
-        let ret = unsafe { bindings::nf_register_net_hooks(net.as_ptr(), ops.as_ptr(), ops.len() as u32) };
-        if ret != 0 {
-            return Err(Error::from_errno(ret));
+        let net = net.as_ptr();
+        Ok(try_pin_init!(Hooks {
+            net,
+            ops,
+            registered <- new_mutex!(false),
+            _h: PhantomData,
+        }))
+    }
+
+    /// Registers the hooks unless they are. Process context.
+    pub(crate) fn register(&self) -> Result {
+        let mut registered = self.registered.lock();
+        if !*registered {
+            // SAFETY: `net` is live while its pernet state (our owner) is; `ops` stays
+            // allocated and unmoved (never pushed to again) until after `unregister` and a
+            // grace period (see the type's doc and our drop).
+            let ret = unsafe { bindings::nf_register_net_hooks(self.net, self.ops.as_ptr(), self.ops.len() as u32) };
+            if ret != 0 {
+                return Err(Error::from_errno(ret));
+            }
+            *registered = true;
         }
-        Ok(Hooks { net: net.as_ptr(), ops, _h: PhantomData })
+        Ok(())
+    }
+
+    /// Unregisters the hooks if they are registered. Hooks already running may still be
+    /// running when this returns. Process context.
+    pub(crate) fn unregister(&self) {
+        let mut registered = self.registered.lock();
+        if *registered {
+            // SAFETY: registered by `register` in this net, which is alive (see `register`).
+            unsafe { bindings::nf_unregister_net_hooks(self.net, self.ops.as_ptr(), self.ops.len() as u32) };
+            *registered = false;
+        }
     }
 }
 
-impl<H: Handler> Drop for Hooks<H> {
-    fn drop(&mut self) {
-        // SAFETY: registered in `register` in this net, which is alive while its pernet state
-        // (our owner) is.
-        unsafe { bindings::nf_unregister_net_hooks(self.net, self.ops.as_ptr(), self.ops.len() as u32) };
+#[pinned_drop]
+impl<H: Handler> PinnedDrop for Hooks<H> {
+    fn drop(self: Pin<&mut Self>) {
+        let was_registered = *self.registered.lock();
+        if was_registered {
+            self.unregister();
+            // Our owner is about to free what the hooks use: wait for the running ones.
+            // SAFETY: process context (pernet exit), no lock held.
+            unsafe { bindings::synchronize_net() };
+        }
     }
 }

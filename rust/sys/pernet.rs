@@ -14,6 +14,10 @@ use kernel::types::Opaque;
 /// State kept for each network namespace.
 pub(crate) trait PernetState: Sized + Send + Sync + 'static {
     fn create(net: NetRef<'_>) -> Result<Pin<KBox<Self>>>;
+    /// Stops new work (for example unregisters hooks) when the netns starts going away. The
+    /// netns core waits for an RCU grace period between this and the state's drop, so what
+    /// RCU readers started before this returned is over by then.
+    fn pre_exit(&self) {}
 }
 
 /// The `net_generic` id of our slot; written by `register_pernet_subsys`.
@@ -54,6 +58,19 @@ unsafe extern "C" fn init_cb<T: PernetState>(net: *mut bindings::net) -> c_int {
     }
 }
 
+/// `pernet_operations.pre_exit`.
+///
+/// # Safety
+///
+/// Only the netns core may call it, once per `net` whose init succeeded, before `exit_cb`.
+unsafe extern "C" fn pre_exit_cb<T: PernetState>(net: *mut bindings::net) {
+    // SAFETY: the netns core calls us with the dying but still live net.
+    let net = unsafe { NetRef::from_raw(net) };
+    if let Some(state) = state::<T>(net) {
+        state.pre_exit();
+    }
+}
+
 /// `pernet_operations.exit`.
 ///
 /// # Safety
@@ -89,6 +106,7 @@ impl<T: PernetState> Registration<T> {
         let ops = KBox::new(
             Opaque::new(bindings::pernet_operations {
                 init: Some(init_cb::<T>),
+                pre_exit: Some(pre_exit_cb::<T>),
                 exit: Some(exit_cb::<T>),
                 id: NET_ID.0.get(),
                 size: core::mem::size_of::<*const T>(),

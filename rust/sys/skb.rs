@@ -256,22 +256,156 @@ impl<'a> Skb<'a> {
         unsafe { bindings::ipvs_rs_icmp_send_port_unreach(self.raw) };
     }
 
-    /// Marks the packet as IPVS's, so our own LOCAL_OUT hook lets it pass, and prepares the
-    /// checksum state for forwarding.
-    pub(crate) fn mark_ipvs(&mut self) {
+    /// Marks the packet as IPVS's, so that our own hooks (and a second IPVS pass) let it be.
+    pub(crate) fn set_ipvs_property(&mut self) {
         // SAFETY: live skb.
-        unsafe {
-            bindings::ipvs_rs_skb_set_ipvs_property(self.raw);
-            bindings::ipvs_rs_skb_forward_csum(self.raw);
+        unsafe { bindings::ipvs_rs_skb_set_ipvs_property(self.raw) };
+    }
+
+    /// Forgets the packet's conntrack entry and marks it untracked (upstream's
+    /// `ip_vs_notrack`), so that conntrack and NAT rules (a MASQUERADE on a docker or kube
+    /// node) leave the rewritten packet alone.
+    pub(crate) fn untrack(&mut self) {
+        let mut ctinfo = 0;
+        // SAFETY: live skb; nf_ct_get only reads its conntrack field.
+        let ct = unsafe { bindings::ipvs_rs_nf_ct_get(self.raw, &mut ctinfo) };
+        if !ct.is_null() {
+            // SAFETY: the skb held one reference on `ct`, which we drop as we detach it.
+            unsafe {
+                bindings::ipvs_rs_nf_conntrack_put(ct);
+                bindings::ipvs_rs_nf_ct_set_untracked(self.raw);
+            }
         }
     }
 
-    /// Sends the packet out through LOCAL_OUT and the route set on it. The skb is consumed:
-    /// the hook must return the [`Verdict::Stolen`] this gives, and not touch the skb again.
+    /// Drops the packet's conntrack reference (`nf_reset_ct`), for a packet that is wrapped
+    /// in a tunnel: the outer packet is a new flow.
+    pub(crate) fn reset_conntrack(&mut self) {
+        // SAFETY: live skb.
+        unsafe { bindings::ipvs_rs_nf_reset_ct(self.raw) };
+    }
+
+    /// Confirms the packet's conntrack entry before it is tunnelled; false if conntrack
+    /// refused it (the packet must then be dropped).
+    pub(crate) fn confirm_conntrack(&mut self) -> bool {
+        // SAFETY: live skb; confirms (hashes) its unconfirmed conntrack entry, if any.
+        unsafe { bindings::ipvs_rs_nf_conntrack_confirm(self.raw) == bindings::NF_ACCEPT as i32 }
+    }
+
+    /// Tells the packet's new, unconfirmed conntrack entry what the replies will look like
+    /// after IPVS rewrote the packet (upstream's `ip_vs_update_conntrack`): `Source` is the
+    /// real server's address and port after a NAT request, `Destination` the virtual service
+    /// after a NAT reply. Only entries seen in their original direction are changed.
+    pub(crate) fn set_conntrack_reply(&mut self, side: ReplySide, addr: [u8; 4], port: [u8; 2]) {
+        let mut ctinfo = 0;
+        // SAFETY: live skb.
+        let ct = unsafe { bindings::ipvs_rs_nf_ct_get(self.raw, &mut ctinfo) };
+        // SAFETY: a constant.
+        let is_reply = unsafe { bindings::ipvs_rs_ip_ct_is_reply() };
+        if ct.is_null() || ctinfo >= is_reply {
+            return;
+        }
+        // SAFETY: the skb holds a reference on `ct`; an unconfirmed entry belongs to this
+        // packet alone, so its reply tuple may be changed through nf_conntrack_alter_reply.
+        unsafe {
+            if bindings::ipvs_rs_nf_ct_is_confirmed(ct) || bindings::ipvs_rs_nf_ct_is_dying(ct) {
+                return;
+            }
+            let mut tuple = *bindings::ipvs_rs_nf_ct_reply_tuple(ct);
+            let (ip, l4) = match side {
+                ReplySide::Source => (&mut tuple.src.u3.ip, &mut tuple.src.u.all),
+                ReplySide::Destination => (&mut tuple.dst.u3.ip, &mut tuple.dst.u.all),
+            };
+            *ip = u32::from_ne_bytes(addr);
+            if u32::from(tuple.dst.protonum) != bindings::IPPROTO_ICMP {
+                *l4 = u16::from_ne_bytes(port);
+            }
+            bindings::ipvs_rs_nf_conntrack_alter_reply(ct, &tuple);
+        }
+    }
+
+    /// Drops CHECKSUM_COMPLETE, which no longer matches a rewritten packet.
+    pub(crate) fn forward_csum(&mut self) {
+        // SAFETY: live skb we own.
+        unsafe { bindings::ipvs_rs_skb_forward_csum(self.raw) };
+    }
+
+    /// Prepares a packet that arrived from a device for sending on from here (the
+    /// `!local` half of upstream's `ip_vs_send_or_cont`): checksum state for forwarding, no
+    /// receive timestamp (fq would take it for a departure time), and no early-demux socket
+    /// (it belongs to this host's stack, not to the real server's flow).
+    pub(crate) fn prepare_forward(&mut self) {
+        self.forward_csum();
+        // SAFETY: live skb we own.
+        unsafe {
+            if bindings::ipvs_rs_skb_has_dev(self.raw) {
+                bindings::ipvs_rs_skb_clear_tstamp(self.raw);
+                bindings::ipvs_rs_skb_orphan(self.raw);
+            }
+        }
+    }
+
+    /// Reassembles a fragmented packet (upstream's `ip_vs_gather_frags`).
+    pub(crate) fn gather_fragments(self, net: NetRef<'_>, user: DefragUser) -> Gathered<'a> {
+        // SAFETY: constants.
+        let user = unsafe {
+            match user {
+                DefragUser::Forward => bindings::ipvs_rs_ip_defrag_vs_fwd(),
+                DefragUser::LocalOut => bindings::ipvs_rs_ip_defrag_vs_out(),
+            }
+        };
+        // SAFETY: we own the skb and hand it to ip_defrag, which either gives it back whole
+        // (0) or keeps or frees it; bottom halves are off as the fragment queues need (our
+        // LOCAL_OUT hook runs in process context).
+        let err = unsafe {
+            bindings::ipvs_rs_local_bh_disable();
+            let err = bindings::ip_defrag(net.as_ptr(), self.raw, user);
+            bindings::ipvs_rs_local_bh_enable();
+            err
+        };
+        if err != 0 {
+            return Gathered::Consumed;
+        }
+        let mut whole = self;
+        // Reassembly rewrote the length and fragment fields; the header checksum follows.
+        if whole.make_writable(20) && whole.ip_send_check(20) {
+            Gathered::Whole(whole)
+        } else {
+            Gathered::Failed(whole)
+        }
+    }
+
+    /// Sends the packet out through LOCAL_OUT and the route set on it. The skb is consumed,
+    /// so it cannot be touched again; the hook returns the [`Verdict::Stolen`] this gives.
     #[must_use]
-    pub(crate) fn local_out(&mut self, net: NetRef<'_>) -> Verdict {
+    pub(crate) fn local_out(self, net: NetRef<'_>) -> Verdict {
         // SAFETY: we own the skb and hand it over; ip_local_out frees it on every path.
         unsafe { bindings::ip_local_out(net.as_ptr(), core::ptr::null_mut(), self.raw) };
         Verdict::Stolen
     }
+}
+
+/// What [`Skb::gather_fragments`] did with a fragment.
+pub(crate) enum Gathered<'a> {
+    /// The last fragment came: the whole packet.
+    Whole(Skb<'a>),
+    /// The fragment was queued for the rest (or dropped): the hook returns `Stolen`.
+    Consumed,
+    /// Reassembled, but no memory to fix its header: the hook drops it (netfilter frees it
+    /// on the verdict, so the skb is handed back only for that).
+    Failed(#[allow(dead_code)] Skb<'a>),
+}
+
+/// Where fragments are gathered (each has its own reassembly queues).
+#[derive(Clone, Copy)]
+pub(crate) enum DefragUser {
+    Forward,
+    LocalOut,
+}
+
+/// Which end of a conntrack entry's reply tuple IPVS rewrote.
+#[derive(Clone, Copy)]
+pub(crate) enum ReplySide {
+    Source,
+    Destination,
 }

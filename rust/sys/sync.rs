@@ -9,6 +9,31 @@ use core::ops::{Deref, DerefMut};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
+/// A lockdep class with its name: one per kind of lock or timer, so that lockdep checks the
+/// order between kinds (one shared class would hide an inversion between two of them). Lives
+/// in a `static`, as lockdep requires of its keys.
+pub(crate) struct LockClass {
+    key: Opaque<bindings::lock_class_key>,
+    name: &'static CStr,
+}
+
+// SAFETY: lockdep owns the key's contents and synchronises its own access to them.
+unsafe impl Sync for LockClass {}
+
+impl LockClass {
+    pub(crate) const fn new(name: &'static CStr) -> Self {
+        LockClass { key: Opaque::uninit(), name }
+    }
+
+    pub(super) fn key(&'static self) -> *mut bindings::lock_class_key {
+        self.key.get()
+    }
+
+    pub(super) fn name(&self) -> *const kernel::ffi::c_char {
+        self.name.as_char_ptr()
+    }
+}
+
 /// Guards a `T`; lock with [`BhSpinLock::lock`].
 #[pin_data]
 pub(crate) struct BhSpinLock<T> {
@@ -25,10 +50,10 @@ unsafe impl<T: Send> Send for BhSpinLock<T> {}
 unsafe impl<T: Send> Sync for BhSpinLock<T> {}
 
 impl<T> BhSpinLock<T> {
-    pub(crate) fn new(data: T) -> impl PinInit<Self> {
+    pub(crate) fn new(data: T, class: &'static LockClass) -> impl PinInit<Self> {
         pin_init!(BhSpinLock {
-            // SAFETY: spin_lock_init initialises the lock in place.
-            lock <- Opaque::ffi_init(|p| unsafe { bindings::ipvs_rs_spin_lock_init(p) }),
+            // SAFETY: initialises the lock in place, in `class` (a static key).
+            lock <- Opaque::ffi_init(|p| unsafe { bindings::ipvs_rs_spin_lock_init(p, class.name(), class.key()) }),
             data: UnsafeCell::new(data),
             _pin: PhantomPinned,
         })

@@ -2,6 +2,7 @@
 //! A periodic timer calling back into the structure that contains it.
 
 use super::bindings;
+use super::sync::LockClass;
 use core::marker::PhantomPinned;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
@@ -35,10 +36,10 @@ unsafe impl<T: Tick> Send for Periodic<T> {}
 unsafe impl<T: Tick> Sync for Periodic<T> {}
 
 impl<T: Tick> Periodic<T> {
-    pub(crate) fn new(period: u32) -> impl PinInit<Self> {
+    pub(crate) fn new(period: u32, class: &'static LockClass) -> impl PinInit<Self> {
         pin_init!(Periodic {
-            // SAFETY: timer_setup initialises the timer in place; it is not armed yet.
-            timer <- Opaque::ffi_init(|t| unsafe { bindings::ipvs_rs_timer_setup(t, Some(tick_cb::<T>)) }),
+            // SAFETY: initialises the timer in place, in `class` (a static key); not armed yet.
+            timer <- Opaque::ffi_init(|t| unsafe { init(t, Some(tick_cb::<T>), class) }),
             ctx: AtomicPtr::new(core::ptr::null_mut()),
             period,
             _pin: PhantomPinned,
@@ -65,6 +66,20 @@ impl<T: Tick> PinnedDrop for Periodic<T> {
         // SAFETY: waits for a running callback and keeps the timer from being re-armed.
         unsafe { bindings::timer_shutdown_sync(self.timer.get()) };
     }
+}
+
+/// `timer_setup()` with the caller's lockdep class (the macro would give all our timers one).
+///
+/// # Safety
+///
+/// `timer` must point to memory for a timer that is not armed, and stays put while armed.
+pub(super) unsafe fn init(
+    timer: *mut bindings::timer_list,
+    func: Option<unsafe extern "C" fn(*mut bindings::timer_list)>,
+    class: &'static LockClass,
+) {
+    // SAFETY: per the contract; the key is static, as lockdep requires.
+    unsafe { bindings::init_timer_key(timer, func, 0, class.name(), class.key()) };
 }
 
 /// # Safety

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Transmitters, one file per forwarding method, and what they share: the route to the real
-//! server with upstream's TTL and MTU rules.
+//! server with upstream's TTL and MTU rules, and what is done to every packet before it is
+//! sent on (conntrack, timestamps, early-demux sockets).
 
 pub(crate) mod dr;
 pub(crate) mod nat;
@@ -11,6 +12,17 @@ use crate::ipvs_core::packet::Ipv4;
 use crate::sys::skb::{Route, Skb, Verdict};
 use crate::sys::NetRef;
 
+/// One request packet's transmission: where it goes and how it came.
+pub(crate) struct Tx<'a> {
+    pub(crate) net: NetRef<'a>,
+    pub(crate) conn: &'a ConnData,
+    /// The packet's IPv4 header as parsed on entry.
+    pub(crate) ip: &'a Ipv4,
+    /// Seen at LOCAL_OUT (a local client): the packet continues on its new route by itself
+    /// rather than being sent by us.
+    pub(crate) local: bool,
+}
+
 /// How the route is looked up.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RouteMode {
@@ -19,21 +31,18 @@ pub(crate) enum RouteMode {
     /// Via the real server as known next hop, destination unchanged (DR).
     KnownNextHop,
     /// To the tunnel endpoint; the inner packet must fit with the outer header.
-    Tunnel,
+    Tunnel { pmtu_disc: bool },
 }
 
-/// The route towards the connection's real server (cached per real server), after upstream's checks: local routes are refused (no
-/// LOCALNODE handling yet), the TTL is decremented (ICMP time exceeded at 1), and a packet
-/// with DF set that would not fit gets ICMP fragmentation needed.
-pub(crate) fn route_out(
-    net: NetRef<'_>,
-    skb: &mut Skb<'_>,
-    ip: &Ipv4,
-    conn: &ConnData,
-    mode: RouteMode,
-) -> Result<Route, Verdict> {
+/// The route towards the connection's real server (cached per real server), after upstream's
+/// checks: local routes are refused (no LOCALNODE handling yet), the TTL is decremented (ICMP
+/// time exceeded at 1), and a packet with DF set that would not fit gets ICMP fragmentation
+/// needed (for a tunnel only with `pmtu_disc`, as upstream: otherwise the outer packet is
+/// sent without DF and may be fragmented).
+pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Result<Route, Verdict> {
+    let (ip, conn) = (tx.ip, tx.conn);
     let known_nh = mode == RouteMode::KnownNextHop;
-    let rt = conn.dest.route.route(net, conn.daddr, known_nh).ok_or(Verdict::Drop)?;
+    let rt = conn.dest.route.route(tx.net, conn.daddr, known_nh).ok_or(Verdict::Drop)?;
     if rt.is_local() {
         return Err(Verdict::Drop);
     }
@@ -41,9 +50,12 @@ pub(crate) fn route_out(
         skb.icmp_ttl_exceeded();
         return Err(Verdict::Drop);
     }
-    let overhead = if mode == RouteMode::Tunnel { 20 } else { 0 };
+    let (overhead, df_matters) = match mode {
+        RouteMode::Tunnel { pmtu_disc } => (20, pmtu_disc),
+        _ => (0, true),
+    };
     let mtu = rt.mtu().saturating_sub(overhead);
-    if skb.len() > mtu && ip.dont_fragment && !skb.is_gso() {
+    if df_matters && skb.len() > mtu && ip.dont_fragment && !skb.is_gso() {
         skb.icmp_frag_needed(mtu);
         return Err(Verdict::Drop);
     }
@@ -54,14 +66,19 @@ pub(crate) fn route_out(
     Ok(rt)
 }
 
-/// Hands a rewritten packet on: from LOCAL_OUT it simply continues on its new route,
-/// otherwise it is sent out by us.
-pub(crate) fn send(net: NetRef<'_>, skb: &mut Skb<'_>, rt: Route, local: bool) -> Verdict {
+/// Hands a rewritten request on (upstream's `ip_vs_send_or_cont`): the packet is marked as
+/// IPVS's and untracked (unless the connection keeps conntrack, see [`ConnData::nfct`]); from
+/// LOCAL_OUT it simply continues on its new route, otherwise it is sent out by us.
+pub(crate) fn send(tx: &Tx<'_>, mut skb: Skb<'_>, rt: Route) -> Verdict {
     skb.set_route(rt);
-    skb.mark_ipvs();
-    if local {
+    skb.set_ipvs_property();
+    if !tx.conn.nfct {
+        skb.untrack();
+    }
+    if tx.local {
         Verdict::Accept
     } else {
-        skb.local_out(net)
+        skb.prepare_forward();
+        skb.local_out(tx.net)
     }
 }

@@ -2,11 +2,10 @@
 //! Masquerading (NAT): requests get the real server as destination, replies get the virtual
 //! service as source, with the IP and L4 checksums updated (CHECKSUM_PARTIAL included).
 
-use super::{route_out, send, RouteMode};
+use super::{route_out, send, RouteMode, Tx};
 use crate::dp::conn::ConnData;
 use crate::ipvs_core::packet::{l4_csum_offset, Ipv4, PROTO_UDP};
-use crate::sys::skb::{Skb, Verdict};
-use crate::sys::NetRef;
+use crate::sys::skb::{ReplySide, Skb, Verdict};
 
 /// Rewrites the address at `addr_off` and the port at L4 offset `port_off` (0 = source,
 /// 2 = destination). Returns false if the packet could not be rewritten.
@@ -38,23 +37,35 @@ fn rewrite(skb: &mut Skb<'_>, ip: &Ipv4, addr_off: usize, old: ([u8; 4], [u8; 2]
     skb.write(l4 + port_off, &new.1, writable) && skb.write(addr_off, &new.0, writable) && skb.ip_send_check(writable)
 }
 
-/// Client to real server: DNAT, then route to the real server.
-pub(crate) fn xmit_in(net: NetRef<'_>, skb: &mut Skb<'_>, ip: &Ipv4, conn: &ConnData, local: bool) -> Verdict {
-    let rt = match route_out(net, skb, ip, conn, RouteMode::Direct) {
+/// Client to real server: DNAT, then route to the real server. A connection that keeps
+/// conntrack tells the packet's entry that replies come from the real server.
+pub(crate) fn xmit_in(tx: &Tx<'_>, mut skb: Skb<'_>) -> Verdict {
+    let (ip, conn) = (tx.ip, tx.conn);
+    let rt = match route_out(tx, &mut skb, RouteMode::Direct) {
         Ok(rt) => rt,
         Err(v) => return v,
     };
-    if !rewrite(skb, ip, Ipv4::DADDR_OFF, (ip.daddr, conn.vport), (conn.daddr, conn.dport), 2) {
+    if !rewrite(&mut skb, ip, Ipv4::DADDR_OFF, (ip.daddr, conn.vport), (conn.daddr, conn.dport), 2) {
         return Verdict::Drop;
     }
-    send(net, skb, rt, local)
+    if conn.nfct && !conn.is_one_packet() {
+        skb.set_conntrack_reply(ReplySide::Source, conn.daddr, conn.dport);
+    }
+    send(tx, skb, rt)
 }
 
-/// Real server to client: SNAT to the virtual service; the packet continues on its way.
-pub(crate) fn xmit_out(skb: &mut Skb<'_>, ip: &Ipv4, conn: &ConnData) -> Verdict {
-    if !rewrite(skb, ip, Ipv4::SADDR_OFF, (ip.saddr, conn.dport), (conn.vaddr, conn.vport), 0) {
+/// Real server to client: SNAT to the virtual service; the packet continues on its way,
+/// untracked or with its conntrack entry told about the SNAT (upstream's `handle_response`).
+pub(crate) fn xmit_out(mut skb: Skb<'_>, ip: &Ipv4, conn: &ConnData) -> Verdict {
+    if !rewrite(&mut skb, ip, Ipv4::SADDR_OFF, (ip.saddr, conn.dport), (conn.vaddr, conn.vport), 0) {
         return Verdict::Drop;
     }
-    skb.mark_ipvs();
+    skb.set_ipvs_property();
+    skb.forward_csum();
+    if conn.nfct {
+        skb.set_conntrack_reply(ReplySide::Destination, conn.vaddr, conn.vport);
+    } else {
+        skb.untrack();
+    }
     Verdict::Accept
 }

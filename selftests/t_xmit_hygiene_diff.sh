@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Differential: what the director does around the rewrite itself, through stock ip_vs.ko and
+# ipvs_rs.ko. Compared byte for byte:
+#  - dests that are not unicast addresses (multicast, limited and subnet broadcast, zero) are
+#    refused with stock's errno and message;
+#  - NAT through a director with nf_conntrack and an nft masquerade rule towards the real
+#    servers (a docker or kube node): with conntrack=0 the packets IPVS sends are untracked,
+#    so the real server sees the client; with conntrack=1 their conntrack entries learn the
+#    NAT, so the masquerade applies and the replies still find their way back. TCP and UDP
+#    must work both ways, and the real server must see the same source as with stock;
+#  - a NAT reply of 3000 bytes, which the real server sends in fragments, reaches the client
+#    whole and from the VIP (the director gathers the fragments before translating);
+#  - TUN with pmtu_disc=0: a DF datagram that only fits without the outer header is sent on
+#    (the outer packet may be fragmented) instead of answered with "fragmentation needed";
+#    with pmtu_disc=1 (the default) it is refused as stock refuses it.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/topo.sh"
+
+command -v nft >/dev/null || skip "nft not installed"
+PORTS="80"
+
+# received_from LOG: "proto source" of each connection or datagram a real server saw
+received_from() { awk '{print $1, $3}' "$1" 2>/dev/null | sort | uniq -c; }
+
+nat_masquerade() {  # nat_masquerade O CONNTRACK
+    local o=$1 ct=$2
+    echo "== nat, masquerade towards the real servers, conntrack=$ct" >> "$o"
+    topo nat || { echo "topology failed" >> "$o"; return; }
+    lvs nft -f - <<'EOF'
+table ip hyg {
+    chain post {
+        type nat hook postrouting priority srcnat;
+        oifname { "l1", "l2" } masquerade
+    }
+}
+EOF
+    capture_fn "$o" lvs sysctl -w net.ipv4.vs.conntrack="$ct"
+    agent_start
+    ipvs_restore "$o" <<EOF
+-A -t $VIP:80 -s rr
+-a -t $VIP:80 -r 172.16.1.2:80 -m
+-a -t $VIP:80 -r 172.16.2.2:80 -m
+-A -u $VIP:80 -s rr
+-a -u $VIP:80 -r 172.16.1.2:80 -m
+-a -u $VIP:80 -r 172.16.2.2:80 -m
+EOF
+    ag_to "$o" tcp from tcp $VIP 80 2 10.0.0.2
+    ag_to "$o" udp from udp $VIP 80 2 10.0.0.2
+    # A reply too large for one packet: its fragments must all leave translated.
+    ag_to "$o" big udpbig $VIP 80
+    stop_servers
+    echo "rs1 saw: $(received_from "$TEST_TMP/rs1.log" | paste -sd,)" >> "$o"
+    echo "rs2 saw: $(received_from "$TEST_TMP/rs2.log" | paste -sd,)" >> "$o"
+    cleanup_netns
+}
+
+tun_pmtu() {        # tun_pmtu O PMTU_DISC
+    local o=$1 pd=$2
+    echo "== tun, pmtu_disc=$pd" >> "$o"
+    topo tun || { echo "topology failed" >> "$o"; return; }
+    capture_fn "$o" lvs sysctl -w net.ipv4.vs.pmtu_disc="$pd"
+    agent_start
+    ipvs_restore "$o" <<EOF
+-A -u $VIP:80 -s rr
+-a -u $VIP:80 -r 172.16.1.2:80 -i
+EOF
+    # 1472 bytes of payload: a 1500-byte datagram, which fits the link but not the tunnel.
+    ag_to "$o" df udpdf $VIP 80 1472
+    ag_to "$o" small udpdf $VIP 80 100
+    stop_servers
+    echo "rs1 received: $(received "$TEST_TMP/rs1.log")" >> "$o"
+    cleanup_netns
+}
+
+scenario() {
+    local o=$1 a
+    echo "== dest addresses" >> "$o"
+    topo nat || { echo "topology failed" >> "$o"; return; }
+    ipvs_restore "$o" <<< "-A -t $VIP:80 -s rr"
+    # multicast, limited broadcast, the director's subnet broadcast, zero, then a good one
+    for a in 224.0.0.1 239.1.2.3 255.255.255.255 10.0.0.255 0.0.0.0 172.16.1.2; do
+        capture_fn "$o" lvs ipvsadm -a -t $VIP:80 -r $a:80 -m
+    done
+    capture_fn "$o" lvs ipvsadm -Ln
+    stop_servers
+    cleanup_netns
+    nat_masquerade "$o" 0
+    nat_masquerade "$o" 1
+    tun_pmtu "$o" 0
+    tun_pmtu "$o" 1
+}
+
+validate() {
+    local f=$1
+    expect_grep "$f" "^-> 172\.16\.1\.2:80 " "the unicast dest was added"
+    [ "$(grep -c '^exit=2$' "$f")" -ge 4 ] && pass "ipvsadm refused the special addresses" ||
+        fail "ipvsadm did not refuse the special addresses"
+    expect_grep "$f" "^rs1 saw: .*tcp 10\.0\.0\.2" "conntrack=0: the real server sees the client"
+    expect_grep "$f" "^rs1 saw: .*tcp 172\.16\.1\.1" "conntrack=1: the real server sees the masquerade"
+    [ "$(grep -c "^big: udpbig 3000 $VIP\$" "$f")" -eq 2 ] && pass "fragmented NAT replies arrive whole from the VIP" ||
+        fail "fragmented NAT replies did not arrive whole from the VIP"
+    if grep -E "^(tcp|udp): " "$f" | grep -q ERROR; then fail "some NAT traffic failed"; else pass "NAT traffic answered"; fi
+    expect_grep "$f" "^df: udpdf 1472 RS1" "pmtu_disc=0: the large DF datagram went through the tunnel"
+    expect_grep "$f" "^df: udpdf 1472 ERROR" "pmtu_disc=1: the large DF datagram was refused"
+    [ "$(grep -c '^small: udpdf 100 RS1' "$f")" -eq 2 ] && pass "small datagrams went through" ||
+        fail "small datagrams did not go through"
+}
+
+differential scenario validate
+finish
