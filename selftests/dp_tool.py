@@ -14,10 +14,11 @@
                                      for each SRC address in turn, N connections (TCP) or
                                      datagrams from a new socket (UDP) to each of the comma-
                                      separated PORTS; prints "SRC PORT ANSWER" per connection
-  dp_tool.py flood ADDR PORT SECONDS [PERSOCKET]
-                                     UDP datagrams as fast as it can for SECONDS, from a new
-                                     socket (a new connection) every PERSOCKET datagrams; send
-                                     errors are ignored (the load balancer may be going away)
+  dp_tool.py flood ADDR PORT SECONDS [PERSOCKET [RATE]]
+                                     UDP datagrams for SECONDS, at most RATE a second (default:
+                                     as fast as it can), from a new socket (a new connection)
+                                     every PERSOCKET datagrams; send errors are ignored (the
+                                     load balancer may be going away)
   dp_tool.py agent FIFO OUT          runs traffic commands read from FIFO, results appended
                                      to OUT (see agent()): one Python start for a whole test
 
@@ -330,10 +331,16 @@ def agent(fifo, out, lifetime=600):
         c.close()
 
 
-def flood(addr, port, seconds, per_socket=8):
-    deadline = time.monotonic() + seconds
+def flood(addr, port, seconds, per_socket=8, rate=0):
+    start = time.monotonic()
+    deadline = start + seconds
+    sent = 0
     s = None
     while time.monotonic() < deadline:
+        if rate and sent > rate * (time.monotonic() - start):
+            time.sleep(per_socket / rate)
+            continue
+        sent += per_socket
         if s is not None:
             s.close()
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -360,7 +367,7 @@ def main():
         ports = [int(p) for p in args[2].split(",")]
         from_sources(args[0], args[1], ports, int(args[3]), args[4:])
     elif cmd == "flood":
-        flood(args[0], int(args[1]), float(args[2]), *(int(a) for a in args[3:4]))
+        flood(args[0], int(args[1]), float(args[2]), *(int(a) for a in args[3:5]))
     elif cmd == "agent":
         agent(args[0], args[1])
     else:

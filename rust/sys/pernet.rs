@@ -2,11 +2,16 @@
 //! Per-network-namespace state: one `T` per `struct net`, created when a netns appears (or at
 //! registration for those that exist) and dropped when it goes away.
 //!
-//! The `net_generic` slot holds a pointer to a boxed `T`. One per-net type per module.
+//! The `net_generic` slot holds a pointer to a boxed `T`. One per-net type per module: the
+//! slot id is a single static, so registration records which type owns it, refuses a second
+//! registration, and [`state`] answers only for that type.
 
 use super::bindings;
 use super::NetRef;
+use core::any::TypeId;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::ffi::{c_int, c_uint};
 use kernel::prelude::*;
 use kernel::types::Opaque;
@@ -26,15 +31,33 @@ struct NetId(Opaque<c_uint>);
 unsafe impl Sync for NetId {}
 static NET_ID: NetId = NetId(Opaque::new(0));
 
+/// The type whose state the slot holds, once one is registered.
+struct Owner {
+    set: AtomicBool,
+    type_id: Opaque<MaybeUninit<TypeId>>,
+}
+// SAFETY: `type_id` is written once, before `set` is released; read only after `set` is seen.
+unsafe impl Sync for Owner {}
+static OWNER: Owner = Owner { set: AtomicBool::new(false), type_id: Opaque::uninit() };
+
+/// Whether `T` is the registered per-net type.
+fn owns<T: 'static>() -> bool {
+    // SAFETY: `type_id` is initialised before `set` is stored with Release, and never changes.
+    OWNER.set.load(Ordering::Acquire) && unsafe { (*OWNER.type_id.get()).assume_init() } == TypeId::of::<T>()
+}
+
 fn slot(net: NetRef<'_>) -> *mut *const kernel::ffi::c_void {
     // SAFETY: `net` is live and our id is registered while any state exists.
     unsafe { bindings::ipvs_rs_net_generic(net.as_ptr(), *NET_ID.0.get()).cast() }
 }
 
-/// The state of `net`, if it has been created.
+/// The state of `net`, if it has been created (and `T` is the registered type).
 pub(crate) fn state<'a, T: PernetState>(net: NetRef<'a>) -> Option<&'a T> {
-    // SAFETY: the slot holds NULL or a pointer from `KBox::into_raw` made by `init_cb::<T>`,
-    // freed only by `exit_cb` when the netns dies, which outlives `NetRef<'a>`.
+    if !owns::<T>() {
+        return None;
+    }
+    // SAFETY: `T` owns the slot, which holds NULL or a pointer from `KBox::into_raw` made by
+    // `init_cb::<T>`, freed only by `exit_cb` when the netns dies, which outlives `NetRef<'a>`.
     unsafe { (*slot(net)).cast::<T>().as_ref() }
 }
 
@@ -103,6 +126,14 @@ unsafe impl<T: PernetState> Sync for Registration<T> {}
 
 impl<T: PernetState> Registration<T> {
     pub(crate) fn register() -> Result<Self> {
+        // One registration per module lifetime: the slot id and its owner are statics.
+        if OWNER.set.load(Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        // SAFETY: nobody reads `type_id` before `set` is stored below; module init is the
+        // only caller, once.
+        unsafe { (*OWNER.type_id.get()).write(TypeId::of::<T>()) };
+        OWNER.set.store(true, Ordering::Release);
         let ops = KBox::new(
             Opaque::new(bindings::pernet_operations {
                 init: Some(init_cb::<T>),

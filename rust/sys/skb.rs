@@ -73,6 +73,77 @@ impl Route {
     }
 }
 
+/// The first `len` bytes of a packet from its network header, made linear and private by
+/// [`Skb::make_writable`]. Every write is checked against `len`.
+///
+/// # Invariants
+///
+/// `len` bytes from the network header of `skb` are linear and writable; the mutable borrow
+/// keeps anything from reallocating the head meanwhile.
+pub(crate) struct Writable<'s, 'a> {
+    skb: &'s mut Skb<'a>,
+    len: usize,
+}
+
+impl Writable<'_, '_> {
+    /// A pointer to `offset` in the linear data, if `offset + n` lies within the writable part.
+    fn at(&mut self, offset: usize, n: usize) -> Option<*mut u8> {
+        if offset.checked_add(n)? > self.len {
+            return None;
+        }
+        // SAFETY: by the type invariant the range is in the skb's linear, writable head.
+        Some(unsafe { bindings::ipvs_rs_skb_data(self.skb.raw).add(self.skb.nh() + offset) })
+    }
+
+    /// Reads bytes of the writable part.
+    pub(crate) fn read<const N: usize>(&mut self, offset: usize) -> Option<[u8; N]> {
+        let p = self.at(offset, N)?;
+        let mut out = [0u8; N];
+        // SAFETY: `at` checked the range.
+        unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), N) };
+        Some(out)
+    }
+
+    /// Overwrites bytes.
+    pub(crate) fn write(&mut self, offset: usize, bytes: &[u8]) -> bool {
+        let Some(p) = self.at(offset, bytes.len()) else { return false };
+        // SAFETY: `at` checked the range.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+        true
+    }
+
+    /// Updates the L4 checksum at `csum_off` for a 4-byte field change (an address, so part
+    /// of the pseudo-header) or a 2-byte change (a port), honouring CHECKSUM_PARTIAL.
+    pub(crate) fn l4_csum_replace(&mut self, csum_off: usize, from: &[u8], to: &[u8], pseudo: bool) -> bool {
+        let Some(p) = self.at(csum_off, 2) else { return false };
+        let raw = self.skb.raw;
+        // SAFETY: `p` points at a 2-byte checksum in the writable linear area of `raw`.
+        unsafe {
+            match (from, to) {
+                ([a, b, c, d], [e, f, g, h]) => bindings::inet_proto_csum_replace4(
+                    p.cast(), raw, u32::from_ne_bytes([*a, *b, *c, *d]), u32::from_ne_bytes([*e, *f, *g, *h]), pseudo),
+                ([a, b], [c, d]) => bindings::ipvs_rs_inet_proto_csum_replace2(
+                    p.cast(), raw, u16::from_ne_bytes([*a, *b]), u16::from_ne_bytes([*c, *d]), pseudo),
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Recomputes the IPv4 header checksum.
+    pub(crate) fn ip_send_check(&mut self) -> bool {
+        let Some(p) = self.at(0, 20) else { return false };
+        // SAFETY: an IPv4 header lies at the (writable) network header.
+        unsafe { bindings::ip_send_check(p.cast()) };
+        true
+    }
+
+    /// Whether the packet's checksum is left to the device (CHECKSUM_PARTIAL).
+    pub(crate) fn csum_partial(&self) -> bool {
+        self.skb.csum_partial()
+    }
+}
+
 /// What the hook tells netfilter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -148,55 +219,17 @@ impl<'a> Skb<'a> {
         unsafe { bindings::ipvs_rs_skb_csum_partial(self.raw) }
     }
 
-    /// Makes the first `len` bytes from the network header linear and private to us.
-    pub(crate) fn make_writable(&mut self, len: usize) -> bool {
-        let Ok(total) = u32::try_from(self.nh() + len) else { return false };
-        // SAFETY: live skb we own; may reallocate the head, which is why pointers into the data
-        // are never kept across this call.
-        unsafe { bindings::skb_ensure_writable(self.raw, total) == 0 }
-    }
-
-    /// A pointer to `offset` in the linear data, if `offset + len` lies within `writable`.
-    fn at(&mut self, offset: usize, len: usize, writable: usize) -> Option<*mut u8> {
-        if offset.checked_add(len)? > writable {
+    /// Makes the first `len` bytes from the network header linear and private to us, and
+    /// gives access to exactly those bytes for writing, until the next change of the skb.
+    pub(crate) fn make_writable(&mut self, len: usize) -> Option<Writable<'_, 'a>> {
+        let total = u32::try_from(self.nh().checked_add(len)?).ok()?;
+        // SAFETY: live skb we own; may reallocate the head, which is why pointers into the
+        // data are never kept across this call (`Writable` borrows the skb mutably).
+        if unsafe { bindings::skb_ensure_writable(self.raw, total) } != 0 {
             return None;
         }
-        // SAFETY: after `make_writable(writable)`, that many bytes from the network header are
-        // linear, so the pointer stays inside the skb's head.
-        Some(unsafe { bindings::ipvs_rs_skb_data(self.raw).add(self.nh() + offset) })
-    }
-
-    /// Overwrites bytes; `writable` is what the last `make_writable` covered.
-    pub(crate) fn write(&mut self, offset: usize, bytes: &[u8], writable: usize) -> bool {
-        let Some(p) = self.at(offset, bytes.len(), writable) else { return false };
-        // SAFETY: `at` checked the range lies in the writable linear area.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
-        true
-    }
-
-    /// Updates the L4 checksum at `csum_off` for a 4-byte field change (an address, so part of
-    /// the pseudo-header) or a 2-byte change (a port), honouring CHECKSUM_PARTIAL.
-    pub(crate) fn l4_csum_replace(&mut self, csum_off: usize, from: &[u8], to: &[u8], pseudo: bool, writable: usize) -> bool {
-        let Some(p) = self.at(csum_off, 2, writable) else { return false };
-        // SAFETY: `p` points at a 2-byte checksum in the writable linear area.
-        unsafe {
-            match (from, to) {
-                ([a, b, c, d], [e, f, g, h]) => bindings::inet_proto_csum_replace4(
-                    p.cast(), self.raw, u32::from_ne_bytes([*a, *b, *c, *d]), u32::from_ne_bytes([*e, *f, *g, *h]), pseudo),
-                ([a, b], [c, d]) => bindings::ipvs_rs_inet_proto_csum_replace2(
-                    p.cast(), self.raw, u16::from_ne_bytes([*a, *b]), u16::from_ne_bytes([*c, *d]), pseudo),
-                _ => return false,
-            }
-        }
-        true
-    }
-
-    /// Recomputes the IPv4 header checksum.
-    pub(crate) fn ip_send_check(&mut self, writable: usize) -> bool {
-        let Some(p) = self.at(0, 20, writable) else { return false };
-        // SAFETY: an IPv4 header lies at the (writable) network header.
-        unsafe { bindings::ip_send_check(p.cast()) };
-        true
+        // INVARIANT: `len` bytes from the network header are linear and writable.
+        Some(Writable { skb: self, len })
     }
 
     /// Replaces the packet's route.
@@ -368,7 +401,7 @@ impl<'a> Skb<'a> {
         }
         let mut whole = self;
         // Reassembly rewrote the length and fragment fields; the header checksum follows.
-        if whole.make_writable(20) && whole.ip_send_check(20) {
+        if whole.make_writable(20).is_some_and(|mut w| w.ip_send_check()) {
             Gathered::Whole(whole)
         } else {
             Gathered::Failed(whole)

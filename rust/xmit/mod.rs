@@ -60,7 +60,8 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
         return Err(Verdict::Drop);
     }
     // Decrement the TTL (of the inner header when tunnelling), keeping the checksum right.
-    if !skb.make_writable(20) || !skb.write(8, &[ip.ttl - 1], 20) || !skb.ip_send_check(20) {
+    let ttl_done = skb.make_writable(20).is_some_and(|mut w| w.write(8, &[ip.ttl - 1]) && w.ip_send_check());
+    if !ttl_done {
         return Err(Verdict::Drop);
     }
     Ok(rt)

@@ -13,28 +13,26 @@ fn rewrite(skb: &mut Skb<'_>, ip: &Ipv4, addr_off: usize, old: ([u8; 4], [u8; 2]
     let Some(csum_rel) = l4_csum_offset(ip.protocol) else { return false };
     let l4 = ip.ihl_bytes;
     let csum_at = l4 + csum_rel;
-    let writable = csum_at + 2;
-    if !skb.make_writable(writable) {
-        return false;
-    }
+    let Some(mut w) = skb.make_writable(csum_at + 2) else { return false };
     // A UDP datagram without checksum keeps none (unless the stack fills it in later).
-    let update_csum = match skb.read::<2>(csum_at) {
-        Some(c) => ip.protocol != PROTO_UDP || c != [0, 0] || skb.csum_partial(),
+    let update_csum = match w.read::<2>(csum_at) {
+        Some(c) => ip.protocol != PROTO_UDP || c != [0, 0] || w.csum_partial(),
         None => return false,
     };
     if update_csum {
-        if old.1 != new.1 && !skb.l4_csum_replace(csum_at, &old.1, &new.1, false, writable) {
+        if old.1 != new.1 && !w.l4_csum_replace(csum_at, &old.1, &new.1, false) {
             return false;
         }
-        if !skb.l4_csum_replace(csum_at, &old.0, &new.0, true, writable) {
+        if !w.l4_csum_replace(csum_at, &old.0, &new.0, true) {
             return false;
         }
-        if ip.protocol == PROTO_UDP && !skb.csum_partial() && skb.read::<2>(csum_at) == Some([0, 0]) {
-            // CSUM_MANGLED_0: a computed zero is sent as all ones.
-            let _ = skb.write(csum_at, &[0xff, 0xff], writable);
+        // CSUM_MANGLED_0: a computed zero is sent as all ones (the range was written just
+        // above, so this write is within it too).
+        if ip.protocol == PROTO_UDP && !w.csum_partial() && w.read::<2>(csum_at) == Some([0, 0]) && !w.write(csum_at, &[0xff, 0xff]) {
+            return false;
         }
     }
-    skb.write(l4 + port_off, &new.1, writable) && skb.write(addr_off, &new.0, writable) && skb.ip_send_check(writable)
+    w.write(l4 + port_off, &new.1) && w.write(addr_off, &new.0) && w.ip_send_check()
 }
 
 /// Client to real server: DNAT, then route to the real server. A connection that keeps
