@@ -16,6 +16,7 @@
 #include <linux/random.h>
 #include <linux/timer.h>
 #include <linux/rcupdate.h>
+#include <linux/rcupdate_wait.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_conntrack_core.h>
 
@@ -26,6 +27,7 @@ struct net *ipvs_rs_skb_sock_net(const struct sk_buff *skb) { return sock_net(sk
 void *ipvs_rs_net_generic(const struct net *net, unsigned int id) { return net_generic(net, id); }
 struct proc_dir_entry *ipvs_rs_net_proc_dir(const struct net *net) { return net->proc_net; }
 struct net *ipvs_rs_seq_file_single_net(struct seq_file *seq) { return seq_file_single_net(seq); }
+struct net *ipvs_rs_seq_file_net(struct seq_file *seq) { return seq_file_net(seq); }
 struct sk_buff *ipvs_rs_nlmsg_new_default(void) { return nlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL); }
 void ipvs_rs_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }
 
@@ -92,6 +94,7 @@ void ipvs_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_clas
 void ipvs_rs_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void ipvs_rs_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
 void ipvs_rs_cond_resched(void) { cond_resched(); }
+void ipvs_rs_cond_resched_rcu(void) { cond_resched_rcu(); }
 u32 ipvs_rs_get_random_u32(void) { return get_random_u32(); }
 unsigned int ipvs_rs_nr_cpu_ids(void) { return nr_cpu_ids; }
 unsigned int ipvs_rs_this_cpu(void) { return raw_smp_processor_id(); }

@@ -22,6 +22,7 @@ struct net *ipvs_rs_skb_sock_net(const struct sk_buff *skb);
 void *ipvs_rs_net_generic(const struct net *net, unsigned int id);
 struct proc_dir_entry *ipvs_rs_net_proc_dir(const struct net *net);
 struct net *ipvs_rs_seq_file_single_net(struct seq_file *seq);
+struct net *ipvs_rs_seq_file_net(struct seq_file *seq);
 struct sk_buff *ipvs_rs_nlmsg_new_default(void);
 void ipvs_rs_nlmsg_free(struct sk_buff *skb);
 void *ipvs_rs_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info,
@@ -78,6 +79,7 @@ void ipvs_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_clas
 void ipvs_rs_spin_lock_bh(spinlock_t *lock);
 void ipvs_rs_spin_unlock_bh(spinlock_t *lock);
 void ipvs_rs_cond_resched(void);
+void ipvs_rs_cond_resched_rcu(void);
 u32 ipvs_rs_get_random_u32(void);
 unsigned int ipvs_rs_nr_cpu_ids(void);
 unsigned int ipvs_rs_this_cpu(void);

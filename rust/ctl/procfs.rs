@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! /proc/net/ip_vs, ip_vs_stats and ip_vs_conn, in stock's exact text format.
+//! /proc/net/ip_vs, ip_vs_stats, ip_vs_stats_percpu, ip_vs_conn and ip_vs_conn_sync, in
+//! stock's exact text format.
 
 use super::IpvsNet;
 use crate::ipvs_core::procfs::{
@@ -8,7 +9,10 @@ use crate::ipvs_core::procfs::{
 };
 use crate::ipvs_core::proto_tcp::{tcp_state_name, udp};
 use crate::sys::pernet;
-use crate::sys::procfs::{ProcEntry, ProcShow, SeqOut};
+use crate::dp::conn::ConnData;
+use crate::sys::conntab::Cursor;
+use crate::sys::procfs::{ProcEntry, ProcSeq, ProcShow, SeqOut};
+use crate::sys::rcu::Section;
 use kernel::c_str;
 use crate::sys::NetRef;
 use core::fmt;
@@ -35,12 +39,20 @@ impl ProcShow for IpVsStats {
     }
 }
 
+/// /proc/net/ip_vs_conn: world-readable, so listed entry by entry (a read costs what it
+/// shows, not the whole table) under short RCU sections.
 struct IpVsConn;
-impl ProcShow for IpVsConn {
+impl ProcSeq for IpVsConn {
     const NAME: &'static CStr = c_str!("ip_vs_conn");
-    fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
-        ip_vs_conn_header(out)?;
-        write_conns(net, out, None)
+    type Iter = Cursor<ConnData>;
+    fn header(_net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
+        ip_vs_conn_header(out)
+    }
+    fn seek(net: NetRef<'_>, cur: &mut Cursor<ConnData>, index: u64, rcu: &mut Section) -> bool {
+        seek_conn(net, cur, index, rcu)
+    }
+    fn show(net: NetRef<'_>, cur: &Cursor<ConnData>, rcu: &Section, out: &mut SeqOut<'_>) -> fmt::Result {
+        show_conn(net, cur, rcu, out, None)
     }
 }
 
@@ -54,27 +66,35 @@ impl ProcShow for IpVsStatsPercpu {
     }
 }
 
+/// /proc/net/ip_vs_conn_sync: the same walk with the origin column.
 struct IpVsConnSync;
-impl ProcShow for IpVsConnSync {
+impl ProcSeq for IpVsConnSync {
     const NAME: &'static CStr = c_str!("ip_vs_conn_sync");
-    fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
-        ip_vs_conn_sync_header(out)?;
+    type Iter = Cursor<ConnData>;
+    fn header(_net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
+        ip_vs_conn_sync_header(out)
+    }
+    fn seek(net: NetRef<'_>, cur: &mut Cursor<ConnData>, index: u64, rcu: &mut Section) -> bool {
+        seek_conn(net, cur, index, rcu)
+    }
+    fn show(net: NetRef<'_>, cur: &Cursor<ConnData>, rcu: &Section, out: &mut SeqOut<'_>) -> fmt::Result {
         // Every connection is local: the sync daemon is not implemented.
-        write_conns(net, out, Some("LOCAL"))
+        show_conn(net, cur, rcu, out, Some("LOCAL"))
     }
 }
 
-/// One line per connection of `net`'s table, with the origin column when given.
-fn write_conns(net: NetRef<'_>, out: &mut SeqOut<'_>, origin: Option<&str>) -> fmt::Result {
+/// Places `cur` on connection `index` of `net`'s table.
+fn seek_conn(net: NetRef<'_>, cur: &mut Cursor<ConnData>, index: u64, rcu: &mut Section) -> bool {
+    pernet::state::<IpvsNet>(net).is_some_and(|ipvs| ipvs.conns.seek(cur, index, rcu))
+}
+
+/// The line of the connection `cur` stands on, with the origin column when given.
+fn show_conn(net: NetRef<'_>, cur: &Cursor<ConnData>, rcu: &Section, out: &mut SeqOut<'_>, origin: Option<&str>) -> fmt::Result {
     let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
+    let Some((c, left)) = ipvs.conns.at(cur, rcu) else { return Ok(()) };
     let hz = u64::from(crate::sys::hz().max(1));
-    let mut result = Ok(());
-    ipvs.conns.for_each(|c, left| {
-        let secs = (left * 1000 / hz / 1000) as u32;
-        result = ip_vs_conn_line_v4(out, &conn_line(c, secs), origin);
-        result.is_ok()
-    });
-    result
+    let secs = (left * 1000 / hz / 1000) as u32;
+    ip_vs_conn_line_v4(out, &conn_line(c, secs), origin)
 }
 
 fn conn_line(c: &crate::dp::conn::ConnData, expires_secs: u32) -> ConnLine<'static> {
@@ -93,8 +113,8 @@ fn conn_line(c: &crate::dp::conn::ConnData, expires_secs: u32) -> ConnLine<'stat
 pub(crate) fn create_all(net: NetRef<'_>, files: &mut KVec<ProcEntry>) -> Result {
     files.push(ProcEntry::create::<IpVs>(net)?, GFP_KERNEL)?;
     files.push(ProcEntry::create::<IpVsStats>(net)?, GFP_KERNEL)?;
-    files.push(ProcEntry::create::<IpVsConn>(net)?, GFP_KERNEL)?;
+    files.push(ProcEntry::create_seq::<IpVsConn>(net)?, GFP_KERNEL)?;
     files.push(ProcEntry::create::<IpVsStatsPercpu>(net)?, GFP_KERNEL)?;
-    files.push(ProcEntry::create::<IpVsConnSync>(net)?, GFP_KERNEL)?;
+    files.push(ProcEntry::create_seq::<IpVsConnSync>(net)?, GFP_KERNEL)?;
     Ok(())
 }

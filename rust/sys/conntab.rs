@@ -21,6 +21,7 @@
 //! Only then may the table, and what entries point to, be freed, and the module text go.
 
 use super::bindings;
+use super::rcu::Section;
 use super::sync::LockClass;
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
@@ -461,6 +462,161 @@ unsafe extern "C" fn expire_cb<D: Entry>(timer: *mut bindings::timer_list) {
                 t
             };
             bindings::mod_timer((*p).timer.get(), (jiffies() + u64::from(t)) as _);
+        }
+    }
+}
+
+/// A place in a walk over the whole table that survives leaving the RCU read-side section,
+/// for /proc readers that list the table a few entries per `read()`: the bucket, the index in
+/// it, how many entries the walk has passed (its ordinal), and the entry it stands on.
+///
+/// The entry's pointer is dereferenced only in the section epoch it was found in (see
+/// [`Section`]); in any later epoch it is only compared, by address, with entries found anew
+/// in its bucket, to pick up exactly where the walk left off even if entries before it in the
+/// bucket came or went. Entries inserted or removed while a reader is between reads may be
+/// missed or shown twice only around the place where that happened (an entry removed from the
+/// cursor's bucket before it shifts it by one; upstream's walk, which counts from the start
+/// of the table, shifts for a change anywhere before it).
+pub(crate) struct Cursor<D: Entry> {
+    /// Bucket of the entry; the bucket count once the walk is past the end.
+    bucket: usize,
+    /// Index of the entry in its bucket.
+    index: usize,
+    /// Entries of the walk before this one.
+    ordinal: u64,
+    /// The entry, or null when not on one (before the first lookup, or past the end).
+    node: *const Node<D>,
+    /// The [`Section::epoch`] in which `node` was found.
+    epoch: u64,
+}
+
+impl<D: Entry> Clone for Cursor<D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<D: Entry> Copy for Cursor<D> {}
+
+impl<D: Entry> Default for Cursor<D> {
+    /// Before the first entry of the first bucket.
+    fn default() -> Self {
+        Cursor { bucket: 0, index: 0, ordinal: 0, node: core::ptr::null(), epoch: 0 }
+    }
+}
+
+/// Buckets a walk crosses between two pauses of its read-side section.
+const WALK_PAUSE_EVERY: u32 = 64;
+
+impl<D: Entry> Table<D> {
+    /// Moves `cur` to the entry with ordinal `want` (the `want`-th of a walk in bucket order)
+    /// and says whether there is one. It continues from where `cur` stands when `want` is not
+    /// behind it (the next entry, or the same one again after the reader left the section),
+    /// and starts over from the first bucket otherwise. The section is paused every few
+    /// buckets so a walk over a large, sparse table does not hold it long. Process context.
+    pub(crate) fn seek(&self, cur: &mut Cursor<D>, want: u64, rcu: &mut Section) -> bool {
+        if !rcu.held() {
+            return false;
+        }
+        if want < cur.ordinal {
+            *cur = Cursor::default();
+        }
+        if cur.node.is_null() || cur.epoch != rcu.epoch() {
+            self.refind(cur, rcu);
+        }
+        let mut crossed = 0;
+        while cur.ordinal < want && !cur.node.is_null() {
+            self.step(cur, rcu, &mut crossed);
+            cur.ordinal += 1;
+        }
+        !cur.node.is_null()
+    }
+
+    /// The entry `cur` stands on and the jiffies left until it expires, when `cur` found it
+    /// in the section held now.
+    pub(crate) fn at<'s>(&'s self, cur: &Cursor<D>, rcu: &'s Section) -> Option<(&'s D, u64)> {
+        if cur.node.is_null() || !rcu.held() || cur.epoch != rcu.epoch() {
+            return None;
+        }
+        // SAFETY: `cur.node` was reached from a bucket in this very read-side section (same
+        // epoch, still held: epochs are never reused), so it is not freed before `rcu` ends,
+        // which the returned borrow of `rcu` outlives not.
+        let node = unsafe { &*cur.node };
+        // SAFETY: reading the expiry of a live timer; a racing re-arm gives a slightly stale
+        // value, which /proc tolerates.
+        let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
+        Some((&node.data, expires.saturating_sub(jiffies())))
+    }
+
+    /// Finds `cur`'s place again in a new section: its entry by address in its bucket, else
+    /// the entry now at its index there, else the first entry of the buckets after it.
+    fn refind(&self, cur: &mut Cursor<D>, rcu: &mut Section) {
+        let Some(head) = self.buckets.get(cur.bucket) else {
+            cur.node = core::ptr::null();
+            cur.bucket = self.buckets.len();
+            cur.epoch = rcu.epoch();
+            return;
+        };
+        let mut at_index = None;
+        let mut p = head.load(Ordering::Acquire);
+        let mut i = 0;
+        while !p.is_null() {
+            if core::ptr::eq(p, cur.node) {
+                cur.index = i;
+                cur.epoch = rcu.epoch();
+                return;
+            }
+            if i == cur.index {
+                at_index = Some(p);
+            }
+            // SAFETY: reached from a bucket in the section held now (see `lookup`).
+            p = unsafe { &*p }.next.load(Ordering::Acquire);
+            i += 1;
+        }
+        cur.epoch = rcu.epoch();
+        match at_index {
+            Some(p) => cur.node = p,
+            None => {
+                cur.node = core::ptr::null();
+                self.next_bucket(cur, rcu, &mut 0);
+            }
+        }
+    }
+
+    /// Moves `cur` from its entry to the next one of the walk.
+    fn step(&self, cur: &mut Cursor<D>, rcu: &mut Section, crossed: &mut u32) {
+        // SAFETY: callers step only from an entry found in the section held now (`seek` finds
+        // its place again whenever the epoch changed, and every move below records the epoch
+        // it found its entry in).
+        let next = unsafe { &*cur.node }.next.load(Ordering::Acquire);
+        if next.is_null() {
+            self.next_bucket(cur, rcu, crossed);
+        } else {
+            cur.node = next;
+            cur.index += 1;
+        }
+    }
+
+    /// Moves `cur` to the first entry of the first non-empty bucket after its own, or past
+    /// the end; pauses the section every [`WALK_PAUSE_EVERY`] buckets (nothing found before
+    /// a pause is kept: only the bucket number is).
+    fn next_bucket(&self, cur: &mut Cursor<D>, rcu: &mut Section, crossed: &mut u32) {
+        loop {
+            cur.bucket += 1;
+            cur.index = 0;
+            *crossed += 1;
+            if *crossed % WALK_PAUSE_EVERY == 0 {
+                rcu.pause();
+            }
+            cur.epoch = rcu.epoch();
+            let Some(head) = self.buckets.get(cur.bucket) else {
+                cur.bucket = self.buckets.len();
+                cur.node = core::ptr::null();
+                return;
+            };
+            cur.node = head.load(Ordering::Acquire);
+            if !cur.node.is_null() {
+                return;
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::bindings;
 use core::marker::PhantomData;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -24,6 +24,91 @@ impl Drop for ReadGuard {
     fn drop(&mut self) {
         // SAFETY: the lock was taken in `new`.
         unsafe { bindings::ipvs_rs_rcu_read_unlock() };
+    }
+}
+
+/// Source of [`Section`] epochs: every section (and every pause of one) gets a number no
+/// other has had, so a position that remembers the epoch it was found in can tell whether the
+/// section it was found in is still the one held.
+static EPOCHS: AtomicU64 = AtomicU64::new(1);
+
+/// An RCU read-side section held across several callbacks of one task, such as seq_file's
+/// `start` .. `show` .. `next` .. `stop`, and which a long walk may leave for a moment to let
+/// others run ([`Section::pause`], upstream's `cond_resched_rcu`).
+///
+/// References found under the section borrow it (`&'s Section`), so they cannot be kept across
+/// a pause (which needs `&mut`). A walk that keeps its place across callbacks remembers the
+/// [`Section::epoch`] it was found in: a different epoch means the section was left in between
+/// and anything found before must be looked up again.
+///
+/// # Invariants
+///
+/// `held` is true exactly while this task holds the `rcu_read_lock` taken by [`Section::enter`];
+/// `epoch` changes on every enter, pause and leave.
+pub(crate) struct Section {
+    epoch: u64,
+    held: bool,
+}
+
+impl Section {
+    /// A section that is not held.
+    pub(super) const fn new() -> Self {
+        Section { epoch: 0, held: false }
+    }
+
+    /// Enters the read-side section (nothing if already held).
+    ///
+    /// # Safety
+    ///
+    /// The caller must call [`Section::leave`] from the same task before that task sleeps or
+    /// returns to user space (seq_file calls `stop` after every `start`, in the same read).
+    pub(super) unsafe fn enter(&mut self) {
+        if !self.held {
+            // SAFETY: the caller pairs it with `leave` in the same task.
+            unsafe { bindings::ipvs_rs_rcu_read_lock() };
+            // INVARIANT: the lock is held from here to `leave`; a new epoch starts.
+            self.held = true;
+            self.epoch = EPOCHS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Leaves the section (nothing if not held).
+    ///
+    /// # Safety
+    ///
+    /// The caller must be the task that entered it.
+    pub(super) unsafe fn leave(&mut self) {
+        if self.held {
+            // INVARIANT: nothing found in the ending epoch will be used again.
+            self.held = false;
+            self.epoch = EPOCHS.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: taken by `enter` in this task (per its contract and the caller's).
+            unsafe { bindings::ipvs_rs_rcu_read_unlock() };
+        }
+    }
+
+    /// Whether the read-side section is held now.
+    pub(crate) fn held(&self) -> bool {
+        self.held
+    }
+
+    /// The current epoch; it changes whenever the section is left (even for a pause).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Lets other tasks run between steps of a long walk (`cond_resched_rcu`): leaves the
+    /// section, reschedules if needed and enters again, in a new epoch. Process context only.
+    pub(crate) fn pause(&mut self) {
+        if self.held {
+            // INVARIANT: `cond_resched_rcu` may leave and re-enter the section, so what was
+            // found before it must not be used after; the `&mut` borrow ends every reference
+            // found under `&self`, and the new epoch invalidates remembered positions.
+            self.epoch = EPOCHS.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: we hold the read lock (invariant) in process context (seq_file callbacks
+            // run in the reading task, which may sleep outside the section).
+            unsafe { bindings::ipvs_rs_cond_resched_rcu() };
+        }
     }
 }
 
