@@ -16,6 +16,7 @@
 #include <linux/random.h>
 #include <linux/timer.h>
 #include <linux/rcupdate.h>
+#include <linux/workqueue.h>
 
 #include "helpers.h"
 
@@ -86,3 +87,5 @@ void ipvs_rs_cond_resched(void) { cond_resched(); }
 u32 ipvs_rs_get_random_u32(void) { return get_random_u32(); }
 unsigned int ipvs_rs_nr_cpu_ids(void) { return nr_cpu_ids; }
 unsigned int ipvs_rs_this_cpu(void) { return raw_smp_processor_id(); }
+void ipvs_rs_init_delayed_work(struct delayed_work *dw, void (*func)(struct work_struct *)) { INIT_DELAYED_WORK(dw, func); }
+bool ipvs_rs_queue_delayed_long(struct delayed_work *dw, unsigned long delay) { return queue_delayed_work(system_long_wq, dw, delay); }
