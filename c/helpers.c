@@ -19,6 +19,7 @@
 #include <linux/rcupdate_wait.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_conntrack_core.h>
+#include <linux/workqueue.h>
 
 #include "helpers.h"
 
@@ -119,3 +120,6 @@ void ipvs_rs_nf_conntrack_alter_reply(struct nf_conn *ct, const struct nf_conntr
 unsigned int ipvs_rs_ip_ct_is_reply(void) { return IP_CT_IS_REPLY; }
 u32 ipvs_rs_ip_defrag_vs_fwd(void) { return IP_DEFRAG_VS_FWD; }
 u32 ipvs_rs_ip_defrag_vs_out(void) { return IP_DEFRAG_VS_OUT; }
+
+void ipvs_rs_init_delayed_work(struct delayed_work *dw, void (*func)(struct work_struct *)) { INIT_DELAYED_WORK(dw, func); }
+bool ipvs_rs_queue_delayed_long(struct delayed_work *dw, unsigned long delay) { return queue_delayed_work(system_long_wq, dw, delay); }

@@ -83,6 +83,10 @@ void ipvs_rs_cond_resched_rcu(void);
 u32 ipvs_rs_get_random_u32(void);
 unsigned int ipvs_rs_nr_cpu_ids(void);
 unsigned int ipvs_rs_this_cpu(void);
+struct delayed_work;
+struct work_struct;
+void ipvs_rs_init_delayed_work(struct delayed_work *dw, void (*func)(struct work_struct *));
+bool ipvs_rs_queue_delayed_long(struct delayed_work *dw, unsigned long delay);
 
 /* Before sending on: timestamps, early-demux sockets, conntrack. */
 struct nf_conn;

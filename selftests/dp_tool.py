@@ -164,6 +164,31 @@ def udp_once(addr, port, src=None, size=100, wait=2.0):
     return ans
 
 
+def csum16(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def syn_flood(addr, port, n, net):
+    """N SYNs to ADDR:PORT, each from a distinct spoofed source in 10.NET.0.0/16."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    dst = socket.inet_aton(addr)
+    for i in range(n):
+        src = socket.inet_aton(f"10.{net}.{(i + 1) // 256}.{(i + 1) % 256}")
+        sport = 1024 + (i * 7919) % 60000
+        tcp = struct.pack("!HHIIBBHHH", sport, port, 0x10000 * i + 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+        pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+        tcp = tcp[:16] + struct.pack("!H", csum16(pseudo + tcp)) + tcp[18:]
+        # The kernel fills in the IP checksum and the total length of a raw packet.
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, socket.IPPROTO_TCP, 0, src, dst)
+        s.sendto(ip + tcp, (addr, 0))
+    s.close()
+
+
 def from_sources(proto, addr, ports, n, srcs):
     for src in srcs:
         for _ in range(n):
@@ -194,6 +219,9 @@ def agent(fifo, out, lifetime=600):
       close ID...|all                 orderly close (our FIN first, then wait for the
                                       server's): "close ID"
       reset ID...|all                 close with SO_LINGER 0 (RST): "reset ID"
+      syn ADDR PORT N NET             N TCP SYNs through a raw socket, each from its own spoofed
+                                      source 10.NET.x.y (x.y counting up from 0.1), as a SYN
+                                      flood: "syn N" once sent (nothing waits for answers)
       quit                            close everything, exit
     OUT may be a FIFO. The process exits by itself after LIFETIME seconds.
     """
@@ -301,6 +329,9 @@ def agent(fifo, out, lifetime=600):
                     conns[next_id] = c
                 emit(f"open {next_id} {ans}")
                 next_id += 1
+        elif cmd == "syn":
+            syn_flood(args[0], int(args[1]), int(args[2]), int(args[3]))
+            emit(f"syn {args[2]}")
         elif cmd == "ping":
             for i in ids(args):
                 emit(f"ping {i} {ask(conns[i])}")

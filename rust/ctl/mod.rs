@@ -18,7 +18,9 @@ use crate::ipvs_core::estimator;
 use crate::sys::netfilter::Hooks;
 use crate::sys::rcu::ReadGuard;
 use crate::sys::sync::LockClass;
+use crate::dp::defense::Defense;
 use crate::sys::timer::{Periodic, Tick};
+use crate::sys::work::{self, Run};
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::sync::Mutex;
 
@@ -32,7 +34,11 @@ use kernel::sync::Mutex;
 /// the last two and never sleeps; nothing takes `control` from softirq.
 #[pin_data]
 pub(crate) struct IpvsNet {
-    /// The rate estimator, stopped first: its ticks read `published` and `dp`.
+    /// The DoS defense's once-a-second work, stopped first: it reads `sysctls`, `conns` and
+    /// `defense`.
+    #[pin]
+    defense_work: work::Periodic<IpvsNet>,
+    /// The rate estimator, stopped next: its ticks read `published` and `dp`.
     #[pin]
     estimator: Periodic<IpvsNet>,
     /// Registered while the netns has services (see [`IpvsNet::update_hooks`]).
@@ -42,8 +48,12 @@ pub(crate) struct IpvsNet {
     /// /proc reads); never from softirq.
     #[pin]
     pub(crate) control: Mutex<ControlPlane<KernelStore>>,
-    /// /proc/sys/net/ipv4/vs/ entries; the datapath reads them without locks.
+    /// /proc/sys/net/ipv4/vs/ entries; the datapath reads them without locks. Writes of the
+    /// defense modes call into `defense`, which therefore drops after this.
     pub(crate) sysctls: NetSysctls,
+    /// The DoS defense state (drop rate, secure TCP, the random drop's countdowns).
+    #[pin]
+    pub(crate) defense: Defense,
     /// /proc/net entries, removed when the netns state is dropped.
     proc_files: KVec<ProcEntry>,
     /// Connections; entries point to dests of `published` snapshots.
@@ -57,7 +67,7 @@ static ESTIMATOR_TIMER_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs
 
 impl pernet::PernetState for IpvsNet {
     fn create(net: NetRef<'_>) -> Result<Pin<KBox<Self>>> {
-        let sysctls = NetSysctls::register(net, sys::nr_free_buffer_pages() / 32)?;
+        let sysctls = NetSysctls::register::<Defense>(net, sys::nr_free_buffer_pages() / 32)?;
         let conns = ConnTable::new(conn_tab_bits())?;
         let published = Published::new()?;
         let mut proc_files = KVec::new();
@@ -67,10 +77,12 @@ impl pernet::PernetState for IpvsNet {
         let store = KernelStore::new(dp.total.clone(), sys::NetAddrTypes::new(net)).map_err(|_| ENOMEM)?;
         let ipvs = KBox::pin_init(
             try_pin_init!(IpvsNet {
+                defense_work <- work::Periodic::new(sys::hz()),
                 estimator <- Periodic::new(estimator::PERIOD_SECS * sys::hz(), &ESTIMATOR_TIMER_CLASS),
                 hooks <- hooks,
                 control <- new_mutex!(ControlPlane::new(store, sys::random_u32())),
                 sysctls,
+                defense <- Defense::new(),
                 proc_files,
                 conns,
                 published,
@@ -79,6 +91,8 @@ impl pernet::PernetState for IpvsNet {
             GFP_KERNEL_ACCOUNT,
         )?;
         ipvs.estimator.start(&ipvs);
+        ipvs.sysctls.listen(&ipvs.defense);
+        ipvs.defense_work.start(&ipvs);
         Ok(ipvs)
     }
 
@@ -163,5 +177,13 @@ impl Tick for IpvsNet {
                 d.stats.estimate();
             }
         });
+    }
+}
+
+impl Run for IpvsNet {
+    /// Every second (upstream's `defense_work_handler`): re-evaluate the DoS defense from
+    /// available memory, and drop entries at random while `drop_entry` says so.
+    fn run(&self) {
+        self.defense.tick(self.sysctls.values(), &self.conns);
     }
 }

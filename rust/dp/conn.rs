@@ -2,6 +2,7 @@
 //! One IPVS connection: the tuple, the chosen dest, and its protocol state.
 
 use super::service::{DestRt, Stats};
+use crate::ipvs_core::defense::EntryKind;
 use crate::ipvs_core::packet::PROTO_TCP;
 use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
 use crate::sys::conntab::{ConnRef, Entry, Held};
@@ -17,6 +18,8 @@ const STATE_MASK: u8 = 0x3f;
 /// setting the ports to 0xffff).
 const T_ASSURED: u8 = 0x01;
 const T_INVALID: u8 = 0x02;
+/// A template of a one-packet service (upstream looks the flag up on the service).
+const T_ONE_PACKET: u8 = 0x04;
 
 /// What a connection is, fixed at creation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,9 @@ pub(crate) struct ConnData {
     bits: AtomicU8,
     /// `T_*` bits of a template.
     template_bits: AtomicU8,
+    /// Packets from the client (`in_pkts`), saturating: the DoS defense spares entries with
+    /// more than 8.
+    in_pkts: AtomicU8,
     pub(crate) dest: Arc<DestRt>,
     pub(crate) svc_stats: Arc<Stats>,
     /// The persistence template this connection was scheduled by.
@@ -92,6 +98,7 @@ impl ConnData {
             // A new connection counts as inactive until it is established.
             bits: AtomicU8::new(F_INACTIVE | no_output | TcpState::None.index() as u8),
             template_bits: AtomicU8::new(0),
+            in_pkts: AtomicU8::new(0),
             dest,
             svc_stats,
             control: Held::new(control),
@@ -104,6 +111,42 @@ impl ConnData {
 
     pub(crate) fn is_template(&self) -> bool {
         self.kind == ConnKind::Template
+    }
+
+    /// Marks a new template as one of a one-packet service.
+    pub(crate) fn set_one_packet_template(&self) {
+        self.template_bits.fetch_or(T_ONE_PACKET, Ordering::Relaxed);
+    }
+
+    /// Counts a packet from the client: on the connection, or for a one-packet connection
+    /// on its template (upstream's `in_pkts`).
+    pub(crate) fn count_in_packet(&self) {
+        let target = match (self.kind, self.control.get()) {
+            (ConnKind::OnePacket, Some(ct)) => ct,
+            _ => self,
+        };
+        let n = target.in_pkts.load(Ordering::Relaxed);
+        if n < u8::MAX {
+            // Racy like upstream's counter only in that two CPUs may count one packet; the
+            // defense reads it as a rough figure.
+            target.in_pkts.store(n + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// What the DoS defense's random drop looks at.
+    pub(crate) fn defense_kind(&self) -> EntryKind {
+        if self.is_template() {
+            let b = self.template_bits.load(Ordering::Relaxed);
+            EntryKind::Template { one_packet: b & T_ONE_PACKET != 0, assured: b & T_ASSURED != 0 }
+        } else if self.is_tcp() {
+            EntryKind::Tcp(TcpState::from_index(self.state_index()).unwrap_or(TcpState::Close))
+        } else {
+            EntryKind::Other
+        }
+    }
+
+    pub(crate) fn in_pkts(&self) -> u32 {
+        u32::from(self.in_pkts.load(Ordering::Relaxed))
     }
 
     /// Whether a packet from `client` to `virt` belongs to this (non-template) connection.

@@ -3,6 +3,7 @@
 //! dispatch to a transmitter. See docs/datapath.md for the packet walk of each mode.
 
 pub(crate) mod conn;
+pub(crate) mod defense;
 pub(crate) mod service;
 
 use crate::ctl::IpvsNet;
@@ -154,7 +155,7 @@ impl netfilter::Handler for Datapath {
 fn track(ipvs: &IpvsNet, conn: &ConnData, pkt: &L4Packet, dir: Direction) -> u32 {
     let t = ipvs.dp.timeouts();
     let secs = if conn.is_tcp() {
-        let tables = if ipvs.sysctls.get(sysctl::idx::SECURE_TCP) != 0 {
+        let tables = if ipvs.defense.secure_tcp() {
             TcpTables::Secure
         } else {
             TcpTables::Normal
@@ -233,6 +234,7 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local:
         },
     };
     let d = conn.data();
+    d.count_in_packet();
     let len = skb.len();
     let tx = crate::xmit::Tx { net, conn: d, ip, local };
     d.dest.stats.count_in(len);
@@ -288,6 +290,11 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
         daddr: v4_to_16(ip.daddr),
         dport: pkt.dport,
     };
+    // `ip_vs_todrop()`: under memory pressure (drop_packet) one new connection in the drop
+    // rate is refused before it is scheduled.
+    if ipvs.defense.todrop() {
+        return Err(Verdict::Drop);
+    }
     let one_packet = svc.flags & svc_flags::ONEPACKET != 0 && ip.protocol == PROTO_UDP;
     let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
     let (dest, dport, control) = if svc.flags & svc_flags::PERSISTENT != 0 {
@@ -363,6 +370,9 @@ fn persistent_dest(
     let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
     let method = dest.fwd.load(Ordering::Relaxed) & fwd::MASK;
     let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, false, svc.stats.clone(), None);
+    if svc.flags & svc_flags::ONEPACKET != 0 {
+        template.set_one_packet_template();
+    }
     let ct = ipvs.conns.insert(hash, svc.timeout, template, GFP_ATOMIC).map_err(|template| {
         template.discard();
         Verdict::Drop

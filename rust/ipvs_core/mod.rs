@@ -6,6 +6,7 @@
 //! also carry the schedulers as `crate::sched` (rust/sched/), which the core uses.
 
 pub mod conntab;
+pub mod defense;
 pub mod dest;
 pub mod errno;
 pub mod estimator;

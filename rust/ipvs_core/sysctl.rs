@@ -17,6 +17,10 @@ pub enum Kind {
     ULong,
     /// A list of CPUs as text ("0-3"), defaulting to every possible CPU.
     CpuList,
+    /// A defense mode, 0..=3 (other values refused with EINVAL): a write that changes it
+    /// re-evaluates the defense at once, which may rewrite it (upstream's
+    /// `proc_do_defense_mode`).
+    DefenseMode,
 }
 
 /// One entry: its file name (NUL-terminated for the kernel), kind and default.
@@ -42,15 +46,22 @@ const fn range(cname: &'static str, default: i32, min: i32, max: i32) -> Def {
     Def { cname, kind: Kind::IntRange(min, max), default: [default, 0] }
 }
 
+const fn defense(cname: &'static str) -> Def {
+    Def { cname, kind: Kind::DefenseMode, default: [0, 0] }
+}
+
+/// The values a `DefenseMode` entry accepts.
+pub const DEFENSE_MODES: core::ops::RangeInclusive<i32> = 0..=3;
+
 /// Every entry upstream 6.12 has (except `debug_level`, which exists only with
 /// CONFIG_IP_VS_DEBUG). `sync_qlen_max` and `est_cpulist` are sized at runtime.
 pub const DEFS: &[Def] = &[
     int("amemthresh\0", 1024),
     int("am_droprate\0", 10),
-    range("drop_entry\0", 0, 0, 3),
-    range("drop_packet\0", 0, 0, 3),
+    defense("drop_entry\0"),
+    defense("drop_packet\0"),
     int("conntrack\0", 0),
-    range("secure_tcp\0", 0, 0, 3),
+    defense("secure_tcp\0"),
     int("snat_reroute\0", 1),
     range("sync_version\0", 1, 0, 1),
     range("sync_ports\0", 1, 1, 1 << 30),
@@ -121,6 +132,10 @@ pub mod idx {
     pub const EXPIRE_QUIESCENT_TEMPLATE: usize = index("expire_quiescent_template");
     pub const SLOPPY_TCP: usize = index("sloppy_tcp");
     pub const SECURE_TCP: usize = index("secure_tcp");
+    pub const AMEMTHRESH: usize = index("amemthresh");
+    pub const AM_DROPRATE: usize = index("am_droprate");
+    pub const DROP_ENTRY: usize = index("drop_entry");
+    pub const DROP_PACKET: usize = index("drop_packet");
     pub const PMTU_DISC: usize = index("pmtu_disc");
     pub const CONN_REUSE_MODE: usize = index("conn_reuse_mode");
     pub const SYNC_QLEN_MAX: usize = index("sync_qlen_max");

@@ -12,6 +12,8 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/timer.h>
+#include <linux/workqueue.h>
+#include <linux/mm.h>
 #include <net/ip.h>
 #include <net/route.h>
 #include <net/ip_tunnels.h>

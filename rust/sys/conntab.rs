@@ -163,6 +163,16 @@ impl<D: Entry> Drop for ConnRef<D> {
 
 use super::jiffies;
 
+/// How an entry looks to [`Table::expire_sampled`].
+#[derive(Clone, Copy)]
+pub(crate) struct Sample {
+    /// Someone besides the table holds the entry (a packet in flight, or connections a
+    /// template controls).
+    pub(crate) held: bool,
+    /// Jiffies since the expiry timer was last re-armed: the timeout minus the time left.
+    pub(crate) idle: i64,
+}
+
 /// The table.
 pub(crate) struct Table<D: Entry> {
     /// `1 << bits` bucket heads. With `conn_tab_bits` up to 20 this is 8 MiB, past what
@@ -261,6 +271,43 @@ impl<D: Entry> Table<D> {
                 }
             }
             if i % 64 == 63 {
+                // SAFETY: process context, no lock or RCU read section held here.
+                unsafe { bindings::ipvs_rs_cond_resched() };
+            }
+        }
+    }
+
+    /// The DoS defense's sweep (upstream's `ip_vs_random_dropentry`): looks at the entries of
+    /// `table size >> shift` buckets picked at random (at least one) and lets those for which
+    /// `doomed` holds expire at once. Process context: yields the CPU between buckets.
+    pub(crate) fn expire_sampled(&self, shift: u32, mut doomed: impl FnMut(&D, Sample) -> bool) {
+        let picks = (self.buckets.len() >> shift).max(1);
+        for i in 0..picks {
+            let bucket = super::random_u32() & self.mask;
+            if let Some(head) = self.buckets.get(bucket as usize) {
+                let _rcu = super::rcu::ReadGuard::new();
+                let now = jiffies();
+                let mut p = head.load(Ordering::Acquire);
+                while !p.is_null() {
+                    // SAFETY: as in `lookup`.
+                    let node = unsafe { &*p };
+                    // SAFETY: reading the expiry of a live timer; a racing re-arm gives a
+                    // slightly stale value, which only shifts the idle time by one packet.
+                    let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
+                    let left = expires.wrapping_sub(now) as i64;
+                    let sample = Sample {
+                        held: node.refcnt.load(Ordering::Relaxed) > 1,
+                        idle: i64::from(node.timeout.load(Ordering::Relaxed)).wrapping_sub(left),
+                    };
+                    if doomed(&node.data, sample) {
+                        if let Some(r) = Self::try_get(node) {
+                            r.expire_now();
+                        }
+                    }
+                    p = node.next.load(Ordering::Acquire);
+                }
+            }
+            if i % 16 == 15 {
                 // SAFETY: process context, no lock or RCU read section held here.
                 unsafe { bindings::ipvs_rs_cond_resched() };
             }

@@ -4,9 +4,60 @@
 use super::bindings;
 use super::NetRef;
 use crate::ipvs_core::sysctl::{Kind, COUNT, DEFS};
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::types::Opaque;
+
+/// Told of every write that changes a `Kind::DefenseMode` entry, in process context (the
+/// writer's), while the registration lasts.
+pub(crate) trait ModeListener: Sync + 'static {
+    /// Entry `idx` is to become `val` (already checked against `DEFENSE_MODES`). The listener
+    /// stores it with `values.set` and acts on it, serialised with its other users.
+    fn mode_written(&self, values: Values<'_>, idx: usize, val: i32);
+}
+
+/// The int values of one netns's entries.
+#[derive(Clone, Copy)]
+pub(crate) struct Values<'a> {
+    base: *mut Slot,
+    _life: PhantomData<&'a NetSysctls>,
+}
+
+impl Values<'_> {
+    /// The current value of entry `i` (its first int); 0 for an unknown index.
+    pub(crate) fn get(&self, i: usize) -> i32 {
+        if i >= COUNT {
+            return 0;
+        }
+        // SAFETY: `i` is in bounds of the values, alive for `'a`; a proc write may change the
+        // int concurrently, so read it with a single volatile access, as READ_ONCE would.
+        unsafe { core::ptr::read_volatile(self.base.add(i).cast::<c_int>()) }
+    }
+
+    /// Stores `v` in entry `i` (its first int), as the kernel's own handlers store a write.
+    pub(crate) fn set(&self, i: usize, v: i32) {
+        if i >= COUNT {
+            return;
+        }
+        // SAFETY: as in `get`; a single volatile store, as WRITE_ONCE would.
+        unsafe { core::ptr::write_volatile(self.base.add(i).cast::<c_int>(), v) }
+    }
+}
+
+/// What the `DefenseMode` handler finds through `extra1`: the values it belongs to and the
+/// listener, once there is one.
+///
+/// # Invariants
+///
+/// `listener` is null or points to an object that outlives the registration; `call` is
+/// `notify::<L>` for that object's type `L`.
+struct Notify {
+    values: *mut Slot,
+    listener: AtomicPtr<c_void>,
+    call: unsafe fn(*const c_void, Values<'_>, usize, i32),
+}
 
 /// Storage of one entry: room for two ints or one unsigned long.
 #[repr(C, align(8))]
@@ -36,6 +87,8 @@ pub(crate) struct NetSysctls {
     values: KBox<Opaque<[Slot; COUNT]>>,
     /// The text of the `CpuList` entry.
     _cpulist: KBox<Opaque<[u8; CPULIST_LEN]>>,
+    /// Where `DefenseMode` entries report writes.
+    notify: KBox<Notify>,
 }
 
 /// Room for a CPU list such as "0-4095".
@@ -48,8 +101,9 @@ unsafe impl Send for NetSysctls {}
 unsafe impl Sync for NetSysctls {}
 
 impl NetSysctls {
-    /// Registers every entry for `net`. `ulong_default` fills `Kind::ULong` entries.
-    pub(crate) fn register(net: NetRef<'_>, ulong_default: u64) -> Result<Self> {
+    /// Registers every entry for `net`. `ulong_default` fills `Kind::ULong` entries. Writes
+    /// to `DefenseMode` entries are stored as they are until `listen` names an `L`.
+    pub(crate) fn register<L: ModeListener>(net: NetRef<'_>, ulong_default: u64) -> Result<Self> {
         let mut slots = [Slot([0; 2]); COUNT];
         for (slot, def) in slots.iter_mut().zip(DEFS) {
             *slot = match def.kind {
@@ -72,6 +126,12 @@ impl NetSysctls {
         }
         let cpulist = KBox::new(Opaque::new(text), GFP_KERNEL)?;
         let base = values.get().cast::<Slot>();
+        // INVARIANT: no listener yet; `call` matches the `L` that `listen` takes.
+        let notify = KBox::new(
+            Notify { values: base, listener: AtomicPtr::new(core::ptr::null_mut()), call: notify::<L> },
+            GFP_KERNEL,
+        )?;
+        let notify_ptr = core::ptr::from_ref::<Notify>(&notify).cast_mut().cast::<c_void>();
         let mut table = KVec::with_capacity(COUNT, GFP_KERNEL)?;
         for (i, def) in DEFS.iter().enumerate() {
             let (handler, maxlen, extra): (bindings::proc_handler, usize, bool) = match def.kind {
@@ -81,6 +141,7 @@ impl NetSysctls {
                 Kind::IntPair => (Some(bindings::proc_dointvec), 8, false),
                 Kind::ULong => (Some(bindings::proc_doulongvec_minmax), 8, false),
                 Kind::CpuList => (Some(bindings::proc_dostring), CPULIST_LEN, false),
+                Kind::DefenseMode => (Some(defense_mode_handler), 4, false),
             };
             let data = if def.kind == Kind::CpuList {
                 cpulist.get().cast::<c_void>()
@@ -96,7 +157,13 @@ impl NetSysctls {
                     maxlen: maxlen as c_int,
                     mode: 0o644,
                     proc_handler: handler,
-                    extra1: if extra { bounds.cast_mut().cast() } else { core::ptr::null_mut() },
+                    extra1: if extra {
+                        bounds.cast_mut().cast()
+                    } else if def.kind == Kind::DefenseMode {
+                        notify_ptr
+                    } else {
+                        core::ptr::null_mut()
+                    },
                     extra2: if extra { bounds.wrapping_add(1).cast_mut().cast() } else { core::ptr::null_mut() },
                     ..Default::default()
                 },
@@ -111,18 +178,88 @@ impl NetSysctls {
         if header.is_null() {
             return Err(ENOMEM);
         }
-        Ok(NetSysctls { header, _table: table, values, _cpulist: cpulist })
+        Ok(NetSysctls { header, _table: table, values, _cpulist: cpulist, notify })
     }
 
     /// The current value of entry `i` (its first int).
     pub(crate) fn get(&self, i: usize) -> i32 {
-        if i >= COUNT {
-            return 0;
-        }
-        // SAFETY: `i` is in bounds; a proc write may change the int concurrently, so read it
-        // with a single volatile access, as the C code's READ_ONCE would.
-        unsafe { core::ptr::read_volatile(self.values.get().cast::<Slot>().add(i).cast::<c_int>()) }
+        self.values().get(i)
     }
+
+    /// The values, to read and write.
+    pub(crate) fn values(&self) -> Values<'_> {
+        Values { base: self.values.get().cast::<Slot>(), _life: PhantomData }
+    }
+
+    /// From now on, writes that change a `DefenseMode` entry go to `listener`, which must be
+    /// dropped after `self` (a later field of the same structure): dropping `self`
+    /// unregisters the entries and waits for running handlers.
+    pub(crate) fn listen<L: ModeListener>(&self, listener: &L) {
+        // INVARIANT: the caller keeps `listener` alive until our drop has unregistered the
+        // table, after which no handler runs; `call` was set for this `L` in `register`.
+        self.notify.listener.store(core::ptr::from_ref(listener).cast_mut().cast(), Ordering::Release);
+    }
+}
+
+/// Calls `L::mode_written` on a listener stored as an untyped pointer.
+///
+/// # Safety
+///
+/// `listener` must point to a live `L`, and `values` must be valid for the call.
+unsafe fn notify<L: ModeListener>(listener: *const c_void, values: Values<'_>, idx: usize, val: i32) {
+    // SAFETY: per the contract, `listener` is a live `L`.
+    let l = unsafe { &*listener.cast::<L>() };
+    l.mode_written(values, idx, val);
+}
+
+/// `proc_do_defense_mode()`: parse into a copy, refuse values outside 0..=3 with EINVAL, and
+/// hand a changed value to the listener (which stores it and re-evaluates at once).
+///
+/// # Safety
+///
+/// Only the sysctl core may call it, for an entry registered by `NetSysctls::register` with
+/// `Kind::DefenseMode` (its `data` in the values, its `extra1` the `Notify`).
+unsafe extern "C" fn defense_mode_handler(
+    table: *const bindings::ctl_table,
+    write: c_int,
+    buffer: *mut c_void,
+    lenp: *mut usize,
+    ppos: *mut bindings::loff_t,
+) -> c_int {
+    // SAFETY: the table entry is ours and registered, so its `data` and `extra1` point to the
+    // values and the `Notify`, alive until unregistration, which waits for this handler.
+    let (slot, notify) = unsafe { ((*table).data.cast::<c_int>(), &*(*table).extra1.cast::<Notify>()) };
+    // SAFETY: `slot` is one of the values (see above); a single volatile read.
+    let cur = unsafe { core::ptr::read_volatile(slot) };
+    let mut val: c_int = cur;
+    let tmp = bindings::ctl_table {
+        data: core::ptr::from_mut(&mut val).cast(),
+        maxlen: core::mem::size_of::<c_int>() as c_int,
+        // SAFETY: reading a field of our registered entry.
+        mode: unsafe { (*table).mode },
+        ..Default::default()
+    };
+    // SAFETY: `tmp` describes one int on our stack; the buffer, length and position are the
+    // caller's, passed through unchanged.
+    let rc = unsafe { bindings::proc_dointvec(&tmp, write, buffer, lenp, ppos) };
+    if write == 0 || val == cur {
+        return rc;
+    }
+    if !crate::ipvs_core::sysctl::DEFENSE_MODES.contains(&val) {
+        return EINVAL.to_errno();
+    }
+    let values = Values { base: notify.values, _life: PhantomData };
+    // Which entry: the offset of `slot` among the values.
+    let idx = (slot as usize).wrapping_sub(notify.values as usize) / core::mem::size_of::<Slot>();
+    let l = notify.listener.load(Ordering::Acquire);
+    if l.is_null() {
+        values.set(idx, val);
+    } else {
+        // SAFETY: by the `Notify` invariant, a non-null listener is alive and of the type
+        // `call` was made for.
+        unsafe { (notify.call)(l, values, idx, val) };
+    }
+    rc
 }
 
 impl Drop for NetSysctls {
