@@ -17,6 +17,8 @@ FLAVOR ?= test
 # recipe asks tools/kernel-build for it (building it on first use) when it runs, which is after
 # tools/setup; nothing is looked up when this file is read.
 KOUT = $$(tools/kernel-build $(FLAVOR))
+# For the targets that must never build a kernel: KOUT if given, else the guest kernel if built.
+KOUT_BUILT = $(if $(filter command line,$(origin KOUT)),$(KOUT),$$(tools/kernel-build --cached $(FLAVOR) 2>/dev/null))
 # The module is compiled through clippy-driver (same codegen as rustc) so the kernel's lints,
 # undocumented_unsafe_blocks included, are errors under CONFIG_WERROR. LINT= builds with rustc.
 LINT = CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver
@@ -69,13 +71,11 @@ install: module
 	packaging/modprobe-conf install $(MODPROBE_CONF)
 
 uninstall:
-	kout="$(KOUT)" && release=$$(cat "$$kout/include/config/kernel.release") && \
-		rm -f /lib/modules/$$release/updates/ipvs_rs.ko* && depmod "$$release"
+	kout="$(KOUT_BUILT)"; if [ -n "$$kout" ]; then release=$$(cat "$$kout/include/config/kernel.release") && \
+		rm -f /lib/modules/$$release/updates/ipvs_rs.ko* && depmod "$$release"; fi
 	packaging/modprobe-conf remove $(MODPROBE_CONF)
 
-# Never builds a kernel: cleans against KOUT if one was given or the guest kernel is built.
 clean:
-	-kout="$(if $(filter command line,$(origin KOUT)),$(KOUT),$$(tools/kernel-build --cached $(FLAVOR) 2>/dev/null))" && \
-		[ -n "$$kout" ] && $(MAKE) -C "$$kout" M=$(CURDIR) clean
+	kout="$(KOUT_BUILT)"; if [ -n "$$kout" ]; then $(MAKE) -C "$$kout" M=$(CURDIR) clean; fi
 	rm -f rust/sys/bindings_generated.rs rust/sys/bindings_generated.rs.key
 	-cd host && cargo clean
