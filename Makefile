@@ -76,6 +76,6 @@ uninstall:
 	packaging/modprobe-conf remove $(MODPROBE_CONF)
 
 clean:
-	kout="$(KOUT_BUILT)"; if [ -n "$$kout" ]; then $(MAKE) -C "$$kout" M=$(CURDIR) clean; fi
+	kout="$(KOUT_BUILT)"; if [ -n "$$kout" ]; then $(MAKE) -C "$$kout" M=$(CURDIR) $(KVARS) clean; fi
 	rm -f rust/sys/bindings_generated.rs rust/sys/bindings_generated.rs.key
 	-cd host && cargo clean
