@@ -9,29 +9,43 @@
 #   make soak       the reliability tests at soak sizes (long; not part of make check)
 #   make bench      ipvs_rs against stock ip_vs on the bench kernel (about 25 min);
 #                   QUICK=1: tiny sizes on the test kernel (a few minutes; run by make check)
+#   make install KOUT=/lib/modules/$(uname -r)/build     install into that kernel's
+#                   /lib/modules/<release>/updates with /etc/modprobe.d/ipvs-rs.conf;
+#                   make uninstall KOUT=... goes back to stock (see README, and dkms.conf)
 
 FLAVOR ?= test
+# The kernel build tree the module is built against. By default the cached guest kernel: a
+# recipe asks tools/kernel-build for it (building it on first use) when it runs, which is after
+# tools/setup; nothing is looked up when this file is read.
+KOUT = $$(tools/kernel-build $(FLAVOR))
+# For the targets that must never build a kernel: KOUT if given, else the guest kernel if built.
+KOUT_BUILT = $(if $(filter command line,$(origin KOUT)),$(KOUT),$$(tools/kernel-build --cached $(FLAVOR) 2>/dev/null))
 # The module is compiled through clippy-driver (same codegen as rustc) so the kernel's lints,
-# undocumented_unsafe_blocks included, are errors under CONFIG_WERROR.
-KVARS := CC=gcc RUSTC=/usr/bin/rustc RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library \
-	CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver
-KOUT = $(shell tools/kernel-build $(FLAVOR))
+# undocumented_unsafe_blocks included, are errors under CONFIG_WERROR. LINT= builds with rustc.
+LINT = CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver
+KVARS = CC=gcc RUSTC=/usr/bin/rustc RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library $(LINT)
+# Every target that needs a tool runs tools/setup first (a quick no-op once all is installed).
+# Package builds (dkms.conf) pass SETUP= and build with what the system has.
+SETUP = setup
+MODPROBE_CONF = /etc/modprobe.d/ipvs-rs.conf
 
-.PHONY: all module setup kernel check demo vm-shell selftest host-test bench soak clean
+.PHONY: all module bindings setup kernel check demo vm-shell selftest host-test bench soak \
+	install uninstall clean
 
 all: module
 
 setup:
-	tools/setup
+	@tools/setup
 
-kernel: setup
+kernel: | $(SETUP)
 	@tools/kernel-build $(FLAVOR)
 
-rust/sys/bindings_generated.rs: rust/sys/bindings_helper.h c/helpers.h tools/gen-bindings tools/config/base.config tools/config/$(FLAVOR).config
-	tools/gen-bindings "$(KOUT)" $@
+# Made against KOUT; tools/gen-bindings makes them again only if KOUT or their inputs changed.
+bindings: | $(SETUP)
+	@kout="$(KOUT)" && tools/gen-bindings "$$kout" rust/sys/bindings_generated.rs
 
-module: rust/sys/bindings_generated.rs
-	$(MAKE) -C "$(KOUT)" M=$(CURDIR) $(KVARS) modules
+module: bindings | $(SETUP)
+	kout="$(KOUT)" && $(MAKE) -C "$$kout" M=$(CURDIR) $(KVARS) modules
 
 host-test:
 	cd host && cargo test --quiet
@@ -55,10 +69,21 @@ soak: module
 		selftests/run.sh t_teardown_traffic t_failslab_conns
 	tools/vm-run --memory 8G -- selftests/run.sh t_conn_tab_bits_diff
 
-bench: setup
+bench: | $(SETUP)
 	bench/run $(if $(filter 1,$(QUICK)),--quick)
 
+# Kbuild's modules_install puts ipvs_rs.ko in /lib/modules/<KOUT's release>/updates and runs
+# depmod; the modprobe.d file makes `modprobe ip_vs` (and the schedulers' names) load it.
+install: module
+	kout="$(KOUT)" && $(MAKE) -C "$$kout" M=$(CURDIR) $(KVARS) INSTALL_MOD_DIR=updates modules_install
+	packaging/modprobe-conf install $(MODPROBE_CONF)
+
+uninstall:
+	kout="$(KOUT_BUILT)"; if [ -n "$$kout" ]; then release=$$(cat "$$kout/include/config/kernel.release") && \
+		rm -f /lib/modules/$$release/updates/ipvs_rs.ko* && depmod "$$release"; fi
+	packaging/modprobe-conf remove $(MODPROBE_CONF)
+
 clean:
-	-$(MAKE) -C "$(KOUT)" M=$(CURDIR) $(KVARS) clean
-	rm -f rust/sys/bindings_generated.rs
-	cd host && cargo clean
+	kout="$(KOUT_BUILT)"; if [ -n "$$kout" ]; then $(MAKE) -C "$$kout" M=$(CURDIR) $(KVARS) clean; fi
+	rm -f rust/sys/bindings_generated.rs rust/sys/bindings_generated.rs.key
+	-cd host && cargo clean

@@ -23,6 +23,8 @@ module! {
     license: "GPL",
     alias: ["net-pf-16-proto-16-family-IPVS"],
 }
+// Also dkms.conf's PACKAGE_VERSION (selftests/t_install.sh checks that they agree).
+sys::modinfo::modinfo!("version", "0.1.0");
 
 static CONN_TAB_BITS: sys::param::IntParam = sys::param::IntParam::new(12);
 sys::param::module_param_int_ro!(CONN_TAB_BITS_PARAM, "conn_tab_bits", CONN_TAB_BITS, "Set connections' hash size");

@@ -67,7 +67,8 @@ fi
 # Refused GET_INFO makes ipvsadm run `modprobe ip_vs` before giving up. With stock, ip_vs is
 # loaded and modprobe is silent; with ours, an unprivileged modprobe of ip_vs.ko fails and says
 # so. That line comes from ipvsadm's fallback, not from the module: the netlink answers (EPERM)
-# are identical, which t_genl_malformed checks byte for byte.
+# are identical, which t_genl_malformed checks byte for byte. Installed as a drop-in
+# (packaging/ipvs-rs.conf), `modprobe ip_vs` finds ipvs_rs loaded and says nothing: t_install.
 DIFF_OURS_ONLY_RE="^modprobe: ERROR: could not insert 'ip_vs': Operation not permitted$"
 differential scenario validate
 # Explain the one difference known to come from outside the module: when

@@ -16,25 +16,40 @@ kmake_vars() {
 
 die() { echo "error: $*" >&2; exit 1; }
 
-# Version of Debian's linux-source package: part of every cache key.
+# Version of Debian's linux-source package: part of every cache key. Fails (printing nothing)
+# if the package is not installed.
 ksrc_version() {
-    dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || echo unknown
+    local v
+    v=$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' linux-source-6.12 2>/dev/null | sed -n 's/^ii //p')
+    [ -n "$v" ] && printf '%s' "$v"
 }
 
-# Cache key of one kernel flavour: source version, fragments, toolchain versions.
+# Cache key of one kernel flavour: source version, fragments, toolchain versions. Dies if one of
+# them is not installed yet: a key made of a missing tool's empty version would name a build that
+# no installed toolchain made.
 kernel_key() {
-    local flavor=$1
+    local flavor=$1 ksrc rustc bindgen gcc
+    ksrc=$(ksrc_version) && rustc=$("$RUSTC_BIN" --version) && bindgen=$("$BINDGEN_BIN" --version) &&
+        gcc=$(gcc --version | head -n1) && [ -n "$gcc" ] ||
+        die "linux-source-6.12, $RUSTC_BIN, $BINDGEN_BIN and gcc must be installed first: run tools/setup"
     {
-        ksrc_version
+        printf '%s' "$ksrc"
         cat "$REPO_ROOT/tools/config/base.config" "$REPO_ROOT/tools/config/$flavor.config"
-        "$RUSTC_BIN" --version
-        "$BINDGEN_BIN" --version 2>/dev/null
-        gcc --version | head -n1
+        printf '%s\n' "$rustc" "$bindgen" "$gcc"
     } | sha256sum | cut -c1-16
 }
 
-kernel_src_dir() { echo "$IPVS_RS_CACHE/src-$(ksrc_version)"; }
-kernel_out_dir() { echo "$IPVS_RS_CACHE/kbuild-$1-$(kernel_key "$1")"; }
+# Both are meant for "$(...)", where a failure ends the subshell and, under set -e, the caller.
+kernel_src_dir() {
+    local v
+    v=$(ksrc_version) || die "linux-source-6.12 is not installed: run tools/setup first"
+    echo "$IPVS_RS_CACHE/src-$v"
+}
+kernel_out_dir() {
+    local key
+    key=$(kernel_key "$1") || exit 1
+    echo "$IPVS_RS_CACHE/kbuild-$1-$key"
+}
 
 # Replaces the calling shell with virtme-ng's `vng` (so a `timeout` around the shell reaches
 # QEMU), whether or not pip put its script on PATH.

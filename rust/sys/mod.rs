@@ -5,6 +5,7 @@
 pub(crate) mod conntab;
 pub(crate) mod genl;
 pub(crate) mod kvec;
+pub(crate) mod modinfo;
 pub(crate) mod param;
 pub(crate) mod pernet;
 pub(crate) mod netfilter;
