@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-cpus: 2
 # Teardown under traffic: TEARDOWN_CYCLES (default 6; `make soak` runs more) cycles of
 # insmod / configure / rmmod of ipvs_rs.ko while UDP floods hit the VIP all the time, both
 # forwarded (from the client netns: LOCAL_IN, softirq) and from local clients on the director
