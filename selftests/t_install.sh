@@ -54,7 +54,7 @@ cleanup() {
 at_exit cleanup
 [ "$(findmnt -T "$moddir/" -no FSTYPE)" = tmpfs ] || { fail "$moddir is not the test's tmpfs"; finish; }
 depmod "$kver" || { fail "depmod of the test's module directory"; finish; }
-diag "module directory: $(find "$moddir" -name '*.ko' | wc -l) modules"
+diag "module directory: $(find "$moddir/" -name '*.ko' | wc -l) modules"
 
 # ipvsadm as nobody: what a user without CAP_NET_ADMIN sees.
 nonroot_ipvsadm() {
