@@ -54,7 +54,7 @@ cleanup() {
 at_exit cleanup
 [ "$(findmnt -T "$moddir/" -no FSTYPE)" = tmpfs ] || { fail "$moddir is not the test's tmpfs"; finish; }
 depmod "$kver" || { fail "depmod of the test's module directory"; finish; }
-diag "module directory: $(find "$moddir" -name '*.ko' | wc -l) modules"
+diag "module directory: $(find "$moddir/" -name '*.ko' | wc -l) modules"
 
 # ipvsadm as nobody: what a user without CAP_NET_ADMIN sees.
 nonroot_ipvsadm() {
@@ -98,14 +98,20 @@ else
     fail "non-root ipvsadm output differs from stock's (diff above: - stock, + ours)"
 fi
 
-# ---- the other names tools load IPVS by
-bad=""
+# ---- the other names tools load IPVS by: every scheduler has its install line (all alike), and
+# the ones kube-proxy loads are silent no-ops with ipvs_rs loaded
+missing=""
 for s in $SCHEDULERS; do
+    grep -q "^install ip_vs_$s .* then /sbin/modprobe ipvs_rs;" "$CONF" || missing="$missing ip_vs_$s"
+done
+check "$CONF sends all 14 schedulers' names to ipvs_rs${missing:+ (not:$missing)}" test -z "$missing"
+bad=""
+for s in rr wrr sh; do
     out=$(modprobe "ip_vs_$s" 2>&1) || bad="$bad ip_vs_$s(exit $?)"
     [ -z "$out" ] || bad="$bad ip_vs_$s($out)"
 done
 module_loaded ip_vs && bad="$bad (stock ip_vs got loaded)"
-check "modprobe of the 14 schedulers' names: silent no-ops with ipvs_rs loaded${bad:+:$bad}" test -z "$bad"
+check "modprobe ip_vs_rr, ip_vs_wrr, ip_vs_sh: silent no-ops with ipvs_rs loaded${bad:+:$bad}" test -z "$bad"
 out=$(modprobe ip_vs_ftp 2>&1); rc=$?
 check "modprobe ip_vs_ftp refused (exit $rc: $out)" test "$rc" -ne 0
 check "modprobe ip_vs_ftp did not load stock ip_vs" not module_loaded ip_vs
