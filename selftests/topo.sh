@@ -13,7 +13,8 @@
 # comes from one long-lived agent process.
 
 VIP=10.0.0.100
-TOOL="python3 $REPO_ROOT/selftests/dp_tool.py"
+# -S: no site initialisation, which costs seconds under TCG (the tool needs the stdlib only).
+TOOL="python3 -S $REPO_ROOT/selftests/dp_tool.py"
 # Extra client source addresses, in 10.0.0.0/24 or 10.0.1.0/24 (10.0.0.2 is always there).
 TOPO_CLIENT_ADDRS=${TOPO_CLIENT_ADDRS:-}
 # Number of real servers (1..4).
