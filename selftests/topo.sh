@@ -253,6 +253,7 @@ counters_vs_entries() {
     local f=$1 label=$2 out deadline=$((SECONDS + 300))
     while :; do
         out=$(lvs sh -c 'ipvsadm -Lnc; echo "%%"; ipvsadm -Ln; echo "%%"; ipvsadm -Lnc' 2>&1 | awk '
+            BEGIN { part = 0 }
             $0 == "%%" { part++; next }
             part == 1 { ln = ln $0 "\n"; next }
             { line = $0; $2 = ""; masked[part] = masked[part] $0 "\n"; if (part == 0) conns = conns line "\n" }
