@@ -144,6 +144,11 @@ rs_received() {
     ip netns exec "$D" sh -c 'cat /sys/class/net/r*/statistics/tx_packets' | awk '{ n += $1 } END { print n + 0 }'
 }
 
+# pktgen's rem_device_all only flags the thread, which removes its devices when it next wakes
+# (it polls every 100 ms; later on a busy host); a device added before then is refused. The
+# generated scripts define "gone FILE...", which waits until those device files have gone.
+PKTGEN_GONE='gone() { local f n; for f; do n=0; while [ -e "$f" ]; do n=$((n + 1)); [ $n -le 1200 ] || { echo "pktgen: $f not removed" >&2; exit 1; }; sleep 0.05; done; done; }'
+
 # pktgen SECONDS|count=N SETTING...: one pktgen run on c0 (client netns, thread of CPU 0),
 # for SECONDS, or until N packets are sent. Prints "sent usec".
 pktgen() {
@@ -151,7 +156,9 @@ pktgen() {
     local script=$OUT/pktgen.cmd s
     {
         echo "cd /proc/net/pktgen || exit 1"
+        echo "$PKTGEN_GONE"
         echo "echo rem_device_all > kpktgend_0"
+        echo "gone c0 c0@0"
         echo "echo add_device c0 > kpktgend_0"
         for s in "count 0" "clone_skb 0" "pkt_size 60" "delay 0" "dst_mac $DIRECTOR_MAC" \
                  "udp_dst_min $UDP_PORT" "udp_dst_max $UDP_PORT" "$@"; do
@@ -203,8 +210,10 @@ pktgen_preload() {
     threads=$(($(nproc) >= 2 ? 2 : 1))
     {
         echo "cd /proc/net/pktgen || exit 1"
+        echo "$PKTGEN_GONE"
         for t in $(seq 0 $((threads - 1))); do
             echo "echo rem_device_all > kpktgend_$t"
+            echo "gone c0@$t $([ "$t" = 0 ] && echo c0)"
             echo "echo add_device c0@$t > kpktgend_$t"
             for s in "count $(( (n + threads - 1 - t) / threads ))" "clone_skb 0" "pkt_size 60" "delay 0" \
                      "dst_mac $DIRECTOR_MAC" "udp_dst_min $UDP_PORT" "udp_dst_max $UDP_PORT" \

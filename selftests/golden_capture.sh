@@ -29,7 +29,7 @@ OUT=${1:?usage: golden_capture.sh OUTDIR}
 case "$OUT" in /*) ;; *) OUT=$REPO_ROOT/$OUT ;; esac
 VIP=10.0.0.100
 FLOWS_PER_SCENARIO=200
-TOOL=(python3 "$REPO_ROOT/selftests/sched_tool.py")
+TOOL=(python3 -S "$REPO_ROOT/selftests/sched_tool.py")
 
 [ "$(id -u)" -eq 0 ] || { echo "must run as root (in the guest)"; exit 1; }
 load_stock || { echo "cannot load stock ip_vs"; exit 1; }

@@ -24,8 +24,8 @@ scenario() {
         run_capture "$o" "${USERNS_NET[@]}" ipvsadm -Ln
     fi
     # The raw genl view: every command, doit and dump, without the capability.
-    run_capture "$o" "${NOBODY[@]}" python3 "$PYCLIENT" --set unpriv
-    [ "$HAVE_USERNS" = 1 ] && run_capture "$o" "${USERNS_NET[@]}" python3 "$PYCLIENT" --set unpriv
+    run_capture "$o" "${NOBODY[@]}" python3 -S "$PYCLIENT" --set unpriv
+    [ "$HAVE_USERNS" = 1 ] && run_capture "$o" "${USERNS_NET[@]}" python3 -S "$PYCLIENT" --set unpriv
     # Nothing changed.
     run_capture "$o" ipvsadm -L --timeout
     run_capture "$o" ipvsadm -Ln

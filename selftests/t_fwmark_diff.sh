@@ -54,6 +54,8 @@ EOF
     ag_to "$o" persist from tcp $VIP 80,443 2 10.0.0.4 10.0.0.6
     ag_to "$o" persistudp from udp $VIP 80,443 1 10.0.0.4 10.0.0.6
     nap 0.5             # the last connection's closing segments
+    # Stock's --stats show the traffic only once its estimator has run over it.
+    estimator_rounds
     snapshot "$o" "after traffic"
     # TCP packet counts depend on ACK timing: the connection counts only.
     capture_fn "$o" lvs sh -c "ipvsadm -Ln --stats | awk '{print \$1, \$2, \$3}'"

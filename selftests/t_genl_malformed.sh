@@ -5,20 +5,20 @@
 . "$(dirname "$0")/lib.sh"
 
 CLIENT=$SELFTESTS_DIR/genl_client.py
-NCASES=$(python3 "$CLIENT" --list | wc -l)
+NCASES=$(python3 -S "$CLIENT" --list | wc -l)
 
 scenario() {
     local o=$1 ns
-    run_capture "$o" python3 "$CLIENT"
+    run_capture "$o" python3 -S "$CLIENT"
     # Per-netns state: a fresh netns answers with its own (default) config.
     ns=$(netns_add g1) || { echo "netns add failed" >> "$o"; return; }
-    run_capture "$o" ip netns exec "$ns" python3 "$CLIENT" --only \
+    run_capture "$o" ip netns exec "$ns" python3 -S "$CLIENT" --only \
         cmd-13-do cmd-15-do cmd-4-dump cmd-11-dump getsvc-fwmark-absent deldaemon-state1 \
         setcfg-intmax-hz getcfg-after-intmax
-    run_capture "$o" python3 "$CLIENT" --only getcfg-final
+    run_capture "$o" python3 -S "$CLIENT" --only getcfg-final
     ip netns del "$ns"
     # Extended acks are compared separately (informational only, see below).
-    python3 "$CLIENT" --extack > "$o.extack" 2>&1
+    python3 -S "$CLIENT" --extack > "$o.extack" 2>&1
 }
 
 want() {            # want FILE CASE REGEX

@@ -37,6 +37,8 @@ EOF
     ag_to "$o" udpnew from udp $VIP 53 3 10.0.0.2
     ag_to "$o" udppersist udp $VIP 80 4 40001
     nap 0.5             # the last connection's closing segments
+    # Stock's --stats show the traffic only once its estimator has run over it.
+    estimator_rounds
     snapshot "$o" "after traffic"
     capture_fn "$o" lvs ipvsadm -Ln --stats -u $VIP:53
     capture_fn "$o" lvs ipvsadm -Ln --stats -u $VIP:80

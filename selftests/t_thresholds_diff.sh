@@ -5,7 +5,7 @@
 # and no lower mark (back under 75% of 4, i.e. 2 conns); then RS1's thresholds are edited. TCP connections are held open and
 # closed one by one; a dest is marked overloaded when a conn binds and it has reached its
 # upper mark, and cleared only when a conn is freed. Closed conns wait in FIN_WAIT (DR sees
-# no replies) with a 1 s tcpfin timeout, so each close is followed by a 3 s wait.
+# no replies) with a 1 s tcpfin timeout, so each close is followed by a wait until the entry has gone.
 # Compared byte for byte: which real server (or refusal) each new connection got at each
 # step and `ipvsadm -Ln --thresholds` after each step.
 . "$(dirname "$0")/lib.sh"
@@ -28,7 +28,7 @@ close_one() {
     echo "close on $3: ${id:-none}" >> "$1"
     ag_to "$1" "$2" close "${id:-0}"
     CLOSED="$CLOSED$id "
-    nap 3
+    wait_entries_gone "$TCP_NOT_EST_RE" || echo "closed conn's entry did not expire" >> "$1"
 }
 
 steps() {
@@ -68,7 +68,7 @@ EOF
     snapshot "$o" "$sched: edited" --thresholds
     ag_to "$o" "$l" close all
     # A deleted service's dests wait in the trash with their counters and come back from it.
-    nap 3
+    wait_entries_gone . || echo "closed conns' entries did not expire" >> "$o"
     ipvs_restore "$o" <<< "-D -t $VIP:80"
 }
 

@@ -13,7 +13,8 @@
 # comes from one long-lived agent process.
 
 VIP=10.0.0.100
-TOOL="python3 $REPO_ROOT/selftests/dp_tool.py"
+# -S: no site initialisation, which costs seconds under TCG (the tool needs the stdlib only).
+TOOL="python3 -S $REPO_ROOT/selftests/dp_tool.py"
 # Extra client source addresses, in 10.0.0.0/24 or 10.0.1.0/24 (10.0.0.2 is always there).
 TOPO_CLIENT_ADDRS=${TOPO_CLIENT_ADDRS:-}
 # Number of real servers (1..4).
@@ -111,9 +112,88 @@ topo() {
 
 stop_servers() {
     agent_stop
+    lvs_holder_stop
     pkill -f "dp_tool.py serve" 2>/dev/null
     nap 0.5
 }
+
+# The director's /proc/net files, read without starting a process per read: a process that
+# sleeps in the director's netns shows that netns's files under /proc/PID/net.
+LVS_HOLDER=
+at_exit lvs_holder_stop
+lvs_proc() {        # lvs_proc FILE: /proc/net/FILE of the director netns into LVS_PROC
+    local a=0
+    if [ -z "$LVS_HOLDER" ] || [ ! -e "/proc/$LVS_HOLDER/net" ]; then
+        ip netns exec "$LVS" sleep 100000 < /dev/null > /dev/null 2>&1 &
+        LVS_HOLDER=$!
+        # Until `ip netns exec` has entered the netns, PID's files are ours.
+        until [ "/proc/$LVS_HOLDER/ns/net" -ef "/run/netns/$LVS" ]; do
+            a=$((a + 1))
+            [ $a -le 600 ] || { diag "lvs_proc: no process in $LVS"; LVS_PROC=; return 1; }
+            nap 0.05
+        done
+    fi
+    LVS_PROC=
+    IFS= read -r -d '' LVS_PROC < "/proc/$LVS_HOLDER/net/$1"
+    return 0
+}
+lvs_holder_stop() {
+    [ -n "$LVS_HOLDER" ] || return 0
+    kill "$LVS_HOLDER" 2>/dev/null
+    wait "$LVS_HOLDER" 2>/dev/null
+    LVS_HOLDER=
+}
+
+# estimator_rounds: returns once the director's rate estimator has run over every service and
+# dest at least once since the call. Stock ip_vs copies its per-CPU counters into what
+# `--stats` and /proc/net/ip_vs_stats report only when its estimator kthread reaches them
+# (each estimator once per 2 s round, spread over the round; a new one waits about a round
+# first; later on a busy host); ipvs_rs reports them at once. The totals' rates in
+# /proc/net/ip_vs_stats change at each of the totals' estimations while there was traffic in
+# the last minute or so (the averages decay), so three changes seen after the call are two
+# whole rounds of the estimator after it, whatever the host's speed. Gives up (with a
+# diagnostic, the listings then show what they show) after 60 s without three changes.
+estimator_rounds() {
+    local prev cur changes=0 deadline=$((SECONDS + 60))
+    lvs_proc ip_vs_stats || return 1
+    prev=${LVS_PROC##*Bytes/s}
+    while [ $changes -lt 3 ]; do
+        if [ $SECONDS -ge $deadline ]; then
+            diag "estimator_rounds: the totals' rates changed $changes times in 60 s, not 3"
+            return 1
+        fi
+        nap 0.1
+        lvs_proc ip_vs_stats || return 1
+        cur=${LVS_PROC##*Bytes/s}
+        [ "$cur" = "$prev" ] || changes=$((changes + 1))
+        prev=$cur
+    done
+    return 0
+}
+
+# wait_entries_gone LINE_RE [MAX_S]: waits until no line of the director's
+# /proc/net/ip_vs_conn (upper-case hex: "TCP 0A000002 9C41 0A000064 0050 AC100102 0050
+# FIN_WAIT 1") matches the extended regex LINE_RE: a condition, not a time, so a busy host
+# only makes it take longer. Fails (with a diagnostic) after MAX_S seconds (default 60).
+wait_entries_gone() {
+    local re=$1 deadline=$((SECONDS + ${2:-60})) line left
+    while :; do
+        lvs_proc ip_vs_conn || return 1
+        left=
+        while IFS= read -r line; do
+            [[ $line == "Pro "* ]] && continue      # the header
+            [[ $line =~ $re ]] && { left=$line; break; }
+        done <<< "$LVS_PROC"
+        [ -z "$left" ] && return 0
+        if [ $SECONDS -ge $deadline ]; then
+            diag "wait_entries_gone: still listed after ${2:-60} s: $left"
+            return 1
+        fi
+        nap 0.1
+    done
+}
+# Every TCP state but ESTABLISHED, as /proc/net/ip_vs_conn names them.
+TCP_NOT_EST_RE='^TCP .* (NONE|SYN_SENT|SYN_RECV|FIN_WAIT|TIME_WAIT|CLOSE|CLOSE_WAIT|LAST_ACK|LISTEN|SYNACK) '
 
 # received LOG: "tcp BYTES udp BYTES" totals of one real server's log
 received() {
@@ -165,15 +245,25 @@ snapshot() {
 # the entries `ipvsadm -Lnc` lists for it (active: TCP/SCTP ESTABLISHED, as UDP connections
 # always count inactive; templates left out), "match" or both figures. Unlike the counters themselves this does not depend on
 # how many entries have expired by now, so it is stable across runs and still catches a
-# counter that an entry's end did not decrement. Listed in one director shell, retried while
-# an entry expires between the listings.
+# counter that an entry's end did not decrement. Listed in one director shell between two
+# listings of the entries, and retried until no entry came, went or changed state between
+# them (their expiry column, which counts down every second, left out): entries expire one by
+# one, so this holds at the latest once the last one has gone, however slow the host.
 counters_vs_entries() {
-    local f=$1 label=$2 try out
-    for try in 1 2 3 4 5; do
-        out=$(lvs sh -c 'ipvsadm -Lnc > /tmp/cve.a; ipvsadm -Ln; echo "%%"; ipvsadm -Lnc > /tmp/cve.b
-            cmp -s /tmp/cve.a /tmp/cve.b && cat /tmp/cve.a || echo CHANGED' 2>&1)
-        case $out in *CHANGED*) nap 0.2; continue ;; esac
-        break
+    local f=$1 label=$2 out deadline=$((SECONDS + 300))
+    while :; do
+        out=$(lvs sh -c 'ipvsadm -Lnc; echo "%%"; ipvsadm -Ln; echo "%%"; ipvsadm -Lnc' 2>&1 | awk '
+            BEGIN { part = 0 }
+            $0 == "%%" { part++; next }
+            part == 1 { ln = ln $0 "\n"; next }
+            { line = $0; $2 = ""; masked[part] = masked[part] $0 "\n"; if (part == 0) conns = conns line "\n" }
+            END { if (part != 2 || masked[0] != masked[2]) print "CHANGED"; else printf "%s%%%%\n%s", ln, conns }')
+        case $out in *CHANGED*) ;; *) break ;; esac
+        if [ $SECONDS -ge $deadline ]; then
+            echo "-- $label: counters vs entries: the entries never held still for one listing in 300 s" >> "$f"
+            return
+        fi
+        nap 0.2
     done
     echo "-- $label: counters vs entries" >> "$f"
     printf '%s\n' "$out" | awk '

@@ -51,6 +51,17 @@ kernel_out_dir() {
     echo "$IPVS_RS_CACHE/kbuild-$1-$key"
 }
 
+# vm_lock: takes the machine-wide guest lock (one tools/vm-run at a time) for the calling shell
+# until it exits; the tools/vm-run it starts then know it is held (IPVS_RS_VM_LOCK_HELD).
+# Nothing to do when a caller of ours holds it already.
+vm_lock() {
+    [ -z "${IPVS_RS_VM_LOCK_HELD:-}" ] || return 0
+    mkdir -p "$IPVS_RS_CACHE"
+    exec 8>"$IPVS_RS_CACHE/.vm-lock"
+    flock 8
+    export IPVS_RS_VM_LOCK_HELD=1
+}
+
 # Replaces the calling shell with virtme-ng's `vng` (so a `timeout` around the shell reaches
 # QEMU), whether or not pip put its script on PATH.
 exec_vng() {
