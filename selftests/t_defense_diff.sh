@@ -23,6 +23,7 @@ PORTS="80 53"
 FLOOD=600
 
 vs() { lvs sysctl -n "net.ipv4.vs.$1"; }
+step() { printf '# %(%T)T %s\n' -1 "$*"; }
 modes() { echo "$(vs drop_entry) $(vs drop_packet) $(vs secure_tcp)"; }
 
 # wait_modes WANT BOUND: poll (every 0.2 s, at most BOUND s) until "drop_entry drop_packet
@@ -46,13 +47,14 @@ states() { lvs ipvsadm -Lnc | awk -v p="$1" 'NR > 2 && index($4, p) == 1 { print
 # write_mode O KEY VALUE: a write as an operator makes it, its exit status and error
 write_mode() {
     local rc=0 err
-    err=$(lvs sh -c "echo $3 > /proc/sys/net/ipv4/vs/$2" 2>&1) || rc=$?
+    err=$(lvs bash -c "echo $3 > /proc/sys/net/ipv4/vs/$2" 2>&1) || rc=$?
     case $err in *"Invalid argument"*) err="EINVAL" ;; "") ;; *) err="other error" ;; esac
     echo "write $2=$3: exit=$rc $err" >> "$1"
 }
 
 scenario() {
     local o=$1 c0 c1 n i want ans ok
+    step "$(basename "$o" .out): topology"
     topo dr || { echo "topology failed" >> "$o"; return; }
     # Spoofed sources are not routable back: no reverse-path filter on the director.
     lvs sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.l0.rp_filter=0
@@ -72,7 +74,8 @@ EOF
 
     # Plenty of memory: automatic modes stay 1, and nothing is dropped.
     lvs sysctl -qw net.ipv4.vs.drop_entry=1 net.ipv4.vs.secure_tcp=1
-    ag "syn $VIP 80 $FLOOD 200" > /dev/null
+    step "first flood"
+    ag "syn $VIP 80 $FLOOD 200" > "$TEST_TMP/syn"
     nap 0.5
     c0=$(count 10.200.)
     diag "$(basename "$o" .out): first batch: $c0 entries"
@@ -84,13 +87,15 @@ EOF
 
     # Memory short: the tick rewrites the automatic modes to 2.
     lvs sysctl -qw net.ipv4.vs.drop_packet=1 net.ipv4.vs.amemthresh=2147483647
+    step "memory short"
     echo "memory short: $(wait_modes "2 2 2" 10)" >> "$o"
     # drop_packet at 2 with INT_MAX would drop every new connection (rate 1): off again.
     lvs sysctl -qw net.ipv4.vs.drop_packet=0 net.ipv4.vs.secure_tcp=3
     echo "secure_tcp=3: $(modes)" >> "$o"
     lvs sysctl -qw net.ipv4.vs.secure_tcp=1
     echo "secure_tcp=1 written, read at once: $(modes)" >> "$o"
-    ag "syn $VIP 80 $FLOOD 201" > /dev/null
+    step "second flood"
+    ag "syn $VIP 80 $FLOOD 201" > "$TEST_TMP/syn"
     nap 0.5
     echo "second batch states (secure_tcp on): $(states 10.201.)" >> "$o"
     c0=$(count 10.20)
@@ -106,9 +111,11 @@ EOF
     echo "drop_entry: count fell by 10%: $([ "$n" -le "$want" ] && echo yes || echo no)" >> "$o"
     # A legitimate client still gets through (a real client retries; so do we, twice, in
     # case its own half-open entry is the one picked).
+    step "legitimate client"
     ok=no
     for i in 1 2 3; do
-        ans=$(ag "from tcp $VIP 80 1 10.0.0.2" | awk '{ print $3 }')
+        ag "from tcp $VIP 80 1 10.0.0.2" > "$TEST_TMP/legit"
+        read -r _ _ ans < "$TEST_TMP/legit"
         case $ans in RS*) ok=yes; break ;; esac
     done
     echo "legitimate client connects: $ok" >> "$o"
@@ -122,7 +129,9 @@ EOF
     lvs sysctl -qw net.ipv4.vs.drop_entry=0 net.ipv4.vs.secure_tcp=0
     lvs sysctl -qw net.ipv4.vs.am_droprate=4
     lvs sysctl -qw net.ipv4.vs.drop_packet=3
-    ag "from udp $VIP 53 8 10.0.0.2" | awk '{ print "drop_packet=3:", ($3 ~ /^RS/ ? "answered" : $3) }' >> "$o"
+    step "drop_packet=3"
+    ag "from udp $VIP 53 8 10.0.0.2" > "$TEST_TMP/udp"
+    awk '{ print "drop_packet=3:", ($3 ~ /^RS/ ? "answered" : "dropped") }' "$TEST_TMP/udp" >> "$o"
     echo "final: $(vs amemthresh) $(vs am_droprate) $(modes)" >> "$o"
     stop_servers
 }
