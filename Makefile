@@ -6,6 +6,7 @@
 #   make demo       boot the guest and show stock ipvsadm talking to ipvs_rs.ko
 #   make vm-shell   an interactive shell in the guest
 #   make selftest T=t_name   one VM selftest
+#   make soak       the long variants of some selftests (not part of make check)
 #   make bench      ipvs_rs against stock ip_vs on the bench kernel (about 25 min);
 #                   QUICK=1: tiny sizes on the test kernel (a few minutes; run by make check)
 
@@ -16,7 +17,7 @@ KVARS := CC=gcc RUSTC=/usr/bin/rustc RUST_LIB_SRC=/usr/lib/rustlib/src/rust/libr
 	CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver
 KOUT = $(shell tools/kernel-build $(FLAVOR))
 
-.PHONY: all module setup kernel check demo vm-shell selftest host-test bench clean
+.PHONY: all module setup kernel check demo vm-shell selftest host-test bench soak clean
 
 all: module
 
@@ -46,6 +47,10 @@ vm-shell: module
 
 selftest: module
 	tools/vm-run -- selftests/run.sh $(T)
+
+# Long runs kept out of make check: t_proc_conn_scale at 1,000,000 connections.
+soak: module
+	tools/vm-run --timeout 3600 --memory 4G -- env PROC_CONN_N=1000000 SELFTEST_TIMEOUT=3000 selftests/run.sh t_proc_conn_scale
 
 bench: setup
 	bench/run $(if $(filter 1,$(QUICK)),--quick)
