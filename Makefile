@@ -6,7 +6,7 @@
 #   make demo       boot the guest and show stock ipvsadm talking to ipvs_rs.ko
 #   make vm-shell   an interactive shell in the guest
 #   make selftest T=t_name   one VM selftest
-#   make soak       the reliability tests at soak sizes (long; not part of make check)
+#   make soak       the long variants of the reliability selftests (not part of make check)
 #   make bench      ipvs_rs against stock ip_vs on the bench kernel (about 25 min);
 #                   QUICK=1: tiny sizes on the test kernel (a few minutes; run by make check)
 #   make install KOUT=/lib/modules/$(uname -r)/build     install into that kernel's
@@ -62,11 +62,12 @@ vm-shell: module
 selftest: module
 	tools/vm-run -- selftests/run.sh $(T)
 
-# Long runs of the reliability selftests: many more teardown cycles and fault-injection
-# seconds, and the large connection table on an 8 GiB guest.
+# Long runs kept out of make check: many more teardown cycles and fault-injection seconds,
+# /proc/net/ip_vs_conn at 1,000,000 connections, and the large connection table on 8 GiB.
 soak: module
 	tools/vm-run --timeout 7200 -- env SELFTEST_TIMEOUT=3600 TEARDOWN_CYCLES=200 FAILSLAB_SECONDS=120 \
 		selftests/run.sh t_teardown_traffic t_failslab_conns
+	tools/vm-run --timeout 3600 --memory 4G -- env PROC_CONN_N=1000000 SELFTEST_TIMEOUT=3000 selftests/run.sh t_proc_conn_scale
 	tools/vm-run --memory 8G -- selftests/run.sh t_conn_tab_bits_diff
 
 bench: | $(SETUP)

@@ -581,22 +581,31 @@ impl<D: Entry> Table<D> {
     /// The entry `cur` stands on and the jiffies left until it expires, when `cur` found it
     /// in the section held now.
     pub(crate) fn at<'s>(&'s self, cur: &Cursor<D>, rcu: &'s Section) -> Option<(&'s D, u64)> {
-        if cur.node.is_null() || !rcu.held() || cur.epoch != rcu.epoch() {
-            return None;
-        }
-        // SAFETY: `cur.node` was reached from a bucket in this very read-side section (same
-        // epoch, still held: epochs are never reused), so it is not freed before `rcu` ends,
-        // which the returned borrow of `rcu` outlives not.
-        let node = unsafe { &*cur.node };
+        let node = Self::current(cur, rcu)?;
         // SAFETY: reading the expiry of a live timer; a racing re-arm gives a slightly stale
         // value, which /proc tolerates.
         let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
         Some((&node.data, expires.saturating_sub(jiffies())))
     }
 
+    /// The node `cur` stands on, if it found it in the section held now.
+    fn current<'s>(cur: &Cursor<D>, rcu: &'s Section) -> Option<&'s Node<D>> {
+        if cur.node.is_null() || !rcu.held() || cur.epoch != rcu.epoch() {
+            return None;
+        }
+        // SAFETY: `cur.node` was reached from a bucket in this very read-side section (same
+        // epoch, still held; epochs are never reused), so it is not freed before the section
+        // ends, and the returned borrow of `rcu` ends before the section can be paused or
+        // left (both need `&mut Section`).
+        Some(unsafe { &*cur.node })
+    }
+
     /// Finds `cur`'s place again in a new section: its entry by address in its bucket, else
     /// the entry now at its index there, else the first entry of the buckets after it.
     fn refind(&self, cur: &mut Cursor<D>, rcu: &mut Section) {
+        if !rcu.held() {
+            return;
+        }
         let Some(head) = self.buckets.get(cur.bucket) else {
             cur.node = core::ptr::null();
             cur.bucket = self.buckets.len();
@@ -615,7 +624,8 @@ impl<D: Entry> Table<D> {
             if i == cur.index {
                 at_index = Some(p);
             }
-            // SAFETY: reached from a bucket in the section held now (see `lookup`).
+            // SAFETY: reached from a bucket in the section held now (checked above), so not
+            // freed before it ends (see `lookup`).
             p = unsafe { &*p }.next.load(Ordering::Acquire);
             i += 1;
         }
@@ -629,12 +639,12 @@ impl<D: Entry> Table<D> {
         }
     }
 
-    /// Moves `cur` from its entry to the next one of the walk.
+    /// Moves `cur` from its entry to the next one of the walk. (`seek` finds its place again
+    /// whenever the epoch changed, and every move records the epoch it found its entry in, so
+    /// the entry is always current here; if it were not, the walk would go on at the next
+    /// bucket.)
     fn step(&self, cur: &mut Cursor<D>, rcu: &mut Section, crossed: &mut u32) {
-        // SAFETY: callers step only from an entry found in the section held now (`seek` finds
-        // its place again whenever the epoch changed, and every move below records the epoch
-        // it found its entry in).
-        let next = unsafe { &*cur.node }.next.load(Ordering::Acquire);
+        let next = Self::current(cur, rcu).map_or(core::ptr::null_mut(), |n| n.next.load(Ordering::Acquire));
         if next.is_null() {
             self.next_bucket(cur, rcu, crossed);
         } else {
