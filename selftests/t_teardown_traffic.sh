@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # vm-cpus: 2
-# Teardown under traffic: TEARDOWN_CYCLES (default 6; `make soak` runs more) cycles of
+# Teardown under traffic: TEARDOWN_CYCLES (default 3; `make soak` runs more) cycles of
 # insmod / configure / rmmod of ipvs_rs.ko while UDP floods hit the VIP all the time, both
 # forwarded (from the client netns: LOCAL_IN, softirq) and from local clients on the director
 # (LOCAL_OUT, process context, preemptible). Within each cycle, connections expire after 1 s
@@ -14,7 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/topo.sh"
 
-CYCLES=${TEARDOWN_CYCLES:-6}
+CYCLES=${TEARDOWN_CYCLES:-3}
 PORTS="80"
 
 have_ours || skip "$(basename "$IPVS_RS_KO") not built"
