@@ -118,6 +118,10 @@ const struct nf_conntrack_tuple *ipvs_rs_nf_ct_reply_tuple(const struct nf_conn 
 void ipvs_rs_nf_conntrack_alter_reply(struct nf_conn *ct, const struct nf_conntrack_tuple *newreply)
 { nf_conntrack_alter_reply(ct, newreply); }
 unsigned int ipvs_rs_ip_ct_is_reply(void) { return IP_CT_IS_REPLY; }
+/* The entry of tuple `t` in the default zone, referenced, or NULL. */
+struct nf_conn *ipvs_rs_nf_ct_find_get(struct net *net, const struct nf_conntrack_tuple *t)
+{ struct nf_conntrack_tuple_hash *h = nf_conntrack_find_get(net, &nf_ct_zone_dflt, t); return h ? nf_ct_tuplehash_to_ctrack(h) : NULL; }
+void ipvs_rs_nf_ct_kill(struct nf_conn *ct) { nf_ct_kill(ct); }
 u32 ipvs_rs_ip_defrag_vs_fwd(void) { return IP_DEFRAG_VS_FWD; }
 u32 ipvs_rs_ip_defrag_vs_out(void) { return IP_DEFRAG_VS_OUT; }
 

@@ -106,6 +106,8 @@ bool ipvs_rs_nf_ct_is_dying(const struct nf_conn *ct);
 const struct nf_conntrack_tuple *ipvs_rs_nf_ct_reply_tuple(const struct nf_conn *ct);
 void ipvs_rs_nf_conntrack_alter_reply(struct nf_conn *ct, const struct nf_conntrack_tuple *newreply);
 unsigned int ipvs_rs_ip_ct_is_reply(void);
+struct nf_conn *ipvs_rs_nf_ct_find_get(struct net *net, const struct nf_conntrack_tuple *t);
+void ipvs_rs_nf_ct_kill(struct nf_conn *ct);
 u32 ipvs_rs_ip_defrag_vs_fwd(void);
 u32 ipvs_rs_ip_defrag_vs_out(void);
 

@@ -185,6 +185,29 @@ fn daemon_commands() {
     assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new)), Err(Errno::EINVAL), "group must be multicast");
 }
 
+/// Upstream's order in NEW_DAEMON: the interface must exist (ENODEV whatever the state), then
+/// the state must be master or backup (EINVAL), then the daemon would start.
+#[test]
+fn new_daemon_interface_then_state() {
+    let mut cp = ControlPlane::new(VecStore::new(), 0);
+    let new = |state: u32, ifn: &[u8]| {
+        attr(
+            cmd_attr::DAEMON,
+            &cat(&[
+                attr(daemon_attr::STATE, &state.to_ne_bytes()),
+                attr(daemon_attr::MCAST_IFN, ifn),
+                attr(daemon_attr::SYNC_ID, &1u32.to_ne_bytes()),
+            ]),
+        )
+    };
+    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(1, b"nosuch0\0"))), Err(Errno::ENODEV));
+    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(3, b"nosuch0\0"))), Err(Errno::ENODEV));
+    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(3, b"lo\0"))), Err(Errno::EINVAL));
+    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(0, b"eth0\0"))), Err(Errno::EINVAL));
+    // Not implemented yet: refused as such, never pretended.
+    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(2, b"lo\0"))), Err(Errno::EOPNOTSUPP));
+}
+
 #[test]
 fn dump_dests_ignores_bad_requests() {
     let cp = ControlPlane::new(VecStore::new(), 0);

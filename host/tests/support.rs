@@ -38,6 +38,10 @@ fn services_the_datapath_serves() {
     assert_eq!(check_service(&svc(addr(AF_INET, 6), svc_flags::PERSISTENT)), Ok(()));
     assert_eq!(check_service(&svc(addr(AF_INET, 17), svc_flags::ONEPACKET)), Ok(()));
     assert_eq!(check_service(&svc(ServiceKey::Fwmark { af: AF_INET, mark: 7 }, svc_flags::PERSISTENT)), Ok(()));
+    // No datapath handles these, here or upstream: accepted, and inert.
+    assert_eq!(check_service(&svc(addr(AF_INET, 0), 0)), Ok(()));
+    assert_eq!(check_service(&svc(addr(AF_INET, 1), 0)), Ok(()));
+    assert_eq!(check_service(&svc(addr(AF_INET, 50324), 0)), Ok(()));
 }
 
 #[test]

@@ -76,15 +76,13 @@ impl Family for IpvsFamily {
             let mut control = ipvs.control.lock();
             let result = match command {
                 cmd::NEW_DAEMON | cmd::DEL_DAEMON => control.daemon_cmd(command, &attrs),
-                cmd::NEW_SERVICE => ipvs.hooks_for_new_service().and_then(|()| control.set_cmd(command, &attrs, &env())),
                 _ => control.set_cmd(command, &attrs, &env()),
             };
             ipvs.sync_datapath(&mut control);
-            ipvs.update_hooks(&control);
             let dests_removed = control.store.take_dests_removed();
             drop(control);
             if dests_removed {
-                ipvs.expire_nodest_conns();
+                ipvs.dests_removed();
             }
             result
         })

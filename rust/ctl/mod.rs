@@ -13,14 +13,14 @@ use kernel::new_mutex;
 use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
 use kernel::prelude::*;
 use crate::dp::service::Published;
-use crate::dp::{ConnTable, Datapath, DpState};
+use crate::dp::{ConnTable, DpState};
 use crate::ipvs_core::estimator;
 use crate::sys::netfilter::Hooks;
 use crate::sys::rcu::ReadGuard;
 use crate::sys::sync::LockClass;
 use crate::dp::defense::Defense;
 use crate::sys::timer::{Periodic, Tick};
-use crate::sys::work::{self, Run};
+use crate::sys::work::Delayed;
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::sync::Mutex;
 
@@ -37,13 +37,14 @@ pub(crate) struct IpvsNet {
     /// The DoS defense's once-a-second work, stopped first: it reads `sysctls`, `conns` and
     /// `defense`.
     #[pin]
-    defense_work: work::Periodic<IpvsNet>,
+    defense_work: Delayed<IpvsNet>,
+    /// Expires the connections of removed dests (`expire_nodest_conn`), queued by the command
+    /// that removed them; stopped as early, as it walks `conns`.
+    #[pin]
+    nodest_work: Delayed<IpvsNet>,
     /// The rate estimator, stopped next: its ticks read `published` and `dp`.
     #[pin]
     estimator: Periodic<IpvsNet>,
-    /// Registered while the netns has services (see [`IpvsNet::update_hooks`]).
-    #[pin]
-    hooks: Hooks<Datapath>,
     /// Services, dests and timeouts. Taken in process context only (genetlink doit/dump and
     /// /proc reads); never from softirq.
     #[pin]
@@ -72,14 +73,14 @@ impl pernet::PernetState for IpvsNet {
         let published = Published::new()?;
         let mut proc_files = KVec::new();
         procfs::create_all(net, &mut proc_files)?;
-        let hooks = Hooks::new(net, &crate::dp::HOOKS)?;
-        let dp = DpState::new()?;
-        let store = KernelStore::new(dp.total.clone(), sys::NetAddrTypes::new(net)).map_err(|_| ENOMEM)?;
+        let hooks = KBox::pin_init(Hooks::new(net, &crate::dp::HOOKS)?, GFP_KERNEL_ACCOUNT)?;
+        let dp = DpState::new(sys::conntrack::NetConntrack::new(net))?;
+        let store = KernelStore::new(dp.total.clone(), sys::NetLookups::new(net), hooks).map_err(|_| ENOMEM)?;
         let ipvs = KBox::pin_init(
             try_pin_init!(IpvsNet {
-                defense_work <- work::Periodic::new(sys::hz()),
+                defense_work <- Delayed::periodic(sys::hz(), IpvsNet::defense_tick),
+                nodest_work <- Delayed::on_demand(IpvsNet::expire_nodest_conns),
                 estimator <- Periodic::new(estimator::PERIOD_SECS * sys::hz(), &ESTIMATOR_TIMER_CLASS),
-                hooks <- hooks,
                 control <- new_mutex!(ControlPlane::new(store, sys::random_u32())),
                 sysctls,
                 defense <- Defense::new(),
@@ -93,11 +94,12 @@ impl pernet::PernetState for IpvsNet {
         ipvs.estimator.start(&ipvs);
         ipvs.sysctls.listen(&ipvs.defense);
         ipvs.defense_work.start(&ipvs);
+        ipvs.nodest_work.start(&ipvs);
         Ok(ipvs)
     }
 
     fn pre_exit(&self) {
-        self.hooks.unregister();
+        self.control.lock().store.unregister_hooks();
     }
 }
 
@@ -129,21 +131,6 @@ pub(crate) fn env() -> Env {
 }
 
 impl IpvsNet {
-    /// Before a command that may add the first service: the hooks must be in place, or the
-    /// command fails with their errno (as upstream's `ip_vs_add_service`).
-    pub(crate) fn hooks_for_new_service(&self) -> core::result::Result<(), crate::ipvs_core::errno::Errno> {
-        self.hooks.register().map_err(|e| crate::ipvs_core::errno::Errno(-e.to_errno()))
-    }
-
-    /// After every command: a netns without services has no hooks, so its packets pay
-    /// nothing for IPVS (upstream unregisters them with its last service).
-    pub(crate) fn update_hooks(&self, control: &ControlPlane<KernelStore>) {
-        use crate::ipvs_core::service::Store;
-        if control.store.service_count() == 0 {
-            self.hooks.unregister();
-        }
-    }
-
     /// Makes control-plane changes visible to the datapath: the services snapshot (published
     /// with RCU) and the timeouts. Called with the control lock held, after every change.
     pub(crate) fn sync_datapath(&self, control: &mut ControlPlane<KernelStore>) {
@@ -154,15 +141,26 @@ impl IpvsNet {
         }
     }
 
-    /// After dests were removed: with `expire_nodest_conn` set, their connections go now
-    /// rather than at their next packet (upstream's `ip_vs_expire_nodest_conn_flush`, which
-    /// it queues from `__ip_vs_del_dest`). Templates that still control connections follow
-    /// them.
-    fn expire_nodest_conns(&self) {
-        if self.sysctls.get(crate::ipvs_core::sysctl::idx::EXPIRE_NODEST_CONN) == 0 {
-            return;
+    /// After a command removed dests: with `expire_nodest_conn` set, their connections go
+    /// soon rather than at their next packet. The walk runs in a work item (as upstream's
+    /// `ip_vs_enqueue_expire_nodest_conns`), not in the command, which holds genl_mutex and
+    /// the control lock: a table of millions would stall every other netlink user.
+    pub(crate) fn dests_removed(&self) {
+        if self.sysctls.get(crate::ipvs_core::sysctl::idx::EXPIRE_NODEST_CONN) != 0 {
+            self.nodest_work.kick();
         }
+    }
+
+    /// The connections whose dest is gone (and templates that still control such
+    /// connections) expire now (upstream's `ip_vs_expire_nodest_conn_flush`).
+    fn expire_nodest_conns(&self) {
         self.conns.expire_where(|c| c.dest.available.load(Ordering::Relaxed) == 0);
+    }
+
+    /// Every second (upstream's `defense_work_handler`): re-evaluate the DoS defense from
+    /// available memory, and drop entries at random while `drop_entry` says so.
+    fn defense_tick(&self) {
+        self.defense.tick(self.sysctls.values(), &self.conns);
     }
 }
 
@@ -180,10 +178,3 @@ impl Tick for IpvsNet {
     }
 }
 
-impl Run for IpvsNet {
-    /// Every second (upstream's `defense_work_handler`): re-evaluate the DoS defense from
-    /// available memory, and drop entries at random while `drop_entry` says so.
-    fn run(&self) {
-        self.defense.tick(self.sysctls.values(), &self.conns);
-    }
-}

@@ -11,7 +11,9 @@ use crate::ipvs_core::support;
 use crate::sched::{DestSet, SchedState};
 use crate::ipvs_core::uapi::AF_INET;
 use crate::sys::kvec;
-use crate::sys::NetAddrTypes;
+use crate::dp::Datapath;
+use crate::sys::netfilter::Hooks;
+use crate::sys::NetLookups;
 use crate::sys::route_cache::RouteCache;
 use crate::sys::sched_storage::KernelStorage;
 use crate::sys::sync::{BhSpinLock, LockClass};
@@ -56,8 +58,13 @@ pub(crate) struct KernelStore {
     rebuild_all: bool,
     /// Dests were removed since [`KernelStore::take_dests_removed`] was last called.
     dests_removed: bool,
-    /// Which addresses may be real servers in this netns.
-    addr_types: NetAddrTypes,
+    /// Which addresses may be real servers in this netns, and which devices it has.
+    lookups: NetLookups,
+    /// The datapath's netfilter hooks: registered with the first service and unregistered
+    /// with the last (as upstream's `ip_vs_add_service` / `__ip_vs_del_service`), so that a
+    /// netns without services pays nothing for IPVS, and a request refused before it could
+    /// create one does not touch them.
+    hooks: Pin<KBox<Hooks<Datapath>>>,
 }
 
 /// The published table and bucket of a service.
@@ -120,14 +127,20 @@ fn apply_conf(rt: &DestRt, conf: &DestConf) {
 }
 
 impl KernelStore {
-    pub(crate) fn new(total: Arc<Stats>, addr_types: NetAddrTypes) -> Result<Self> {
+    pub(crate) fn new(total: Arc<Stats>, lookups: NetLookups, hooks: Pin<KBox<Hooks<Datapath>>>) -> Result<Self> {
         let mut by_addr = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL).map_err(enomem)?;
         let mut by_mark = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL).map_err(enomem)?;
         for _ in 0..SVC_BUCKETS {
             by_addr.push(KVec::new(), GFP_KERNEL).map_err(enomem)?;
             by_mark.push(KVec::new(), GFP_KERNEL).map_err(enomem)?;
         }
-        Ok(KernelStore { services: KVec::new(), trash: KVec::new(), total, by_addr, by_mark, dirty: KVec::new(), rebuild_all: false, dests_removed: false, addr_types })
+        Ok(KernelStore { services: KVec::new(), trash: KVec::new(), total, by_addr, by_mark, dirty: KVec::new(), rebuild_all: false, dests_removed: false, lookups, hooks })
+    }
+
+    /// Netns teardown: no hook may run once the netns core's grace period after `pre_exit`
+    /// has passed, services or not.
+    pub(crate) fn unregister_hooks(&self) {
+        self.hooks.unregister();
     }
 
     fn bucket_mut(&mut self, (table, i): (Table, usize)) -> Result<&mut KVec<Arc<ServiceRt>>> {
@@ -254,6 +267,10 @@ fn info(d: &DestEntry) -> DestInfo {
 }
 
 impl Store for KernelStore {
+    fn has_netdev(&self, name: &[u8]) -> bool {
+        self.lookups.has_netdev(name)
+    }
+
     fn service_count(&self) -> usize {
         self.services.len()
     }
@@ -275,7 +292,16 @@ impl Store for KernelStore {
             stats: Arc::new(Stats::new().map_err(enomem)?, GFP_KERNEL).map_err(enomem)?,
         };
         let entry = KBox::new(entry, GFP_KERNEL).map_err(enomem)?;
-        kvec::insert(&mut self.services, svc, entry).map_err(enomem)?;
+        let first = self.services.is_empty();
+        if first {
+            self.hooks.register().map_err(|e| Errno(-e.to_errno()))?;
+        }
+        if kvec::insert(&mut self.services, svc, entry).is_err() {
+            if first {
+                self.hooks.unregister();
+            }
+            return Err(Errno::ENOMEM);
+        }
         self.touch(svc);
         Ok(())
     }
@@ -297,6 +323,9 @@ impl Store for KernelStore {
         }
         self.forget(&s.conf.key);
         self.purge_trash();
+        if self.services.is_empty() {
+            self.hooks.unregister();
+        }
     }
 
     fn zero_stats(&mut self, svc: usize) {
@@ -339,7 +368,7 @@ impl Store for KernelStore {
                 t.rt
             }
             // A new dest: only a unicast or local IPv4 address (`ip_vs_new_dest`).
-            None if conf.af == AF_INET && !self.addr_types.v4_unicast_or_local(v4(&conf.addr)) => {
+            None if conf.af == AF_INET && !self.lookups.v4_unicast_or_local(v4(&conf.addr)) => {
                 return Err(Errno::EINVAL)
             }
             None => Arc::new(

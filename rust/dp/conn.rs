@@ -6,7 +6,8 @@ use crate::ipvs_core::defense::EntryKind;
 use crate::ipvs_core::packet::PROTO_TCP;
 use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
 use crate::sys::conntab::{ConnRef, Entry, Held};
-use core::sync::atomic::{AtomicU8, Ordering};
+use crate::sys::conntrack::NetConntrack;
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::sync::Arc;
 
 /// Connection state bits kept in one byte: the TCP state index and two flags.
@@ -53,10 +54,15 @@ pub(crate) struct ConnData {
     /// Forwarding method (`uapi::fwd`), fixed at creation.
     pub(crate) fwd: u32,
     pub(crate) kind: ConnKind,
-    /// Keep the packets' conntrack entries and tell them about the NAT (the `conntrack`
-    /// sysctl when the connection was made; upstream's `IP_VS_CONN_F_NFCT`). Otherwise the
-    /// packets IPVS sends on are untracked.
-    pub(crate) nfct: bool,
+    /// Set: keep the packets' conntrack entries, tell them about the NAT, and delete the
+    /// entry when the connection expires (the `conntrack` sysctl when the connection was
+    /// made; upstream's `IP_VS_CONN_F_NFCT`). Unset: the packets IPVS sends on are
+    /// untracked.
+    pub(crate) nfct: Option<NetConntrack>,
+    /// The flow's conntrack entry goes when this connection expires (set with `nfct`; cleared
+    /// when a new flow with the same tuple replaces the connection: the entry is then the
+    /// new flow's).
+    owns_conntrack: AtomicBool,
     /// State index and the INACTIVE / NO_OUTPUT flags.
     bits: AtomicU8,
     /// `T_*` bits of a template.
@@ -76,7 +82,7 @@ impl ConnData {
         kind: ConnKind,
         dest: Arc<DestRt>,
         fwd: u32,
-        nfct: bool,
+        nfct: Option<NetConntrack>,
         svc_stats: Arc<Stats>,
         control: Option<ConnRef<ConnData>>,
     ) -> Self {
@@ -94,6 +100,7 @@ impl ConnData {
             dport: t.dport,
             fwd,
             kind,
+            owns_conntrack: AtomicBool::new(nfct.is_some()),
             nfct,
             // A new connection counts as inactive until it is established.
             bits: AtomicU8::new(F_INACTIVE | no_output | TcpState::None.index() as u8),
@@ -103,6 +110,12 @@ impl ConnData {
             svc_stats,
             control: Held::new(control),
         }
+    }
+
+    /// A new flow with this connection's tuple replaces it: the conntrack entry that flow
+    /// will have is not this connection's to delete.
+    pub(crate) fn disown_conntrack(&self) {
+        self.owns_conntrack.store(false, Ordering::Relaxed);
     }
 
     pub(crate) fn is_one_packet(&self) -> bool {
@@ -286,6 +299,12 @@ impl ConnData {
 
 impl Entry for ConnData {
     fn expired(&self) {
+        // A template keeps no conntrack entry, and a port-zero flow has no tuple of its own.
+        if let Some(ct) = &self.nfct {
+            if self.kind == ConnKind::Normal && self.cport != [0, 0] && self.owns_conntrack.load(Ordering::Relaxed) {
+                ct.forget_flow(self.protocol, (self.caddr, self.cport), (self.vaddr, self.vport));
+            }
+        }
         self.leave();
     }
 

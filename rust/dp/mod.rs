@@ -15,6 +15,7 @@ use crate::ipvs_core::timeouts::Timeouts;
 use crate::ipvs_core::uapi::{fwd, svc_flags, AF_INET};
 use crate::sched::Flow;
 use crate::sys::conntab::{ConnRef, Table};
+use crate::sys::conntrack::NetConntrack;
 use crate::sys::netfilter::{self, HookId, HookSpec};
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{DefragUser, Gathered, Skb, Verdict};
@@ -46,15 +47,18 @@ pub(crate) struct DpState {
     pub(crate) seed: u32,
     /// Netns totals (/proc/net/ip_vs_stats), shared with the control plane's store.
     pub(crate) total: kernel::sync::Arc<service::Stats>,
+    /// This netns's conntrack table, which connections that keep conntrack remember.
+    conntrack: NetConntrack,
 }
 
 impl DpState {
-    pub(crate) fn new() -> Result<Self> {
+    pub(crate) fn new(conntrack: NetConntrack) -> Result<Self> {
         let t = Timeouts::default();
         Ok(DpState {
             timeouts: [AtomicU32::new(t.tcp), AtomicU32::new(t.tcp_fin), AtomicU32::new(t.udp)],
             seed: crate::sys::random_u32(),
             total: kernel::sync::Arc::new(service::Stats::new()?, GFP_KERNEL)?,
+            conntrack,
         })
     }
 
@@ -193,20 +197,35 @@ impl Conn {
 }
 
 /// A packet towards a virtual service (client to VIP).
+/// A new flow replaces connection `c` (same tuple): `c` expires now. If the packet carries
+/// the old flow's conntrack entry (confirmed, its reply tuple altered for the old dest), the
+/// packet is dropped, so that the entry goes with the old connection and the client's
+/// retransmission starts a fresh one; otherwise the entry is the new flow's, and the old
+/// connection must leave it alone (upstream's `ip_vs_conn_uses_old_conntrack` dance).
+fn replace_conn(c: ConnRef<ConnData>, skb: &Skb<'_>) -> Option<Verdict> {
+    let old_ct = skb.has_confirmed_conntrack();
+    if !old_ct {
+        c.data().disown_conntrack();
+    }
+    c.expire_now();
+    old_ct.then_some(Verdict::Drop)
+}
+
 fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
     let ip = &pkt.ip;
     let hash = conn_hash(ip.protocol, ip.saddr, pkt.sport, ipvs.dp.seed);
     let mut found = ipvs.conns.lookup(hash, |c| c.matches_in(ip.protocol, (ip.saddr, pkt.sport), (ip.daddr, pkt.dport)));
     // A SYN on an old connection: reschedule when its dest is quiesced and
     // expire_nodest_conn is set, or when conn_reuse_mode expects a new connection here.
-    // (Without conntrack integration no old conntrack entry can pin the old connection.)
     if ip.protocol == PROTO_TCP && pkt.tcp.syn {
         if let Some(c) = found.take() {
             let d = c.data();
             let quiesced = ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) != 0 && d.dest.weight.load(Ordering::Relaxed) == 0;
             let reuse = ipvs.sysctls.get(sysctl::idx::CONN_REUSE_MODE);
             if quiesced || (reuse != 0 && d.new_conn_expected(reuse as u32)) {
-                c.expire_now();
+                if let Some(verdict) = replace_conn(c, &skb) {
+                    return verdict;
+                }
             } else {
                 found = Some(c);
             }
@@ -220,7 +239,9 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local:
                 c.release_quietly();
                 return Verdict::Drop;
             }
-            c.expire_now();
+            if let Some(verdict) = replace_conn(c, &skb) {
+                return verdict;
+            }
             None
         }
         other => other,
@@ -317,7 +338,7 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
     let tuple = ConnTuple { protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport };
     // The connection holds its own reference on the template; dropping ours afterwards
     // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
-    let nfct = ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0;
+    let nfct = (ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0).then(|| ipvs.dp.conntrack.share());
     let data = ConnData::new(tuple, kind, dest, method, nfct, svc.stats.clone(), control.as_ref().map(ConnRef::clone_ref));
     drop(control);
     let conn = if one_packet {
@@ -369,7 +390,7 @@ fn persistent_dest(
     };
     let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
     let method = dest.fwd.load(Ordering::Relaxed) & fwd::MASK;
-    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, false, svc.stats.clone(), None);
+    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, None, svc.stats.clone(), None);
     if svc.flags & svc_flags::ONEPACKET != 0 {
         template.set_one_packet_template();
     }

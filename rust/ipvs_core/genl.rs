@@ -447,7 +447,7 @@ impl<S: Store> ControlPlane<S> {
         let d = Table::parse(nested, &DAEMON_POLICY).map_err(|_| Errno::EINVAL)?;
         match command {
             cmd::NEW_DAEMON => {
-                let (Some(_state), Some(_ifn), Some(_syncid)) = (
+                let (Some(state), Some(ifn), Some(_syncid)) = (
                     d.u32(daemon_attr::STATE),
                     d.get(daemon_attr::MCAST_IFN),
                     d.u32(daemon_attr::SYNC_ID),
@@ -467,8 +467,16 @@ impl<S: Store> ControlPlane<S> {
                 if self.mixed_family_dests() > 0 {
                     return Err(Errno::EINVAL);
                 }
-                // The connection sync daemon is not implemented yet.
-                Err(Errno::EOPNOTSUPP)
+                // Upstream's start_sync_thread: the interface must exist, then the state
+                // must be one of the two.
+                if !self.store.has_netdev(ifn) {
+                    return Err(Errno::ENODEV);
+                }
+                match state {
+                    // The connection sync daemon is not implemented yet.
+                    STATE_MASTER | STATE_BACKUP => Err(Errno::EOPNOTSUPP),
+                    _ => Err(Errno::EINVAL),
+                }
             }
             cmd::DEL_DAEMON => match d.u32(daemon_attr::STATE) {
                 None => Err(Errno::EINVAL),

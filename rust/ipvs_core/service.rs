@@ -194,6 +194,9 @@ pub struct ServiceUser<'a> {
 /// the `insert_*` methods. Every method is called with the control lock held; the glue makes
 /// the changes visible to its datapath as it sees fit (RCU, atomics).
 pub trait Store {
+    /// Whether the netns has a network device named `name` (bytes up to the first NUL, at
+    /// most 15): the interface of a sync daemon.
+    fn has_netdev(&self, name: &[u8]) -> bool;
     fn service_count(&self) -> usize;
     fn service(&self, svc: usize) -> Option<ServiceConf>;
     /// Counters and rates of a service, as replies and /proc show them.

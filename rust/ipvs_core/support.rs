@@ -5,15 +5,17 @@
 use super::dest::DestConf;
 use super::errno::{Errno, Result};
 use super::service::ServiceConf;
-use super::uapi::{fwd, tun_type, AF_INET, IPPROTO_TCP, IPPROTO_UDP};
+use super::uapi::{fwd, tun_type, AF_INET, IPPROTO_SCTP};
 
-/// IPv4 services: TCP/UDP on an address and port, or a firewall mark. IPv6 is refused as by
-/// a kernel without IPv6 support (EAFNOSUPPORT), other protocols with EPROTONOSUPPORT.
+/// IPv4 services: on an address and port, or a firewall mark. IPv6 is refused as by a kernel
+/// without IPv6 support (EAFNOSUPPORT), SCTP (which upstream forwards) with EPROTONOSUPPORT.
+/// Other protocols than TCP and UDP are accepted, as upstream's netlink interface accepts
+/// them: upstream has no handler for them either, so such a service matches no packet.
 pub fn check_service(conf: &ServiceConf) -> Result<()> {
     if conf.key.af() != AF_INET {
         return Err(Errno::EAFNOSUPPORT);
     }
-    if conf.key.fwmark() == 0 && !matches!(conf.key.protocol(), IPPROTO_TCP | IPPROTO_UDP) {
+    if conf.key.fwmark() == 0 && conf.key.protocol() == IPPROTO_SCTP {
         return Err(Errno::EPROTONOSUPPORT);
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! pointers. What it exports to the glue is safe.
 
 pub(crate) mod conntab;
+pub(crate) mod conntrack;
 pub(crate) mod genl;
 pub(crate) mod kvec;
 pub(crate) mod modinfo;
@@ -119,26 +120,27 @@ pub(crate) fn nr_free_buffer_pages() -> u64 {
 /// `sizeof(struct ip_vs_conn)` of stock IPVS in this kernel, which sizes the table like upstream.
 pub(crate) const STOCK_CONN_SIZE: usize = core::mem::size_of::<bindings::ip_vs_conn>();
 
-/// Address-type queries in one netns's routing tables, for the control plane.
+/// What the control plane looks up in one netns: address types in its routing tables, and
+/// its network devices by name.
 ///
 /// # Invariants
 ///
 /// `net` is the netns whose pernet state owns this value, so it is alive whenever the value is
 /// (the same rule as for [`netfilter::Hooks`] and [`procfs::ProcEntry`]).
-pub(crate) struct NetAddrTypes {
+pub(crate) struct NetLookups {
     net: *mut bindings::net,
 }
 
 // SAFETY: only a pointer to a netns, used for lookups that may run on any CPU.
-unsafe impl Send for NetAddrTypes {}
+unsafe impl Send for NetLookups {}
 // SAFETY: as above; lookups take no `&mut`.
-unsafe impl Sync for NetAddrTypes {}
+unsafe impl Sync for NetLookups {}
 
-impl NetAddrTypes {
+impl NetLookups {
     /// For the pernet state of `net` to keep (see the type's invariant).
     pub(crate) fn new(net: NetRef<'_>) -> Self {
         // INVARIANT: the caller is the pernet state of `net`.
-        NetAddrTypes { net: net.as_ptr() }
+        NetLookups { net: net.as_ptr() }
     }
 
     /// Whether `addr` (IPv4, network order) is a local or unicast address here: what
@@ -148,5 +150,17 @@ impl NetAddrTypes {
         // SAFETY: `net` is alive (type invariant); inet_addr_type only reads the FIB under RCU.
         let t = unsafe { bindings::inet_addr_type(self.net, u32::from_ne_bytes(addr)) };
         t == bindings::RTN_LOCAL || t == bindings::RTN_UNICAST
+    }
+
+    /// Whether this netns has a network device named `name` (what a C string of at most
+    /// `IFNAMSIZ - 1` bytes up to its first NUL says, as upstream's `strscpy` reads it).
+    pub(crate) fn has_netdev(&self, name: &[u8]) -> bool {
+        let mut c_name = [0u8; bindings::IFNAMSIZ as usize];
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len()).min(c_name.len() - 1);
+        c_name[..len].copy_from_slice(&name[..len]);
+        let _rcu = rcu::ReadGuard::new();
+        // SAFETY: `net` is alive (type invariant); `c_name` is NUL-terminated; the lookup runs
+        // under the RCU read lock it requires, and only its null-ness is used.
+        !unsafe { bindings::dev_get_by_name_rcu(self.net, c_name.as_ptr().cast()) }.is_null()
     }
 }

@@ -311,6 +311,19 @@ impl<'a> Skb<'a> {
         }
     }
 
+    /// Whether the packet belongs to a conntrack entry already confirmed (in the conntrack
+    /// table): for a new connection's first packet, one that an older flow with the same
+    /// tuple left behind (upstream's `ip_vs_conn_uses_old_conntrack`).
+    pub(crate) fn has_confirmed_conntrack(&self) -> bool {
+        let mut ctinfo = 0;
+        // SAFETY: live skb; nf_ct_get only reads its conntrack field, and the skb holds a
+        // reference on the entry it returns while we look at it.
+        unsafe {
+            let ct = bindings::ipvs_rs_nf_ct_get(self.raw, &mut ctinfo);
+            !ct.is_null() && bindings::ipvs_rs_nf_ct_is_confirmed(ct)
+        }
+    }
+
     /// Drops the packet's conntrack reference (`nf_reset_ct`), for a packet that is wrapped
     /// in a tunnel: the outer packet is a new flow.
     pub(crate) fn reset_conntrack(&mut self) {

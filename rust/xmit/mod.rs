@@ -73,7 +73,7 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
 pub(crate) fn send(tx: &Tx<'_>, mut skb: Skb<'_>, rt: Route) -> Verdict {
     skb.set_route(rt);
     skb.set_ipvs_property();
-    if !tx.conn.nfct {
+    if tx.conn.nfct.is_none() {
         skb.untrack();
     }
     if tx.local {

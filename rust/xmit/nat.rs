@@ -46,7 +46,7 @@ pub(crate) fn xmit_in(tx: &Tx<'_>, mut skb: Skb<'_>) -> Verdict {
     if !rewrite(&mut skb, ip, Ipv4::DADDR_OFF, (ip.daddr, conn.vport), (conn.daddr, conn.dport), 2) {
         return Verdict::Drop;
     }
-    if conn.nfct && !conn.is_one_packet() {
+    if conn.nfct.is_some() && !conn.is_one_packet() {
         skb.set_conntrack_reply(ReplySide::Source, conn.daddr, conn.dport);
     }
     send(tx, skb, rt)
@@ -60,7 +60,7 @@ pub(crate) fn xmit_out(mut skb: Skb<'_>, ip: &Ipv4, conn: &ConnData) -> Verdict 
     }
     skb.set_ipvs_property();
     skb.forward_csum();
-    if conn.nfct {
+    if conn.nfct.is_some() {
         skb.set_conntrack_reply(ReplySide::Destination, conn.vaddr, conn.vport);
     } else {
         skb.untrack();

@@ -30,7 +30,7 @@ pub(crate) fn xmit(tx: &Tx<'_>, mut skb: Skb<'_>, pmtu_disc: bool) -> Verdict {
     skb.set_ipvs_property();
     // The inner flow's conntrack entry is confirmed as it is (when kept), and the outer
     // packet starts without one (upstream's `ip_vs_tunnel_xmit_prepare`).
-    if tx.conn.nfct && !skb.confirm_conntrack() {
+    if tx.conn.nfct.is_some() && !skb.confirm_conntrack() {
         return Verdict::Drop;
     }
     skb.reset_conntrack();

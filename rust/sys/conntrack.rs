@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A netns's conntrack table, as IPVS connections that keep conntrack (the `conntrack`
+//! sysctl) need it once they are gone.
+
+use super::{bindings, NetRef};
+
+/// The conntrack table of one netns.
+///
+/// # Invariants
+///
+/// `net` is the netns whose pernet state made this value, and it is kept only there and in
+/// the connections of that state's table, which are all freed before the state is: `net` is
+/// alive whenever the value is.
+pub(crate) struct NetConntrack {
+    net: *mut bindings::net,
+}
+
+// SAFETY: a pointer to a netns, used for lookups that may run on any CPU.
+unsafe impl Send for NetConntrack {}
+// SAFETY: as above; nothing takes `&mut`.
+unsafe impl Sync for NetConntrack {}
+
+impl NetConntrack {
+    /// For the pernet state of `net` (see the type's invariant).
+    pub(crate) fn new(net: NetRef<'_>) -> Self {
+        // INVARIANT: the caller is the pernet state of `net`.
+        NetConntrack { net: net.as_ptr() }
+    }
+
+    /// Another handle on the same table, for a connection of the state's table to keep.
+    pub(crate) fn share(&self) -> Self {
+        // INVARIANT: kept by a connection of the same pernet state.
+        NetConntrack { net: self.net }
+    }
+
+    /// Deletes the conntrack entry of the IPv4 flow `client` -> `virt` (addresses and ports in
+    /// network order), if there is one in the default zone: an IPVS connection that kept its
+    /// conntrack entry has expired, and the entry, whose reply tuple IPVS altered, must not
+    /// outlive it and catch the next connection from the same client port (upstream's
+    /// `ip_vs_conn_drop_conntrack`). Any context.
+    pub(crate) fn forget_flow(&self, protocol: u8, client: ([u8; 4], [u8; 2]), virt: ([u8; 4], [u8; 2])) {
+        let mut t = bindings::nf_conntrack_tuple::default();
+        t.src.u3.ip = u32::from_ne_bytes(client.0);
+        t.src.u.all = u16::from_ne_bytes(client.1);
+        t.src.l3num = bindings::NFPROTO_IPV4 as u16;
+        t.dst.u3.ip = u32::from_ne_bytes(virt.0);
+        t.dst.u.all = u16::from_ne_bytes(virt.1);
+        t.dst.protonum = protocol;
+        // `dir` stays 0: IP_CT_DIR_ORIGINAL.
+        // SAFETY: `net` is alive (type invariant); the lookup takes its own RCU section and
+        // returns a counted reference (or null), which is put right after the kill.
+        unsafe {
+            let ct = bindings::ipvs_rs_nf_ct_find_get(self.net, &t);
+            if !ct.is_null() {
+                bindings::ipvs_rs_nf_ct_kill(ct);
+                bindings::ipvs_rs_nf_conntrack_put(ct);
+            }
+        }
+    }
+}
