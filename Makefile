@@ -63,10 +63,13 @@ selftest: module
 	tools/vm-run -- selftests/run.sh $(T)
 
 # Long runs kept out of make check: many more teardown cycles and fault-injection seconds,
-# /proc/net/ip_vs_conn at 1,000,000 connections, and the large connection table on 8 GiB.
+# 2,000,000 fuzzed netlink requests (and a 200,000-request differential), /proc/net/ip_vs_conn
+# at 1,000,000 connections, and the large connection table on 8 GiB.
 soak: module
 	tools/vm-run --timeout 7200 -- env SELFTEST_TIMEOUT=3600 TEARDOWN_CYCLES=200 FAILSLAB_SECONDS=120 \
 		selftests/run.sh t_teardown_traffic t_failslab_conns
+	tools/vm-run --timeout 7200 -- env SELFTEST_TIMEOUT=6000 GENL_FUZZ_COUNT=2000000 GENL_FUZZ_DIFF=200000 \
+		selftests/run.sh t_genl_fuzz
 	tools/vm-run --timeout 3600 --memory 4G -- env PROC_CONN_N=1000000 SELFTEST_TIMEOUT=3000 selftests/run.sh t_proc_conn_scale
 	tools/vm-run --memory 8G -- selftests/run.sh t_conn_tab_bits_diff
 

@@ -19,6 +19,9 @@
                                      as fast as it can), from a new socket (a new connection)
                                      every PERSOCKET datagrams; send errors are ignored (the
                                      load balancer may be going away)
+  dp_tool.py ctcount PROTO DADDR     number of conntrack entries (ctnetlink dump; needs
+                                     nf_conntrack_netlink) whose original direction is PROTO
+                                     (tcp or udp) to DADDR
   dp_tool.py agent FIFO OUT          runs traffic commands read from FIFO, results appended
                                      to OUT (see agent()): one Python start for a whole test
 
@@ -385,6 +388,47 @@ def flood(addr, port, seconds, per_socket=8, rate=0):
         s.close()
 
 
+def nla_walk(data):
+    """(type, payload) of each netlink attribute in DATA, nesting flags cleared."""
+    while len(data) >= 4:
+        length, kind = struct.unpack_from("=HH", data)
+        if length < 4:
+            return
+        yield kind & 0x3FFF, data[4:length]
+        data = data[(length + 3) & ~3:]
+
+
+def ct_count(proto, daddr):
+    """Conntrack entries whose original tuple is PROTO to DADDR, from a ctnetlink dump."""
+    want_proto = {"tcp": 6, "udp": 17}[proto]
+    want_dst = socket.inet_aton(daddr)
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
+    s.settimeout(10)
+    # IPCTNL_MSG_CT_GET of NFNL_SUBSYS_CTNETLINK, NLM_F_REQUEST | NLM_F_DUMP; nfgenmsg AF_INET
+    s.send(struct.pack("=IHHII", 20, (1 << 8) | 1, 0x301, 1, 0) + struct.pack("=BBH", socket.AF_INET, 0, 0))
+    count = 0
+    while True:
+        buf = s.recv(1 << 16)
+        while len(buf) >= 16:
+            length, kind = struct.unpack_from("=IH", buf)
+            if kind == 3:  # NLMSG_DONE
+                return count
+            if kind == 2:  # NLMSG_ERROR
+                sys.exit(f"ctnetlink: error {-struct.unpack_from('=i', buf, 16)[0]}")
+            dst = l4 = None
+            for k, v in nla_walk(buf[20:length]):
+                if k != 1:  # CTA_TUPLE_ORIG
+                    continue
+                for k2, v2 in nla_walk(v):
+                    if k2 == 1:  # CTA_TUPLE_IP: CTA_IP_V4_DST
+                        dst = dict(nla_walk(v2)).get(2)
+                    elif k2 == 2:  # CTA_TUPLE_PROTO: CTA_PROTO_NUM
+                        l4 = dict(nla_walk(v2)).get(1)
+            if dst == want_dst and l4 is not None and l4[0] == want_proto:
+                count += 1
+            buf = buf[(length + 3) & ~3:]
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "serve":
@@ -399,6 +443,8 @@ def main():
         from_sources(args[0], args[1], ports, int(args[3]), args[4:])
     elif cmd == "flood":
         flood(args[0], int(args[1]), float(args[2]), *(int(a) for a in args[3:5]))
+    elif cmd == "ctcount":
+        print(ct_count(args[0], args[1]))
     elif cmd == "agent":
         agent(args[0], args[1])
     else:

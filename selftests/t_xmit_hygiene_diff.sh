@@ -8,7 +8,10 @@
 #    servers (a docker or kube node): with conntrack=0 the packets IPVS sends are untracked,
 #    so the real server sees the client; with conntrack=1 their conntrack entries learn the
 #    NAT, so the masquerade applies and the replies still find their way back. TCP and UDP
-#    must work both ways, and the real server must see the same source as with stock;
+#    must work both ways, and the real server must see the same source as with stock. With
+#    conntrack=1, the conntrack entries go with the IPVS connections that kept them (2 s UDP
+#    timeout; counted with ctnetlink once `ipvsadm -Lnc` lists no UDP entry): a stale entry,
+#    whose reply tuple IPVS altered, would catch the next flow from the same client port;
 #  - a NAT reply of 3000 bytes, which the real server sends in fragments, reaches the client
 #    whole and from the VIP (the director gathers the fragments before translating);
 #  - TUN with pmtu_disc=0: a DF datagram that only fits without the outer header is sent on
@@ -18,6 +21,8 @@
 . "$(dirname "$0")/topo.sh"
 
 command -v nft >/dev/null || skip "nft not installed"
+kmodprobe nf_conntrack_netlink || skip "no nf_conntrack_netlink"
+at_exit "kmodprobe -r nf_conntrack_netlink 2>/dev/null"
 PORTS="80"
 
 # received_from LOG: "proto source" of each connection or datagram a real server saw
@@ -36,6 +41,7 @@ table ip hyg {
 }
 EOF
     capture_fn "$o" lvs sysctl -w net.ipv4.vs.conntrack="$ct"
+    [ "$ct" = 1 ] && capture_fn "$o" lvs ipvsadm --set 0 0 2
     agent_start
     ipvs_restore "$o" <<EOF
 -A -t $VIP:80 -s rr
@@ -50,10 +56,22 @@ EOF
     # A reply too large for one packet: its fragments must all leave translated.
     ag_to "$o" big udpbig $VIP 80
     [ "$ct" = 0 ] && dest_addresses "$o"
+    [ "$ct" = 1 ] && conntrack_after_expiry "$o"
     stop_servers
     echo "rs1 saw: $(received_from "$TEST_TMP/rs1.log" | paste -sd,)" >> "$o"
     echo "rs2 saw: $(received_from "$TEST_TMP/rs2.log" | paste -sd,)" >> "$o"
     cleanup_netns
+}
+
+conntrack_after_expiry() {  # conntrack_after_expiry O: UDP entries to the VIP once IPVS's are gone
+    local o=$1 i n
+    for ((i = 0; i < 300; i++)); do
+        n=$(lvs ipvsadm -Lnc | grep -c '^UDP')
+        [ "$n" -eq 0 ] && break
+        sleep 0.1
+    done
+    echo "udp connections listed: $n" >> "$o"
+    echo "udp conntrack entries to the VIP: $(lvs python3 -S "$SELFTESTS_DIR/dp_tool.py" ctcount udp $VIP 2>&1)" >> "$o"
 }
 
 dest_addresses() {  # dest_addresses O: in the NAT topology, with its TCP service
@@ -94,6 +112,8 @@ scenario() {
 
 validate() {
     local f=$1
+    expect_grep "$f" "^udp connections listed: 0$" "conntrack=1: the UDP connections expired"
+    expect_grep "$f" "^udp conntrack entries to the VIP: 0$" "conntrack=1: their conntrack entries went with them"
     expect_grep "$f" "^ +-> 172\.16\.1\.2:80 " "the unicast dest was added"
     [ "$(grep -c '^exit=255$' "$f")" -eq 5 ] && pass "ipvsadm refused the five special addresses" ||
         fail "ipvsadm did not refuse the special addresses"
