@@ -74,7 +74,7 @@ impl pernet::PernetState for IpvsNet {
         let mut proc_files = KVec::new();
         procfs::create_all(net, &mut proc_files)?;
         let hooks = KBox::pin_init(Hooks::new(net, &crate::dp::HOOKS)?, GFP_KERNEL_ACCOUNT)?;
-        let dp = DpState::new(sys::conntrack::NetConntrack::new(net))?;
+        let dp = DpState::new(sys::NetLookups::new(net))?;
         let store = KernelStore::new(dp.total.clone(), sys::NetLookups::new(net), hooks).map_err(|_| ENOMEM)?;
         let ipvs = KBox::pin_init(
             try_pin_init!(IpvsNet {

@@ -6,7 +6,7 @@ use crate::ipvs_core::defense::EntryKind;
 use crate::ipvs_core::packet::PROTO_TCP;
 use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
 use crate::sys::conntab::{ConnRef, Entry, Held};
-use crate::sys::conntrack::NetConntrack;
+use crate::sys::NetLookups;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::sync::Arc;
 
@@ -58,7 +58,7 @@ pub(crate) struct ConnData {
     /// entry when the connection expires (the `conntrack` sysctl when the connection was
     /// made; upstream's `IP_VS_CONN_F_NFCT`). Unset: the packets IPVS sends on are
     /// untracked.
-    pub(crate) nfct: Option<NetConntrack>,
+    pub(crate) nfct: Option<NetLookups>,
     /// The flow's conntrack entry goes when this connection expires (set with `nfct`; cleared
     /// when a new flow with the same tuple replaces the connection: the entry is then the
     /// new flow's).
@@ -82,7 +82,7 @@ impl ConnData {
         kind: ConnKind,
         dest: Arc<DestRt>,
         fwd: u32,
-        nfct: Option<NetConntrack>,
+        nfct: Option<NetLookups>,
         svc_stats: Arc<Stats>,
         control: Option<ConnRef<ConnData>>,
     ) -> Self {

@@ -15,7 +15,7 @@ use crate::ipvs_core::timeouts::Timeouts;
 use crate::ipvs_core::uapi::{fwd, svc_flags, AF_INET};
 use crate::sched::Flow;
 use crate::sys::conntab::{ConnRef, Table};
-use crate::sys::conntrack::NetConntrack;
+use crate::sys::NetLookups;
 use crate::sys::netfilter::{self, HookId, HookSpec};
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{DefragUser, Gathered, Skb, Verdict};
@@ -48,11 +48,11 @@ pub(crate) struct DpState {
     /// Netns totals (/proc/net/ip_vs_stats), shared with the control plane's store.
     pub(crate) total: kernel::sync::Arc<service::Stats>,
     /// This netns's conntrack table, which connections that keep conntrack remember.
-    conntrack: NetConntrack,
+    conntrack: NetLookups,
 }
 
 impl DpState {
-    pub(crate) fn new(conntrack: NetConntrack) -> Result<Self> {
+    pub(crate) fn new(conntrack: NetLookups) -> Result<Self> {
         let t = Timeouts::default();
         Ok(DpState {
             timeouts: [AtomicU32::new(t.tcp), AtomicU32::new(t.tcp_fin), AtomicU32::new(t.udp)],

@@ -2,35 +2,14 @@
 //! A netns's conntrack table, as IPVS connections that keep conntrack (the `conntrack`
 //! sysctl) need it once they are gone.
 
-use super::{bindings, NetRef};
+use super::{bindings, NetLookups};
 
-/// The conntrack table of one netns.
-///
-/// # Invariants
-///
-/// `net` is the netns whose pernet state made this value, and it is kept only there and in
-/// the connections of that state's table, which are all freed before the state is: `net` is
-/// alive whenever the value is.
-pub(crate) struct NetConntrack {
-    net: *mut bindings::net,
-}
-
-// SAFETY: a pointer to a netns, used for lookups that may run on any CPU.
-unsafe impl Send for NetConntrack {}
-// SAFETY: as above; nothing takes `&mut`.
-unsafe impl Sync for NetConntrack {}
-
-impl NetConntrack {
-    /// For the pernet state of `net` (see the type's invariant).
-    pub(crate) fn new(net: NetRef<'_>) -> Self {
-        // INVARIANT: the caller is the pernet state of `net`.
-        NetConntrack { net: net.as_ptr() }
-    }
-
-    /// Another handle on the same table, for a connection of the state's table to keep.
+impl NetLookups {
+    /// Another handle on the same netns, for a connection of its pernet state's table to keep
+    /// (the table's entries are freed before the state is, which keeps the invariant).
     pub(crate) fn share(&self) -> Self {
         // INVARIANT: kept by a connection of the same pernet state.
-        NetConntrack { net: self.net }
+        NetLookups { net: self.net }
     }
 
     /// Deletes the conntrack entry of the IPv4 flow `client` -> `virt` (addresses and ports in

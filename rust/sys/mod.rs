@@ -120,13 +120,15 @@ pub(crate) fn nr_free_buffer_pages() -> u64 {
 /// `sizeof(struct ip_vs_conn)` of stock IPVS in this kernel, which sizes the table like upstream.
 pub(crate) const STOCK_CONN_SIZE: usize = core::mem::size_of::<bindings::ip_vs_conn>();
 
-/// What the control plane looks up in one netns: address types in its routing tables, and
-/// its network devices by name.
+/// What IPVS looks up in one netns: address types in its routing tables and its network
+/// devices by name (the control plane), its conntrack entries (expiring connections, in
+/// `conntrack.rs`).
 ///
 /// # Invariants
 ///
-/// `net` is the netns whose pernet state owns this value, so it is alive whenever the value is
-/// (the same rule as for [`netfilter::Hooks`] and [`procfs::ProcEntry`]).
+/// `net` is the netns whose pernet state owns this value (or one of the connections in its
+/// table, which are all freed before it), so it is alive whenever the value is (the same rule
+/// as for [`netfilter::Hooks`] and [`procfs::ProcEntry`]).
 pub(crate) struct NetLookups {
     net: *mut bindings::net,
 }
