@@ -398,34 +398,40 @@ def nla_walk(data):
         data = data[(length + 3) & ~3:]
 
 
-def ct_count(proto, daddr):
-    """Conntrack entries whose original tuple is PROTO to DADDR, from a ctnetlink dump."""
+def ct_entries(proto, daddr):
+    """(client port, reply source address) of each conntrack entry whose original tuple is
+    PROTO to DADDR, from a ctnetlink dump."""
     want_proto = {"tcp": 6, "udp": 17}[proto]
     want_dst = socket.inet_aton(daddr)
     s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
     s.settimeout(10)
     # IPCTNL_MSG_CT_GET of NFNL_SUBSYS_CTNETLINK, NLM_F_REQUEST | NLM_F_DUMP; nfgenmsg AF_INET
     s.send(struct.pack("=IHHII", 20, (1 << 8) | 1, 0x301, 1, 0) + struct.pack("=BBH", socket.AF_INET, 0, 0))
-    count = 0
+    found = []
     while True:
         buf = s.recv(1 << 16)
         while len(buf) >= 16:
             length, kind = struct.unpack_from("=IH", buf)
             if kind == 3:  # NLMSG_DONE
-                return count
+                return found
             if kind == 2:  # NLMSG_ERROR
                 sys.exit(f"ctnetlink: error {-struct.unpack_from('=i', buf, 16)[0]}")
-            dst = l4 = None
+            tuples = {}
             for k, v in nla_walk(buf[20:length]):
-                if k != 1:  # CTA_TUPLE_ORIG
+                if k not in (1, 2):  # CTA_TUPLE_ORIG, CTA_TUPLE_REPLY
                     continue
+                t = tuples.setdefault(k, {})
                 for k2, v2 in nla_walk(v):
-                    if k2 == 1:  # CTA_TUPLE_IP: CTA_IP_V4_DST
-                        dst = dict(nla_walk(v2)).get(2)
-                    elif k2 == 2:  # CTA_TUPLE_PROTO: CTA_PROTO_NUM
-                        l4 = dict(nla_walk(v2)).get(1)
-            if dst == want_dst and l4 is not None and l4[0] == want_proto:
-                count += 1
+                    if k2 == 1:  # CTA_TUPLE_IP: CTA_IP_V4_SRC, CTA_IP_V4_DST
+                        t["ip"] = dict(nla_walk(v2))
+                    elif k2 == 2:  # CTA_TUPLE_PROTO: CTA_PROTO_NUM, CTA_PROTO_SRC_PORT
+                        t["l4"] = dict(nla_walk(v2))
+            orig, reply = tuples.get(1, {}), tuples.get(2, {})
+            num = orig.get("l4", {}).get(1)
+            if orig.get("ip", {}).get(2) == want_dst and num is not None and num[0] == want_proto:
+                sport = struct.unpack("!H", orig["l4"].get(2, b"\0\0"))[0]
+                rsrc = reply.get("ip", {}).get(1)
+                found.append((sport, socket.inet_ntoa(rsrc) if rsrc else "?"))
             buf = buf[(length + 3) & ~3:]
 
 
@@ -444,7 +450,7 @@ def main():
     elif cmd == "flood":
         flood(args[0], int(args[1]), float(args[2]), *(int(a) for a in args[3:5]))
     elif cmd == "ctcount":
-        print(ct_count(args[0], args[1]))
+        print(len(ct_entries(args[0], args[1])))
     elif cmd == "agent":
         agent(args[0], args[1])
     else:

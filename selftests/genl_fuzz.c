@@ -42,8 +42,8 @@
 #define BATCH_MAX 32
 
 static uint64_t rng_state;
-/* --supported-only: no SCTP service and no persistence engine, which ipvs_rs refuses by design
- * until it has them (rust/ipvs_core/support.rs) while stock accepts them */
+/* --supported-only: no SCTP service, persistence engine or GUE/GRE tunnel, which ipvs_rs
+ * refuses by design until it has them (rust/ipvs_core/support.rs) while stock accepts them */
 static int supported_only;
 
 static uint64_t rnd(void)
@@ -169,7 +169,7 @@ static uint32_t pick_u32(const uint32_t *pool, size_t n)
 
 static void put_name(struct req *r, uint16_t type, const char *const *pool, size_t n)
 {
-	if (chance(88)) {
+	if (chance(94)) {
 		const char *s = pool[below((uint32_t)n)];
 
 		/* NUL-terminated as the tools send it, or not */
@@ -254,8 +254,14 @@ static void put_dest(struct req *r)
 		put_u32(r, IPVS_DEST_ATTR_L_THRESH, pick_u32(thresh, 4));
 	if (chance(30))
 		put_u16(r, IPVS_DEST_ATTR_ADDR_FAMILY, pick_af());
-	if (chance(15))
-		put_u8(r, IPVS_DEST_ATTR_TUN_TYPE, (uint8_t)(chance(80) ? below(4) : rnd()));
+	if (chance(15)) {
+		uint8_t t = (uint8_t)(chance(80) ? below(4) : rnd());
+
+		/* GUE and GRE tunnels: refused by ipvs_rs until it has them */
+		if (supported_only && (t == IP_VS_CONN_F_TUNNEL_TYPE_GUE || t == IP_VS_CONN_F_TUNNEL_TYPE_GRE))
+			t = IP_VS_CONN_F_TUNNEL_TYPE_IPIP;
+		put_u8(r, IPVS_DEST_ATTR_TUN_TYPE, t);
+	}
 	if (chance(15))
 		put_u16(r, IPVS_DEST_ATTR_TUN_PORT, htons((uint16_t)(chance(80) ? 6080 : rnd())));
 	if (chance(15))
