@@ -56,7 +56,7 @@ u32 ipvs_rs_skb_mark(const struct sk_buff *skb);
 bool ipvs_rs_skb_is_gso(const struct sk_buff *skb);
 bool ipvs_rs_skb_csum_partial(const struct sk_buff *skb);
 void ipvs_rs_skb_forward_csum(struct sk_buff *skb);
-void ipvs_rs_skb_clear_ipcb(struct sk_buff *skb);
+void ipvs_rs_skb_clear_ip_options(struct sk_buff *skb);
 void ipvs_rs_skb_dst_drop(struct sk_buff *skb);
 void ipvs_rs_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst);
 struct dst_entry *ipvs_rs_rt_dst(struct rtable *rt);

@@ -244,6 +244,10 @@ impl<'a> Skb<'a> {
     }
 
     /// Prepends an outer IPv4 header (IPIP). Needs `headroom` bytes of headroom in total.
+    /// The inner packet's IP options are forgotten, the rest of its control block is kept
+    /// as upstream's `ip_vs_tunnel_xmit` keeps it: in particular `frag_max_size` of a
+    /// request the stack reassembled, so that the tunnel packet leaves in fragments no
+    /// larger than the client's were.
     pub(crate) fn push_ipv4_header(&mut self, header: &[u8; 20], headroom: u32) -> bool {
         // SAFETY: live skb we own; skb_cow_head may reallocate the head before we push.
         unsafe {
@@ -255,7 +259,7 @@ impl<'a> Skb<'a> {
             let p = bindings::skb_push(self.raw, 20).cast::<u8>();
             core::ptr::copy_nonoverlapping(header.as_ptr(), p, 20);
             bindings::ipvs_rs_skb_reset_network_header(self.raw);
-            bindings::ipvs_rs_skb_clear_ipcb(self.raw);
+            bindings::ipvs_rs_skb_clear_ip_options(self.raw);
         }
         true
     }
