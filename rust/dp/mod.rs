@@ -7,7 +7,7 @@ pub(crate) mod defense;
 pub(crate) mod service;
 
 use crate::ctl::IpvsNet;
-use crate::ipvs_core::packet::{conn_hash, Ipv4, TcpFlags, PROTO_TCP, PROTO_UDP};
+use crate::ipvs_core::packet::{conn_hash, Ipv4, TcpFlags, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpState, TcpTables};
 use crate::ipvs_core::persist::{self, PersistSvc, FTP_PORT};
 use crate::ipvs_core::sysctl;
@@ -95,11 +95,13 @@ fn parse(skb: &Skb<'_>) -> Option<L4Packet> {
     Some(L4Packet { ip, sport: [ports[0], ports[1]], dport: [ports[2], ports[3]], tcp })
 }
 
-/// Whether `skb` is an IPv4 fragment of a protocol whose replies IPVS translates.
+/// Whether the reply hooks gather `skb`, an IPv4 fragment: upstream's `ip_vs_out_hook`
+/// gathers the fragments of every protocol it knows (TCP, UDP, SCTP) and, in
+/// `ip_vs_out_icmp`, of ICMP, whether or not a connection turns out to need them.
 fn fragment_to_gather(skb: &Skb<'_>) -> bool {
-    skb.read::<20>(0)
-        .and_then(|h| Ipv4::parse(&h))
-        .is_some_and(|ip| ip.is_fragment && (ip.protocol == PROTO_TCP || ip.protocol == PROTO_UDP))
+    skb.read::<20>(0).and_then(|h| Ipv4::parse(&h)).is_some_and(|ip| {
+        ip.is_fragment && matches!(ip.protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_ICMP)
+    })
 }
 
 /// The reassembly queues of the reply hooks that can see fragments (LOCAL_IN gets whole
