@@ -186,14 +186,20 @@ impl<'a> Skb<'a> {
     pub(crate) fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
         let mut buf = [0u8; N];
         let off = i32::try_from(self.nh() + offset).ok()?;
-        // SAFETY: skb_header_pointer bounds-checks against the skb and copies into `buf` when
-        // the bytes are not linear; the returned pointer is valid for N bytes.
+        // SAFETY: skb_header_pointer bounds-checks against the skb; the returned pointer is
+        // valid for N bytes. When the bytes are not all in the linear area (a packet the
+        // stack or we reassembled, paged data) it copies them into `buf` and returns `buf`
+        // itself: then there is nothing left to copy, and copy_nonoverlapping of `buf` onto
+        // itself would be undefined behaviour (a panic with debug assertions, in softirq).
         unsafe {
-            let p = bindings::ipvs_rs_skb_header_pointer(self.raw, off, N as i32, buf.as_mut_ptr().cast());
+            let p = bindings::ipvs_rs_skb_header_pointer(self.raw, off, N as i32, buf.as_mut_ptr().cast())
+                .cast::<u8>();
             if p.is_null() {
                 return None;
             }
-            core::ptr::copy_nonoverlapping(p.cast::<u8>(), buf.as_mut_ptr(), N);
+            if p != buf.as_mut_ptr() {
+                core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), N);
+            }
         }
         Some(buf)
     }
