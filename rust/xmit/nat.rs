@@ -13,7 +13,10 @@ fn rewrite(skb: &mut Skb<'_>, ip: &Ipv4, addr_off: usize, old: ([u8; 4], [u8; 2]
     let Some(csum_rel) = l4_csum_offset(ip.protocol) else { return false };
     let l4 = ip.ihl_bytes;
     let csum_at = l4 + csum_rel;
-    let Some(mut w) = skb.make_writable(csum_at + 2) else { return false };
+    // The whole fixed L4 header must be there, as upstream's `tcp_dnat_handler` (and the
+    // other three handlers) require, not just the ports and the checksum.
+    let header = if ip.protocol == PROTO_UDP { 8 } else { 20 };
+    let Some(mut w) = skb.make_writable((l4 + header).max(csum_at + 2)) else { return false };
     // A UDP datagram without checksum keeps none (unless the stack fills it in later).
     let update_csum = match w.read::<2>(csum_at) {
         Some(c) => ip.protocol != PROTO_UDP || c != [0, 0] || w.csum_partial(),
