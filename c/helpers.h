@@ -57,6 +57,8 @@ bool ipvs_rs_skb_is_gso(const struct sk_buff *skb);
 bool ipvs_rs_skb_csum_partial(const struct sk_buff *skb);
 void ipvs_rs_skb_forward_csum(struct sk_buff *skb);
 void ipvs_rs_skb_clear_ip_options(struct sk_buff *skb);
+__sum16 ipvs_rs_udp4_full_csum(struct sk_buff *skb, unsigned int off, __be32 saddr, __be32 daddr);
+void ipvs_rs_skb_csum_unnecessary(struct sk_buff *skb);
 void ipvs_rs_skb_dst_drop(struct sk_buff *skb);
 void ipvs_rs_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst);
 struct dst_entry *ipvs_rs_rt_dst(struct rtable *rt);

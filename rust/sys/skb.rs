@@ -142,6 +142,30 @@ impl Writable<'_, '_> {
     pub(crate) fn csum_partial(&self) -> bool {
         self.skb.csum_partial()
     }
+
+    /// Computes the whole UDP checksum of the datagram at `udp_off` (from the addresses in
+    /// the IPv4 header as they are now), zero sent as all ones, and marks the packet's
+    /// checksum as verified (upstream's "full checksum calculation" in the UDP NAT handlers).
+    pub(crate) fn udp_full_csum(&mut self, udp_off: usize) -> bool {
+        let (Some(src), Some(dst)) = (self.read::<4>(12), self.read::<4>(16)) else { return false };
+        let Some(p) = self.at(udp_off + 6, 2) else { return false };
+        let Ok(off) = u32::try_from(self.skb.nh() + udp_off) else { return false };
+        let raw = self.skb.raw;
+        // SAFETY: `raw` is live and its first `udp_off + 8` bytes from the network header are
+        // linear and writable (`at` checked the checksum field); skb_checksum reads the rest
+        // of the datagram wherever it lies.
+        unsafe {
+            // The checksum field counts as zero in the sum.
+            core::ptr::write_bytes(p, 0, 2);
+            let mut sum = bindings::ipvs_rs_udp4_full_csum(raw, off, u32::from_ne_bytes(src), u32::from_ne_bytes(dst));
+            if sum == 0 {
+                sum = 0xffff;
+            }
+            core::ptr::copy_nonoverlapping(sum.to_ne_bytes().as_ptr(), p, 2);
+            bindings::ipvs_rs_skb_csum_unnecessary(raw);
+        }
+        true
+    }
 }
 
 /// What the hook tells netfilter.
