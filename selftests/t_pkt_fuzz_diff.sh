@@ -25,8 +25,8 @@
 # lives within 64 packets, far from every IPVS timeout, so no verdict depends on the host's
 # speed. pkt_fuzz reports anything that still came after the last packet ("late"), which
 # must be nothing.
-# Env: PKT_FUZZ_N (robustness packets, default 120000; make soak: more), PKT_FUZZ_DIFF_N
-# (default 2000), PKT_FUZZ_SEED (default 11; the robustness run uses SEED+1).
+# Env: PKT_FUZZ_N (robustness packets, default 30000; make soak: 2,000,000), PKT_FUZZ_DIFF_N
+# (default 800; make soak: 20,000), PKT_FUZZ_SEED (default 11; the robustness run uses SEED+1).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/topo.sh"
 
@@ -34,8 +34,8 @@ command -v gcc >/dev/null || skip "gcc not installed"
 command -v nft >/dev/null || skip "nft not installed"
 PORTS="80 443 8080 53"
 TOPO_NRS=3
-N_ROBUST=${PKT_FUZZ_N:-120000}
-N_DIFF=${PKT_FUZZ_DIFF_N:-2000}
+N_ROBUST=${PKT_FUZZ_N:-30000}
+N_DIFF=${PKT_FUZZ_DIFF_N:-800}
 SEED=${PKT_FUZZ_SEED:-11}
 FUZZ=$TEST_TMP/pkt_fuzz
 TAPS="l0 l1 l2 l3"
@@ -111,7 +111,7 @@ fuzz_diff() {
     if ! fuzz_topo "$o"; then
         fail "$mod: topology"; diag_file "$o"; return 1
     fi
-    sum=$(lvs "$FUZZ" -v "$TEST_TMP/$mod.verdicts" -l "$TEST_TMP/$mod.log" "/run/netns/$CL" "$SEED" "$N_DIFF" c0 $TAPS) ||
+    sum=$(lvs "$FUZZ" -v "$TEST_TMP/$mod.verdicts" -l "$TEST_TMP/$mod.log" -o "$TEST_TMP/$mod.outs" "/run/netns/$CL" "$SEED" "$N_DIFF" c0 $TAPS) ||
         { fail "$mod: pkt_fuzz failed: $sum"; return 1; }
     diag "$mod: $sum"
     diag "$mod verdicts: $(classes "$TEST_TMP/$mod.verdicts")"
@@ -151,9 +151,15 @@ differential_sample() {
     else
         fail "$nmis of $N_DIFF verdicts differ from stock's; the first ones:"
         for l in $badlines; do
-            diag "packet $(sed -n "${l}p" "$TEST_TMP/ours.log")"
+            diag "packet $(sed -n "${l}p" "$TEST_TMP/ours.log" | cut -c1-400)"
             diag "  stock: $(sed -n "${l}p" "$TEST_TMP/stock.verdicts")"
             diag "  ours:  $(sed -n "${l}p" "$TEST_TMP/ours.verdicts")"
+            # What each sent, from the first byte that differs (ICMP errors quote a lot).
+            awk -v n=$((l - 1)) '$1 == n { k = FILENAME ~ /stock/ ? "stock" : "ours"; h[k] = h[k] " " $2 ":" $3 }
+                END { a = h["stock"]; b = h["ours"]; for (i = 1; i <= length(a) && substr(a, i, 1) == substr(b, i, 1); i++);
+                      s = i > 40 ? i - 40 : 1
+                      printf "  sent, from char %d: stock ...%s\n  ours ...%s\n", i, substr(a, s, 160), substr(b, s, 160) }' \
+                "$TEST_TMP/stock.outs" "$TEST_TMP/ours.outs" | while IFS= read -r x; do diag "$x"; done
         done
     fi
 }
