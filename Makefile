@@ -64,7 +64,8 @@ selftest: module
 
 # Long runs kept out of make check: many more teardown cycles and fault-injection seconds,
 # 2,000,000 fuzzed netlink requests (and a 200,000-request differential), /proc/net/ip_vs_conn
-# at 1,000,000 connections, and the large connection table on 8 GiB.
+# at 1,000,000 connections, the large connection table on 8 GiB, and the packet fuzzer with
+# 2,000,000 packets (20,000 compared with stock).
 soak: module
 	tools/vm-run --timeout 7200 -- env SELFTEST_TIMEOUT=3600 TEARDOWN_CYCLES=200 FAILSLAB_SECONDS=120 \
 		selftests/run.sh t_teardown_traffic t_failslab_conns
@@ -72,6 +73,8 @@ soak: module
 		selftests/run.sh t_genl_fuzz
 	tools/vm-run --timeout 3600 --memory 4G -- env PROC_CONN_N=1000000 SELFTEST_TIMEOUT=3000 selftests/run.sh t_proc_conn_scale
 	tools/vm-run --memory 8G -- selftests/run.sh t_conn_tab_bits_diff
+	tools/vm-run --timeout 3600 -- env PKT_FUZZ_N=2000000 PKT_FUZZ_DIFF_N=20000 SELFTEST_TIMEOUT=3000 \
+		selftests/run.sh t_pkt_fuzz_diff
 
 bench: | $(SETUP)
 	bench/run $(if $(filter 1,$(QUICK)),--quick)

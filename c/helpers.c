@@ -63,7 +63,10 @@ u32 ipvs_rs_skb_mark(const struct sk_buff *skb) { return skb->mark; }
 bool ipvs_rs_skb_is_gso(const struct sk_buff *skb) { return skb_is_gso(skb); }
 bool ipvs_rs_skb_csum_partial(const struct sk_buff *skb) { return skb->ip_summed == CHECKSUM_PARTIAL; }
 void ipvs_rs_skb_forward_csum(struct sk_buff *skb) { skb_forward_csum(skb); }
-void ipvs_rs_skb_clear_ipcb(struct sk_buff *skb) { memset(IPCB(skb), 0, sizeof(*IPCB(skb))); }
+void ipvs_rs_skb_clear_ip_options(struct sk_buff *skb) { memset(&IPCB(skb)->opt, 0, sizeof(IPCB(skb)->opt)); }
+__sum16 ipvs_rs_udp4_full_csum(struct sk_buff *skb, unsigned int off, __be32 saddr, __be32 daddr)
+{ return csum_tcpudp_magic(saddr, daddr, skb->len - off, IPPROTO_UDP, skb_checksum(skb, off, skb->len - off, 0)); }
+void ipvs_rs_skb_csum_unnecessary(struct sk_buff *skb) { skb->ip_summed = CHECKSUM_UNNECESSARY; }
 void ipvs_rs_skb_dst_drop(struct sk_buff *skb) { skb_dst_drop(skb); }
 void ipvs_rs_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst) { skb_dst_set(skb, dst); }
 struct dst_entry *ipvs_rs_rt_dst(struct rtable *rt) { return &rt->dst; }

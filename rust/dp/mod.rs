@@ -7,7 +7,7 @@ pub(crate) mod defense;
 pub(crate) mod service;
 
 use crate::ctl::IpvsNet;
-use crate::ipvs_core::packet::{conn_hash, Ipv4, TcpFlags, PROTO_TCP, PROTO_UDP};
+use crate::ipvs_core::packet::{conn_hash, Ipv4, TcpFlags, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpState, TcpTables};
 use crate::ipvs_core::persist::{self, PersistSvc, FTP_PORT};
 use crate::ipvs_core::sysctl;
@@ -82,28 +82,39 @@ struct L4Packet {
     ip: Ipv4,
     sport: [u8; 2],
     dport: [u8; 2],
+    /// The whole fixed header (20 bytes of TCP, 8 of UDP) is there, not just the ports.
+    complete: bool,
+    /// No flags when the TCP header is not complete.
     tcp: TcpFlags,
 }
 
+/// Like upstream, the ports are enough to find a connection; the rest of the header is
+/// needed to schedule one, to change a TCP state or to rewrite the packet
+/// (`tcp_conn_schedule`, `tcp_state_transition`, `tcp_dnat_handler` and the UDP ones).
 fn parse(skb: &Skb<'_>) -> Option<L4Packet> {
     let ip = Ipv4::parse(&skb.read::<20>(0)?)?;
     if ip.is_fragment || (ip.protocol != PROTO_TCP && ip.protocol != PROTO_UDP) {
         return None;
     }
     let ports = skb.read::<4>(ip.ihl_bytes)?;
-    let tcp = if ip.protocol == PROTO_TCP {
-        TcpFlags::from_byte(skb.read::<1>(ip.ihl_bytes + 13)?[0])
+    let (complete, tcp) = if ip.protocol == PROTO_TCP {
+        match skb.read::<20>(ip.ihl_bytes) {
+            Some(th) => (true, TcpFlags::from_byte(th[13])),
+            None => (false, TcpFlags::default()),
+        }
     } else {
-        TcpFlags::default()
+        (skb.read::<8>(ip.ihl_bytes).is_some(), TcpFlags::default())
     };
-    Some(L4Packet { ip, sport: [ports[0], ports[1]], dport: [ports[2], ports[3]], tcp })
+    Some(L4Packet { ip, sport: [ports[0], ports[1]], dport: [ports[2], ports[3]], complete, tcp })
 }
 
-/// Whether `skb` is an IPv4 fragment of a protocol whose replies IPVS translates.
+/// Whether the reply hooks gather `skb`, an IPv4 fragment: upstream's `ip_vs_out_hook`
+/// gathers the fragments of every protocol it knows (TCP, UDP, SCTP) and, in
+/// `ip_vs_out_icmp`, of ICMP, whether or not a connection turns out to need them.
 fn fragment_to_gather(skb: &Skb<'_>) -> bool {
-    skb.read::<20>(0)
-        .and_then(|h| Ipv4::parse(&h))
-        .is_some_and(|ip| ip.is_fragment && (ip.protocol == PROTO_TCP || ip.protocol == PROTO_UDP))
+    skb.read::<20>(0).and_then(|h| Ipv4::parse(&h)).is_some_and(|ip| {
+        ip.is_fragment && matches!(ip.protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_ICMP)
+    })
 }
 
 /// The reassembly queues of the reply hooks that can see fragments (LOCAL_IN gets whole
@@ -165,7 +176,12 @@ fn track(ipvs: &IpvsNet, conn: &ConnData, pkt: &L4Packet, dir: Direction) -> u32
             TcpTables::Normal
         };
         let ev = TcpEvent::from_flags(pkt.tcp.syn, pkt.tcp.fin, pkt.tcp.ack, pkt.tcp.rst);
-        let tr = conn.tcp_transition(|c| proto_tcp::transition(tables, dir, c, ev));
+        // Without a whole TCP header the state stays as it is (upstream returns early).
+        let tr = if pkt.complete {
+            conn.tcp_transition(|c| proto_tcp::transition(tables, dir, c, ev))
+        } else {
+            conn.tcp_transition(|c| proto_tcp::TcpTransition { conn: c, active: proto_tcp::ActiveChange::None, established: false })
+        };
         if tr.conn.state == TcpState::Established {
             conn.assure_template();
         }
@@ -248,6 +264,8 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local:
     };
     let conn = match found {
         Some(c) => Conn::Table(c),
+        // Upstream's `*_conn_schedule` drops a packet too short for its L4 header.
+        None if !pkt.complete => return Verdict::Drop,
         None => match new_conn(ipvs, &skb, pkt, hash) {
             Ok(Some(c)) => c,
             Ok(None) => return Verdict::Accept,

@@ -5,6 +5,8 @@
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 pub const PROTO_IPIP: u8 = 4;
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_SCTP: u8 = 132;
 
 /// The fields of an IPv4 header the datapath uses. Addresses are in network byte order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

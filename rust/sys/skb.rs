@@ -142,6 +142,30 @@ impl Writable<'_, '_> {
     pub(crate) fn csum_partial(&self) -> bool {
         self.skb.csum_partial()
     }
+
+    /// Computes the whole UDP checksum of the datagram at `udp_off` (from the addresses in
+    /// the IPv4 header as they are now), zero sent as all ones, and marks the packet's
+    /// checksum as verified (upstream's "full checksum calculation" in the UDP NAT handlers).
+    pub(crate) fn udp_full_csum(&mut self, udp_off: usize) -> bool {
+        let (Some(src), Some(dst)) = (self.read::<4>(12), self.read::<4>(16)) else { return false };
+        let Some(p) = self.at(udp_off + 6, 2) else { return false };
+        let Ok(off) = u32::try_from(self.skb.nh() + udp_off) else { return false };
+        let raw = self.skb.raw;
+        // SAFETY: `raw` is live and its first `udp_off + 8` bytes from the network header are
+        // linear and writable (`at` checked the checksum field); skb_checksum reads the rest
+        // of the datagram wherever it lies.
+        unsafe {
+            // The checksum field counts as zero in the sum.
+            core::ptr::write_bytes(p, 0, 2);
+            let mut sum = bindings::ipvs_rs_udp4_full_csum(raw, off, u32::from_ne_bytes(src), u32::from_ne_bytes(dst));
+            if sum == 0 {
+                sum = 0xffff;
+            }
+            core::ptr::copy_nonoverlapping(sum.to_ne_bytes().as_ptr(), p, 2);
+            bindings::ipvs_rs_skb_csum_unnecessary(raw);
+        }
+        true
+    }
 }
 
 /// What the hook tells netfilter.
@@ -186,14 +210,20 @@ impl<'a> Skb<'a> {
     pub(crate) fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
         let mut buf = [0u8; N];
         let off = i32::try_from(self.nh() + offset).ok()?;
-        // SAFETY: skb_header_pointer bounds-checks against the skb and copies into `buf` when
-        // the bytes are not linear; the returned pointer is valid for N bytes.
+        // SAFETY: skb_header_pointer bounds-checks against the skb; the returned pointer is
+        // valid for N bytes. When the bytes are not all in the linear area (a packet the
+        // stack or we reassembled, paged data) it copies them into `buf` and returns `buf`
+        // itself: then there is nothing left to copy, and copy_nonoverlapping of `buf` onto
+        // itself would be undefined behaviour (a panic with debug assertions, in softirq).
         unsafe {
-            let p = bindings::ipvs_rs_skb_header_pointer(self.raw, off, N as i32, buf.as_mut_ptr().cast());
+            let p = bindings::ipvs_rs_skb_header_pointer(self.raw, off, N as i32, buf.as_mut_ptr().cast())
+                .cast::<u8>();
             if p.is_null() {
                 return None;
             }
-            core::ptr::copy_nonoverlapping(p.cast::<u8>(), buf.as_mut_ptr(), N);
+            if p != buf.as_mut_ptr() {
+                core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), N);
+            }
         }
         Some(buf)
     }
@@ -244,6 +274,10 @@ impl<'a> Skb<'a> {
     }
 
     /// Prepends an outer IPv4 header (IPIP). Needs `headroom` bytes of headroom in total.
+    /// The inner packet's IP options are forgotten, the rest of its control block is kept
+    /// as upstream's `ip_vs_tunnel_xmit` keeps it: in particular `frag_max_size` of a
+    /// request the stack reassembled, so that the tunnel packet leaves in fragments no
+    /// larger than the client's were.
     pub(crate) fn push_ipv4_header(&mut self, header: &[u8; 20], headroom: u32) -> bool {
         // SAFETY: live skb we own; skb_cow_head may reallocate the head before we push.
         unsafe {
@@ -255,7 +289,7 @@ impl<'a> Skb<'a> {
             let p = bindings::skb_push(self.raw, 20).cast::<u8>();
             core::ptr::copy_nonoverlapping(header.as_ptr(), p, 20);
             bindings::ipvs_rs_skb_reset_network_header(self.raw);
-            bindings::ipvs_rs_skb_clear_ipcb(self.raw);
+            bindings::ipvs_rs_skb_clear_ip_options(self.raw);
         }
         true
     }

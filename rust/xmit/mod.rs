@@ -36,7 +36,7 @@ pub(crate) enum RouteMode {
 
 /// The route towards the connection's real server (cached per real server), after upstream's
 /// checks: local routes are refused (no LOCALNODE handling yet), the TTL is decremented (ICMP
-/// time exceeded at 1), and a packet with DF set that would not fit gets ICMP fragmentation
+/// time exceeded at 1), then a packet with DF set that would not fit gets ICMP fragmentation
 /// needed (for a tunnel only with `pmtu_disc`, as upstream: otherwise the outer packet is
 /// sent without DF and may be fragmented).
 pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Result<Route, Verdict> {
@@ -50,6 +50,13 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
         skb.icmp_ttl_exceeded();
         return Err(Verdict::Drop);
     }
+    // Decrement the TTL (of the inner header when tunnelling), keeping the checksum right;
+    // before the MTU check, as upstream's `__ip_vs_get_out_rt`: a "fragmentation needed"
+    // quotes the packet with its TTL already decremented.
+    let ttl_done = skb.make_writable(20).is_some_and(|mut w| w.write(8, &[ip.ttl - 1]) && w.ip_send_check());
+    if !ttl_done {
+        return Err(Verdict::Drop);
+    }
     let (overhead, df_matters) = match mode {
         RouteMode::Tunnel { pmtu_disc } => (20, pmtu_disc),
         _ => (0, true),
@@ -57,11 +64,6 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
     let mtu = rt.mtu().saturating_sub(overhead);
     if df_matters && skb.len() > mtu && ip.dont_fragment && !skb.is_gso() {
         skb.icmp_frag_needed(mtu);
-        return Err(Verdict::Drop);
-    }
-    // Decrement the TTL (of the inner header when tunnelling), keeping the checksum right.
-    let ttl_done = skb.make_writable(20).is_some_and(|mut w| w.write(8, &[ip.ttl - 1]) && w.ip_send_check());
-    if !ttl_done {
         return Err(Verdict::Drop);
     }
     Ok(rt)

@@ -13,8 +13,12 @@ fn rewrite(skb: &mut Skb<'_>, ip: &Ipv4, addr_off: usize, old: ([u8; 4], [u8; 2]
     let Some(csum_rel) = l4_csum_offset(ip.protocol) else { return false };
     let l4 = ip.ihl_bytes;
     let csum_at = l4 + csum_rel;
-    let Some(mut w) = skb.make_writable(csum_at + 2) else { return false };
-    // A UDP datagram without checksum keeps none (unless the stack fills it in later).
+    // The whole fixed L4 header must be there, as upstream's `tcp_dnat_handler` (and the
+    // other three handlers) require, not just the ports and the checksum.
+    let header = if ip.protocol == PROTO_UDP { 8 } else { 20 };
+    let Some(mut w) = skb.make_writable((l4 + header).max(csum_at + 2)) else { return false };
+    // A UDP datagram without checksum gets a whole one computed after the rewrite, as
+    // upstream's udp_dnat_handler and udp_snat_handler do.
     let update_csum = match w.read::<2>(csum_at) {
         Some(c) => ip.protocol != PROTO_UDP || c != [0, 0] || w.csum_partial(),
         None => return false,
@@ -32,7 +36,7 @@ fn rewrite(skb: &mut Skb<'_>, ip: &Ipv4, addr_off: usize, old: ([u8; 4], [u8; 2]
             return false;
         }
     }
-    w.write(l4 + port_off, &new.1) && w.write(addr_off, &new.0) && w.ip_send_check()
+    w.write(l4 + port_off, &new.1) && w.write(addr_off, &new.0) && (update_csum || w.udp_full_csum(l4)) && w.ip_send_check()
 }
 
 /// Client to real server: DNAT, then route to the real server. A connection that keeps
