@@ -9,6 +9,8 @@
 #   make soak       the long variants of the reliability selftests (not part of make check)
 #   make bench      ipvs_rs against stock ip_vs on the bench kernel (about 25 min);
 #                   QUICK=1: tiny sizes on the test kernel (a few minutes; run by make check)
+#   make kasan      the reliability selftests on the KASAN kernel (clang-built, cached; the
+#                   first run builds it, about 45 min); any KASAN report fails the run
 #   make install KOUT=/lib/modules/$(uname -r)/build     install into that kernel's
 #                   /lib/modules/<release>/updates with /etc/modprobe.d/ipvs-rs.conf;
 #                   make uninstall KOUT=... goes back to stock (see README, and dkms.conf)
@@ -23,13 +25,14 @@ KOUT_BUILT = $(if $(filter command line,$(origin KOUT)),$(KOUT),$$(tools/kernel-
 # The module is compiled through clippy-driver (same codegen as rustc) so the kernel's lints,
 # undocumented_unsafe_blocks included, are errors under CONFIG_WERROR. LINT= builds with rustc.
 LINT = CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver
-KVARS = CC=gcc RUSTC=/usr/bin/rustc RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library $(LINT)
+# The kernel's compiler (CC=gcc, or LLVM=... for the clang-built kasan flavour: tools/lib.sh).
+KVARS = $$(bash -c '. tools/lib.sh && kmake_cc $(FLAVOR)') RUSTC=/usr/bin/rustc RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library $(LINT)
 # Every target that needs a tool runs tools/setup first (a quick no-op once all is installed).
 # Package builds (dkms.conf) pass SETUP= and build with what the system has.
 SETUP = setup
 MODPROBE_CONF = /etc/modprobe.d/ipvs-rs.conf
 
-.PHONY: all module bindings setup kernel check demo vm-shell selftest host-test bench soak \
+.PHONY: all module bindings setup kernel check demo vm-shell selftest host-test bench soak kasan \
 	install uninstall clean
 
 all: module
@@ -64,8 +67,9 @@ selftest: module
 
 # Long runs kept out of make check: many more teardown cycles and fault-injection seconds,
 # 2,000,000 fuzzed netlink requests (and a 200,000-request differential), /proc/net/ip_vs_conn
-# at 1,000,000 connections, the large connection table on 8 GiB, and the packet fuzzer with
-# 2,000,000 packets (20,000 compared with stock).
+# at 1,000,000 connections, the large connection table on 8 GiB, the packet fuzzer with
+# 2,000,000 packets (20,000 compared with stock), and the reliability tests on the KASAN
+# kernel if it is built (make kasan builds it; soak never does).
 soak: module
 	tools/vm-run --timeout 7200 -- env SELFTEST_TIMEOUT=3600 TEARDOWN_CYCLES=200 FAILSLAB_SECONDS=120 \
 		selftests/run.sh t_teardown_traffic t_failslab_conns
@@ -75,6 +79,12 @@ soak: module
 	tools/vm-run --memory 8G -- selftests/run.sh t_conn_tab_bits_diff
 	tools/vm-run --timeout 3600 -- env PKT_FUZZ_N=2000000 PKT_FUZZ_DIFF_N=20000 SELFTEST_TIMEOUT=3000 \
 		selftests/run.sh t_pkt_fuzz_diff
+	@if tools/kernel-build --cached kasan >/dev/null; then tools/kasan; \
+	else echo "soak: KASAN kernel not built, its run skipped (make kasan builds it, once)"; fi
+
+# The reliability selftests on the KASAN kernel (tools/kasan; T=... for other tests).
+kasan: | $(SETUP)
+	tools/kasan $(T)
 
 bench: | $(SETUP)
 	bench/run $(if $(filter 1,$(QUICK)),--quick)

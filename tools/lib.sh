@@ -9,9 +9,30 @@ RUSTC_BIN=/usr/bin/rustc
 RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library
 BINDGEN_BIN=${BINDGEN_BIN:-$HOME/.cargo/bin/bindgen}
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
+# clang, lld and the LLVM binutils of a flavour whose fragment says "#@toolchain llvm" (kasan):
+# the kernel's LLVM=<prefix>/ form, so the unsuffixed names of Debian's llvm-19 are used.
+LLVM_PREFIX=/usr/lib/llvm-19/bin/
 
-kmake_vars() {
-    echo "CC=gcc RUSTC=$RUSTC_BIN BINDGEN=$BINDGEN_BIN RUST_LIB_SRC=$RUST_LIB_SRC"
+# A flavour's fragment (tools/config/FLAVOUR.config) may start with directives, which Kconfig
+# and merge_config.sh read as comments:
+#   #@include NAME.config   merge that fragment too (after base.config, before this one)
+#   #@toolchain llvm        build with clang/lld (LLVM=1) instead of gcc
+flavor_fragments() {   # FLAVOUR: the fragments in merge order, one path a line
+    local own=$REPO_ROOT/tools/config/$1.config inc
+    echo "$REPO_ROOT/tools/config/base.config"
+    for inc in $(sed -n 's/^#@include[[:space:]]\{1,\}//p' "$own"); do
+        echo "$REPO_ROOT/tools/config/$inc"
+    done
+    echo "$own"
+}
+flavor_uses_llvm() { grep -qx '#@toolchain llvm' "$REPO_ROOT/tools/config/$1.config"; }
+
+# The compiler part of the kernel's (and the module's) make command line for FLAVOUR.
+kmake_cc() {
+    if flavor_uses_llvm "$1"; then echo "LLVM=$LLVM_PREFIX"; else echo "CC=gcc"; fi
+}
+kmake_vars() {   # FLAVOUR
+    echo "$(kmake_cc "$1") RUSTC=$RUSTC_BIN BINDGEN=$BINDGEN_BIN RUST_LIB_SRC=$RUST_LIB_SRC"
 }
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -24,18 +45,22 @@ ksrc_version() {
     [ -n "$v" ] && printf '%s' "$v"
 }
 
-# Cache key of one kernel flavour: source version, fragments, toolchain versions. Dies if one of
-# them is not installed yet: a key made of a missing tool's empty version would name a build that
-# no installed toolchain made.
+# Cache key of one kernel flavour: source version, fragments, toolchain versions (the C compiler
+# is gcc, or clang for an LLVM flavour). Dies if one of them is not installed yet: a key made of a
+# missing tool's empty version would name a build that no installed toolchain made.
+# (For gcc flavours the hashed bytes are exactly what they were before flavours could include
+# fragments or use clang: the cached test and bench kernels keep their keys.)
 kernel_key() {
-    local flavor=$1 ksrc rustc bindgen gcc
+    local flavor=$1 ksrc rustc bindgen cc cc_name=gcc
+    flavor_uses_llvm "$flavor" && cc_name=${LLVM_PREFIX}clang
     ksrc=$(ksrc_version) && rustc=$("$RUSTC_BIN" --version) && bindgen=$("$BINDGEN_BIN" --version) &&
-        gcc=$(gcc --version | head -n1) && [ -n "$gcc" ] ||
-        die "linux-source-6.12, $RUSTC_BIN, $BINDGEN_BIN and gcc must be installed first: run tools/setup"
+        cc=$("$cc_name" --version | head -n1) && [ -n "$cc" ] ||
+        die "linux-source-6.12, $RUSTC_BIN, $BINDGEN_BIN and $cc_name must be installed first: run tools/setup"
     {
         printf '%s' "$ksrc"
-        cat "$REPO_ROOT/tools/config/base.config" "$REPO_ROOT/tools/config/$flavor.config"
-        printf '%s\n' "$rustc" "$bindgen" "$gcc"
+        # shellcheck disable=SC2046
+        cat $(flavor_fragments "$flavor")
+        printf '%s\n' "$rustc" "$bindgen" "$cc"
     } | sha256sum | cut -c1-16
 }
 
