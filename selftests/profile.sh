@@ -28,7 +28,7 @@ end=$EPOCHREALTIME
 cp "$trace" "$out/$t.trace"
 rm -f "$trace"
 echo "# $t: exit $rc, $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s"
-# Each traced line of the test's own shell (the first of each "+" run), its time until the next.
+# Each traced line (subshells included), the time until the next traced line, per file:line.
 awk '/^\++[0-9]+\.[0-9]+ / {
         match($0, /^\++/); depth = RLENGTH
         t = substr($1, depth + 1) + 0; where = $2
