@@ -5,6 +5,10 @@
   dp_tool.py serve NAME LOG PORT...  TCP and UDP servers on each PORT: answer each connection
                                      or datagram with NAME, append "proto bytes peer" lines to
                                      LOG (peer: the client address the server saw)
+  dp_tool.py servens PORTS NETNS:NAME:LOG...
+                                     the same for several real servers, each in its own netns
+                                     (named as in /run/netns), in one process; PORTS comma-
+                                     separated (a Python start costs seconds under TCG)
   dp_tool.py tcp ADDR PORT N SIZE    N sequential TCP connections, each sends SIZE bytes and
                                      prints the answer (the real server's name)
   dp_tool.py udp ADDR PORT N SIZE [SPORT]
@@ -39,7 +43,9 @@ import sys
 import threading
 
 
-def serve(name, log, ports):
+def serve(name, log, ports, netns=None):
+    """Binds NAME's sockets (in NETNS if given: only the sockets are made there, this thread
+    goes back to its own netns), starts their threads, writes LOG.ready and returns."""
     lock = threading.Lock()
 
     def record(proto, n, peer):
@@ -91,21 +97,55 @@ def serve(name, log, ports):
                 # No route back (a test's blackhole for senders it ignores): keep serving.
                 pass
 
-    socks = []
-    for port in ports:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("0.0.0.0", port))
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        t.bind(("0.0.0.0", port))
-        t.listen(64)
-        socks.append((u, t))
+    def bind_all():
+        socks = []
+        for port in ports:
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.bind(("0.0.0.0", port))
+            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            t.bind(("0.0.0.0", port))
+            t.listen(64)
+            socks.append((u, t))
+        return socks
+
+    if netns is None:
+        socks = bind_all()
+    else:
+        with in_netns(netns):
+            socks = bind_all()
     for u, t in socks:
         threading.Thread(target=udp_loop, args=(u,), daemon=True).start()
         threading.Thread(target=tcp_loop, args=(t,), daemon=True).start()
     # Every socket is bound and listening: tell the test.
     open(log + ".ready", "w").close()
-    threading.Event().wait()
+
+
+CLONE_NEWNET = 0x40000000
+
+
+class in_netns:
+    """Sockets made inside the block belong to netns NAME (setns of this thread; ctypes is
+    imported only here, by servens)."""
+
+    def __init__(self, name):
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.errno = ctypes.get_errno
+        self.name = name
+
+    def setns(self, f):
+        if self.libc.setns(f.fileno(), CLONE_NEWNET) != 0:
+            raise OSError(self.errno(), f"setns {self.name}")
+
+    def __enter__(self):
+        self.own = open("/proc/thread-self/ns/net")
+        with open(f"/run/netns/{self.name}") as other:
+            self.setns(other)
+
+    def __exit__(self, *exc):
+        self.setns(self.own)
+        self.own.close()
 
 
 def tcp(addr, port, n, size):
@@ -215,6 +255,10 @@ def agent(fifo, out, lifetime=600):
 
       from PROTO ADDR PORTS N SRC...  as the "from" command: "SRC PORT ANSWER" lines
       udp ADDR PORT N SPORT           N datagrams from source port SPORT: "ANSWER" lines
+      tcp ADDR PORT N SIZE            as the "tcp" command: N connections of SIZE bytes, each
+                                      answered and closed: "ANSWER" lines
+      udpnew ADDR PORT N SIZE         as the "udp" command without SPORT: N datagrams of SIZE
+                                      bytes, each from a new socket: "ANSWER" lines
       udpbig ADDR PORT                one datagram asking for a 3000-byte answer: "udpbig
                                       LENGTH SOURCE" of the answer
       udpdf ADDR PORT SIZE            one datagram of SIZE bytes with DF set (path MTU
@@ -292,6 +336,12 @@ def agent(fifo, out, lifetime=600):
                     ans = f"ERROR:{type(e).__name__}"
                 emit(ans)
             s.close()
+        elif cmd == "tcp":
+            for _ in range(int(args[2])):
+                emit(tcp_once(args[0], int(args[1]), size=int(args[3])))
+        elif cmd == "udpnew":
+            for _ in range(int(args[2])):
+                emit(udp_once(args[0], int(args[1]), size=int(args[3])))
         elif cmd == "udpbig":
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.settimeout(2.0)
@@ -443,6 +493,13 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "serve":
         serve(args[0], args[1], [int(p) for p in args[2:]])
+        threading.Event().wait()
+    elif cmd == "servens":
+        ports = [int(p) for p in args[0].split(",")]
+        for spec in args[1:]:
+            netns, name, log = spec.split(":", 2)
+            serve(name, log, ports, netns)
+        threading.Event().wait()
     elif cmd == "tcp":
         tcp(args[0], int(args[1]), int(args[2]), int(args[3]))
     elif cmd == "udp":

@@ -169,6 +169,9 @@ netns_add() {       # netns_add NAME: creates $NETNS_PREFIX$NAME, echoes the ful
 
 cleanup_netns() {
     local n
+    # A process of the test's that lives in a netns keeps it alive: the director shell goes
+    # first (topo.sh).
+    if declare -F lvs_sh_stop > /dev/null; then lvs_sh_stop; fi
     for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do
         case "$n" in "$NETNS_PREFIX"*) ip netns del "$n" ;; esac
     done

@@ -13,6 +13,9 @@
                                       TCP and UDP servers: each UDP datagram and each line on
                                       a TCP connection is answered with "NAME:PORT"; creates
                                       the file READY once they listen
+  sched_tool.py servens PORTS NETNS:NAME:READY...
+                                      the same for several real servers in one process, each
+                                      from sockets in its own netns; PORTS comma-separated
   sched_tool.py run SCRIPT            runs a scenario script (see "scenario scripts" below)
 """
 import contextlib
@@ -196,7 +199,9 @@ def golden(outdir, client_netns, count):
               f"{len(fset) - made} unscheduled", flush=True)
 
 
-def serve(name, ready, ports):
+def serve(name, ready, ports, netns=None):
+    """Binds NAME's sockets (made in NETNS if given), starts their threads, creates READY and
+    returns."""
     def tcp_conn(c, port):
         c.settimeout(120)
         buf = b""
@@ -225,20 +230,20 @@ def serve(name, ready, ports):
             s.sendto(f"{name}:{port}\n".encode(), peer)
 
     sockets = []
-    for port in ports:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("0.0.0.0", port))
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        t.bind(("0.0.0.0", port))
-        t.listen(128)
-        sockets.append((port, u, t))
+    with in_netns(netns) if netns else contextlib.nullcontext():
+        for port in ports:
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.bind(("0.0.0.0", port))
+            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            t.bind(("0.0.0.0", port))
+            t.listen(128)
+            sockets.append((port, u, t))
     for port, u, t in sockets:
         threading.Thread(target=udp_loop, args=(u, port), daemon=True).start()
         threading.Thread(target=tcp_loop, args=(t, port), daemon=True).start()
     with open(ready, "w") as f:
         f.write("listening\n")
-    threading.Event().wait()
 
 
 # ------------------------------------------------------------------ control over genl
@@ -591,6 +596,12 @@ def main():
         conns(args[0])
     elif cmd == "serve":
         serve(args[0], args[1], [int(p) for p in args[2:]])
+        threading.Event().wait()
+    elif cmd == "servens":
+        for spec in args[1:]:
+            netns, name, ready = spec.split(":", 2)
+            serve(name, ready, [int(p) for p in args[0].split(",")], netns)
+        threading.Event().wait()
     elif cmd == "run":
         run_script(args[0])
     else:

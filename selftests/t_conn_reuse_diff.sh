@@ -40,7 +40,7 @@ one_case() {        # one_case O REUSE_MODE CASE SPORT
         ENC=$nodest
     fi
     ag_to "$o" "$label" open $VIP 80 1 10.0.0.2 "$sport"
-    old=$(tail -n1 "$o"); old=${old##* }
+    read -r _ _ old < "$TEST_TMP/ag.last"     # "open ID RSn"
     case $close in fin) ag_to "$o" "$label" close all ;; rst) ag_to "$o" "$label" reset all ;; esac
     [ "$dest" = quiesced ] && ipvs_restore "$o" <<< "-e -t $VIP:80 -r 172.16.${old#RS}.2:80 $FLAG -w 0"
     nap 0.3             # the last closing segments
@@ -91,13 +91,19 @@ expected() {
 }
 
 validate_mode() {
-    local f=$1 mode=$2 reuse c label dest close nodest a b want got cases
+    local f=$1 mode=$2 reuse c label dest close nodest a want got cases l w rs
+    local -A opened=()
+    # The answers of each case's two opens, in order (read in bash: a process per case costs
+    # a good part of a second under TCG).
+    while read -r l w _ rs _; do
+        [ "$w" = open ] && opened[$l]="${opened[$l]:+${opened[$l]} }$rs"
+    done < "$f"
     eval "cases=\$CASES_$mode"
     for reuse in 0 1 2; do
         for c in $cases; do
             close=${c%%:*} nodest=${c##*:}; dest=${c#*:}; dest=${dest%:*}
             label="m$reuse-$close-$dest-enc$nodest"
-            a=$(awk -v l="$label:" '$1 == l && $2 == "open" { print $4 }' "$f" | paste -sd' ')
+            a=${opened[$label:]:-}
             want=$(expected $mode $reuse $c)
             case "$a" in
                 "RS1 RS1"|"RS2 RS2") got=same ;;

@@ -10,6 +10,16 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/topo.sh"
 
+# answers_of AGENT-COMMAND...: the answers (last word of each result line) in ANSWERS, on one
+# line (not a subshell: `ag` counts its commands)
+answers_of() {
+    local line
+    ANSWERS=
+    ag "$@" > "$TEST_TMP/ag.last"
+    while read -r line; do ANSWERS="$ANSWERS ${line##* }"; done < "$TEST_TMP/ag.last"
+    ANSWERS=${ANSWERS# }
+}
+
 one_mode() {
     local o=$1 mode=$2 flag tport uport first victim
     case $mode in
@@ -22,29 +32,38 @@ one_mode() {
     rm -f "$TEST_TMP"/rs*.log
     echo "== mode $mode" >> "$o"
     topo "$mode" || { echo "topology failed" >> "$o"; return; }
-    local a=(ip netns exec "$LVS" ipvsadm)
-    "${a[@]}" -A -t $VIP:80 -s wrr
-    "${a[@]}" -a -t $VIP:80 -r 172.16.1.2:$tport $flag -w 1
-    "${a[@]}" -a -t $VIP:80 -r 172.16.2.2:$tport $flag -w 2
-    "${a[@]}" -A -u $VIP:53 -s rr
-    "${a[@]}" -a -u $VIP:53 -r 172.16.1.2:$uport $flag
-    "${a[@]}" -a -u $VIP:53 -r 172.16.2.2:$uport $flag
-    echo "tcp sequence: $(ip netns exec "$CL" $TOOL tcp $VIP 80 6 300 | paste -sd' ')" >> "$o"
-    echo "udp sequence: $(ip netns exec "$CL" $TOOL udp $VIP 53 4 200 | paste -sd' ')" >> "$o"
+    agent_start
+    ipvs_restore "$TEST_TMP/setup" <<EOF
+-A -t $VIP:80 -s wrr
+-a -t $VIP:80 -r 172.16.1.2:$tport $flag -w 1
+-a -t $VIP:80 -r 172.16.2.2:$tport $flag -w 2
+-A -u $VIP:53 -s rr
+-a -u $VIP:53 -r 172.16.1.2:$uport $flag
+-a -u $VIP:53 -r 172.16.2.2:$uport $flag
+EOF
+    # The traffic from the agent (one Python start for the whole mode): TCP connections of
+    # 300 bytes and UDP datagrams of 200, each from a new socket, then a UDP flow from a fixed
+    # port; only the answers are kept.
+    answers_of tcp $VIP 80 6 300
+    echo "tcp sequence: $ANSWERS" >> "$o"
+    answers_of udpnew $VIP 53 4 200
+    echo "udp sequence: $ANSWERS" >> "$o"
     # A UDP flow from a fixed port, whose dest is deleted in the middle.
-    first=$(ip netns exec "$CL" $TOOL udp $VIP 53 3 100 40000 | paste -sd' ')
+    answers_of udp $VIP 53 3 40000
+    first=$ANSWERS
     echo "udp flow before delete: $first" >> "$o"
     victim=1; [ "${first%% *}" = RS2 ] && victim=2
-    "${a[@]}" -d -u $VIP:53 -r 172.16.$victim.2:$uport
-    echo "udp flow after delete: $(ip netns exec "$CL" $TOOL udp $VIP 53 3 100 40000 | paste -sd' ')" >> "$o"
+    lvs ipvsadm -d -u $VIP:53 -r 172.16.$victim.2:$uport
+    answers_of udp $VIP 53 3 40000
+    echo "udp flow after delete: $ANSWERS" >> "$o"
     # Stock's --stats show the traffic only once its estimator has run over it.
     estimator_rounds
-    run_capture "$o" "${a[@]}" -Ln
+    capture_fn "$o" lvs ipvsadm -Ln
     # TCP packet counts depend on ACK timing; compare its connection counts, all of UDP's.
-    run_capture "$o" sh -c "ip netns exec $LVS ipvsadm -Ln --stats -t $VIP:80 | awk '{print \$1, \$2, \$3}'"
-    run_capture "$o" "${a[@]}" -Ln --stats -u $VIP:53
+    capture_fn "$o" lvs sh -c "ipvsadm -Ln --stats -t $VIP:80 | awk '{print \$1, \$2, \$3}'"
+    capture_fn "$o" lvs ipvsadm -Ln --stats -u $VIP:53
     # -Lnc columns: pro expire state source virtual destination; the client port is random.
-    run_capture "$o" sh -c "ip netns exec $LVS ipvsadm -Lnc | awk 'NR>2 {sub(/:[0-9]+\$/, \"\", \$4); print \$1, \$3, \$4, \$5, \$6}' | sort | uniq -c"
+    capture_fn "$o" lvs sh -c "ipvsadm -Lnc | awk 'NR>2 {sub(/:[0-9]+\$/, \"\", \$4); print \$1, \$3, \$4, \$5, \$6}' | sort | uniq -c"
     stop_servers
     echo "rs1 received: $(received "$TEST_TMP/rs1.log")" >> "$o"
     echo "rs2 received: $(received "$TEST_TMP/rs2.log")" >> "$o"

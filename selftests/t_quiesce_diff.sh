@@ -26,11 +26,15 @@ open_id() {
 
 # drained O RS: wait (at most 25 s) until RS has no conns; record the outcome
 drained() {
-    local i n
-    for i in $(seq 1 25); do
-        n=$(lvs ipvsadm -Ln -t $VIP:80 | awk -v r="172.16.${2#RS}.2:80" '$2 == r { print $5 + $6 }')
+    local n deadline=$((SECONDS + 25)) d=172.16.${2#RS}.2:80 arrow addr fwd w act inact
+    while :; do
+        n=
+        while read -r arrow addr fwd w act inact _; do
+            [ "$arrow" = "->" ] && [ "$addr" = "$d" ] && n=$((act + inact))
+        done < <(lvs ipvsadm -Ln -t $VIP:80)
         [ "$n" = 0 ] && { echo "$2 drained" >> "$1"; return; }
-        nap 1
+        [ $SECONDS -lt $deadline ] || break
+        nap 0.2
     done
     echo "$2 not drained: $n" >> "$1"
 }

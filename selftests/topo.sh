@@ -3,8 +3,8 @@
 #
 #   client netns (br0: 10.0.0.2/24 and TOPO_CLIENT_ADDRS) --veth-- director netns
 #   (l0: 10.0.0.1/24, 10.0.1.1/24; VIP 10.0.0.100/32 on lo; l1: 172.16.1.1/24, l2: 172.16.2.1/24)
-#   --veth-- real servers RS1 (172.16.1.2), RS2 (172.16.2.2), each running
-#   "dp_tool.py serve RSi" on every port of $PORTS.
+#   --veth-- real servers RS1 (172.16.1.2), RS2 (172.16.2.2), each served (by one
+#   "dp_tool.py servens" for all) on every port of $PORTS.
 # NAT: the real servers route back through the director. DR/TUN: the real servers also sit on
 # the client's bridge (10.0.0.1i/24, 10.0.1.1i/24) and answer from the VIP on their lo directly.
 #
@@ -32,8 +32,9 @@ nap() {
 }
 
 # topo MODE: builds the netns and starts the servers on $PORTS; sets CL LVS RS1 RS2 (RS3 RS4).
+SERVERS_PID=
 topo() {
-    local mode=$1 i rs a
+    local mode=$1 i rs a specs=()
     CL=${NETNS_PREFIX}cl LVS=${NETNS_PREFIX}lvs
     for i in $(seq 1 "$TOPO_NRS"); do eval "RS$i=${NETNS_PREFIX}rs$i"; done
     {
@@ -73,7 +74,8 @@ topo() {
             echo "link set l$i up"
         done
     } | ip -n "$LVS" -batch - || return 1
-    ip netns exec "$LVS" sysctl -qw net.ipv4.ip_forward=1
+    lvs_sh_start || return 1
+    lvs sysctl -qw net.ipv4.ip_forward=1
     for i in $(seq 1 "$TOPO_NRS"); do
         rs=${NETNS_PREFIX}rs$i
         {
@@ -98,8 +100,11 @@ topo() {
         fi
         # Each topology (each module, each mode) counts from zero.
         rm -f "$TEST_TMP/rs$i.log" "$TEST_TMP/rs$i.log.ready"
-        ip netns exec "$rs" $TOOL serve RS$i "$TEST_TMP/rs$i.log" $PORTS &
+        specs+=("$rs:RS$i:$TEST_TMP/rs$i.log")
     done
+    # One process serves every real server, each from sockets in its own netns.
+    $TOOL servens "${PORTS// /,}" "${specs[@]}" &
+    SERVERS_PID=$!
     for i in $(seq 1 "$TOPO_NRS"); do
         a=0
         while [ ! -e "$TEST_TMP/rs$i.log.ready" ]; do
@@ -113,8 +118,13 @@ topo() {
 stop_servers() {
     agent_stop
     lvs_holder_stop
+    lvs_sh_stop
+    if [ -n "$SERVERS_PID" ]; then
+        kill "$SERVERS_PID" 2>/dev/null
+        wait "$SERVERS_PID" 2>/dev/null
+        SERVERS_PID=
+    fi
     pkill -f "dp_tool.py serve" 2>/dev/null
-    nap 0.5
 }
 
 # The director's /proc/net files, read without starting a process per read: a process that
@@ -200,8 +210,112 @@ received() {
     awk '{t[$1]+=$2; n[$1]++} END {printf "tcp %d/%d udp %d/%d\n", n["tcp"], t["tcp"], n["udp"], t["udp"]}' "$1" 2>/dev/null
 }
 
-# lvs CMD...: run CMD in the director netns, bounded in time
-lvs() { timeout -k 5 60 ip netns exec "$LVS" "$@"; }
+# lvs CMD...: run CMD in the director netns, bounded in time (60 s), with the caller's stdin,
+# stdout and stderr (both into one file, in order, when the caller has them on one file).
+# Once topo has started the director shell (lvs_sh_start) the command runs there: a process
+# per command costs about 0.5 s under TCG (`timeout` and `ip netns exec`, which makes a mount
+# namespace), the shell only starts CMD itself, and `sysctl -qw`/`sysctl -n` of plain keys are
+# file writes and reads of its own. Without it (no topo, or in a netns other than $LVS) CMD
+# runs in a process of its own, as before. One caller at a time (as with `ag`): the shell's
+# answers go to whoever reads them first.
+lvs() {
+    local tok cmd line rc merge=0 s=
+    if [ -z "$LVS_SH_PID" ] || [ "$LVS_SH_NS" != "$LVS" ] ||
+        ! [ "/proc/$LVS_SH_PID/ns/net" -ef "/run/netns/$LVS" ]; then
+        timeout -k 5 60 ip netns exec "$LVS" "$@"
+        return
+    fi
+    [ /dev/stdout -ef /dev/stderr ] && merge=1
+    tok=$BASHPID.$EPOCHREALTIME
+    printf -v cmd '%q ' "$@"
+    printf '%s\t%s\t%s\t%s\n' "$tok" "$BASHPID" "$merge" "$cmd" >&"$LVS_SH_CMD"
+    while :; do
+        if ! read -r -t 65 -u "$LVS_SH_ANS" line; then
+            echo "lvs: no answer in 65 s (director shell stopped): $*" >&2
+            pkill -P "$LVS_SH_PID" 2>/dev/null
+            kill "$LVS_SH_PID" 2>/dev/null
+            return 124
+        fi
+        [ "${line#"done $tok "}" != "$line" ] && break
+    done
+    rc=${line##* }
+    IFS= read -r -d '' s < "$TEST_TMP/lvs.out"
+    printf '%s' "$s"
+    if [ $merge = 0 ]; then
+        s=
+        IFS= read -r -d '' s < "$TEST_TMP/lvs.err"
+        printf '%s' "$s" >&2
+    fi
+    return "$rc"
+}
+
+# The director shell's loop (run in the director netns by lvs_sh_start): one line per command,
+# "TOKEN<tab>CALLER_PID<tab>MERGE<tab>CMD" (CMD quoted for eval), answered "done TOKEN STATUS"
+# once CMD's output is in LVS_SH_OUT.out (and .err unless MERGE). CMD runs in a subshell
+# with the caller's stdin (/proc/CALLER_PID/fd/0).
+_lvs_serve() {
+    local tok pid merge cmd rc in
+    while IFS=$'\t' read -r tok pid merge cmd; do
+        [ "$tok" = quit ] && return 0
+        in=/proc/$pid/fd/0
+        [ -r "$in" ] || in=/dev/null
+        rc=0
+        if [ "$merge" = 1 ]; then
+            ( eval "$cmd" ) < "$in" > "$LVS_SH_OUT.out" 2>&1 || rc=$?
+        else
+            ( eval "$cmd" ) < "$in" > "$LVS_SH_OUT.out" 2> "$LVS_SH_OUT.err" || rc=$?
+        fi
+        printf 'done %s %d\n' "$tok" "$rc"
+    done
+}
+# sysctl in the director shell: "-qw KEY=VALUE..." and "-n KEY" of keys that name a file under
+# /proc/sys are done with the shell's own writes and reads; anything else, or a write the
+# kernel refuses (for sysctl's own message and status), goes to the real sysctl.
+_lvs_sysctl() {
+    local a k x
+    case "$1" in
+        -qw)
+            for a in "${@:2}"; do
+                k=${a%%=*}
+                [[ $a == *=* && $k =~ ^[A-Za-z0-9_.]+$ && -w /proc/sys/${k//.//} ]] || { command sysctl "$@"; return; }
+            done
+            for a in "${@:2}"; do
+                k=${a%%=*}
+                { echo "${a#*=}" > "/proc/sys/${k//.//}"; } 2> /dev/null || { command sysctl "$@"; return; }
+            done
+            return 0 ;;
+        -n)
+            if [ $# -eq 2 ] && [[ $2 =~ ^[A-Za-z0-9_.]+$ ]] && [ -r "/proc/sys/${2//.//}" ] && [ ! -d "/proc/sys/${2//.//}" ]; then
+                IFS= read -r -d '' x < "/proc/sys/${2//.//}"
+                printf '%s' "$x"
+                return 0
+            fi ;;
+    esac
+    command sysctl "$@"
+}
+
+# lvs_sh_start: the director shell, in $LVS (topo starts it; stopped by lvs_sh_stop, by
+# stop_servers and by cleanup_netns).
+LVS_SH_PID= LVS_SH_NS=
+lvs_sh_start() {
+    lvs_sh_stop
+    if [ -z "${LVS_SH_CMD:-}" ]; then
+        mkfifo "$TEST_TMP/lvs.cmd" "$TEST_TMP/lvs.ans" || return 1
+        exec {LVS_SH_CMD}<>"$TEST_TMP/lvs.cmd" {LVS_SH_ANS}<>"$TEST_TMP/lvs.ans"
+    fi
+    # shellcheck disable=SC2016
+    ip netns exec "$LVS" bash -c "$(declare -f _lvs_serve _lvs_sysctl)"'
+        sysctl() { _lvs_sysctl "$@"; }
+        LVS_SH_OUT=$1; _lvs_serve' _ "$TEST_TMP/lvs" <&"$LVS_SH_CMD" >&"$LVS_SH_ANS" 2> /dev/null &
+    LVS_SH_PID=$! LVS_SH_NS=$LVS
+}
+lvs_sh_stop() {
+    [ -n "$LVS_SH_PID" ] || return 0
+    kill "$LVS_SH_PID" 2> /dev/null
+    wait "$LVS_SH_PID" 2> /dev/null
+    LVS_SH_PID= LVS_SH_NS=
+}
+at_exit lvs_sh_stop
 
 # capture_fn FILE FN...: like run_capture, for a shell function (whose commands are bounded
 # themselves; timeout(1) cannot run a function)
