@@ -10,7 +10,7 @@
 #   make bench      ipvs_rs against stock ip_vs on the bench kernel (about 25 min);
 #                   QUICK=1: tiny sizes on the test kernel (a few minutes; run by make check)
 #   make kasan      the reliability selftests on the KASAN kernel (clang-built, cached; the
-#                   first run builds it, about 45 min); any KASAN report fails the run
+#                   first run builds it, about 25 min); any KASAN report fails the run
 #   make install KOUT=/lib/modules/$(uname -r)/build     install into that kernel's
 #                   /lib/modules/<release>/updates with /etc/modprobe.d/ipvs-rs.conf;
 #                   make uninstall KOUT=... goes back to stock (see README, and dkms.conf)
