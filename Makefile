@@ -8,7 +8,7 @@
 #   make selftest T=t_name   one VM selftest
 #   make soak       the long variants of the reliability selftests (not part of make check)
 #   make bench      ipvs_rs against stock ip_vs on the bench kernel (about 25 min);
-#                   QUICK=1: tiny sizes on the test kernel (a few minutes; run by make check)
+#                   QUICK=1: tiny sizes on the test kernel (a few minutes; run by make soak)
 #   make kasan      the reliability selftests on the KASAN kernel (clang-built, cached; the
 #                   first run builds it, about 25 min); any KASAN report fails the run
 #   make install KOUT=/lib/modules/$(uname -r)/build     install into that kernel's
@@ -79,6 +79,7 @@ soak: module
 	tools/vm-run --memory 8G -- selftests/run.sh t_conn_tab_bits_diff
 	tools/vm-run --timeout 3600 -- env PKT_FUZZ_N=2000000 PKT_FUZZ_DIFF_N=20000 SELFTEST_TIMEOUT=3000 \
 		selftests/run.sh t_pkt_fuzz_diff
+	$(MAKE) --no-print-directory bench QUICK=1
 	@if tools/kernel-build --cached kasan >/dev/null; then tools/kasan; \
 	else echo "soak: KASAN kernel not built, its run skipped (make kasan builds it, once)"; fi
 
