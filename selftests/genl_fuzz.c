@@ -42,8 +42,9 @@
 #define BATCH_MAX 32
 
 static uint64_t rng_state;
-/* --supported-only: no SCTP service, persistence engine or GUE/GRE tunnel, which ipvs_rs
- * refuses by design until it has them (rust/ipvs_core/support.rs) while stock accepts them */
+/* --supported-only: no SCTP service, IPv6 real server, persistence engine or GUE/GRE tunnel,
+ * which ipvs_rs refuses by design until it has them (rust/ipvs_core/support.rs) while stock
+ * accepts them. IPv6 services stay, with prefix lengths stock refuses (EINVAL either way). */
 static int supported_only;
 
 static uint64_t rnd(void)
@@ -192,9 +193,10 @@ static void put_service(struct req *r)
 	static const uint32_t masks[] = { 0xffffffff, 0x00ffffff, 0, 0x0000ffff, 0xff00ff00 };
 	static const char *const pe[] = { "nosuch", "", "sip" };
 	long n = nest_start(r, IPVS_CMD_ATTR_SERVICE);
+	uint16_t af = pick_af();
 
 	if (chance(90))
-		put_u16(r, IPVS_SVC_ATTR_AF, pick_af());
+		put_u16(r, IPVS_SVC_ATTR_AF, af);
 	if (chance(25)) {
 		put_u32(r, IPVS_SVC_ATTR_FWMARK, pick_u32(marks, 3));
 	} else {
@@ -222,8 +224,14 @@ static void put_service(struct req *r)
 	}
 	if (chance(70))
 		put_u32(r, IPVS_SVC_ATTR_TIMEOUT, pick_u32(timeouts, 5));
-	if (chance(70))
-		put_u32(r, IPVS_SVC_ATTR_NETMASK, pick_u32(masks, 5));
+	if (chance(70)) {
+		uint32_t mask = pick_u32(masks, 5);
+
+		/* an IPv6 prefix length stock would take (a random one, once in 2^25) */
+		if (supported_only && af == AF_INET6 && mask >= 1 && mask <= 128)
+			mask = 129;
+		put_u32(r, IPVS_SVC_ATTR_NETMASK, mask);
+	}
 	if (chance(5))
 		put_name(r, IPVS_SVC_ATTR_PE_NAME, pe, supported_only ? 2 : 3);
 	if (chance(3))
@@ -252,8 +260,12 @@ static void put_dest(struct req *r)
 		put_u32(r, IPVS_DEST_ATTR_U_THRESH, pick_u32(thresh, 4));
 	if (chance(60))
 		put_u32(r, IPVS_DEST_ATTR_L_THRESH, pick_u32(thresh, 4));
-	if (chance(30))
-		put_u16(r, IPVS_DEST_ATTR_ADDR_FAMILY, pick_af());
+	if (chance(30)) {
+		uint16_t af = pick_af();
+
+		/* An IPv6 tunnel real server of an IPv4 service: stock takes it, ipvs_rs not yet */
+		put_u16(r, IPVS_DEST_ATTR_ADDR_FAMILY, supported_only && af == AF_INET6 ? AF_INET : af);
+	}
 	if (chance(15)) {
 		uint8_t t = (uint8_t)(chance(80) ? below(4) : rnd());
 
