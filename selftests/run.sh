@@ -8,7 +8,8 @@
 # a pass, 4 a skip, anything else a failure. The last line is "N passed, N failed"
 # and the exit status is non-zero if any test failed.
 # Env: SELFTEST_TIMEOUT (s per test, default 600), SELFTESTS_VERBOSE=1 (print the
-# captured outputs), SELFTESTS_SAVE_DIR=DIR (keep them as DIR/TEST.MODULE.out*).
+# captured outputs), SELFTESTS_SAVE_DIR=DIR (keep them as DIR/TEST.MODULE.out*),
+# SELFTESTS_FULL=1 (every case of every test, as make soak runs them; see lib.sh).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.." || exit 1
@@ -34,13 +35,17 @@ if [ $# -gt 0 ]; then
         fi
         tests+=("$t")
     done
-else
-    for f in "$here"/t_*.sh; do
-        [ -e "$f" ] && tests+=("$(basename "$f" .sh)")
-    done
 fi
 
 . "$here/lib.sh"
+if [ ${#tests[@]} -eq 0 ]; then
+    for f in "$here"/t_*.sh; do
+        [ -e "$f" ] || continue
+        t=$(basename "$f" .sh)
+        [ "$SELFTESTS_FULL" = 1 ] || ! full_only "$t" || continue
+        tests+=("$t")
+    done
+fi
 trap - EXIT          # the runner has no per-test temp state of its own
 rm -rf "$TEST_TMP"
 

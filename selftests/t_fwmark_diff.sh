@@ -14,6 +14,9 @@
 
 TOPO_CLIENT_ADDRS="10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6"
 PORTS="80 443"
+# make check: NAT; DR repeats the marks' lookups and scheduling with another transmitter,
+# which t_datapath_diff covers.
+MODES=$(full_or_quick "nat dr" nat)
 
 marks() {
     local any="meta l4proto { tcp, udp } th dport { 80, 443 }"

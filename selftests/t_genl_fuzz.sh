@@ -2,18 +2,19 @@
 # SPDX-License-Identifier: GPL-2.0
 # Netlink fuzzer (selftests/genl_fuzz.c): generated and mutated requests over all commands of
 # the "IPVS" genl family (nested attributes, bad lengths, random bytes).
-#  - Differential: GENL_FUZZ_DIFF requests (20,000) from one seed, against stock ip_vs and
-#    ipvs_rs, each from a fresh module in a fresh netns: every request's errno, number of
-#    replies and dump status must be the same, request by request. Without SCTP services,
-#    IPv6 real servers, persistence engines and GUE/GRE tunnels, which ipvs_rs refuses until
-#    it has them (rust/ipvs_core/support.rs; host-tested there).
-#  - Robustness: GENL_FUZZ_COUNT requests (50,000; make soak: 2,000,000) from another seed
+#  - Differential: GENL_FUZZ_DIFF requests (8,000; SELFTESTS_FULL=1: 20,000; make soak:
+#    200,000) from one seed, against stock ip_vs and ipvs_rs, each from a fresh module in a
+#    fresh netns: every request's errno, number of replies and dump status must be the same,
+#    request by request. Without SCTP services, IPv6 real servers, persistence engines and
+#    GUE/GRE tunnels, which ipvs_rs refuses until it has them (rust/ipvs_core/support.rs;
+#    host-tested there).
+#  - Robustness: GENL_FUZZ_COUNT requests (20,000; make soak: 2,000,000) from another seed
 #    against ipvs_rs alone: every one is answered (a reply or an errno), no splat, and the
 #    module still answers ipvsadm and unloads cleanly afterwards.
 . "$(dirname "$0")/lib.sh"
 
-DIFF_COUNT=${GENL_FUZZ_DIFF:-20000}
-COUNT=${GENL_FUZZ_COUNT:-50000}
+DIFF_COUNT=${GENL_FUZZ_DIFF:-$(full_or_quick 20000 8000)}
+COUNT=${GENL_FUZZ_COUNT:-$(full_or_quick 50000 20000)}
 SEED=${GENL_FUZZ_SEED:-$(date +%s)}
 FUZZ=$TEST_TMP/genl_fuzz
 SCHEDS="rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# ipvs_rs.ko load/unload: 50 insmod + ipvsadm -Ln + rmmod cycles without a
-# failure or a new kmemleak report; and refusing to load next to stock ip_vs.
+# ipvs_rs.ko load/unload: 15 insmod + ipvsadm -Ln + rmmod cycles (SELFTESTS_FULL=1: 50)
+# without a failure or a new kmemleak report; and refusing to load next to stock ip_vs.
 . "$(dirname "$0")/lib.sh"
 
-CYCLES=${MODLOAD_CYCLES:-50}
+CYCLES=${MODLOAD_CYCLES:-$(full_or_quick 50 15)}
 KMEMLEAK=/sys/kernel/debug/kmemleak
 
 have_ours || skip "$(basename "$IPVS_RS_KO") not built"

@@ -25,8 +25,9 @@
 # lives within 64 packets, far from every IPVS timeout, so no verdict depends on the host's
 # speed. pkt_fuzz reports anything that still came after the last packet ("late"), which
 # must be nothing.
-# Env: PKT_FUZZ_N (robustness packets, default 20000; make soak: 2,000,000), PKT_FUZZ_DIFF_N
-# (default 600; make soak: 20,000), PKT_FUZZ_SEED (default 11; the robustness run uses SEED+1).
+# Env: PKT_FUZZ_N (robustness packets, default 6000; SELFTESTS_FULL=1: 20000; make soak:
+# 2,000,000), PKT_FUZZ_DIFF_N (default 600; make soak: 20,000), PKT_FUZZ_SEED (default 11;
+# the robustness run uses SEED+1).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/topo.sh"
 
@@ -34,7 +35,7 @@ command -v gcc >/dev/null || skip "gcc not installed"
 command -v nft >/dev/null || skip "nft not installed"
 PORTS="80 443 8080 53"
 TOPO_NRS=3
-N_ROBUST=${PKT_FUZZ_N:-20000}
+N_ROBUST=${PKT_FUZZ_N:-$(full_or_quick 20000 6000)}
 N_DIFF=${PKT_FUZZ_DIFF_N:-600}
 SEED=${PKT_FUZZ_SEED:-11}
 FUZZ=$TEST_TMP/pkt_fuzz

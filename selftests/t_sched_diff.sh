@@ -24,7 +24,10 @@
 
 # (Overridable to debug one scheduler; the validation follows.)
 SCHEDULERS=${SCHED_DIFF_SCHEDULERS-rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh}
-VARIANTS=${SCHED_DIFF_VARIANTS-sh:sh-port sh:sh-fallback sh:sh-fallback,sh-port mh:mh-port mh:mh-fallback mh:mh-fallback,mh-port}
+# make check: each hash scheduler with both flags at once; make soak: each flag alone too.
+VARIANTS=${SCHED_DIFF_VARIANTS-$(full_or_quick \
+    "sh:sh-port sh:sh-fallback sh:sh-fallback,sh-port mh:mh-port mh:mh-fallback mh:mh-fallback,mh-port" \
+    "sh:sh-fallback,sh-port mh:mh-fallback,mh-port")}
 TWOS_FLOWS=600
 
 # tcp_steps SCHED PORT [FLAGS]: the TCP sequence (script lines for sched_tool.py run).

@@ -15,7 +15,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sched_lib.sh"
 
-SCHEDULERS=${SCHED_FWMARK_SCHEDULERS-rr lblc lblcr dh}
+# make check: the destination-address schedulers; make soak: rr too (fwmark services with
+# rr are t_fwmark_diff's).
+SCHEDULERS=${SCHED_FWMARK_SCHEDULERS-$(full_or_quick "rr lblc lblcr dh" "lblc lblcr dh")}
 
 marks() {           # the nft rules: 10.9.K.0/24 gets mark K, for K = 1..number of sections
     local k=0 s

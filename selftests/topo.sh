@@ -119,12 +119,12 @@ stop_servers() {
     agent_stop
     lvs_holder_stop
     lvs_sh_stop
+    # One process serves every real server (its threads go with it).
     if [ -n "$SERVERS_PID" ]; then
         kill "$SERVERS_PID" 2>/dev/null
         wait "$SERVERS_PID" 2>/dev/null
         SERVERS_PID=
     fi
-    pkill -f "dp_tool.py serve" 2>/dev/null
 }
 
 # The director's /proc/net files, read without starting a process per read: a process that
@@ -163,8 +163,10 @@ lvs_holder_stop() {
 # the last minute or so (the averages decay), so three changes seen after the call are two
 # whole rounds of the estimator after it, whatever the host's speed. Gives up (with a
 # diagnostic, the listings then show what they show) after 60 s without three changes.
+# With ipvs_rs loaded there is nothing to wait for.
 estimator_rounds() {
     local prev cur changes=0 deadline=$((SECONDS + 60))
+    module_loaded ip_vs || return 0
     lvs_proc ip_vs_stats || return 1
     prev=${LVS_PROC##*Bytes/s}
     while [ $changes -lt 3 ]; do
