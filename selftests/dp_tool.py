@@ -442,6 +442,33 @@ def flood(addr, port, seconds, per_socket=8, rate=0):
         s.close()
 
 
+def trickle(addr, ports, seconds, flows, interval):
+    """FLOWS UDP flows to each of PORTS, each from its own socket (a fixed source port) and
+    sending one datagram every INTERVAL seconds, the flows spread evenly over the interval,
+    for SECONDS. With a connection timeout of INTERVAL, a flow's next packet arrives about
+    when its entry expires: the packet path and the expiry timer race on every flow."""
+    socks = []
+    for port in ports:
+        for _ in range(flows):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            socks.append((s, port))
+    start = time.monotonic()
+    k = 0
+    while time.monotonic() - start < seconds:
+        s, port = socks[k % len(socks)]
+        delay = start + k * interval / len(socks) - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            s.sendto(b"t" * 32, (addr, port))
+        except OSError:
+            pass
+        k += 1
+    for s, _ in socks:
+        s.close()
+
+
 def nla_walk(data):
     """(type, payload) of each netlink attribute in DATA, nesting flags cleared."""
     while len(data) >= 4:
@@ -510,6 +537,9 @@ def main():
         from_sources(args[0], args[1], ports, int(args[3]), args[4:])
     elif cmd == "flood":
         flood(args[0], int(args[1]), float(args[2]), *(int(a) for a in args[3:5]))
+    elif cmd == "trickle":
+        ports = [int(p) for p in args[1].split(",")]
+        trickle(args[0], ports, float(args[2]), int(args[3]), float(args[4]))
     elif cmd == "ctcount":
         print(len(ct_entries(args[0], args[1])))
     elif cmd == "agent":
