@@ -42,10 +42,9 @@
 #define BATCH_MAX 32
 
 static uint64_t rng_state;
-/* --supported-only: no SCTP service, IPv6 real server, persistence engine or GUE/GRE tunnel,
- * which ipvs_rs refuses by design until it has them (rust/ipvs_core/support.rs) while stock
- * accepts them. IPv6 services stay, with prefix lengths stock refuses (EINVAL either way). */
+/* --supported-only: see keep_supported(); how many values it rewrote */
 static int supported_only;
+static unsigned long long supported_rewrites;
 
 static uint64_t rnd(void)
 {
@@ -201,10 +200,7 @@ static void put_service(struct req *r)
 		put_u32(r, IPVS_SVC_ATTR_FWMARK, pick_u32(marks, 3));
 	} else {
 		if (chance(92)) {
-			uint16_t proto = (uint16_t)pick_u32(protos, chance(80) ? 2 : supported_only ? 4 : 5);
-
-			put_u16(r, IPVS_SVC_ATTR_PROTOCOL,
-				supported_only && proto == IPPROTO_SCTP ? IPPROTO_SCTP + 1 : proto);
+			put_u16(r, IPVS_SVC_ATTR_PROTOCOL, (uint16_t)pick_u32(protos, chance(80) ? 2 : 5));
 		}
 		if (chance(92))
 			put_addr(r, IPVS_SVC_ATTR_ADDR, 1);
@@ -224,16 +220,10 @@ static void put_service(struct req *r)
 	}
 	if (chance(70))
 		put_u32(r, IPVS_SVC_ATTR_TIMEOUT, pick_u32(timeouts, 5));
-	if (chance(70)) {
-		uint32_t mask = pick_u32(masks, 5);
-
-		/* an IPv6 prefix length stock would take (a random one, once in 2^25) */
-		if (supported_only && af == AF_INET6 && mask >= 1 && mask <= 128)
-			mask = 129;
-		put_u32(r, IPVS_SVC_ATTR_NETMASK, mask);
-	}
+	if (chance(70))
+		put_u32(r, IPVS_SVC_ATTR_NETMASK, pick_u32(masks, 5));
 	if (chance(5))
-		put_name(r, IPVS_SVC_ATTR_PE_NAME, pe, supported_only ? 2 : 3);
+		put_name(r, IPVS_SVC_ATTR_PE_NAME, pe, 3);
 	if (chance(3))
 		put_random_bytes(r, IPVS_SVC_ATTR_STATS, 64);
 	nest_end(r, n);
@@ -260,20 +250,10 @@ static void put_dest(struct req *r)
 		put_u32(r, IPVS_DEST_ATTR_U_THRESH, pick_u32(thresh, 4));
 	if (chance(60))
 		put_u32(r, IPVS_DEST_ATTR_L_THRESH, pick_u32(thresh, 4));
-	if (chance(30)) {
-		uint16_t af = pick_af();
-
-		/* An IPv6 tunnel real server of an IPv4 service: stock takes it, ipvs_rs not yet */
-		put_u16(r, IPVS_DEST_ATTR_ADDR_FAMILY, supported_only && af == AF_INET6 ? AF_INET : af);
-	}
-	if (chance(15)) {
-		uint8_t t = (uint8_t)(chance(80) ? below(4) : rnd());
-
-		/* GUE and GRE tunnels: refused by ipvs_rs until it has them */
-		if (supported_only && (t == IP_VS_CONN_F_TUNNEL_TYPE_GUE || t == IP_VS_CONN_F_TUNNEL_TYPE_GRE))
-			t = IP_VS_CONN_F_TUNNEL_TYPE_IPIP;
-		put_u8(r, IPVS_DEST_ATTR_TUN_TYPE, t);
-	}
+	if (chance(30))
+		put_u16(r, IPVS_DEST_ATTR_ADDR_FAMILY, pick_af());
+	if (chance(15))
+		put_u8(r, IPVS_DEST_ATTR_TUN_TYPE, (uint8_t)(chance(80) ? below(4) : rnd()));
 	if (chance(15))
 		put_u16(r, IPVS_DEST_ATTR_TUN_PORT, htons((uint16_t)(chance(80) ? 6080 : rnd())));
 	if (chance(15))
@@ -421,6 +401,91 @@ static void mutate(struct req *r, size_t from)
 }
 
 /*
+ * --supported-only: what ipvs_rs refuses by design until it has it (rust/ipvs_core/support.rs)
+ * while stock accepts it is taken out of the finished request, after any mutation: an IPv6
+ * service with a prefix length stock takes (1..128; without one, both refuse it), an SCTP
+ * service, the persistence engine "sip", an IPv6 real server (stock takes one as a tunnel
+ * server of an IPv4 service), a GUE or GRE tunnel. Values are rewritten in place, in every
+ * attribute the kernel would read as one of those (each nest as the kernel walks it, every
+ * duplicate), so the request's layout, and what else it tests, stays as generated: a
+ * mutated byte can make any of them, which the generator alone cannot rule out. Returns how
+ * many values were rewritten.
+ */
+static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t nest)
+{
+	unsigned int rewritten = 0;
+	int ipv6 = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		size_t off = 0;
+
+		while (off + NLA_HDRLEN <= len) {
+			struct nlattr *a = (struct nlattr *)(p + off);
+			unsigned char *v = p + off + NLA_HDRLEN;
+			size_t vlen = a->nla_len - NLA_HDRLEN;
+			uint16_t type = a->nla_type & NLA_TYPE_MASK, u16 = 0;
+			uint32_t u32 = 0;
+
+			if (a->nla_len < NLA_HDRLEN || a->nla_len > len - off)
+				break;
+			off += NLA_ALIGN(a->nla_len);
+			if (vlen >= 2)
+				memcpy(&u16, v, 2);
+			if (vlen >= 4)
+				memcpy(&u32, v, 4);
+			if (nest == IPVS_CMD_ATTR_SERVICE && pass == 0) {
+				ipv6 |= type == IPVS_SVC_ATTR_AF && vlen >= 2 && u16 == AF_INET6;
+			} else if (nest == IPVS_CMD_ATTR_SERVICE) {
+				if (type == IPVS_SVC_ATTR_NETMASK && ipv6 && vlen >= 4 && u32 >= 1 && u32 <= 128) {
+					u32 = 129;
+					memcpy(v, &u32, 4);
+				} else if (type == IPVS_SVC_ATTR_PROTOCOL && vlen >= 2 && u16 == IPPROTO_SCTP) {
+					u16 = IPPROTO_SCTP + 1;
+					memcpy(v, &u16, 2);
+				} else if (type == IPVS_SVC_ATTR_PE_NAME && vlen >= 3 && !memcmp(v, "sip", 3)) {
+					v[0] = 'x';
+				} else {
+					continue;
+				}
+				rewritten++;
+			} else if (nest == IPVS_CMD_ATTR_DEST && pass == 1) {
+				if (type == IPVS_DEST_ATTR_ADDR_FAMILY && vlen >= 2 && u16 == AF_INET6) {
+					u16 = AF_INET;
+					memcpy(v, &u16, 2);
+				} else if (type == IPVS_DEST_ATTR_TUN_TYPE && vlen >= 1 &&
+					   (v[0] == IP_VS_CONN_F_TUNNEL_TYPE_GUE ||
+					    v[0] == IP_VS_CONN_F_TUNNEL_TYPE_GRE)) {
+					v[0] = IP_VS_CONN_F_TUNNEL_TYPE_IPIP;
+				} else {
+					continue;
+				}
+				rewritten++;
+			}
+		}
+	}
+	return rewritten;
+}
+
+static unsigned int keep_supported(struct req *r)
+{
+	size_t off = NLMSG_HDRLEN + GENL_HDRLEN;
+	unsigned int rewritten = 0;
+
+	while (off + NLA_HDRLEN <= r->len) {
+		struct nlattr *a = (struct nlattr *)(r->buf + off);
+		uint16_t type = a->nla_type & NLA_TYPE_MASK;
+
+		if (a->nla_len < NLA_HDRLEN || a->nla_len > r->len - off)
+			break;
+		if (type == IPVS_CMD_ATTR_SERVICE || type == IPVS_CMD_ATTR_DEST)
+			rewritten += keep_supported_nest(r->buf + off + NLA_HDRLEN,
+							 a->nla_len - NLA_HDRLEN, type);
+		off += NLA_ALIGN(a->nla_len);
+	}
+	return rewritten;
+}
+
+/*
  * Commands weighted so that state builds up between flushes (services with several dests,
  * so that EEXIST, edits of live objects and multi-part dumps happen), in per mille.
  */
@@ -463,6 +528,8 @@ static size_t build(struct req *r, uint16_t family, uint32_t seq, uint8_t *cmd_o
 	put_attrs(r, cmd);
 	if (chance(45))
 		mutate(r, NLMSG_HDRLEN + (chance(90) ? GENL_HDRLEN : 0));
+	if (supported_only)
+		supported_rewrites += keep_supported(r);
 	/* the netlink header itself is always sound: its length is what is sent */
 	nlh->nlmsg_len = (uint32_t)r->len;
 	nlh->nlmsg_type = family;
@@ -741,7 +808,10 @@ int main(int argc, char **argv)
 				       a.done == INT32_MIN ? "-" : errname(a.done));
 		}
 	}
-	printf("requests=%llu acked=%llu dumps=%llu timeouts=%llu errnos=", count, acked, dumps, timeouts);
+	printf("requests=%llu acked=%llu dumps=%llu timeouts=%llu ", count, acked, dumps, timeouts);
+	if (supported_only)
+		printf("rewritten=%llu ", supported_rewrites);
+	printf("errnos=");
 	for (int e = 0; e < 256; e++)
 		if (by_errno[e])
 			printf("%s:%llu,", errname(-e), by_errno[e]);

@@ -5,9 +5,10 @@
 #  - Differential: GENL_FUZZ_DIFF requests (8,000; SELFTESTS_FULL=1: 20,000; make soak:
 #    200,000) from one seed, against stock ip_vs and ipvs_rs, each from a fresh module in a
 #    fresh netns: every request's errno, number of replies and dump status must be the same,
-#    request by request. Without SCTP services, IPv6 real servers, persistence engines and
-#    GUE/GRE tunnels, which ipvs_rs refuses until it has them (rust/ipvs_core/support.rs;
-#    host-tested there).
+#    request by request. Without IPv6 services and real servers, SCTP services, persistence
+#    engines and GUE/GRE tunnels, which ipvs_rs refuses until it has them
+#    (rust/ipvs_core/support.rs; host-tested there): genl_fuzz --supported-only rewrites those
+#    values in each finished request, mutations included (see keep_supported there).
 #  - Robustness: GENL_FUZZ_COUNT requests (20,000; make soak: 2,000,000) from another seed
 #    against ipvs_rs alone: every one is answered (a reply or an errno), no splat, and the
 #    module still answers ipvsadm and unloads cleanly afterwards.
