@@ -4,7 +4,7 @@
 # A test script exits 0 (pass), 4 (skip: the last "# SKIP: reason" line it
 # printed is the reason) or anything else (fail). Diagnostics start with "# ".
 
-SELFTESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SELFTESTS_DIR=$(cd "${BASH_SOURCE[0]%/*}" && pwd)
 REPO_ROOT=$(cd "$SELFTESTS_DIR/.." && pwd)
 KSFT_SKIP=4
 # Our module (built by the top-level Makefile into the repo root).
@@ -34,8 +34,9 @@ cd "$REPO_ROOT" || exit 1
 # overlays (a non-recursive bind mount of /) and point modprobe there.
 MODPROBE=(modprobe)
 _setup_modprobe() {
-    local mods hostroot=/run/ipvs-selftests-hostroot
-    [ -e "/lib/modules/$(uname -r)/modules.dep" ] && return 0
+    local mods hostroot=/run/ipvs-selftests-hostroot kver
+    read -r kver < /proc/sys/kernel/osrelease
+    [ -e "/lib/modules/$kver/modules.dep" ] && return 0
     [ -n "${IPVS_RS_KOUT:-}" ] || return 0
     mods=$IPVS_RS_KOUT/.virtme_mods
     if [ ! -e "$mods/lib/modules/0.0.0/modules.dep" ]; then
@@ -109,7 +110,7 @@ module_loaded() { [ -d "/sys/module/$1" ]; }
 ipvs_loaded() { module_loaded ip_vs || module_loaded ipvs_rs; }
 
 unload_ipvs() {     # unload whichever IPVS is loaded; 0 if none is left
-    local m h tries
+    local m h tries loaded
     if module_loaded ipvs_rs; then
         # A netns being torn down may hold the module for a moment.
         for tries in 1 2 3; do
@@ -119,17 +120,20 @@ unload_ipvs() {     # unload whichever IPVS is loaded; 0 if none is left
         done
         # Dependencies insmod did not load itself (see load_ours): drop them
         # again if nothing else uses them.
-        for m in $(ours_deps); do kmodprobe -q -r "$m" 2>/dev/null || true; done
+        ours_deps
+        for m in $OURS_DEPS; do kmodprobe -q -r "$m" 2>/dev/null || true; done
     fi
     for tries in 1 2 3; do
         module_loaded ip_vs || break
-        for m in $STOCK_IPVS_HELPERS; do
-            module_loaded "$m" && { kmodprobe -r "$m" || diag "modprobe -r $m failed"; }
-        done
+        # The helpers and any other holder in one modprobe (a process costs about half a
+        # second under TCG).
+        loaded=()
+        for m in $STOCK_IPVS_HELPERS; do module_loaded "$m" && loaded+=("$m"); done
         for h in /sys/module/ip_vs/holders/*; do
-            [ -e "$h" ] || continue
-            kmodprobe -r "$(basename "$h")" || diag "modprobe -r $(basename "$h") failed"
+            [ -e "$h" ] && [[ " ${loaded[*]} " != *" ${h##*/} "* ]] && loaded+=("${h##*/}")
         done
+        [ ${#loaded[@]} -eq 0 ] || kmodprobe -r "${loaded[@]}" || diag "modprobe -r ${loaded[*]} failed"
+        module_loaded ip_vs || break    # gone with them, as an unused dependency
         kmodprobe -r ip_vs 2>/dev/null || rmmod ip_vs 2>/dev/null || sleep 1
     done
     if ipvs_loaded; then
@@ -145,17 +149,21 @@ load_stock() {      # load stock ip_vs.ko (after unloading any IPVS)
     module_loaded ip_vs
 }
 
-# Modules ours declares it depends on (insmod does not load them).
+# ours_deps: OURS_DEPS, the modules ours declares it depends on (insmod does not load them),
+# asked once per test (not in a subshell: `for m in $OURS_DEPS` after the call).
+OURS_DEPS= _ours_deps_known=
 ours_deps() {
-    [ -f "$IPVS_RS_KO" ] || return 0
-    modinfo -F depends "$IPVS_RS_KO" 2>/dev/null | tr ',' ' '
+    [ -z "$_ours_deps_known" ] && [ -f "$IPVS_RS_KO" ] || return 0
+    OURS_DEPS=$(modinfo -F depends "$IPVS_RS_KO" 2>/dev/null)
+    OURS_DEPS=${OURS_DEPS//,/ } _ours_deps_known=1
 }
 
 load_ours() {       # insmod ./ipvs_rs.ko (after unloading any IPVS)
     local m
     unload_ipvs || return 1
     have_ours || { diag "no $IPVS_RS_KO"; return 1; }
-    for m in $(ours_deps); do kmodprobe "$m" || diag "modprobe $m (dependency) failed"; done
+    ours_deps
+    for m in $OURS_DEPS; do kmodprobe "$m" || diag "modprobe $m (dependency) failed"; done
     insmod "$IPVS_RS_KO" || { diag "insmod $IPVS_RS_KO failed"; return 1; }
     module_loaded ipvs_rs
 }
@@ -183,8 +191,9 @@ cleanup_netns() {
     # first (topo.sh).
     if declare -F lvs_sh_stop > /dev/null; then lvs_sh_stop; fi
     # One `ip` for all of them: a process start costs about half a second under TCG.
-    ip netns list 2>/dev/null | awk -v p="$NETNS_PREFIX" 'index($1, p) == 1 { print "netns del " $1 }' |
-        ip -force -batch - 2>/dev/null
+    for n in /run/netns/"$NETNS_PREFIX"*; do
+        [ -e "$n" ] && echo "netns del ${n##*/}"
+    done | ip -force -batch - 2>/dev/null
     return 0
 }
 
@@ -202,7 +211,7 @@ run_capture() {
 # diff_outputs A B: unified diff (as diagnostics); fails if they differ.
 diff_outputs() {
     local a=$1 b=$2 d
-    if d=$(diff -u --label "$(basename "$a")" --label "$(basename "$b")" "$a" "$b"); then
+    if d=$(diff -u --label "${a##*/}" --label "${b##*/}" "$a" "$b"); then
         return 0
     fi
     printf '%s\n' "$d" | sed 's/^/#   /'

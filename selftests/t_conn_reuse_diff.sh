@@ -14,8 +14,8 @@
 # expire_nodest_conn 0 or 1. The client keeps no TIME_WAIT socket (tcp_max_tw_buckets 0) so it can reconnect
 # from the same port at once. Compared byte for byte: the RS of the old and of the new
 # connection, and the director's entries of that client port (expiry left out).
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 PORTS="80"
 # The cases that tell the rules apart in each mode (RST gives CLOSE in both; NAT's FIN gives

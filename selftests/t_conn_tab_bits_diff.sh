@@ -4,7 +4,7 @@
 # stock clamps it) loads like stock, and ipvsadm shows the same size; then a netns with a
 # service and connections in it works and goes away cleanly. On an 8 GiB guest (`make soak`)
 # this is a 2^20-bucket (8 MiB) table, past what kmalloc can give in one piece.
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 BITS=${CONN_TAB_BITS:-20}
 
@@ -13,7 +13,8 @@ load_with_bits() {  # load_with_bits stock|ours
     if [ "$1" = stock ]; then
         kmodprobe ip_vs conn_tab_bits="$BITS"
     else
-        for m in $(ours_deps); do kmodprobe "$m" || return 1; done
+        ours_deps
+        for m in $OURS_DEPS; do kmodprobe "$m" || return 1; done
         insmod "$IPVS_RS_KO" conn_tab_bits="$BITS"
     fi
 }

@@ -3,7 +3,7 @@
 # Differential: a scripted ipvsadm session of 50+ commands (services, dests, edits, deletes,
 # errors, listings in every format, save/restore) gives byte-identical output and exit codes
 # with stock ip_vs.ko and with ipvs_rs.ko.
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 scenario() {
     local o=$1 save=$TEST_TMP/rules.save

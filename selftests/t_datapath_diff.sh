@@ -7,8 +7,8 @@
 # server received, `ipvsadm -Ln` (weights, ActiveConn, InActConn), the connection counts of
 # `--stats` (all counters for UDP), the connection table (`-Lnc`, client port and expiry
 # left out), and a UDP flow whose dest is deleted under traffic.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 # answers_of AGENT-COMMAND...: the answers (last word of each result line) in ANSWERS, on one
 # line (not a subshell: `ag` counts its commands)

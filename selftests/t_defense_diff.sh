@@ -16,8 +16,8 @@
 #  - drop_packet=3 with am_droprate=4: of 8 new UDP connections the 1st and 5th are dropped.
 # Only facts that do not depend on timing are compared (states present, thresholds crossed,
 # values read back); the counts themselves are in the diagnostics.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 PORTS="80 53"
 FLOOD=600

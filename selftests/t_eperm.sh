@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Differential: callers without CAP_NET_ADMIN (in the init user namespace) get
 # the same refusal from ours as from stock, and change nothing.
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all)
 # Root in a new user namespace: has CAP_NET_ADMIN over its own netns only, and

@@ -7,8 +7,8 @@
 # traffic stops and every entry has expired, each dest's ActiveConn/InActConn must be back to
 # 0/0: a counter that a failed insert leaked would stay up forever (and skew lc/wlc and the
 # thresholds). Run against stock ip_vs too, in the same boot, as the reference.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 FS=/sys/kernel/debug/failslab
 [ -d "$FS" ] || skip "no $FS (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS)"

@@ -9,8 +9,8 @@
 # Compared byte for byte: which real server answered each connection, `ipvsadm -Ln`,
 # `-Ln --stats` connection counts, and the connection table with the fwmark templates
 # (protocol IP, the mark as virtual address).
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 TOPO_CLIENT_ADDRS="10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6"
 PORTS="80 443"

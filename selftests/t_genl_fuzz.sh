@@ -12,7 +12,7 @@
 #  - Robustness: GENL_FUZZ_COUNT requests (20,000; make soak: 2,000,000) from another seed
 #    against ipvs_rs alone: every one is answered (a reply or an errno), no splat, and the
 #    module still answers ipvsadm and unloads cleanly afterwards.
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 DIFF_COUNT=${GENL_FUZZ_DIFF:-$(full_or_quick 20000 8000)}
 COUNT=${GENL_FUZZ_COUNT:-$(full_or_quick 50000 20000)}

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Differential: a table of well-formed and malformed generic netlink requests
 # (selftests/genl_client.py) must get the same answers from ours as from stock.
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 CLIENT=$SELFTESTS_DIR/genl_client.py
 NCASES=$(python3 -S "$CLIENT" --list | wc -l)

@@ -14,7 +14,7 @@
 # kernel's module directory (read-only, in the kernel cache) is covered for the duration of the
 # test by a tmpfs copy of the IPVS modules and their dependencies (depmod of the whole tree on
 # 9p takes half a minute here). Both are checked before anything is installed.
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all)
 CONF=/etc/modprobe.d/ipvs-rs.conf

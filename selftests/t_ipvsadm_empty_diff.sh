@@ -3,7 +3,7 @@
 # Differential: stock ipvsadm against an empty table, on stock ip_vs.ko and on
 # ipvs_rs.ko. Every command's output and exit status must be byte-identical.
 # Also shows that timeouts are per netns.
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 scenario() {
     local o=$1 ns

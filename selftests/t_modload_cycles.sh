@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # ipvs_rs.ko load/unload: 15 insmod + ipvsadm -Ln + rmmod cycles (SELFTESTS_FULL=1: 50)
 # without a failure or a new kmemleak report; and refusing to load next to stock ip_vs.
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 CYCLES=${MODLOAD_CYCLES:-$(full_or_quick 50 15)}
 KMEMLEAK=/sys/kernel/debug/kmemleak
@@ -12,7 +12,8 @@ unload_ipvs || { fail "could not unload IPVS before the test"; finish; }
 
 # Dependencies insmod would not load (none, unless the module declares some),
 # loaded once so that the cycles measure ipvs_rs alone.
-for m in $(ours_deps); do kmodprobe "$m" || diag "modprobe $m failed"; done
+ours_deps
+for m in $OURS_DEPS; do kmodprobe "$m" || diag "modprobe $m failed"; done
 
 kmemleak_scan() {   # two scans, as kmemleak only reports objects seen unreferenced twice
     echo scan > "$KMEMLEAK"; sleep 6; echo scan > "$KMEMLEAK"
@@ -113,5 +114,6 @@ fi
 # registered" and a WARNING in proc_register() (fs/proc/generic.c) before
 # failing, and vm-run fails any run with a kernel WARNING.
 
-for m in $(ours_deps); do kmodprobe -q -r "$m" 2>/dev/null; done
+ours_deps
+for m in $OURS_DEPS; do kmodprobe -q -r "$m" 2>/dev/null; done
 finish

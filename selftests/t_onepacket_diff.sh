@@ -11,8 +11,8 @@
 # connections) is not reached from here.
 # NAT replies of one-packet "connections" find no entry on their way back, so stock lets
 # them through untranslated (source: the real server): the client reads them from any source.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 PORTS="80 53"
 # make check: NAT, where the replies (which find no entry) matter; DR repeats the scheduling.

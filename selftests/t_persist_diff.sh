@@ -10,8 +10,8 @@
 #  - the template's dest quiesced with expire_quiescent_template 0 then 1, and deleted;
 #  - a template expiring (-p 3 with a 1 s UDP timeout; TCP too in DR, whose closed
 #    connections wait in FIN_WAIT with the 1 s tcpfin timeout) and the next connection.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 TOPO_CLIENT_ADDRS="10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.1.2 10.0.1.3"
 CLIENTS="10.0.0.2 10.0.0.3 10.0.0.4 10.0.1.2 10.0.1.3"

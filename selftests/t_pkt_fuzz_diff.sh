@@ -28,8 +28,8 @@
 # Env: PKT_FUZZ_N (robustness packets, default 6000; SELFTESTS_FULL=1: 20000; make soak:
 # 2,000,000), PKT_FUZZ_DIFF_N (default 600; make soak: 20,000), PKT_FUZZ_SEED (default 11;
 # the robustness run uses SEED+1).
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 command -v gcc >/dev/null || skip "gcc not installed"
 command -v nft >/dev/null || skip "nft not installed"

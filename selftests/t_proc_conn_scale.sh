@@ -21,7 +21,7 @@
 #    - while pktgen inserts PROC_CONN_CHURN new connections, a reader in 97-byte pieces
 #      still shows every existing connection exactly once and no line twice;
 #    - the kernel log has no RCU stall or soft lockup (tools/vm-run also fails on any splat).
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 # The test kernel (lockdep, kmemleak, slub_debug) under TCG makes about 2,300 connections a
 # second, so make check stays at 6,000 (about 3 s of pktgen).

@@ -3,7 +3,7 @@
 # Differential: /proc/net/ip_vs on an empty table, in the init netns, in a netns
 # created before the module was loaded and in one created after.
 # The other IPVS proc files are compared too, but only reported (not required).
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 pre_load() {
     netns_add early >/dev/null || echo "netns add early failed" >> "$1"

@@ -11,8 +11,8 @@
 #    dropped: the client times out) and 1 (the entry is expired and the packet goes to the
 #    director's own stack, which has no socket there: the client is reset).
 # Compared byte for byte: the answers at each step, `ipvsadm -Ln` and the connection table.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 PORTS="80"
 

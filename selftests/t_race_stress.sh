@@ -19,8 +19,8 @@
 # stays), the listing is the one before the traffic, and the module unloads. Compared with
 # stock byte for byte; tools/vm-run fails the run on any splat (DEBUG_OBJECTS timers and
 # frees, SLUB, lockdep, RCU) or kmemleak report.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 RACE_SECONDS=${RACE_SECONDS:-30}
 PORTS="80 53"

@@ -19,8 +19,8 @@
 # against stock with a tolerance (see check_twos); they are not part of the byte comparison.
 # Every step runs in well under the shortest connection timeout that could change the
 # counters (TIME_WAIT, 120 s), and one Python process drives all flows (see sched_tool.py).
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/sched_lib.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/sched_lib.sh"
 
 # (Overridable to debug one scheduler; the validation follows.)
 SCHEDULERS=${SCHED_DIFF_SCHEDULERS-rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh}

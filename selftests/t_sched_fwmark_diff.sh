@@ -12,8 +12,8 @@
 # cache entry per address: a second round of flows finds them, held TCP connections make
 # dests overloaded (ActiveConn above the weight) and a quiesced, deleted and re-added dest
 # invalidates them.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/sched_lib.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/sched_lib.sh"
 
 # make check: the destination-address schedulers; make soak: rr too (fwmark services with
 # rr are t_fwmark_diff's).

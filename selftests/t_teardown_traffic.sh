@@ -11,15 +11,16 @@
 # its connections are alive. What it checks is what the kernel says: tools/vm-run fails the
 # run on any splat (use-after-free found by SLUB/KFENCE/DEBUG_OBJECTS, lockdep, RCU) or
 # kmemleak report; here each cycle must load, take its configuration and unload.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 CYCLES=${TEARDOWN_CYCLES:-3}
 PORTS="80"
 
 have_ours || skip "$(basename "$IPVS_RS_KO") not built"
 unload_ipvs || { fail "could not unload IPVS before the test"; finish; }
-for m in $(ours_deps); do kmodprobe "$m" || diag "modprobe $m failed"; done
+ours_deps
+for m in $OURS_DEPS; do kmodprobe "$m" || diag "modprobe $m failed"; done
 
 topo nat || { fail "topology"; finish; }
 # The floods outlive every cycle and stop by themselves after FLOOD_SECONDS. Their rate is
@@ -118,5 +119,6 @@ kill "$fwd_flood" "$local_flood" 2>/dev/null
 wait "$fwd_flood" "$local_flood" 2>/dev/null
 stop_servers
 cleanup_netns
-for m in $(ours_deps); do kmodprobe -q -r "$m" 2>/dev/null; done
+ours_deps
+for m in $OURS_DEPS; do kmodprobe -q -r "$m" 2>/dev/null; done
 finish

@@ -9,8 +9,8 @@
 # no replies) with a 1 s tcpfin timeout, so each close is followed by a wait until the entry has gone.
 # Compared byte for byte: which real server (or refusal) each new connection got at each
 # step and `ipvsadm -Ln --thresholds` after each step.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 PORTS="80"
 

@@ -6,7 +6,7 @@
 # tools/upstream-selftests copies it to build/upstream-selftests/ before the VM boots.
 # full only: t_datapath_diff covers the same modes with more traffic, against stock (make soak
 # runs this one; make selftest T=t_upstream_ipvs_sh too).
-. "$(dirname "$0")/lib.sh"
+. "${0%/*}/lib.sh"
 
 dir=$REPO_ROOT/build/upstream-selftests/net/netfilter
 [ -f "$dir/ipvs.sh" ] || skip "no $dir/ipvs.sh (run tools/upstream-selftests on the host)"

@@ -17,8 +17,8 @@
 #  - TUN with pmtu_disc=0: a DF datagram that only fits without the outer header is sent on
 #    (the outer packet may be fragmented) instead of answered with "fragmentation needed";
 #    with pmtu_disc=1 (the default) it is refused as stock refuses it.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/topo.sh"
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
 
 command -v nft >/dev/null || skip "nft not installed"
 kmodprobe nf_conntrack_netlink || skip "no nf_conntrack_netlink"

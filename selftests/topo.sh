@@ -34,26 +34,37 @@ nap() {
 # topo MODE: builds the netns and starts the servers on $PORTS; sets CL LVS RS1 RS2 (RS3 RS4).
 SERVERS_PID=
 topo() {
-    local mode=$1 i rs a specs=()
+    local mode=$1 i rs a specs=() stale=() tun_rp=()
     CL=${NETNS_PREFIX}cl LVS=${NETNS_PREFIX}lvs
-    for i in $(seq 1 "$TOPO_NRS"); do eval "RS$i=${NETNS_PREFIX}rs$i"; done
+    for ((i = 1; i <= TOPO_NRS; i++)); do eval "RS$i=${NETNS_PREFIX}rs$i"; done
+    servers_stop    # those of an earlier topology that failed half-way
     {
         echo "netns add $CL"
         echo "netns add $LVS"
-        for i in $(seq 1 "$TOPO_NRS"); do echo "netns add ${NETNS_PREFIX}rs$i"; done
+        for ((i = 1; i <= TOPO_NRS; i++)); do echo "netns add ${NETNS_PREFIX}rs$i"; done
         echo "link add c0 netns $CL type veth peer name l0 netns $LVS"
-        for i in $(seq 1 "$TOPO_NRS"); do
+        for ((i = 1; i <= TOPO_NRS; i++)); do
             echo "link add r0 netns ${NETNS_PREFIX}rs$i type veth peer name l$i netns $LVS"
             # DR/TUN: replies bypass the director over the client's LAN, as in upstream's ipvs.sh.
             [ "$mode" = nat ] || echo "link add cr$i netns $CL type veth peer name c0 netns ${NETNS_PREFIX}rs$i"
         done
     } | ip -batch - || return 1
+    # One process serves every real server, each from sockets (on 0.0.0.0) in its own netns:
+    # started now, so that its start overlaps the configuration below.
+    for ((i = 1; i <= TOPO_NRS; i++)); do
+        stale+=("$TEST_TMP/rs$i.log" "$TEST_TMP/rs$i.log.ready")
+        specs+=("${NETNS_PREFIX}rs$i:RS$i:$TEST_TMP/rs$i.log")
+    done
+    # Each topology (each module, each mode) counts from zero.
+    rm -f "${stale[@]}"
+    $TOOL servens "${PORTS// /,}" "${specs[@]}" &
+    SERVERS_PID=$!
     {
         echo "link set lo up"
         echo "link add br0 type bridge"
         echo "link set c0 master br0"
         echo "link set c0 up"
-        for i in $(seq 1 "$TOPO_NRS"); do
+        for ((i = 1; i <= TOPO_NRS; i++)); do
             [ "$mode" = nat ] || { echo "link set cr$i master br0"; echo "link set cr$i up"; }
         done
         echo "link set br0 up"
@@ -69,14 +80,14 @@ topo() {
         echo "addr add 10.0.1.1/24 dev l0"
         echo "link set l0 up"
         echo "addr add $VIP/32 dev lo"
-        for i in $(seq 1 "$TOPO_NRS"); do
+        for ((i = 1; i <= TOPO_NRS; i++)); do
             echo "addr add 172.16.$i.1/24 dev l$i"
             echo "link set l$i up"
         done
     } | ip -n "$LVS" -batch - || return 1
     lvs_sh_start || return 1
     lvs sysctl -qw net.ipv4.ip_forward=1
-    for i in $(seq 1 "$TOPO_NRS"); do
+    for ((i = 1; i <= TOPO_NRS; i++)); do
         rs=${NETNS_PREFIX}rs$i
         {
             echo "link set lo up"
@@ -93,19 +104,13 @@ topo() {
             fi
         } | ip -n "$rs" -batch - || return 1
         if [ "$mode" != nat ]; then
+            [ "$mode" = tun ] && tun_rp=(net.ipv4.conf.tunl0.rp_filter=0)
             ip netns exec "$rs" sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
                 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 \
-                net.ipv4.conf.r0.rp_filter=0 \
-                $( [ "$mode" = tun ] && echo net.ipv4.conf.tunl0.rp_filter=0 )
+                net.ipv4.conf.r0.rp_filter=0 "${tun_rp[@]}"
         fi
-        # Each topology (each module, each mode) counts from zero.
-        rm -f "$TEST_TMP/rs$i.log" "$TEST_TMP/rs$i.log.ready"
-        specs+=("$rs:RS$i:$TEST_TMP/rs$i.log")
     done
-    # One process serves every real server, each from sockets in its own netns.
-    $TOOL servens "${PORTS// /,}" "${specs[@]}" &
-    SERVERS_PID=$!
-    for i in $(seq 1 "$TOPO_NRS"); do
+    for ((i = 1; i <= TOPO_NRS; i++)); do
         a=0
         while [ ! -e "$TEST_TMP/rs$i.log.ready" ]; do
             a=$((a + 1))
@@ -119,13 +124,17 @@ stop_servers() {
     agent_stop
     lvs_holder_stop
     lvs_sh_stop
-    # One process serves every real server (its threads go with it).
-    if [ -n "$SERVERS_PID" ]; then
-        kill "$SERVERS_PID" 2>/dev/null
-        wait "$SERVERS_PID" 2>/dev/null
-        SERVERS_PID=
-    fi
+    servers_stop
 }
+
+# One process serves every real server (its threads go with it).
+servers_stop() {
+    [ -n "$SERVERS_PID" ] || return 0
+    kill "$SERVERS_PID" 2>/dev/null
+    wait "$SERVERS_PID" 2>/dev/null
+    SERVERS_PID=
+}
+at_exit servers_stop
 
 # The director's /proc/net files, read without starting a process per read: a process that
 # sleeps in the director's netns shows that netns's files under /proc/PID/net.
@@ -331,8 +340,9 @@ capture_fn() {
 # ipvs_restore FILE < RULES: the ipvsadm commands of RULES (one "-A ..." a line) in one
 # `ipvsadm -R` in the director, its output and exit code appended to FILE (with the rules)
 ipvs_restore() {
-    local f=$1 rules rc=0
-    rules=$(cat)
+    local f=$1 rules= rc=0
+    IFS= read -r -d '' rules     # all of stdin, without a process
+    rules=${rules%$'\n'}
     printf '$ ipvsadm -R <<\n%s\n' "$rules" >> "$f"
     printf '%s\n' "$rules" | lvs ipvsadm -R >> "$f" 2>&1 || rc=$?
     printf 'exit=%d\n' "$rc" >> "$f"
