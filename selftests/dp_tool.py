@@ -23,9 +23,10 @@
                                      as fast as it can), from a new socket (a new connection)
                                      every PERSOCKET datagrams; send errors are ignored (the
                                      load balancer may be going away)
-  dp_tool.py ctcount PROTO DADDR     number of conntrack entries (ctnetlink dump; needs
+  dp_tool.py ctcount PROTO DADDR [SPORT]
+                                     number of conntrack entries (ctnetlink dump; needs
                                      nf_conntrack_netlink) whose original direction is PROTO
-                                     (tcp or udp) to DADDR
+                                     (tcp or udp) to DADDR (from source port SPORT)
   dp_tool.py agent FIFO OUT          runs traffic commands read from FIFO, results appended
                                      to OUT (see agent()): one Python start for a whole test
 
@@ -220,6 +221,15 @@ def csum16(data):
     return ~total & 0xFFFF
 
 
+def syn_packet(src, sport, dst, dport, seq):
+    """An IPv4 TCP SYN from SRC:SPORT to DST:DPORT (addresses as 4 bytes), for a raw socket
+    (the kernel fills in the IP checksum and the total length)."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, 0x02, 65535, 0, 0)
+    pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", csum16(pseudo + tcp)) + tcp[18:]
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, socket.IPPROTO_TCP, 0, src, dst) + tcp
+
+
 def syn_flood(addr, port, n, net):
     """N SYNs to ADDR:PORT, each from a distinct spoofed source in 10.NET.0.0/16."""
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
@@ -227,12 +237,16 @@ def syn_flood(addr, port, n, net):
     for i in range(n):
         src = socket.inet_aton(f"10.{net}.{(i + 1) // 256}.{(i + 1) % 256}")
         sport = 1024 + (i * 7919) % 60000
-        tcp = struct.pack("!HHIIBBHHH", sport, port, 0x10000 * i + 1, 0, 5 << 4, 0x02, 65535, 0, 0)
-        pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
-        tcp = tcp[:16] + struct.pack("!H", csum16(pseudo + tcp)) + tcp[18:]
-        # The kernel fills in the IP checksum and the total length of a raw packet.
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, socket.IPPROTO_TCP, 0, src, dst)
-        s.sendto(ip + tcp, (addr, 0))
+        s.sendto(syn_packet(src, sport, dst, port, 0x10000 * i + 1), (addr, 0))
+    s.close()
+
+
+def syn_on(c):
+    """A SYN on open connection C's own addresses and ports (a new connection's first packet
+    on a tuple whose old flow is still live), from a raw socket."""
+    (src, sport), (dst, dport) = c.getsockname(), c.getpeername()
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    s.sendto(syn_packet(socket.inet_aton(src), sport, socket.inet_aton(dst), dport, 0x5EED), (dst, 0))
     s.close()
 
 
@@ -273,6 +287,8 @@ def agent(fifo, out, lifetime=600):
       syn ADDR PORT N NET             N TCP SYNs through a raw socket, each from its own spoofed
                                       source 10.NET.x.y (x.y counting up from 0.1), as a SYN
                                       flood: "syn N" once sent (nothing waits for answers)
+      synon ID                        a raw SYN on open connection ID's addresses and ports:
+                                      "synon ID" once sent
       quit                            close everything, exit
     OUT may be a FIFO. The process exits by itself after LIFETIME seconds.
     """
@@ -389,6 +405,10 @@ def agent(fifo, out, lifetime=600):
         elif cmd == "syn":
             syn_flood(args[0], int(args[1]), int(args[2]), int(args[3]))
             emit(f"syn {args[2]}")
+        elif cmd == "synon":
+            for i in ids(args):
+                syn_on(conns[i])
+                emit(f"synon {i}")
         elif cmd == "ping":
             for i in ids(args):
                 emit(f"ping {i} {ask(conns[i])}")
@@ -541,7 +561,7 @@ def main():
         ports = [int(p) for p in args[1].split(",")]
         trickle(args[0], ports, float(args[2]), int(args[3]), float(args[4]))
     elif cmd == "ctcount":
-        print(len(ct_entries(args[0], args[1])))
+        print(sum(1 for sport, _ in ct_entries(args[0], args[1]) if len(args) < 3 or sport == int(args[2])))
     elif cmd == "agent":
         agent(args[0], args[1])
     else:

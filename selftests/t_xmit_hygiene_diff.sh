@@ -12,6 +12,10 @@
 #    conntrack=1, the conntrack entries go with the IPVS connections that kept them (2 s UDP
 #    timeout; counted with ctnetlink once `ipvsadm -Lnc` lists no UDP entry): a stale entry,
 #    whose reply tuple IPVS altered, would catch the next flow from the same client port;
+#  - with conntrack=1, a SYN on an established connection's tuple after its dest was quiesced
+#    (expire_nodest_conn=1) is dropped while the connection's live conntrack entry still
+#    points at the old dest, and that entry goes with the connection; the next SYN is
+#    scheduled afresh (upstream's "old conntrack" rule, rust/dp/mod.rs replace_conn);
 #  - a NAT reply of 3000 bytes, which the real server sends in fragments, reaches the client
 #    whole and from the VIP (the director gathers the fragments before translating);
 #  - TUN with pmtu_disc=0: a DF datagram that only fits without the outer header is sent on
@@ -56,7 +60,7 @@ EOF
     # A reply too large for one packet: its fragments must all leave translated.
     ag_to "$o" big udpbig $VIP 80
     [ "$ct" = 0 ] && dest_addresses "$o"
-    [ "$ct" = 1 ] && conntrack_after_expiry "$o"
+    [ "$ct" = 1 ] && conntrack_after_expiry "$o" && syn_on_live_conntrack "$o"
     stop_servers
     echo "rs1 saw: $(received_from "$TEST_TMP/rs1.log" | paste -sd,)" >> "$o"
     echo "rs2 saw: $(received_from "$TEST_TMP/rs2.log" | paste -sd,)" >> "$o"
@@ -72,6 +76,44 @@ conntrack_after_expiry() {  # conntrack_after_expiry O: UDP entries to the VIP o
     done
     echo "udp connections listed: $n" >> "$o"
     echo "udp conntrack entries to the VIP: $(lvs python3 -S "$SELFTESTS_DIR/dp_tool.py" ctcount udp $VIP 2>&1)" >> "$o"
+}
+
+# syn_on_live_conntrack O (conntrack=1): a SYN on the tuple of an established connection
+# whose dest was quiesced, with expire_nodest_conn=1. Its conntrack entry is live (conntrack
+# lets such a SYN through as belonging to it), and its reply tuple points at the old dest: so
+# the SYN is dropped and the old connection expires now, taking the entry with it; the next
+# SYN (the client's retransmission) is a new flow, scheduled to the other dest.
+syn_on_live_conntrack() {
+    local o=$1 id rs
+    echo "-- a SYN on a live conntrack entry, its dest quiesced, expire_nodest_conn=1" >> "$o"
+    lvs sysctl -qw net.ipv4.vs.expire_nodest_conn=1
+    ag_to "$o" reuse open $VIP 80 1 10.0.0.2 41000
+    read -r _ id rs < "$TEST_TMP/ag.last"     # "open ID RSn"
+    ipvs_restore "$o" <<< "-e -t $VIP:80 -r 172.16.${rs#RS}.2:80 -m -w 0"
+    ag_to "$o" reuse synon "$id"
+    # 41000 is A028: the old connection goes at once (at most 10 s on a slow host), and no new
+    # one takes its place.
+    if wait_entries_gone "^TCP 0A000002 A028 " 10; then
+        echo "after the first SYN: no connection from port 41000" >> "$o"
+    else
+        lvs_entry_of_port "$o" 41000
+    fi
+    echo "conntrack entries from port 41000: $(lvs python3 -S "$SELFTESTS_DIR/dp_tool.py" ctcount tcp $VIP 41000 2>&1)" >> "$o"
+    ag_to "$o" reuse synon "$id"
+    lvs_entry_of_port "$o" 41000
+    ag_to "$o" reuse reset "$id"
+}
+
+# lvs_entry_of_port O PORT: the director's connection from client port PORT, once listed
+# (its state left out: the client's socket answers the new flow's SYN-ACK as it likes)
+lvs_entry_of_port() {
+    local o=$1 port=$2 i line=
+    for ((i = 0; i < 100; i++)); do
+        line=$(lvs ipvsadm -Lnc | awk -v p=":$port" 'substr($4, length($4) - length(p) + 1) == p { print $1, $4, $5, $6 }')
+        [ -z "$line" ] || break
+        nap 0.1
+    done
+    echo "entry from port $port: ${line:-none}" >> "$o"
 }
 
 dest_addresses() {  # dest_addresses O: in the NAT topology, with its TCP service
@@ -114,6 +156,16 @@ validate() {
     local f=$1
     expect_grep "$f" "^udp connections listed: 0$" "conntrack=1: the UDP connections expired"
     expect_grep "$f" "^udp conntrack entries to the VIP: 0$" "conntrack=1: their conntrack entries went with them"
+    expect_grep "$f" "^after the first SYN: no connection from port 41000$" \
+        "conntrack=1: a SYN on a live entry to a quiesced dest was dropped, its connection expired"
+    expect_grep "$f" "^conntrack entries from port 41000: 0$" \
+        "conntrack=1: a SYN on a live entry to a quiesced dest took the entry away with the old connection"
+    local first second
+    first=$(sed -n 's/^reuse: open [0-9]* //p' "$f")
+    second=$(sed -n 's/^entry from port 41000: TCP 10\.0\.0\.2:41000 10\.0\.0\.100:80 172\.16\.\([12]\)\.2:80$/RS\1/p' "$f")
+    [ -n "$first" ] && [ -n "$second" ] && [ "$first" != "$second" ] &&
+        pass "conntrack=1: the SYN after it went to the other dest ($first, then $second)" ||
+        fail "conntrack=1: the SYN after the live entry's: first '$first', then '$second'"
     expect_grep "$f" "^ +-> 172\.16\.1\.2:80 " "the unicast dest was added"
     [ "$(grep -c '^exit=255$' "$f")" -eq 5 ] && pass "ipvsadm refused the five special addresses" ||
         fail "ipvsadm did not refuse the special addresses"
