@@ -22,8 +22,9 @@ SELFTESTS_FULL=${SELFTESTS_FULL:-0}
 full_or_quick() {   # full_or_quick FULL QUICK: FULL with SELFTESTS_FULL=1, else QUICK
     if [ "$SELFTESTS_FULL" = 1 ]; then echo "$1"; else echo "$2"; fi
 }
+. "$SELFTESTS_DIR/markers.sh"
 # full_only TEST: whether TEST's header marks it "# full only"
-full_only() { grep -q '^# full only' "$SELFTESTS_DIR/$1.sh"; }
+full_only() { test_full_only "$SELFTESTS_DIR/$1.sh"; }
 
 cd "$REPO_ROOT" || exit 1
 
