@@ -4,8 +4,8 @@
 # the kernel source the guest runs, with ipvs_rs.ko loaded and stock ip_vs absent: TCP over
 # IPv4 in DR, NAT and TUN modes, 32 random bytes that must arrive byte-identical.
 # tools/upstream-selftests copies it to build/upstream-selftests/ before the VM boots.
-# full only: t_datapath_diff covers the same modes with more traffic, against stock (make soak
-# runs this one; make selftest T=t_upstream_ipvs_sh too).
+# t_datapath_diff covers the same modes with more traffic, against stock; this one is kept in
+# make check as the kernel's own test of what a drop-in must pass.
 . "${0%/*}/lib.sh"
 
 dir=$REPO_ROOT/build/upstream-selftests/net/netfilter
