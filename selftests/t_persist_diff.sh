@@ -81,10 +81,11 @@ EOF
 -a -t $VIP:443 -r 172.16.1.2:443 $flag
 -a -t $VIP:443 -r 172.16.2.2:443 $flag
 EOF
+    # Both datagrams (each from a new socket) and both connections on one RS: the templates
+    # exist (checked below). They are not listed here: a 3 s template may already be gone by
+    # the time a slow host lists it (the -p 60 templates above show how they are listed).
     ag_to "$o" exp1u from udp $VIP 443 2 10.0.0.5
     ag_to "$o" exp1t from tcp $VIP 443 2 10.0.0.5
-    echo "-- templates of 10.0.0.5" >> "$o"
-    lvs ipvsadm -Lnc | awk "$CONNS_AWK" | grep " 10\.0\.0\.5:0 " | sort >> "$o"
     # At most 6 s (checked below: conns 1 s, template 3 s), as soon as they have gone.
     wait_entries_gone "^UDP 0A000005 [0-9A-F]{4} 0A000064 01BB " 7
     echo "-- UDP of 10.0.0.5 after 6 s" >> "$o"
@@ -174,7 +175,6 @@ validate_mode() {
         "$(answers "$f" udpdel '10\.0\.0\..*')" "$other"
     expect_one_rs "$mode: expiry: UDP before on one RS" "$(answers "$f" exp1u)"
     expect_one_rs "$mode: expiry: TCP before on one RS" "$(answers "$f" exp1t)"
-    expect_grep "$f" "^UDP $uassured 10\.0\.0\.5:0 $VIP:443 " "$mode: expiry: UDP template listed"
     # After 6 s no UDP entry of the -p 3 service is left (conns 1 s, template 3 s).
     if awk '/^-- UDP of 10.0.0.5 after 6 s/{f=1;next} /^--/{f=0} f' "$f" | grep -q '^UDP'; then
         fail "$mode: expiry: UDP entries left after 6 s"
