@@ -422,12 +422,13 @@ static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t n
 		while (off + NLA_HDRLEN <= len) {
 			struct nlattr *a = (struct nlattr *)(p + off);
 			unsigned char *v = p + off + NLA_HDRLEN;
-			size_t vlen = a->nla_len - NLA_HDRLEN;
 			uint16_t type = a->nla_type & NLA_TYPE_MASK, u16 = 0;
 			uint32_t u32 = 0;
+			size_t vlen;
 
 			if (a->nla_len < NLA_HDRLEN || a->nla_len > len - off)
 				break;
+			vlen = a->nla_len - NLA_HDRLEN;
 			off += NLA_ALIGN(a->nla_len);
 			if (vlen >= 2)
 				memcpy(&u16, v, 2);

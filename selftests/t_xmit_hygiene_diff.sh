@@ -84,23 +84,24 @@ conntrack_after_expiry() {  # conntrack_after_expiry O: UDP entries to the VIP o
 # the SYN is dropped and the old connection expires now, taking the entry with it; the next
 # SYN (the client's retransmission) is a new flow, scheduled to the other dest.
 syn_on_live_conntrack() {
-    local o=$1 id rs
+    local o=$1 id rs sport=41000 sport_hex
+    printf -v sport_hex %04X "$sport"     # as /proc/net/ip_vs_conn shows it
     echo "-- a SYN on a live conntrack entry, its dest quiesced, expire_nodest_conn=1" >> "$o"
     lvs sysctl -qw net.ipv4.vs.expire_nodest_conn=1
-    ag_to "$o" reuse open $VIP 80 1 10.0.0.2 41000
+    ag_to "$o" reuse open $VIP 80 1 10.0.0.2 "$sport"
     read -r _ id rs < "$TEST_TMP/ag.last"     # "open ID RSn"
     ipvs_restore "$o" <<< "-e -t $VIP:80 -r 172.16.${rs#RS}.2:80 -m -w 0"
     ag_to "$o" reuse synon "$id"
-    # 41000 is A028: the old connection goes at once (at most 10 s on a slow host), and no new
-    # one takes its place.
-    if wait_entries_gone "^TCP 0A000002 A028 " 10; then
-        echo "after the first SYN: no connection from port 41000" >> "$o"
+    # The old connection goes at once (at most 10 s on a slow host), and no new one takes its
+    # place.
+    if wait_entries_gone "^TCP 0A000002 $sport_hex " 10; then
+        echo "after the first SYN: no connection from port $sport" >> "$o"
     else
-        lvs_entry_of_port "$o" 41000
+        lvs_entry_of_port "$o" "$sport"
     fi
-    echo "conntrack entries from port 41000: $(lvs python3 -S "$SELFTESTS_DIR/dp_tool.py" ctcount tcp $VIP 41000 2>&1)" >> "$o"
+    echo "conntrack entries from port $sport: $(lvs python3 -S "$SELFTESTS_DIR/dp_tool.py" ctcount tcp $VIP "$sport" 2>&1)" >> "$o"
     ag_to "$o" reuse synon "$id"
-    lvs_entry_of_port "$o" 41000
+    lvs_entry_of_port "$o" "$sport"
     ag_to "$o" reuse reset "$id"
 }
 
