@@ -85,6 +85,7 @@ void ipvs_rs_icmp_send_ttl_exceeded(struct sk_buff *skb) { icmp_send(skb, ICMP_T
 void ipvs_rs_icmp_send_port_unreach(struct sk_buff *skb) { icmp_send(skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0); }
 void ipvs_rs_rcu_read_lock(void) { rcu_read_lock(); }
 void ipvs_rs_rcu_read_unlock(void) { rcu_read_unlock(); }
+void ipvs_rs_rcu_check_read(void) { RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "ipvs_rs: RCU pointer read unlocked"); }
 unsigned long ipvs_rs_jiffies(void) { return jiffies; }
 /* spin_lock_init() with the caller's lockdep class (the macro would give all our locks one). */
 void ipvs_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key)

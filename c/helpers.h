@@ -75,6 +75,7 @@ void ipvs_rs_icmp_send_ttl_exceeded(struct sk_buff *skb);
 void ipvs_rs_icmp_send_port_unreach(struct sk_buff *skb);
 void ipvs_rs_rcu_read_lock(void);
 void ipvs_rs_rcu_read_unlock(void);
+void ipvs_rs_rcu_check_read(void);
 unsigned long ipvs_rs_jiffies(void);
 struct lock_class_key;
 void ipvs_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key);

@@ -21,7 +21,7 @@
 //! Only then may the table, and what entries point to, be freed, and the module text go.
 
 use super::bindings;
-use super::rcu::Section;
+use super::rcu::{RcuLink, ReadGuard, Section};
 use super::sync::LockClass;
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
@@ -46,10 +46,10 @@ struct Node<D: Entry> {
     timer: Opaque<bindings::timer_list>,
     rcu: Opaque<bindings::callback_head>,
     /// Next entry in the bucket; readers follow it under RCU.
-    next: AtomicPtr<Node<D>>,
+    next: RcuLink<Node<D>>,
     /// The link that points to us (bucket head or previous `next`); null once unlinked.
     /// Written under the stripe lock only.
-    pprev: AtomicPtr<AtomicPtr<Node<D>>>,
+    pprev: AtomicPtr<RcuLink<Node<D>>>,
     refcnt: AtomicI32,
     /// Expiry delay in jiffies, re-armed whenever a reference is dropped.
     timeout: AtomicU32,
@@ -177,7 +177,7 @@ pub(crate) struct Sample {
 pub(crate) struct Table<D: Entry> {
     /// `1 << bits` bucket heads. With `conn_tab_bits` up to 20 this is 8 MiB, past what
     /// kmalloc gives, so it comes from kvmalloc, charged to the netns creator's memory cgroup.
-    buckets: KVVec<AtomicPtr<Node<D>>>,
+    buckets: KVVec<RcuLink<Node<D>>>,
     locks: KVec<Opaque<bindings::spinlock_t>>,
     mask: u32,
     /// Linked entries.
@@ -205,7 +205,7 @@ impl<D: Entry> Table<D> {
         let size = 1usize << bits.min(27);
         let mut buckets = KVVec::with_capacity(size, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..size {
-            buckets.push(AtomicPtr::new(core::ptr::null_mut()), GFP_KERNEL_ACCOUNT)?;
+            buckets.push(RcuLink::null(), GFP_KERNEL_ACCOUNT)?;
         }
         let nlocks = size.min(MAX_LOCKS);
         let mut locks = KVec::with_capacity(nlocks, GFP_KERNEL_ACCOUNT)?;
@@ -234,19 +234,16 @@ impl<D: Entry> Table<D> {
 
     /// Finds an entry of bucket `hash` for which `matches` holds, and takes a reference.
     pub(crate) fn lookup(&self, hash: u32, mut matches: impl FnMut(&D) -> bool) -> Option<ConnRef<D>> {
-        let _rcu = super::rcu::ReadGuard::new();
+        let rcu = ReadGuard::new();
         let head = &self.buckets[(hash & self.mask) as usize];
-        let mut p = head.load(Ordering::Acquire);
-        while !p.is_null() {
-            // SAFETY: under RCU, a node reachable from a bucket is not freed before a grace
-            // period after its unlink.
-            let node = unsafe { &*p };
+        let mut link = head.get(&rcu);
+        while let Some(node) = link {
             if matches(&node.data) {
                 if let Some(r) = Self::try_get(node) {
                     return Some(r);
                 }
             }
-            p = node.next.load(Ordering::Acquire);
+            link = node.next.get(&rcu);
         }
         None
     }
@@ -257,17 +254,15 @@ impl<D: Entry> Table<D> {
     pub(crate) fn expire_where(&self, mut doomed: impl FnMut(&D) -> bool) {
         for (i, head) in self.buckets.iter().enumerate() {
             {
-                let _rcu = super::rcu::ReadGuard::new();
-                let mut p = head.load(Ordering::Acquire);
-                while !p.is_null() {
-                    // SAFETY: as in `lookup`.
-                    let node = unsafe { &*p };
+                let rcu = ReadGuard::new();
+                let mut link = head.get(&rcu);
+                while let Some(node) = link {
                     if doomed(&node.data) {
                         if let Some(r) = Self::try_get(node) {
                             r.expire_now();
                         }
                     }
-                    p = node.next.load(Ordering::Acquire);
+                    link = node.next.get(&rcu);
                 }
             }
             if i % 64 == 63 {
@@ -285,12 +280,10 @@ impl<D: Entry> Table<D> {
         for i in 0..picks {
             let bucket = super::random_u32() & self.mask;
             if let Some(head) = self.buckets.get(bucket as usize) {
-                let _rcu = super::rcu::ReadGuard::new();
+                let rcu = ReadGuard::new();
                 let now = jiffies();
-                let mut p = head.load(Ordering::Acquire);
-                while !p.is_null() {
-                    // SAFETY: as in `lookup`.
-                    let node = unsafe { &*p };
+                let mut link = head.get(&rcu);
+                while let Some(node) = link {
                     // SAFETY: reading the expiry of a live timer; a racing re-arm gives a
                     // slightly stale value, which only shifts the idle time by one packet.
                     let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
@@ -304,7 +297,7 @@ impl<D: Entry> Table<D> {
                             r.expire_now();
                         }
                     }
-                    p = node.next.load(Ordering::Acquire);
+                    link = node.next.get(&rcu);
                 }
             }
             if i % 16 == 15 {
@@ -340,7 +333,7 @@ impl<D: Entry> Table<D> {
             Node {
                 timer: Opaque::uninit(),
                 rcu: Opaque::uninit(),
-                next: AtomicPtr::new(core::ptr::null_mut()),
+                next: RcuLink::null(),
                 pprev: AtomicPtr::new(core::ptr::null_mut()),
                 refcnt: AtomicI32::new(2), // the table's and the caller's
                 timeout: AtomicU32::new(timeout),
@@ -356,17 +349,19 @@ impl<D: Entry> Table<D> {
         {
             let _g = self.lock(bucket);
             let head = &self.buckets[bucket as usize];
-            let first = head.load(Ordering::Relaxed);
-            // SAFETY: under the stripe lock we own the bucket's links; `p` is not yet visible.
+            let first = head.addr();
+            // SAFETY: under the stripe lock we own the bucket's links and the nodes on them
+            // are alive; `p` is not yet visible. Linked nodes are freed only a grace period
+            // after their unlink (`expire_cb`, `clear`), as `RcuLink` requires. The head is
+            // published last, so readers see a fully initialised node.
             unsafe {
-                (*p).next.store(first, Ordering::Relaxed);
-                (*p).pprev.store(head as *const _ as *mut _, Ordering::Relaxed);
+                (*p).next.publish(first);
+                (*p).pprev.store(core::ptr::from_ref(head).cast_mut(), Ordering::Relaxed);
                 if !first.is_null() {
-                    (*first).pprev.store(&(*p).next as *const _ as *mut _, Ordering::Relaxed);
+                    (*first).pprev.store(core::ptr::from_ref(&(*p).next).cast_mut(), Ordering::Relaxed);
                 }
+                head.publish(p);
             }
-            // Publish: readers see a fully initialised node.
-            head.store(p, Ordering::Release);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         Ok(ConnRef { node: p })
@@ -390,8 +385,8 @@ impl<D: Entry> Table<D> {
             if !force && node.refcnt.compare_exchange(1, 0, Ordering::Acquire, Ordering::Relaxed).is_err() {
                 return false;
             }
-            let next = node.next.load(Ordering::Relaxed);
-            (*pprev).store(next, Ordering::Release);
+            let next = node.next.addr();
+            (*pprev).publish(next);
             if !next.is_null() {
                 (*next).pprev.store(pprev, Ordering::Relaxed);
             }
@@ -405,19 +400,17 @@ impl<D: Entry> Table<D> {
     /// /proc). `f` returns false to stop.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&D, u64) -> bool) {
         let now = jiffies();
-        let _rcu = super::rcu::ReadGuard::new();
+        let rcu = ReadGuard::new();
         for head in self.buckets.iter() {
-            let mut p = head.load(Ordering::Acquire);
-            while !p.is_null() {
-                // SAFETY: as in `lookup`.
-                let node = unsafe { &*p };
+            let mut link = head.get(&rcu);
+            while let Some(node) = link {
                 // SAFETY: reading the expiry of a live timer; a racing re-arm gives a
                 // slightly stale value, which /proc tolerates.
                 let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
                 if !f(&node.data, expires.saturating_sub(now)) {
                     return;
                 }
-                p = node.next.load(Ordering::Acquire);
+                link = node.next.get(&rcu);
             }
         }
     }
@@ -432,7 +425,7 @@ impl<D: Entry> Table<D> {
         });
         for (i, head) in self.buckets.iter().enumerate() {
             loop {
-                let p = head.load(Ordering::Acquire);
+                let p = head.addr();
                 if p.is_null() {
                     break;
                 }
@@ -613,20 +606,18 @@ impl<D: Entry> Table<D> {
             return;
         };
         let mut at_index = None;
-        let mut p = head.load(Ordering::Acquire);
+        let mut link = head.get(&*rcu);
         let mut i = 0;
-        while !p.is_null() {
-            if core::ptr::eq(p, cur.node) {
+        while let Some(node) = link {
+            if core::ptr::eq(node, cur.node) {
                 cur.index = i;
                 cur.epoch = rcu.epoch();
                 return;
             }
             if i == cur.index {
-                at_index = Some(p);
+                at_index = Some(core::ptr::from_ref(node));
             }
-            // SAFETY: reached from a bucket in the section held now (checked above), so not
-            // freed before it ends (see `lookup`).
-            p = unsafe { &*p }.next.load(Ordering::Acquire);
+            link = node.next.get(&*rcu);
             i += 1;
         }
         cur.epoch = rcu.epoch();
@@ -644,12 +635,13 @@ impl<D: Entry> Table<D> {
     /// the entry is always current here; if it were not, the walk would go on at the next
     /// bucket.)
     fn step(&self, cur: &mut Cursor<D>, rcu: &mut Section, crossed: &mut u32) {
-        let next = Self::current(cur, rcu).map_or(core::ptr::null_mut(), |n| n.next.load(Ordering::Acquire));
-        if next.is_null() {
-            self.next_bucket(cur, rcu, crossed);
-        } else {
-            cur.node = next;
-            cur.index += 1;
+        let next = Self::current(cur, rcu).and_then(|n| n.next.get(&*rcu)).map(core::ptr::from_ref);
+        match next {
+            Some(next) => {
+                cur.node = next;
+                cur.index += 1;
+            }
+            None => self.next_bucket(cur, rcu, crossed),
         }
     }
 
@@ -670,7 +662,7 @@ impl<D: Entry> Table<D> {
                 cur.node = core::ptr::null();
                 return;
             };
-            cur.node = head.load(Ordering::Acquire);
+            cur.node = head.get(&*rcu).map_or(core::ptr::null(), core::ptr::from_ref);
             if !cur.node.is_null() {
                 return;
             }

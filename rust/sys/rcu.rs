@@ -27,6 +27,106 @@ impl Drop for ReadGuard {
     }
 }
 
+/// Proof that the caller is inside an RCU read-side section: a [`ReadGuard`], or a
+/// [`Section`] while it is held.
+pub(crate) trait ReadSide {
+    /// Whether the section is held now.
+    fn is_held(&self) -> bool;
+}
+
+impl ReadSide for ReadGuard {
+    fn is_held(&self) -> bool {
+        true
+    }
+}
+
+impl ReadSide for Section {
+    fn is_held(&self) -> bool {
+        self.held
+    }
+}
+
+/// Tells lockdep's RCU checker (PROVE_RCU) that a protected pointer is being followed, as
+/// `rcu_dereference` does: the types already prove a read-side section, and this checks
+/// the proof against what the kernel knows the task holds. Nothing without PROVE_RCU.
+#[inline(always)]
+fn check_read_side() {
+    #[cfg(CONFIG_PROVE_RCU)]
+    // SAFETY: only reads the task's lockdep state (and warns once if no section is held).
+    unsafe {
+        bindings::ipvs_rs_rcu_check_read()
+    };
+}
+
+/// A pointer that RCU readers follow while its writers change it under their own lock: what
+/// C spells `T __rcu *`. A reader gets `&T` only for as long as it proves a read-side
+/// section; writers publish with release ordering (`rcu_assign_pointer`), so a reader sees
+/// what a new target was initialised with.
+///
+/// # Invariants
+///
+/// The pointer is null or points to a `T` that stays allocated until a grace period has
+/// passed after it stopped being reachable through this link.
+#[repr(transparent)]
+pub(crate) struct RcuLink<T>(AtomicPtr<T>);
+
+impl<T> RcuLink<T> {
+    /// A link to nothing.
+    pub(crate) const fn null() -> Self {
+        // INVARIANT: null.
+        RcuLink(AtomicPtr::new(core::ptr::null_mut()))
+    }
+
+    /// The target, for a reader in the section `rcu` proves (none if that section is not
+    /// held, or the link is null).
+    pub(crate) fn get<'s>(&self, rcu: &'s impl ReadSide) -> Option<&'s T> {
+        if !rcu.is_held() {
+            return None;
+        }
+        check_read_side();
+        let p = self.0.load(Ordering::Acquire);
+        // SAFETY: by the invariant the target, if any, is freed only a grace period after it
+        // became unreachable, and that grace period cannot end while `rcu`'s section, which
+        // the returned borrow outlives not, is held.
+        unsafe { p.as_ref() }
+    }
+
+    /// The pointer's value, for comparing addresses and for writers under their lock;
+    /// dereferencing it needs the caller's own argument.
+    pub(crate) fn addr(&self) -> *mut T {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Points the link at `p` (null: nothing), visible to readers with everything written to
+    /// `*p` before.
+    ///
+    /// # Safety
+    ///
+    /// `p` is null or stays allocated until a grace period has passed after it stopped being
+    /// reachable through this link; the caller serialises writers of the link.
+    pub(crate) unsafe fn publish(&self, p: *mut T) {
+        // INVARIANT: per the contract.
+        self.0.store(p, Ordering::Release);
+    }
+
+    /// Points the link at `p` and returns what it pointed to, which readers may still be
+    /// using until a grace period has passed.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RcuLink::publish`], except that writers need not be serialised (the swap
+    /// is atomic).
+    pub(crate) unsafe fn swap(&self, p: *mut T) -> *mut T {
+        // INVARIANT: per the contract.
+        self.0.swap(p, Ordering::AcqRel)
+    }
+
+    /// The pointer's value, for the link's only owner.
+    pub(crate) fn get_mut(&mut self) -> *mut T {
+        *self.0.get_mut()
+    }
+}
+
 /// Source of [`Section`] epochs: every section (and every pause of one) gets a number no
 /// other has had, so a position that remembers the epoch it was found in can tell whether the
 /// section it was found in is still the one held.
@@ -147,6 +247,7 @@ impl<T: Send + Sync + 'static> RcuBox<T> {
 
     /// The current value, valid while `guard` is held.
     pub(crate) fn read<'g>(&self, _guard: &'g ReadGuard) -> &'g T {
+        check_read_side();
         // SAFETY: the pointer is always a live node; a replaced node is freed only after a
         // grace period, which cannot end while `_guard` holds the read-side section.
         unsafe { &(*self.ptr.load(Ordering::Acquire)).value }

@@ -10,10 +10,9 @@
 //! after a grace period. Two CPUs missing at once both store, and one entry wins.
 
 use super::bindings;
-use super::rcu::ReadGuard;
+use super::rcu::{RcuLink, ReadGuard};
 use super::skb::Route;
 use super::NetRef;
-use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -29,7 +28,7 @@ struct Cached {
 
 /// The cached route of one real server (none until its first packet).
 pub(crate) struct RouteCache {
-    cached: AtomicPtr<Cached>,
+    cached: RcuLink<Cached>,
 }
 
 // SAFETY: an entry is immutable once published and freed only after a grace period (or by the
@@ -40,20 +39,19 @@ unsafe impl Sync for RouteCache {}
 
 impl RouteCache {
     pub(crate) const fn new() -> Self {
-        RouteCache { cached: AtomicPtr::new(core::ptr::null_mut()) }
+        RouteCache { cached: RcuLink::null() }
     }
 
     /// The route to `daddr` (with `known_nh`, as next hop): the cached one while it is valid,
     /// else a fresh lookup, which is cached in its place.
     pub(crate) fn route(&self, net: NetRef<'_>, daddr: [u8; 4], known_nh: bool) -> Option<Route> {
         {
-            let _rcu = ReadGuard::new();
-            let p = self.cached.load(Ordering::Acquire);
-            // SAFETY: under RCU a published entry is freed only a grace period after it was
-            // replaced, and it holds its route until then, so `rt` is live; `dst_hold_safe`
-            // fails if the route is already being released.
-            unsafe {
-                if let Some(c) = p.as_ref() {
+            let rcu = ReadGuard::new();
+            if let Some(c) = self.cached.get(&rcu) {
+                // SAFETY: an entry holds its route until it is freed, a grace period after it
+                // was replaced, so under `rcu` `rt` is live; `dst_hold_safe` fails if the
+                // route is already being released.
+                unsafe {
                     if c.daddr == daddr
                         && c.known_nh == known_nh
                         && bindings::ipvs_rs_rt_valid(c.rt)
@@ -71,7 +69,8 @@ impl RouteCache {
 
     /// Forgets the cached route (the dest was edited, as upstream's `__ip_vs_dst_cache_reset`).
     pub(crate) fn reset(&self) {
-        let old = self.cached.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: null is always allowed; the old entry goes through a grace period.
+        let old = unsafe { self.cached.swap(core::ptr::null_mut()) };
         retire(old);
     }
 
@@ -81,7 +80,9 @@ impl RouteCache {
         let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else { return };
         // SAFETY: `route` holds a reference, so the route is live; the entry takes its own.
         unsafe { bindings::ipvs_rs_rt_hold(route.raw()) };
-        let old = self.cached.swap(KBox::into_raw(entry), Ordering::AcqRel);
+        // SAFETY: the entry is freed only by `retire` (after a grace period) or by the cache's
+        // drop (when no reader is left).
+        let old = unsafe { self.cached.swap(KBox::into_raw(entry)) };
         retire(old);
     }
 }
@@ -97,7 +98,7 @@ fn retire(old: *mut Cached) {
 
 impl Drop for RouteCache {
     fn drop(&mut self) {
-        let p = *self.cached.get_mut();
+        let p = self.cached.get_mut();
         if !p.is_null() {
             // SAFETY: the cache's owner is being dropped, so no reader can use the cache (they
             // hold the owner while they do): the entry can go at once.
