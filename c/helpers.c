@@ -12,7 +12,9 @@
 #include <net/ip.h>
 #include <net/icmp.h>
 #include <net/route.h>
+#include <linux/netfilter_ipv4.h>
 #include <net/checksum.h>
+#include <net/ip_vs.h>
 #include <linux/random.h>
 #include <linux/timer.h>
 #include <linux/rcupdate.h>
@@ -67,11 +69,22 @@ void ipvs_rs_skb_clear_ip_options(struct sk_buff *skb) { memset(&IPCB(skb)->opt,
 __sum16 ipvs_rs_udp4_full_csum(struct sk_buff *skb, unsigned int off, __be32 saddr, __be32 daddr)
 { return csum_tcpudp_magic(saddr, daddr, skb->len - off, IPPROTO_UDP, skb_checksum(skb, off, skb->len - off, 0)); }
 void ipvs_rs_skb_csum_unnecessary(struct sk_buff *skb) { skb->ip_summed = CHECKSUM_UNNECESSARY; }
+bool ipvs_rs_icmp_csum_ok(struct sk_buff *skb, unsigned int off) { return ip_vs_checksum_common_check(skb, off, IPPROTO_ICMP, AF_INET); }
+__sum16 ipvs_rs_skb_csum_fold(struct sk_buff *skb, unsigned int off) { return csum_fold(skb_checksum(skb, off, skb->len - off, 0)); }
+bool ipvs_rs_pskb_pull(struct sk_buff *skb, unsigned int len) { return pskb_pull(skb, len) != NULL; }
+bool ipvs_rs_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
+void ipvs_rs_skb_set_transport_header(struct sk_buff *skb, int offset) { skb_set_transport_header(skb, offset); }
+void ipvs_rs_ipcb_clear_options(struct sk_buff *skb) { memset(&IPCB(skb)->opt, 0, sizeof(IPCB(skb)->opt)); }
+void ipvs_rs_icmp_send(struct sk_buff *skb, u8 type, u8 code, __be32 info) { icmp_send(skb, type, code, info); }
+void ipvs_rs_ipv4_update_pmtu(struct sk_buff *skb, struct net *net, u32 mtu) { ipv4_update_pmtu(skb, net, mtu, 0, 0); }
+void ipvs_rs_consume_skb(struct sk_buff *skb) { consume_skb(skb); }
 void ipvs_rs_skb_dst_drop(struct sk_buff *skb) { skb_dst_drop(skb); }
 void ipvs_rs_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst) { skb_dst_set(skb, dst); }
 struct dst_entry *ipvs_rs_rt_dst(struct rtable *rt) { return &rt->dst; }
 unsigned int ipvs_rs_dst_mtu(const struct dst_entry *dst) { return dst_mtu(dst); }
 bool ipvs_rs_rt_is_local(const struct rtable *rt) { return rt->rt_flags & RTCF_LOCAL; }
+bool ipvs_rs_skb_route_is_local(const struct sk_buff *skb) { return skb_rtable(skb) && (skb_rtable(skb)->rt_flags & RTCF_LOCAL); }
+int ipvs_rs_ip_route_me_harder(struct net *net, struct sk_buff *skb) { return ip_route_me_harder(net, skb->sk, skb, RTN_LOCAL); }
 void ipvs_rs_ip_rt_put(struct rtable *rt) { ip_rt_put(rt); }
 bool ipvs_rs_rt_hold_safe(struct rtable *rt) { return dst_hold_safe(&rt->dst); }
 void ipvs_rs_rt_hold(struct rtable *rt) { dst_hold(&rt->dst); }

@@ -27,6 +27,9 @@
                                      number of conntrack entries (ctnetlink dump; needs
                                      nf_conntrack_netlink) whose original direction is PROTO
                                      (tcp or udp) to DADDR (from source port SPORT)
+  dp_tool.py tunfrag DIP RIP CIP VIP CPORT VPORT MTU
+                                     an ICMP fragmentation needed to DIP about an IPIP packet
+                                     DIP -> RIP carrying UDP CIP:CPORT -> VIP:VPORT (DF)
   dp_tool.py agent FIFO OUT          runs traffic commands read from FIFO, results appended
                                      to OUT (see agent()): one Python start for a whole test
 
@@ -250,6 +253,58 @@ def syn_on(c):
     s.close()
 
 
+def udp_connected(addr, port, sport, wait=2.0):
+    """One datagram from a UDP socket connected to ADDR:PORT from SPORT, so that an ICMP error
+    quoting it reaches the socket: the answer, or ERROR:<the error>."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.settimeout(wait)
+    try:
+        s.bind(("0.0.0.0", sport))
+        s.connect((addr, port))
+        s.send(b"u" * 100)
+        ans = s.recv(100).decode().strip()
+    except OSError as e:
+        ans = f"ERROR:{type(e).__name__}"
+    s.close()
+    return ans
+
+
+def frag_needed(vip, vport, cport, mtu):
+    """An ICMP "fragmentation needed" (MTU MTU) to VIP, as a router on the way back would send
+    it, quoting a 1500-byte UDP datagram from VIP:VPORT to this host's CPORT."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.connect((vip, vport))
+    me = socket.inet_aton(probe.getsockname()[0])
+    probe.close()
+    quoted = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 1500, 0, 0x4000, 63, socket.IPPROTO_UDP, 0,
+                         socket.inet_aton(vip), me)
+    quoted = quoted[:10] + struct.pack("!H", csum16(quoted)) + quoted[12:]
+    quoted += struct.pack("!HHHH", vport, cport, 1480, 0)
+    icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + quoted
+    icmp = icmp[:2] + struct.pack("!H", csum16(icmp)) + icmp[4:]
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    s.sendto(icmp, (vip, 0))
+    s.close()
+
+
+def tunnel_frag_needed(dip, rip, cip, vip, cport, vport, mtu):
+    """An ICMP "fragmentation needed" (MTU MTU) to DIP, as a router between the director and a
+    real server sends it about an IPIP packet DIP -> RIP carrying a 1480-byte UDP datagram
+    CIP:CPORT -> VIP:VPORT with DF set."""
+    def header(src, dst, proto, length):
+        h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0x4000, 63, proto, 0,
+                        socket.inet_aton(src), socket.inet_aton(dst))
+        return h[:10] + struct.pack("!H", csum16(h)) + h[12:]
+    quoted = header(dip, rip, 4, 1500) + header(cip, vip, socket.IPPROTO_UDP, 1480)
+    quoted += struct.pack("!HHHH", cport, vport, 1460, 0)
+    icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + quoted
+    icmp = icmp[:2] + struct.pack("!H", csum16(icmp)) + icmp[4:]
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    s.sendto(icmp, (dip, 0))
+    s.close()
+
+
 def from_sources(proto, addr, ports, n, srcs):
     for src in srcs:
         for _ in range(n):
@@ -289,10 +344,18 @@ def agent(fifo, out, lifetime=600):
                                       flood: "syn N" once sent (nothing waits for answers)
       synon ID                        a raw SYN on open connection ID's addresses and ports:
                                       "synon ID" once sent
+      udpconn ADDR PORT SPORT         one datagram from a connected socket (ICMP errors reach
+                                      it): "udpconn ANSWER" (ERROR:ConnectionRefusedError for
+                                      a port unreachable)
+      fragneeded VIP VPORT CPORT MTU  an ICMP fragmentation needed to VIP quoting a UDP
+                                      datagram VIP:VPORT -> this host:CPORT: "fragneeded MTU"
+      udpopen ADDR PORT SPORT         one datagram from a socket bound to SPORT that stays open
+                                      (ICMP errors about its packets find it): "udpopen ANSWER"
       quit                            close everything, exit
     OUT may be a FIFO. The process exits by itself after LIFETIME seconds.
     """
     conns = {}
+    kept = []       # UDP sockets of udpopen, closed when the agent exits
     next_id = 1
     ncmd = 0
     # O_RDWR: the FIFO never reads as closed between two writers. Lines are split here (not
@@ -409,6 +472,23 @@ def agent(fifo, out, lifetime=600):
             for i in ids(args):
                 syn_on(conns[i])
                 emit(f"synon {i}")
+        elif cmd == "udpconn":
+            emit(f"udpconn {udp_connected(args[0], int(args[1]), int(args[2]))}")
+        elif cmd == "udpopen":
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.settimeout(2.0)
+            s.bind(("0.0.0.0", int(args[2])))
+            kept.append(s)
+            try:
+                s.sendto(b"u" * 100, (args[0], int(args[1])))
+                ans = s.recv(100).decode().strip()
+            except OSError as e:
+                ans = f"ERROR:{type(e).__name__}"
+            emit(f"udpopen {ans}")
+        elif cmd == "fragneeded":
+            frag_needed(args[0], int(args[1]), int(args[2]), int(args[3]))
+            emit(f"fragneeded {args[3]}")
         elif cmd == "ping":
             for i in ids(args):
                 emit(f"ping {i} {ask(conns[i])}")
@@ -560,6 +640,8 @@ def main():
     elif cmd == "trickle":
         ports = [int(p) for p in args[1].split(",")]
         trickle(args[0], ports, float(args[2]), int(args[3]), float(args[4]))
+    elif cmd == "tunfrag":
+        tunnel_frag_needed(*args[:4], *(int(a) for a in args[4:7]))
     elif cmd == "ctcount":
         print(sum(1 for sport, _ in ct_entries(args[0], args[1]) if len(args) < 3 or sport == int(args[2])))
     elif cmd == "agent":

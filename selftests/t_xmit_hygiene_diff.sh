@@ -18,6 +18,10 @@
 #    scheduled afresh (upstream's "old conntrack" rule, rust/dp/mod.rs replace_conn);
 #  - a NAT reply of 3000 bytes, which the real server sends in fragments, reaches the client
 #    whole and from the VIP (the director gathers the fragments before translating);
+#  - snat_reroute: with a policy rule sending traffic from the VIP to the clients' subnet into
+#    a dummy device, a NAT reply is routed again from its new source (the VIP) and follows
+#    the rule (snat_reroute=1, the default); with snat_reroute=0 it keeps the route it came
+#    with and reaches the client;
 #  - TUN with pmtu_disc=0: a DF datagram that only fits without the outer header is sent on
 #    (the outer packet may be fragmented) instead of answered with "fragmentation needed";
 #    with pmtu_disc=1 (the default) it is refused as stock refuses it.
@@ -59,7 +63,7 @@ EOF
     ag_to "$o" udp from udp $VIP 80 2 10.0.0.2
     # A reply too large for one packet: its fragments must all leave translated.
     ag_to "$o" big udpbig $VIP 80
-    [ "$ct" = 0 ] && dest_addresses "$o"
+    [ "$ct" = 0 ] && dest_addresses "$o" && snat_reroute "$o"
     [ "$ct" = 1 ] && conntrack_after_expiry "$o" && syn_on_live_conntrack "$o"
     stop_servers
     echo "rs1 saw: $(received_from "$TEST_TMP/rs1.log" | paste -sd,)" >> "$o"
@@ -117,6 +121,29 @@ lvs_entry_of_port() {
     echo "entry from port $port: ${line:-none}" >> "$o"
 }
 
+# snat_reroute O: in the NAT topology, with its UDP service. "from the VIP" goes to a dummy
+# device, where a rerouted reply is counted.
+snat_reroute() {
+    local o=$1 v i sent=/sys/class/net/rr0/statistics/tx_packets before after
+    echo "-- snat_reroute" >> "$o"
+    lvs sh -c "ip link add rr0 type dummy && ip link set rr0 up &&
+        ip route add 10.0.0.0/24 dev rr0 table 100 && ip rule add from $VIP table 100 pref 100" >> "$o" 2>&1
+    for v in 1 0; do
+        lvs sysctl -qw net.ipv4.vs.snat_reroute=$v
+        before=$(lvs cat $sent)
+        ag_to "$o" "snat_reroute=$v" udp $VIP 80 1 $((41100 + v))
+        # A reply that reached the client was routed already; one that did not may still
+        # be on its way on a slow host.
+        for ((i = 0; i < 50; i++)); do
+            after=$(lvs cat $sent)
+            [ "$after" = "$before" ] && [ "$v" = 1 ] || break
+            nap 0.2
+        done
+        echo "snat_reroute=$v: replies into the dummy device: $((after - before))" >> "$o"
+    done
+    lvs sh -c "ip rule del pref 100; ip link del rr0; sysctl -qw net.ipv4.vs.snat_reroute=1"
+}
+
 dest_addresses() {  # dest_addresses O: in the NAT topology, with its TCP service
     local o=$1 a
     echo "-- dest addresses" >> "$o"
@@ -167,6 +194,10 @@ validate() {
     [ -n "$first" ] && [ -n "$second" ] && [ "$first" != "$second" ] &&
         pass "conntrack=1: the SYN after it went to the other dest ($first, then $second)" ||
         fail "conntrack=1: the SYN after the live entry's: first '$first', then '$second'"
+    expect_grep "$f" "^snat_reroute=1: ERROR:TimeoutError$" "snat_reroute=1: the rerouted NAT reply does not reach the client"
+    expect_grep "$f" "^snat_reroute=1: replies into the dummy device: 1$" \
+        "snat_reroute=1: a NAT reply is routed again from the VIP (a 'from VIP' rule applies)"
+    expect_grep "$f" "^snat_reroute=0: RS[12]$" "snat_reroute=0: the NAT reply keeps its route to the client"
     expect_grep "$f" "^ +-> 172\.16\.1\.2:80 " "the unicast dest was added"
     [ "$(grep -c '^exit=255$' "$f")" -eq 5 ] && pass "ipvsadm refused the five special addresses" ||
         fail "ipvsadm did not refuse the special addresses"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! One IPVS connection: the tuple, the chosen dest, and its protocol state.
 
+use crate::ipvs_core::uapi::fwd;
 use super::service::{DestRt, Stats};
 use crate::ipvs_core::defense::EntryKind;
 use crate::ipvs_core::packet::PROTO_TCP;
@@ -170,6 +171,15 @@ impl ConnData {
             && self.vaddr == virt.0
             && self.vport == virt.1
             && !self.is_template()
+    }
+
+    /// Whether a packet from `server` to `client` is a reply of this (non-template) connection
+    /// (upstream's `ip_vs_conn_out_get`): from the real server for NAT, from the virtual
+    /// service for the other methods, whose replies pass the director only when it is on
+    /// their way (their real server's gateway, or the client itself).
+    pub(crate) fn matches_out(&self, protocol: u8, server: ([u8; 4], [u8; 2]), client: ([u8; 4], [u8; 2])) -> bool {
+        let from = if self.fwd == fwd::MASQ { (self.daddr, self.dport) } else { (self.vaddr, self.vport) };
+        self.protocol == protocol && self.caddr == client.0 && self.cport == client.1 && from == server && !self.is_template()
     }
 
     /// Whether this is the valid template for `t` (`ip_vs_ct_in_get`).

@@ -4,6 +4,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod defense;
+mod icmp;
 pub(crate) mod service;
 
 use crate::ctl::IpvsNet;
@@ -77,6 +78,11 @@ impl DpState {
     }
 }
 
+/// The IPv4 header of a packet, if it has one.
+fn parse_ip(skb: &Skb<'_>) -> Option<Ipv4> {
+    Ipv4::parse(&skb.read::<20>(0)?)
+}
+
 /// A parsed TCP or UDP packet.
 struct L4Packet {
     ip: Ipv4,
@@ -91,8 +97,7 @@ struct L4Packet {
 /// Like upstream, the ports are enough to find a connection; the rest of the header is
 /// needed to schedule one, to change a TCP state or to rewrite the packet
 /// (`tcp_conn_schedule`, `tcp_state_transition`, `tcp_dnat_handler` and the UDP ones).
-fn parse(skb: &Skb<'_>) -> Option<L4Packet> {
-    let ip = Ipv4::parse(&skb.read::<20>(0)?)?;
+fn parse(skb: &Skb<'_>, ip: Ipv4) -> Option<L4Packet> {
     if ip.is_fragment || (ip.protocol != PROTO_TCP && ip.protocol != PROTO_UDP) {
         return None;
     }
@@ -155,13 +160,45 @@ impl netfilter::Handler for Datapath {
             },
             _ => skb,
         };
-        let Some(pkt) = parse(&skb) else {
+        let Some(ip) = parse_ip(&skb) else {
+            return Verdict::Accept;
+        };
+        // Replies delivered here are not routed again; those leaving are, from the virtual
+        // address, with `snat_reroute` (upstream's `ip_vs_route_me_harder`).
+        let reroute = match id {
+            HookId::ReplyForward | HookId::ReplyLocalOut => {
+                (ipvs.sysctls.get(sysctl::idx::SNAT_REROUTE) != 0).then_some(net)
+            }
+            _ => None,
+        };
+        if ip.protocol == PROTO_ICMP {
+            // Fragments reach the request hooks only from this host, which sends no
+            // fragmented errors (the reply hooks gathered theirs above).
+            if ip.is_fragment {
+                return Verdict::Accept;
+            }
+            let err = match icmp::classify(&skb, &ip) {
+                icmp::Icmp::Error(err) => err,
+                // Errors about our tunnel packets come to this host, at LOCAL_IN.
+                icmp::Icmp::Tunnel(err) if id == HookId::RequestLocalIn => return icmp::tunnel(ipvs, net, skb, &ip, &err),
+                icmp::Icmp::Tunnel(_) | icmp::Icmp::Unrelated => return Verdict::Accept,
+                icmp::Icmp::Truncated => return Verdict::Drop,
+            };
+            return match id {
+                HookId::RequestLocalIn => icmp::request(ipvs, net, skb, &ip, &err, false),
+                HookId::RequestLocalOut => icmp::request(ipvs, net, skb, &ip, &err, true),
+                HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => {
+                    icmp::reply(ipvs, skb, &ip, &err, reroute)
+                }
+            };
+        }
+        let Some(pkt) = parse(&skb, ip) else {
             return Verdict::Accept;
         };
         match id {
             HookId::RequestLocalIn => request(ipvs, net, skb, &pkt, false),
             HookId::RequestLocalOut => request(ipvs, net, skb, &pkt, true),
-            HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => reply(ipvs, skb, &pkt),
+            HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => reply(ipvs, skb, &pkt, reroute),
         }
     }
 }
@@ -420,24 +457,28 @@ fn persistent_dest(
 }
 
 /// A packet from a real server back to a client through the director (NAT replies).
-fn reply(ipvs: &IpvsNet, skb: Skb<'_>, pkt: &L4Packet) -> Verdict {
+/// A reply of a connection passing the director: a NAT reply gets the VIP as source; a DR or
+/// TUN one (the director on its way) only counts and moves the connection's state, as
+/// upstream's `handle_response` does with them.
+fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, pkt: &L4Packet, reroute: Option<NetRef<'_>>) -> Verdict {
     let ip = &pkt.ip;
     let hash = conn_hash(ip.protocol, ip.daddr, pkt.dport, ipvs.dp.seed);
-    let Some(conn) = ipvs.conns.lookup(hash, |c| {
-        c.fwd == fwd::MASQ
-            && !c.is_template()
-            && c.protocol == ip.protocol
-            && c.caddr == ip.daddr
-            && c.cport == pkt.dport
-            && c.daddr == ip.saddr
-            && c.dport == pkt.sport
-    }) else {
+    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(ip.protocol, (ip.saddr, pkt.sport), (ip.daddr, pkt.dport)))
+    else {
         return Verdict::Accept;
     };
+    let d = conn.data();
     let len = skb.len();
-    conn.data().dest.stats.count_out(len);
-    conn.data().svc_stats.count_out(len);
+    d.dest.stats.count_out(len);
+    d.svc_stats.count_out(len);
     ipvs.dp.total.count_out(len);
-    conn.set_timeout(track(ipvs, conn.data(), pkt, Direction::Output));
-    crate::xmit::nat::xmit_out(skb, ip, conn.data())
+    conn.set_timeout(track(ipvs, d, pkt, Direction::Output));
+    if d.fwd == fwd::MASQ {
+        return crate::xmit::nat::xmit_out(skb, ip, d, reroute);
+    }
+    skb.set_ipvs_property();
+    if d.nfct.is_none() {
+        skb.untrack();
+    }
+    Verdict::Accept
 }

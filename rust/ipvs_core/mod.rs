@@ -11,6 +11,7 @@ pub mod dest;
 pub mod errno;
 pub mod estimator;
 pub mod genl;
+pub mod icmp;
 pub mod nlattr;
 pub mod packet;
 pub mod persist;

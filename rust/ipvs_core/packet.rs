@@ -18,6 +18,8 @@ pub struct Ipv4 {
     pub dont_fragment: bool,
     /// A fragment other than the first, or a first fragment with more to come.
     pub is_fragment: bool,
+    /// A fragment other than the first: its L4 header is in the first.
+    pub later_fragment: bool,
     pub ttl: u8,
     pub protocol: u8,
     pub saddr: [u8; 4],
@@ -38,6 +40,7 @@ impl Ipv4 {
             tot_len: u16::from_be_bytes([l0, l1]),
             dont_fragment: frag & 0x4000 != 0,
             is_fragment: frag & 0x3fff != 0,
+            later_fragment: frag & 0x1fff != 0,
             ttl,
             protocol,
             saddr: [s0, s1, s2, s3],

@@ -67,6 +67,16 @@ impl RouteCache {
         Some(route)
     }
 
+    /// The MTU of the cached route, if any, without checking that the route is still valid
+    /// (upstream's `dst_mtu(dest_dst->dst_cache)` in its relay of tunnel errors).
+    pub(crate) fn cached_mtu(&self) -> Option<u32> {
+        let rcu = ReadGuard::new();
+        let c = self.cached.get(&rcu)?;
+        // SAFETY: the entry holds a reference on its route until it is freed, a grace period
+        // after it was replaced (see `route`), so `rt` is live under `rcu`.
+        Some(unsafe { bindings::ipvs_rs_dst_mtu(bindings::ipvs_rs_rt_dst(c.rt)) })
+    }
+
     /// Forgets the cached route (the dest was edited, as upstream's `__ip_vs_dst_cache_reset`).
     pub(crate) fn reset(&self) {
         // SAFETY: null is always allowed; the old entry goes through a grace period.

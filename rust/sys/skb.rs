@@ -132,9 +132,39 @@ impl Writable<'_, '_> {
 
     /// Recomputes the IPv4 header checksum.
     pub(crate) fn ip_send_check(&mut self) -> bool {
-        let Some(p) = self.at(0, 20) else { return false };
-        // SAFETY: an IPv4 header lies at the (writable) network header.
+        self.ipv4_send_check_at(0)
+    }
+
+    /// Recomputes the checksum of the IPv4 header at `offset` (the packet's own at 0, or the
+    /// one an ICMP error quotes), options included.
+    pub(crate) fn ipv4_send_check_at(&mut self, offset: usize) -> bool {
+        let Some([vihl]) = self.read::<1>(offset) else { return false };
+        let len = usize::from(vihl & 0x0f) * 4;
+        if len < 20 {
+            return false;
+        }
+        let Some(p) = self.at(offset, len) else { return false };
+        // SAFETY: `at` checked that the whole header (IHL words, which ip_send_check sums)
+        // lies in the writable part.
         unsafe { bindings::ip_send_check(p.cast()) };
+        true
+    }
+
+    /// Fills in the checksum of the ICMP message at `offset`, which runs to the end of the
+    /// packet, and marks the packet's checksum as verified (upstream's `ip_vs_nat_icmp`).
+    pub(crate) fn icmp_csum_fill(&mut self, offset: usize) -> bool {
+        let Some(p) = self.at(offset + crate::ipvs_core::icmp::CSUM_OFF, 2) else { return false };
+        let Ok(off) = u32::try_from(self.skb.nh() + offset) else { return false };
+        let raw = self.skb.raw;
+        // SAFETY: `p` is the checksum field, in the writable linear part (checked by `at`);
+        // skb_checksum reads the rest of the message wherever it lies.
+        unsafe {
+            // The checksum field counts as zero in the sum.
+            core::ptr::write_bytes(p, 0, 2);
+            let sum = bindings::ipvs_rs_skb_csum_fold(raw, off);
+            core::ptr::copy_nonoverlapping(sum.to_ne_bytes().as_ptr(), p, 2);
+            bindings::ipvs_rs_skb_csum_unnecessary(raw);
+        }
         true
     }
 
@@ -249,6 +279,15 @@ impl<'a> Skb<'a> {
         unsafe { bindings::ipvs_rs_skb_csum_partial(self.raw) }
     }
 
+    /// Whether the ICMP message at `offset` has a good checksum, or one that needs no check
+    /// (verified by the device or the stack, or made on this host): upstream's
+    /// `ip_vs_checksum_common_check`, which may record the result in the skb.
+    pub(crate) fn icmp_csum_ok(&mut self, offset: usize) -> bool {
+        let Ok(off) = u32::try_from(self.nh() + offset) else { return false };
+        // SAFETY: live skb we own; the check reads the packet and may set its checksum state.
+        unsafe { bindings::ipvs_rs_icmp_csum_ok(self.raw, off) }
+    }
+
     /// Makes the first `len` bytes from the network header linear and private to us, and
     /// gives access to exactly those bytes for writing, until the next change of the skb.
     pub(crate) fn make_writable(&mut self, len: usize) -> Option<Writable<'_, 'a>> {
@@ -309,6 +348,59 @@ impl<'a> Skb<'a> {
     pub(crate) fn icmp_frag_needed(&self, mtu: u32) {
         // SAFETY: live skb with an IPv4 header; icmp_send only reads it.
         unsafe { bindings::ipvs_rs_icmp_send_frag_needed(self.raw, mtu) };
+    }
+
+    /// Makes the packet quoted `offset` bytes into this one (in an ICMP error) the packet:
+    /// what came before is pulled off, the network header moves to it, and its `header_len`
+    /// bytes of header are made linear. For the stack's ICMP and route functions, which read
+    /// the packet at its network header. False if it cannot be done (the caller consumes the
+    /// skb: it is no longer the packet it was).
+    pub(crate) fn pull_to_quoted(&mut self, offset: usize, header_len: usize) -> bool {
+        let (Ok(pull), Ok(hlen), Ok(th)) =
+            (u32::try_from(self.nh() + offset), u32::try_from(header_len), i32::try_from(header_len))
+        else {
+            return false;
+        };
+        // SAFETY: live skb we own. pskb_pull only advances `data` within the packet (or fails
+        // without change); the network header is then reset to the new `data`, the IP control
+        // block's options (which described the outer header) are cleared, and the quoted
+        // header is pulled into the linear area before anything reads it. No pointer into
+        // the data is held across these calls.
+        unsafe {
+            if !bindings::ipvs_rs_pskb_pull(self.raw, pull) {
+                return false;
+            }
+            bindings::ipvs_rs_skb_reset_network_header(self.raw);
+            bindings::ipvs_rs_ipcb_clear_options(self.raw);
+            if !bindings::ipvs_rs_pskb_may_pull(self.raw, hlen) {
+                return false;
+            }
+            bindings::ipvs_rs_skb_set_transport_header(self.raw, th);
+        }
+        true
+    }
+
+    /// Records path MTU `mtu` for the route the packet at the network header takes (from its
+    /// source to its destination), as a "fragmentation needed" about it asks.
+    pub(crate) fn update_pmtu(&mut self, net: NetRef<'_>, mtu: u32) {
+        // SAFETY: live skb whose network header is an IPv4 header in the linear area (see
+        // `pull_to_quoted`); `net` is live.
+        unsafe { bindings::ipvs_rs_ipv4_update_pmtu(self.raw, net.as_ptr(), mtu) };
+    }
+
+    /// Sends the packet's source the ICMP error `icmp_type`/`code` whose second word is
+    /// `info` (in network order: the MTU of a "fragmentation needed", as upstream's relay of
+    /// tunnel errors passes it).
+    pub(crate) fn icmp_send(&self, icmp_type: u8, code: u8, info: [u8; 4]) {
+        // SAFETY: live skb with an IPv4 header at the network header; icmp_send only reads it.
+        unsafe { bindings::ipvs_rs_icmp_send(self.raw, icmp_type, code, u32::from_ne_bytes(info)) };
+    }
+
+    /// Frees a packet we are done with (not a drop); the hook returns [`Verdict::Stolen`].
+    pub(crate) fn consume(self) -> Verdict {
+        // SAFETY: we own the skb and give it up here.
+        unsafe { bindings::ipvs_rs_consume_skb(self.raw) };
+        Verdict::Stolen
     }
 
     /// Tells the sender its packet's TTL ran out.
@@ -405,6 +497,18 @@ impl<'a> Skb<'a> {
     }
 
     /// Drops CHECKSUM_COMPLETE, which no longer matches a rewritten packet.
+    /// Routes a rewritten reply again as if this host sent it from its new source address
+    /// (upstream's `ip_vs_route_me_harder`, `snat_reroute`): source-based policy routing then
+    /// applies to the virtual address rather than the real server's. A packet routed to this
+    /// host is left alone. False when no route is found (the caller drops the packet).
+    pub(crate) fn reroute_as_local(&mut self, net: NetRef<'_>) -> bool {
+        // SAFETY: live skb we own; `net` is its netns. ip_route_me_harder replaces the skb's
+        // dst (it may reallocate headroom, which keeps `self.raw` valid) and never frees it.
+        unsafe {
+            bindings::ipvs_rs_skb_route_is_local(self.raw) || bindings::ipvs_rs_ip_route_me_harder(net.as_ptr(), self.raw) == 0
+        }
+    }
+
     pub(crate) fn forward_csum(&mut self) {
         // SAFETY: live skb we own.
         unsafe { bindings::ipvs_rs_skb_forward_csum(self.raw) };
@@ -447,8 +551,10 @@ impl<'a> Skb<'a> {
             return Gathered::Consumed;
         }
         let mut whole = self;
-        // Reassembly rewrote the length and fragment fields; the header checksum follows.
-        if whole.make_writable(20).is_some_and(|mut w| w.ip_send_check()) {
+        // Reassembly rewrote the length and fragment fields; the header checksum (over the
+        // options too) follows.
+        let header_len = whole.read::<1>(0).map_or(20, |[vihl]| usize::from(vihl & 0x0f) * 4);
+        if whole.make_writable(header_len).is_some_and(|mut w| w.ip_send_check()) {
             Gathered::Whole(whole)
         } else {
             Gathered::Failed(whole)

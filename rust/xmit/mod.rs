@@ -53,7 +53,7 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
     // Decrement the TTL (of the inner header when tunnelling), keeping the checksum right;
     // before the MTU check, as upstream's `__ip_vs_get_out_rt`: a "fragmentation needed"
     // quotes the packet with its TTL already decremented.
-    let ttl_done = skb.make_writable(20).is_some_and(|mut w| w.write(8, &[ip.ttl - 1]) && w.ip_send_check());
+    let ttl_done = skb.make_writable(ip.ihl_bytes).is_some_and(|mut w| w.write(8, &[ip.ttl - 1]) && w.ip_send_check());
     if !ttl_done {
         return Err(Verdict::Drop);
     }

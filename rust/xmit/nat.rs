@@ -4,8 +4,10 @@
 
 use super::{route_out, send, RouteMode, Tx};
 use crate::dp::conn::ConnData;
+use crate::ipvs_core::icmp::Quoted;
 use crate::ipvs_core::packet::{l4_csum_offset, Ipv4, PROTO_UDP};
 use crate::sys::skb::{ReplySide, Skb, Verdict};
+use crate::sys::NetRef;
 
 /// Rewrites the address at `addr_off` and the port at L4 offset `port_off` (0 = source,
 /// 2 = destination). Returns false if the packet could not be rewritten.
@@ -56,11 +58,67 @@ pub(crate) fn xmit_in(tx: &Tx<'_>, mut skb: Skb<'_>) -> Verdict {
     send(tx, skb, rt)
 }
 
+/// Which side of a NAT connection an ICMP error is translated for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IcmpSide {
+    /// An error from the client's side about a reply: it goes to the real server.
+    ToRealServer,
+    /// An error from the real server's side about a request: it goes to the client.
+    ToClient,
+}
+
+/// Translates an ICMP error about a packet of `conn` (upstream's `ip_vs_nat_icmp`): the outer
+/// address on the real server's side, the quoted packet's address and port on that side, both
+/// IPv4 header checksums and the ICMP checksum. The quoted packet's own L4 checksum is left
+/// as it is, as upstream leaves it.
+fn rewrite_icmp(skb: &mut Skb<'_>, ip: &Ipv4, quoted: &Quoted, conn: &ConnData, side: IcmpSide) -> bool {
+    let (Some(len), Some(ports)) = (quoted.rewrite_len(), quoted.ports_off()) else { return false };
+    let Some(mut w) = skb.make_writable(len) else { return false };
+    let (outer, inner, port, new_addr, new_port) = match side {
+        IcmpSide::ToRealServer => (Ipv4::DADDR_OFF, Ipv4::SADDR_OFF, ports, conn.daddr, conn.dport),
+        IcmpSide::ToClient => (Ipv4::SADDR_OFF, Ipv4::DADDR_OFF, ports + 2, conn.vaddr, conn.vport),
+    };
+    w.write(outer, &new_addr)
+        && w.ip_send_check()
+        && w.write(quoted.off + inner, &new_addr)
+        && w.ipv4_send_check_at(quoted.off)
+        && w.write(port, &new_port)
+        && w.icmp_csum_fill(ip.ihl_bytes)
+}
+
+/// An ICMP error from the client's side (a router on the way, or the client itself) about a
+/// reply of `tx.conn`: translated to the real server's address and sent there, as requests
+/// are.
+pub(crate) fn xmit_icmp_in(tx: &Tx<'_>, mut skb: Skb<'_>, quoted: &Quoted) -> Verdict {
+    let rt = match route_out(tx, &mut skb, RouteMode::Direct) {
+        Ok(rt) => rt,
+        Err(v) => return v,
+    };
+    if !rewrite_icmp(&mut skb, tx.ip, quoted, tx.conn, IcmpSide::ToRealServer) {
+        return Verdict::Drop;
+    }
+    send(tx, skb, rt)
+}
+
+/// An ICMP error from the real server's side about a request of `conn`: translated to the
+/// virtual service, to go on to the client like the connection's replies (routed again from
+/// the VIP with `reroute`). False if it must be dropped.
+pub(crate) fn rewrite_icmp_out(skb: &mut Skb<'_>, ip: &Ipv4, quoted: &Quoted, conn: &ConnData, reroute: Option<NetRef<'_>>) -> bool {
+    rewrite_icmp(skb, ip, quoted, conn, IcmpSide::ToClient) && reroute.map_or(true, |net| skb.reroute_as_local(net))
+}
+
 /// Real server to client: SNAT to the virtual service; the packet continues on its way,
 /// untracked or with its conntrack entry told about the SNAT (upstream's `handle_response`).
-pub(crate) fn xmit_out(mut skb: Skb<'_>, ip: &Ipv4, conn: &ConnData) -> Verdict {
+/// With `reroute` (`snat_reroute`, for a packet leaving this host) it is routed again from
+/// its new source address.
+pub(crate) fn xmit_out(mut skb: Skb<'_>, ip: &Ipv4, conn: &ConnData, reroute: Option<NetRef<'_>>) -> Verdict {
     if !rewrite(&mut skb, ip, Ipv4::SADDR_OFF, (ip.saddr, conn.dport), (conn.vaddr, conn.vport), 0) {
         return Verdict::Drop;
+    }
+    if let Some(net) = reroute {
+        if !skb.reroute_as_local(net) {
+            return Verdict::Drop;
+        }
     }
     skb.set_ipvs_property();
     skb.forward_csum();

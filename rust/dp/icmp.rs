@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0
+//! ICMP errors about packets of IPVS connections (upstream's `ip_vs_in_icmp` and
+//! `ip_vs_out_icmp`): the connection is found from the packet the error quotes, the error is
+//! counted on it, and it goes where the connection's packets go: translated for NAT, to the
+//! real server unchanged for DR and TUN. An error about one of the director's own IPIP
+//! packets (from a router on the tunnel path) becomes one for the client about its own
+//! packet, with the tunnel's overhead taken off a "fragmentation needed". An error does not
+//! keep its connection alive.
+//!
+//! Not handled: `schedule_icmp` (a connection made for an error that finds none); such
+//! errors are left to the stack.
+
+use super::IpvsNet;
+use crate::ipvs_core::icmp::{self, Quoted};
+use crate::ipvs_core::packet::{conn_hash, Ipv4};
+use crate::ipvs_core::sysctl;
+use crate::ipvs_core::uapi::fwd;
+use crate::sys::rcu::ReadGuard;
+use crate::sys::skb::{Skb, Verdict};
+use crate::sys::NetRef;
+use crate::xmit::{self, Tx};
+use core::sync::atomic::Ordering;
+
+/// An ICMP error about a TCP or UDP packet.
+pub(super) struct IcmpError {
+    quoted: Quoted,
+    /// The quoted packet's ports.
+    sport: [u8; 2],
+    dport: [u8; 2],
+}
+
+/// An ICMP error about an IPIP packet, quoting the TCP or UDP packet inside.
+pub(super) struct TunnelError {
+    icmp_type: u8,
+    code: u8,
+    /// The ICMP header's second word (a "fragmentation needed"'s next-hop MTU in its low half).
+    info: [u8; 4],
+    /// The IPIP packet's header, as quoted.
+    outer: Quoted,
+    /// The packet it carried, and that packet's ports.
+    inner: Quoted,
+    sport: [u8; 2],
+    dport: [u8; 2],
+}
+
+/// What an ICMP packet is to IPVS.
+pub(super) enum Icmp {
+    /// An error quoting a TCP or UDP packet: perhaps one of a connection.
+    Error(IcmpError),
+    /// An error quoting an IPIP packet: perhaps one the director tunnelled to a real server.
+    Tunnel(TunnelError),
+    /// Anything else (queries, errors about other protocols, about later fragments, or too
+    /// short to quote the ports): left to the stack.
+    Unrelated,
+    /// Too short for an ICMP header: dropped, as upstream drops it.
+    Truncated,
+}
+
+/// Sorts out the ICMP packet `skb`, whose IPv4 header is `ip`.
+pub(super) fn classify(skb: &Skb<'_>, ip: &Ipv4) -> Icmp {
+    let Some([icmp_type, code, _, _, i0, i1, i2, i3]) = skb.read::<{ icmp::HEADER_LEN }>(ip.ihl_bytes) else {
+        return Icmp::Truncated;
+    };
+    if !icmp::is_error(icmp_type) {
+        return Icmp::Unrelated;
+    }
+    let quoted = skb.read::<20>(ip.ihl_bytes + icmp::HEADER_LEN).and_then(|h| Quoted::parse(ip.ihl_bytes, &h));
+    let Some(quoted) = quoted else { return Icmp::Unrelated };
+    let inner = skb.read::<20>(quoted.off + quoted.ip.ihl_bytes).and_then(|h| quoted.inner(&h));
+    if let Some(inner) = inner {
+        return match inner.ports_off().and_then(|off| skb.read::<4>(off)) {
+            Some([s0, s1, d0, d1]) => Icmp::Tunnel(TunnelError {
+                icmp_type,
+                code,
+                info: [i0, i1, i2, i3],
+                outer: quoted,
+                inner,
+                sport: [s0, s1],
+                dport: [d0, d1],
+            }),
+            None => Icmp::Unrelated,
+        };
+    }
+    match quoted.ports_off().and_then(|off| skb.read::<4>(off)) {
+        Some([s0, s1, d0, d1]) => Icmp::Error(IcmpError { quoted, sport: [s0, s1], dport: [d0, d1] }),
+        None => Icmp::Unrelated,
+    }
+}
+
+/// An error arriving for a virtual service, from the client's side (a router on the way, or
+/// the client), about a reply that went from the VIP to the client: relayed to the real
+/// server.
+pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ipv4, err: &IcmpError, local: bool) -> Verdict {
+    let q = &err.quoted.ip;
+    // The quoted reply's destination is the client.
+    let hash = conn_hash(q.protocol, q.daddr, err.dport, ipvs.dp.seed);
+    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_in(q.protocol, (q.daddr, err.dport), (q.saddr, err.sport))) else {
+        return Verdict::Accept;
+    };
+    let d = conn.data();
+    // Only a translated error needs its checksum checked first (upstream checks it for NAT).
+    let verdict = if d.fwd == fwd::MASQ && !skb.icmp_csum_ok(ip.ihl_bytes) {
+        Verdict::Drop
+    } else {
+        let len = skb.len();
+        d.dest.stats.count_in(len);
+        d.svc_stats.count_in(len);
+        ipvs.dp.total.count_in(len);
+        let tx = Tx { net, conn: d, ip, local };
+        match d.fwd {
+            fwd::MASQ => xmit::nat::xmit_icmp_in(&tx, skb, &err.quoted),
+            fwd::DROUTE => {
+                d.count_in_packet();
+                xmit::dr::xmit(&tx, skb)
+            }
+            fwd::TUNNEL => {
+                d.count_in_packet();
+                xmit::tun::xmit(&tx, skb, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0)
+            }
+            _ => {
+                d.count_in_packet();
+                Verdict::Accept
+            }
+        }
+    };
+    conn.release_quietly();
+    verdict
+}
+
+/// An error on its way out to a client about a packet the client sent (from the real server
+/// or a router between it and the director about a NAT request; for the other methods, an
+/// error the director itself sends from the VIP): for NAT, translated to come from the
+/// virtual service.
+pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &Ipv4, err: &IcmpError, reroute: Option<NetRef<'_>>) -> Verdict {
+    let q = &err.quoted.ip;
+    // The quoted request went from the client to the real server.
+    let hash = conn_hash(q.protocol, q.saddr, err.sport, ipvs.dp.seed);
+    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(q.protocol, (q.daddr, err.dport), (q.saddr, err.sport))) else {
+        return Verdict::Accept;
+    };
+    let d = conn.data();
+    let passes = d.fwd != fwd::MASQ
+        || (skb.icmp_csum_ok(ip.ihl_bytes) && xmit::nat::rewrite_icmp_out(&mut skb, ip, &err.quoted, d, reroute));
+    if passes {
+        let len = skb.len();
+        d.dest.stats.count_out(len);
+        d.svc_stats.count_out(len);
+        ipvs.dp.total.count_out(len);
+        skb.set_ipvs_property();
+        if d.nfct.is_none() {
+            skb.untrack();
+        }
+    }
+    conn.release_quietly();
+    if passes {
+        Verdict::Accept
+    } else {
+        Verdict::Drop
+    }
+}
+
+/// An error from a router on the tunnel path about an IPIP packet the director sent to a
+/// real server (it arrives for this host, at LOCAL_IN): the client hears of it about its own
+/// packet, which the IPIP packet carried. A "fragmentation needed" also lowers this host's
+/// path MTU towards the real server, and reaches the client (when its packet had DF set)
+/// with that MTU less the outer header.
+pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ipv4, err: &TunnelError) -> Verdict {
+    // Only for a tunnel the director has: a TUN dest at the IPIP packet's destination.
+    let tunnel_end = err.outer.ip.daddr;
+    let mut known = false;
+    ipvs.published.for_each(&ReadGuard::new(), |svc| {
+        known = known
+            || svc.dests.iter().any(|d| {
+                d.fwd.load(Ordering::Relaxed) & fwd::MASK == fwd::TUNNEL && d.addr.get(..4) == Some(&tunnel_end[..])
+            });
+    });
+    if !known {
+        return Verdict::Accept;
+    }
+    // The quoted packet is a request (client to VIP), not a reply.
+    let q = &err.inner.ip;
+    let hash = conn_hash(q.protocol, q.saddr, err.sport, ipvs.dp.seed);
+    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_in(q.protocol, (q.saddr, err.sport), (q.daddr, err.dport))) else {
+        return Verdict::Accept;
+    };
+    if !skb.icmp_csum_ok(ip.ihl_bytes) {
+        conn.release_quietly();
+        return Verdict::Drop;
+    }
+    let d = conn.data();
+    let mut info = err.info;
+    let mut inner_off = err.inner.off;
+    if err.icmp_type == icmp::DEST_UNREACH && err.code == icmp::FRAG_NEEDED {
+        let reported = u32::from(u16::from_be_bytes([err.info[2], err.info[3]]));
+        if !skb.pull_to_quoted(err.outer.off, err.outer.ip.ihl_bytes) {
+            conn.release_quietly();
+            return skb.consume();
+        }
+        inner_off -= err.outer.off;
+        skb.update_pmtu(net, reported);
+        // A client that does not do path MTU discovery has nothing to learn.
+        if !q.dont_fragment {
+            conn.release_quietly();
+            return skb.consume();
+        }
+        // Upstream prefers the MTU of the dest's cached route, read without checking it: the
+        // update just made that route stale, so this is usually the device's MTU, not the
+        // one reported (the client learns the rest from the director's own "fragmentation
+        // needed" on its next packet). Kept, so that clients hear what stock tells them.
+        let path_mtu = d.dest.route.cached_mtu().unwrap_or(reported);
+        let mtu = icmp::client_mtu(path_mtu);
+        info = mtu.to_be_bytes();
+    }
+    if skb.pull_to_quoted(inner_off, q.ihl_bytes) {
+        skb.icmp_send(err.icmp_type, err.code, info);
+        // Counted as what it reports on: the client's packet, going back out.
+        let len = skb.len();
+        d.dest.stats.count_out(len);
+        d.svc_stats.count_out(len);
+        ipvs.dp.total.count_out(len);
+    }
+    conn.release_quietly();
+    skb.consume()
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Differential: ICMP errors about packets of IPVS connections (upstream's ip_vs_in_icmp and
+# ip_vs_out_icmp) through stock ip_vs.ko and ipvs_rs.ko. Compared byte for byte:
+#  - from the real server's side (NAT): a UDP datagram to a dest port where nothing listens;
+#    the real server's "port unreachable" reaches the client translated (from the VIP,
+#    quoting the datagram the client sent), so the client's connected socket reports it
+#    (ECONNREFUSED) instead of waiting;
+#  - from the client's side (NAT, DR, and TUN in full runs): a "fragmentation needed" (MTU
+#    1280), as a router between director and client sends it for a reply of a live UDP
+#    connection, is relayed to that connection's real server (for NAT with its address and
+#    port put back), whose kernel then lowers its path MTU to the client: `ip route get`
+#    on the real server shows it;
+#  - from a router on the tunnel path (TUN): a "fragmentation needed" (MTU 1400) about an IPIP
+#    packet the director sent, carrying a client's DF datagram of a live connection (the
+#    real server fakes the router): the director lowers its path MTU to the real server to
+#    1400, and the client gets a "fragmentation needed" of its own, which its socket learns
+#    (`ip route get` on the client). Its MTU is 1480, not 1380: stock takes the MTU of the
+#    dest's cached route, which the update has just made stale (the device's 1500), less
+#    the outer header; the director's own "fragmentation needed" on the client's next large
+#    packet brings it down to 1380;
+#  - the ICMP packets are counted on the service (`--stats`).
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
+
+PORTS="80"
+MODES="nat dr tun"
+
+# pmtu NS ADDR: the path MTU netns NS has learnt towards ADDR (nothing while it has none)
+pmtu() {
+    ip netns exec "$1" ip -4 route get "$2" |
+        awk '{for (i = 1; i < NF; i++) if ($i == "mtu") { print $(i + 1); exit }}'
+}
+pmtu_to_client() { pmtu "$1" 10.0.0.2; }
+
+# tunnel_error O: in TUN, a router's "fragmentation needed" about an IPIP packet
+tunnel_error() {
+    local o=$1 rs n i cl dir
+    ag_to "$o" tunconn udpopen $VIP 80 42003
+    rs=$(sed -n 's/^tunconn: udpopen RS\([12]\)$/\1/p' "$o")
+    [ -n "$rs" ] || return 0
+    [ "$rs" = 1 ] && n=$RS1 || n=$RS2
+    ip netns exec "$n" python3 -S "$SELFTESTS_DIR/dp_tool.py" tunfrag 172.16.$rs.1 172.16.$rs.2 \
+        10.0.0.2 $VIP 42003 80 1400
+    for ((i = 0; i < 50; i++)); do
+        cl=$(pmtu "$CL" $VIP) dir=$(pmtu "$LVS" 172.16.$rs.2)
+        [ -z "$cl" ] || [ -z "$dir" ] || break
+        nap 0.2
+    done
+    echo "tunnel error: the director's path MTU to the real server ${dir:-none}, the client's to the VIP ${cl:-none}" >> "$o"
+}
+
+one_mode() {
+    local o=$1 mode=$2 flag i m1 m2
+    case $mode in nat) flag=-m ;; dr) flag=-g ;; tun) flag=-i ;; esac
+    echo "== mode $mode" >> "$o"
+    topo "$mode" || { echo "topology failed" >> "$o"; return; }
+    agent_start
+    ipvs_restore "$o" <<RULES
+-A -u $VIP:80 -s rr
+-a -u $VIP:80 -r 172.16.1.2:80 $flag
+-a -u $VIP:80 -r 172.16.2.2:80 $flag
+RULES
+    if [ "$mode" = nat ]; then
+        # Nothing listens on port 81 of the real server.
+        ipvs_restore "$o" <<RULES
+-A -u $VIP:81 -s rr
+-a -u $VIP:81 -r 172.16.1.2:81 -m
+RULES
+        ag_to "$o" closed udpconn $VIP 81 42001
+    fi
+    ag_to "$o" conn udp $VIP 80 1 42002
+    echo "path MTU to the client before: RS1 $(pmtu_to_client "$RS1") RS2 $(pmtu_to_client "$RS2")" >> "$o"
+    ag_to "$o" icmp fragneeded $VIP 80 42002 1280
+    # The error is relayed at once; on a slow host it may take a moment to arrive.
+    for ((i = 0; i < 50; i++)); do
+        m1=$(pmtu_to_client "$RS1") m2=$(pmtu_to_client "$RS2")
+        [ -z "$m1$m2" ] || break
+        nap 0.2
+    done
+    echo "path MTU to the client after: RS1 ${m1:-none} RS2 ${m2:-none}" >> "$o"
+    [ "$mode" = tun ] && tunnel_error "$o"
+    # Stock's --stats show the traffic only once its estimator has run over it.
+    estimator_rounds
+    capture_fn "$o" lvs ipvsadm -Ln --stats --exact -u $VIP:80
+    stop_servers
+    cleanup_netns
+}
+
+validate_mode() {
+    local f=$1 mode=$2
+    [ "$mode" = nat ] && expect_grep "$f" "^closed: udpconn ERROR:ConnectionRefusedError$" \
+        "$mode: the real server's port unreachable reached the client's socket, translated"
+    expect_grep "$f" "^conn: RS[12]$" "$mode: the UDP connection was answered"
+    expect_grep "$f" "^path MTU to the client after: RS. (1280 RS. none|none RS. 1280)$" \
+        "$mode: the fragmentation needed reached the connection's real server"
+    [ "$mode" = tun ] && expect_grep "$f" "^tunnel error: the director's path MTU to the real server 1400, the client's to the VIP 1480$" \
+        "$mode: a router's fragmentation needed about an IPIP packet reached the client, less the outer header"
+}
+
+differential per_mode_scenario per_mode_validate
+finish
