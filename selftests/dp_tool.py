@@ -270,39 +270,42 @@ def udp_connected(addr, port, sport, wait=2.0):
     return ans
 
 
+def ipv4_header(src, dst, proto, length):
+    """An IPv4 header SRC -> DST (dotted quads) with DF set and its checksum, as an ICMP error
+    quotes one."""
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0x4000, 63, proto, 0,
+                    socket.inet_aton(src), socket.inet_aton(dst))
+    return h[:10] + struct.pack("!H", csum16(h)) + h[12:]
+
+
+def send_frag_needed(to, mtu, quoted):
+    """An ICMP "fragmentation needed" (next-hop MTU MTU) quoting QUOTED, through a raw socket
+    to TO (the kernel adds the outer header)."""
+    icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + quoted
+    icmp = icmp[:2] + struct.pack("!H", csum16(icmp)) + icmp[4:]
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    s.sendto(icmp, (to, 0))
+    s.close()
+
+
 def frag_needed(vip, vport, cport, mtu):
     """An ICMP "fragmentation needed" (MTU MTU) to VIP, as a router on the way back would send
     it, quoting a 1500-byte UDP datagram from VIP:VPORT to this host's CPORT."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.connect((vip, vport))
-    me = socket.inet_aton(probe.getsockname()[0])
+    me = probe.getsockname()[0]
     probe.close()
-    quoted = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 1500, 0, 0x4000, 63, socket.IPPROTO_UDP, 0,
-                         socket.inet_aton(vip), me)
-    quoted = quoted[:10] + struct.pack("!H", csum16(quoted)) + quoted[12:]
-    quoted += struct.pack("!HHHH", vport, cport, 1480, 0)
-    icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + quoted
-    icmp = icmp[:2] + struct.pack("!H", csum16(icmp)) + icmp[4:]
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    s.sendto(icmp, (vip, 0))
-    s.close()
+    quoted = ipv4_header(vip, me, socket.IPPROTO_UDP, 1500) + struct.pack("!HHHH", vport, cport, 1480, 0)
+    send_frag_needed(vip, mtu, quoted)
 
 
 def tunnel_frag_needed(dip, rip, cip, vip, cport, vport, mtu):
     """An ICMP "fragmentation needed" (MTU MTU) to DIP, as a router between the director and a
     real server sends it about an IPIP packet DIP -> RIP carrying a 1480-byte UDP datagram
     CIP:CPORT -> VIP:VPORT with DF set."""
-    def header(src, dst, proto, length):
-        h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0x4000, 63, proto, 0,
-                        socket.inet_aton(src), socket.inet_aton(dst))
-        return h[:10] + struct.pack("!H", csum16(h)) + h[12:]
-    quoted = header(dip, rip, 4, 1500) + header(cip, vip, socket.IPPROTO_UDP, 1480)
+    quoted = ipv4_header(dip, rip, 4, 1500) + ipv4_header(cip, vip, socket.IPPROTO_UDP, 1480)
     quoted += struct.pack("!HHHH", cport, vport, 1460, 0)
-    icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + quoted
-    icmp = icmp[:2] + struct.pack("!H", csum16(icmp)) + icmp[4:]
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    s.sendto(icmp, (dip, 0))
-    s.close()
+    send_frag_needed(dip, mtu, quoted)
 
 
 def from_sources(proto, addr, ports, n, srcs):

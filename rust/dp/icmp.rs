@@ -10,7 +10,7 @@
 //! Not handled: `schedule_icmp` (a connection made for an error that finds none); such
 //! errors are left to the stack.
 
-use super::IpvsNet;
+use super::{count_in, count_out, pass_reply, IpvsNet};
 use crate::ipvs_core::icmp::{self, Quoted};
 use crate::ipvs_core::packet::{conn_hash, Ipv4};
 use crate::ipvs_core::sysctl;
@@ -102,10 +102,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ip
     let verdict = if d.fwd == fwd::MASQ && !skb.icmp_csum_ok(ip.ihl_bytes) {
         Verdict::Drop
     } else {
-        let len = skb.len();
-        d.dest.stats.count_in(len);
-        d.svc_stats.count_in(len);
-        ipvs.dp.total.count_in(len);
+        count_in(ipvs, d, skb.len());
         let tx = Tx { net, conn: d, ip, local };
         match d.fwd {
             fwd::MASQ => xmit::nat::xmit_icmp_in(&tx, skb, &err.quoted),
@@ -142,14 +139,8 @@ pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &Ipv4, err: &IcmpError
     let passes = d.fwd != fwd::MASQ
         || (skb.icmp_csum_ok(ip.ihl_bytes) && xmit::nat::rewrite_icmp_out(&mut skb, ip, &err.quoted, d, reroute));
     if passes {
-        let len = skb.len();
-        d.dest.stats.count_out(len);
-        d.svc_stats.count_out(len);
-        ipvs.dp.total.count_out(len);
-        skb.set_ipvs_property();
-        if d.nfct.is_none() {
-            skb.untrack();
-        }
+        count_out(ipvs, d, skb.len());
+        pass_reply(&mut skb, d);
     }
     conn.release_quietly();
     if passes {
@@ -214,10 +205,7 @@ pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ipv
     if skb.pull_to_quoted(inner_off, q.ihl_bytes) {
         skb.icmp_send(err.icmp_type, err.code, info);
         // Counted as what it reports on: the client's packet, going back out.
-        let len = skb.len();
-        d.dest.stats.count_out(len);
-        d.svc_stats.count_out(len);
-        ipvs.dp.total.count_out(len);
+        count_out(ipvs, d, skb.len());
     }
     conn.release_quietly();
     skb.consume()

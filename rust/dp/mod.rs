@@ -313,9 +313,7 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local:
     d.count_in_packet();
     let len = skb.len();
     let tx = crate::xmit::Tx { net, conn: d, ip, local };
-    d.dest.stats.count_in(len);
-    d.svc_stats.count_in(len);
-    ipvs.dp.total.count_in(len);
+    count_in(ipvs, d, len);
     let timeout = track(ipvs, d, pkt, Direction::Input);
     if let Conn::Table(c) = &conn {
         c.set_timeout(timeout);
@@ -457,6 +455,30 @@ fn persistent_dest(
 }
 
 /// A packet from a real server back to a client through the director (NAT replies).
+/// Counts a packet of `conn` going to the real server side on its dest, its service and
+/// the netns totals.
+fn count_in(ipvs: &IpvsNet, conn: &ConnData, len: u32) {
+    conn.dest.stats.count_in(len);
+    conn.svc_stats.count_in(len);
+    ipvs.dp.total.count_in(len);
+}
+
+/// Counts a packet of `conn` going to the client side, as [`count_in`].
+fn count_out(ipvs: &IpvsNet, conn: &ConnData, len: u32) {
+    conn.dest.stats.count_out(len);
+    conn.svc_stats.count_out(len);
+    ipvs.dp.total.count_out(len);
+}
+
+/// Lets a reply of `conn` that needs no rewrite go on: marked as IPVS's and untracked unless
+/// the connection keeps conntrack (upstream's `handle_response` after its NAT step).
+fn pass_reply(skb: &mut Skb<'_>, conn: &ConnData) {
+    skb.set_ipvs_property();
+    if conn.nfct.is_none() {
+        skb.untrack();
+    }
+}
+
 /// A reply of a connection passing the director: a NAT reply gets the VIP as source; a DR or
 /// TUN one (the director on its way) only counts and moves the connection's state, as
 /// upstream's `handle_response` does with them.
@@ -468,17 +490,11 @@ fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, pkt: &L4Packet, reroute: Option<NetRe
         return Verdict::Accept;
     };
     let d = conn.data();
-    let len = skb.len();
-    d.dest.stats.count_out(len);
-    d.svc_stats.count_out(len);
-    ipvs.dp.total.count_out(len);
+    count_out(ipvs, d, skb.len());
     conn.set_timeout(track(ipvs, d, pkt, Direction::Output));
     if d.fwd == fwd::MASQ {
         return crate::xmit::nat::xmit_out(skb, ip, d, reroute);
     }
-    skb.set_ipvs_property();
-    if d.nfct.is_none() {
-        skb.untrack();
-    }
+    pass_reply(&mut skb, d);
     Verdict::Accept
 }
