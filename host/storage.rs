@@ -4,7 +4,7 @@
 extern crate std;
 
 use crate::ipvs_core::errno::{Errno, Result};
-use crate::sched::storage::{Gfp, Storage, StoreVec};
+use crate::ipvs_core::sched::storage::{Gfp, Storage, StoreVec};
 use core::cell::Cell;
 use std::vec::Vec;
 

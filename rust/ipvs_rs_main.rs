@@ -8,8 +8,6 @@ use kernel::prelude::*;
 #[allow(unreachable_pub, dead_code)]
 #[path = "ipvs_core/mod.rs"]
 mod ipvs_core;
-#[allow(unreachable_pub, dead_code)]
-mod sched;
 mod ctl;
 mod dp;
 mod sys;

@@ -8,7 +8,7 @@ use crate::ipvs_core::errno::{Errno, Result};
 use crate::ipvs_core::procfs::StatsView;
 use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
 use crate::ipvs_core::support;
-use crate::sched::{DestSet, SchedState};
+use crate::ipvs_core::sched::{DestSet, SchedState};
 use crate::ipvs_core::uapi::AF_INET;
 use crate::sys::kvec;
 use crate::dp::Datapath;
@@ -249,7 +249,7 @@ impl DestSet for EntryDests<'_> {
     fn len(&self) -> usize {
         self.0.len()
     }
-    fn get(&self, idx: usize) -> Option<crate::sched::DestView> {
+    fn get(&self, idx: usize) -> Option<crate::ipvs_core::sched::DestView> {
         self.0.get(idx).map(|d| d.rt.view())
     }
 }

@@ -14,7 +14,7 @@ use crate::ipvs_core::persist::{self, PersistSvc, FTP_PORT};
 use crate::ipvs_core::sysctl;
 use crate::ipvs_core::timeouts::Timeouts;
 use crate::ipvs_core::uapi::{fwd, svc_flags, AF_INET};
-use crate::sched::Flow;
+use crate::ipvs_core::sched::Flow;
 use crate::sys::conntab::{ConnRef, Table};
 use crate::sys::NetLookups;
 use crate::sys::netfilter::{self, HookId, HookSpec};

@@ -2,7 +2,7 @@
 //! What the datapath sees of services and dests: immutable snapshots published with RCU by
 //! the control plane, whose dests, counters and scheduler state are shared between snapshots.
 
-use crate::sched::{DestSet, DestView, Flow, SchedCtx, SchedState, DEST_F_OVERLOAD};
+use crate::ipvs_core::sched::{DestSet, DestView, Flow, SchedCtx, SchedState, DEST_F_OVERLOAD};
 use crate::ipvs_core::sysctl;
 use crate::sys::sched_storage::KernelStorage;
 use crate::sys::sysctl::NetSysctls;

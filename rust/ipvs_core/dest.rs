@@ -6,7 +6,7 @@
 use super::errno::{Errno, Result};
 use super::service::{addr_equal, sched_dest_changed, ServiceKey, Store};
 use super::uapi::{fwd, tun_type};
-use crate::sched::{DestChange, DestView};
+use super::sched::{DestChange, DestView};
 
 /// A dest's configuration, as NEW_DEST / SET_DEST set it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct DestInfo {
     /// `ip_vs_dest_inactconns()`: total less active, never below 0.
     pub inact_conns: i32,
     pub persist_conns: i32,
-    /// `dest->flags` (`crate::sched::DEST_F_OVERLOAD`).
+    /// `dest->flags` (`super::sched::DEST_F_OVERLOAD`).
     pub flags: u32,
 }
 

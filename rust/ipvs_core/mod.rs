@@ -2,8 +2,9 @@
 //! The pure core of ipvs-rs: no `kernel::` or `bindings::`, no allocation.
 //!
 //! The same files compile into `ipvs_rs.ko` (as a `#[path]` module) and into the host crate
-//! under `host/`, where `cargo test`, proptest and the fuzz harness exercise them. Both crates
-//! also carry the schedulers as `crate::sched` (rust/sched/), which the core uses.
+//! under `host/`, where `cargo test`, proptest and the fuzz harness exercise them. The
+//! schedulers (rust/sched/) are part of it, as `ipvs_core::sched`: they use only the leaf files
+//! `errno` and `service`'s address helpers, and the service code binds them.
 
 pub mod conntab;
 pub mod defense;
@@ -17,6 +18,8 @@ pub mod packet;
 pub mod persist;
 pub mod procfs;
 pub mod proto_tcp;
+#[path = "../sched/mod.rs"]
+pub mod sched;
 pub mod service;
 pub mod support;
 pub mod sysctl;

@@ -13,7 +13,7 @@ use super::dest::{DestConf, DestInfo};
 use super::errno::{Errno, Result};
 use super::procfs::StatsView;
 use super::uapi::{self, svc_flags};
-use crate::sched::{DestChange, DestSet, DestView, SchedKind, SchedState, Storage};
+use super::sched::{DestChange, DestSet, DestView, SchedKind, SchedState, Storage};
 
 /// What identifies a virtual service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

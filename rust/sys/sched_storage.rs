@@ -4,7 +4,7 @@
 //! BH-disabling scheduler lock). Failures become ENOMEM.
 
 use crate::ipvs_core::errno::{Errno, Result};
-use crate::sched::storage::{Gfp, Storage, StoreVec};
+use crate::ipvs_core::sched::storage::{Gfp, Storage, StoreVec};
 use kernel::alloc::Flags;
 use kernel::prelude::*;
 
