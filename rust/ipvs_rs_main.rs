@@ -8,8 +8,15 @@ use kernel::prelude::*;
 #[allow(unreachable_pub, dead_code)]
 #[path = "ipvs_core/mod.rs"]
 mod ipvs_core;
+mod conn;
 mod ctl;
+mod defense;
+mod dest;
 mod dp;
+mod netns;
+mod service;
+mod stats;
+mod store;
 mod sys;
 mod xmit;
 
@@ -31,7 +38,7 @@ struct IpvsModule {
     // Dropped in declaration order: the genl family goes first, so no request can arrive
     // while the per-netns state is being torn down.
     _genl: sys::genl::Registration<ctl::genl::IpvsFamily>,
-    _pernet: sys::pernet::Registration<ctl::IpvsNet>,
+    _pernet: sys::pernet::Registration<netns::IpvsNet>,
     // Last: waits for queued RCU frees (connections) before the module text goes away.
     _rcu_barrier: RcuBarrierOnDrop,
 }
@@ -44,9 +51,27 @@ impl Drop for RcuBarrierOnDrop {
     }
 }
 
+impl sys::pernet::PernetState for netns::IpvsNet {
+    /// A new netns: its /proc files (`ctl`), its netfilter hooks (`dp`, registered with the
+    /// first service), and the state they reach.
+    fn create(net: sys::NetRef<'_>) -> Result<Pin<KBox<Self>>> {
+        let mut proc_files = KVec::new();
+        ctl::procfs::create_all(net, &mut proc_files)?;
+        let hooks = KBox::pin_init(
+            sys::netfilter::Hooks::new::<dp::Datapath>(net, &dp::HOOKS)?,
+            kernel::alloc::flags::GFP_KERNEL_ACCOUNT,
+        )?;
+        netns::IpvsNet::new(net, proc_files, hooks)
+    }
+
+    fn pre_exit(&self) {
+        self.unregister_hooks();
+    }
+}
+
 impl kernel::Module for IpvsModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        ctl::set_conn_tab_bits(CONN_TAB_BITS.get());
+        netns::set_conn_tab_bits(CONN_TAB_BITS.get());
         // The family first: if stock ip_vs holds it, fail before creating /proc/net/ip_vs.
         let genl = sys::genl::Registration::register(module).inspect_err(|&e| {
             if e == EEXIST {
@@ -58,7 +83,7 @@ impl kernel::Module for IpvsModule {
         let pernet = sys::pernet::Registration::register()?;
         pr_info!(
             "IPVS (ipvs-rs) loaded: connection table size {}\n",
-            ctl::env().conn_tab_size
+            netns::env().conn_tab_size
         );
         Ok(IpvsModule { _genl: genl, _pernet: pernet, _rcu_barrier: RcuBarrierOnDrop })
     }

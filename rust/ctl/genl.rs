@@ -2,9 +2,8 @@
 //! The generic netlink family "IPVS" v1: which commands exist and how each is routed to the
 //! pure control plane of the caller's netns.
 
-use super::IpvsNet;
+use crate::netns::{env, IpvsNet};
 use crate::ipvs_core::errno::Errno;
-use super::env;
 use crate::ipvs_core::genl::{CmdAttrs, CMD_POLICY, CMD_SLOTS};
 use crate::ipvs_core::nlattr::{Rule, Writer};
 use crate::ipvs_core::uapi::{self, cmd};

@@ -2,14 +2,14 @@
 //! /proc/net/ip_vs, ip_vs_stats, ip_vs_stats_percpu, ip_vs_conn and ip_vs_conn_sync, in
 //! stock's exact text format.
 
-use super::IpvsNet;
+use crate::netns::IpvsNet;
 use crate::ipvs_core::procfs::{
     ip_vs_conn_header, ip_vs_conn_line_v4, ip_vs_conn_sync_header, ip_vs_header, ip_vs_stats, ConnLine,
     ip_vs_stats_percpu, StatsView,
 };
 use crate::ipvs_core::proto_tcp::{tcp_state_name, udp};
 use crate::sys::pernet;
-use crate::dp::conn::ConnData;
+use crate::conn::ConnData;
 use crate::sys::conntab::Cursor;
 use crate::sys::procfs::{ProcEntry, ProcSeq, ProcShow, SeqOut};
 use crate::sys::rcu::Section;
@@ -22,7 +22,7 @@ struct IpVs;
 impl ProcShow for IpVs {
     const NAME: &'static CStr = c_str!("ip_vs");
     fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
-        let size = super::env().conn_tab_size;
+        let size = crate::netns::env().conn_tab_size;
         match pernet::state::<IpvsNet>(net) {
             Some(ipvs) => ipvs.control.lock().write_proc_ip_vs(out, size),
             None => ip_vs_header(out, size),
@@ -97,7 +97,7 @@ fn show_conn(net: NetRef<'_>, cur: &Cursor<ConnData>, rcu: &Section, out: &mut S
     ip_vs_conn_line_v4(out, &conn_line(c, secs), origin)
 }
 
-fn conn_line(c: &crate::dp::conn::ConnData, expires_secs: u32) -> ConnLine<'static> {
+fn conn_line(c: &ConnData, expires_secs: u32) -> ConnLine<'static> {
     let (vport, dport) = c.shown_ports();
     let state = if c.is_template() {
         c.template_state_name()

@@ -19,7 +19,6 @@ use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Skb, Verdict};
 use crate::sys::NetRef;
 use crate::xmit::{self, Tx};
-use core::sync::atomic::Ordering;
 
 /// An ICMP error about a TCP or UDP packet.
 pub(super) struct IcmpError {
@@ -162,7 +161,7 @@ pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ipv
     ipvs.published.for_each(&ReadGuard::new(), |svc| {
         known = known
             || svc.dests.iter().any(|d| {
-                d.fwd.load(Ordering::Relaxed) & fwd::MASK == fwd::TUNNEL && d.addr.get(..4) == Some(&tunnel_end[..])
+                d.fwd_method() == fwd::TUNNEL && d.addr.get(..4) == Some(&tunnel_end[..])
             });
     });
     if !known {

@@ -2,33 +2,25 @@
 //! The IPv4 datapath: netfilter hooks, connection lookup and creation, state tracking, and
 //! dispatch to a transmitter. See docs/datapath.md for the packet walk of each mode.
 
-pub(crate) mod conn;
-pub(crate) mod defense;
 mod icmp;
-pub(crate) mod service;
 
-use crate::ctl::IpvsNet;
+use crate::conn::{ConnData, ConnKind, ConnTuple};
+use crate::dest::Dest;
+use crate::netns::IpvsNet;
+use crate::service::Service;
 use crate::ipvs_core::packet::{conn_hash, Ipv4, TcpFlags, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpState, TcpTables};
-use crate::ipvs_core::persist::{self, PersistSvc, FTP_PORT};
+use crate::ipvs_core::persist::{self, FTP_PORT};
 use crate::ipvs_core::sysctl;
-use crate::ipvs_core::timeouts::Timeouts;
 use crate::ipvs_core::uapi::{fwd, svc_flags, AF_INET};
 use crate::ipvs_core::sched::Flow;
-use crate::sys::conntab::{ConnRef, Table};
-use crate::sys::NetLookups;
+use crate::sys::conntab::ConnRef;
 use crate::sys::netfilter::{self, HookId, HookSpec};
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{DefragUser, Gathered, Skb, Verdict};
 use crate::sys::{pernet, NetRef};
-use conn::{ConnData, ConnKind, ConnTuple};
 use kernel::sync::Arc;
-use service::{DestRt, ServiceRt};
-use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
-
-/// The connection table of a netns.
-pub(crate) type ConnTable = Table<ConnData>;
 
 /// Our hooks, at upstream's places relative to conntrack and NAT.
 pub(crate) const HOOKS: [HookSpec; 5] = [
@@ -38,45 +30,6 @@ pub(crate) const HOOKS: [HookSpec; 5] = [
     HookSpec { id: HookId::RequestLocalOut, hooknum: netfilter::NF_INET_LOCAL_OUT, priority: netfilter::NF_IP_PRI_NAT_DST + 2 },
     HookSpec { id: HookId::ReplyForward, hooknum: netfilter::NF_INET_FORWARD, priority: 100 },
 ];
-
-/// Per-netns datapath state that is not the connection table itself.
-pub(crate) struct DpState {
-    /// Timeouts in seconds (TCP, TCP FIN, UDP), mirrored from the control plane for softirq
-    /// readers.
-    timeouts: [AtomicU32; 3],
-    /// Seed of the connection hash.
-    pub(crate) seed: u32,
-    /// Netns totals (/proc/net/ip_vs_stats), shared with the control plane's store.
-    pub(crate) total: kernel::sync::Arc<service::Stats>,
-    /// This netns's conntrack table, which connections that keep conntrack remember.
-    conntrack: NetLookups,
-}
-
-impl DpState {
-    pub(crate) fn new(conntrack: NetLookups) -> Result<Self> {
-        let t = Timeouts::default();
-        Ok(DpState {
-            timeouts: [AtomicU32::new(t.tcp), AtomicU32::new(t.tcp_fin), AtomicU32::new(t.udp)],
-            seed: crate::sys::random_u32(),
-            total: kernel::sync::Arc::new(service::Stats::new()?, GFP_KERNEL)?,
-            conntrack,
-        })
-    }
-
-    pub(crate) fn set_timeouts(&self, t: &Timeouts) {
-        self.timeouts[0].store(t.tcp, Ordering::Relaxed);
-        self.timeouts[1].store(t.tcp_fin, Ordering::Relaxed);
-        self.timeouts[2].store(t.udp, Ordering::Relaxed);
-    }
-
-    fn timeouts(&self) -> Timeouts {
-        Timeouts {
-            tcp: self.timeouts[0].load(Ordering::Relaxed),
-            tcp_fin: self.timeouts[1].load(Ordering::Relaxed),
-            udp: self.timeouts[2].load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// The IPv4 header of a packet, if it has one.
 fn parse_ip(skb: &Skb<'_>) -> Option<Ipv4> {
@@ -273,7 +226,7 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local:
     if ip.protocol == PROTO_TCP && pkt.tcp.syn {
         if let Some(c) = found.take() {
             let d = c.data();
-            let quiesced = ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) != 0 && d.dest.weight.load(Ordering::Relaxed) == 0;
+            let quiesced = ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) != 0 && d.dest.weight() == 0;
             let reuse = ipvs.sysctls.get(sysctl::idx::CONN_REUSE_MODE);
             if quiesced || (reuse != 0 && d.new_conn_expected(reuse as u32)) {
                 if let Some(verdict) = replace_conn(c, &skb) {
@@ -287,7 +240,7 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local:
     let found = match found {
         // The dest was removed from its service: like upstream, either expire the connection
         // and schedule afresh (expire_nodest_conn), or silently drop without keeping it alive.
-        Some(c) if c.data().dest.available.load(Ordering::Relaxed) == 0 => {
+        Some(c) if !c.data().dest.is_available() => {
             if ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) == 0 {
                 c.release_quietly();
                 return Verdict::Drop;
@@ -333,8 +286,8 @@ fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local:
 
 /// `ip_vs_leave()` without a connection: ICMP port unreachable and drop, except for other
 /// ports of a virtual FTP service, which pass.
-fn leave(svc: &ServiceRt, skb: &Skb<'_>, dport: [u8; 2]) -> Verdict {
-    if svc.port == FTP_PORT && dport != FTP_PORT {
+fn leave(svc: &Service, skb: &Skb<'_>, dport: [u8; 2]) -> Verdict {
+    if svc.key().port() == FTP_PORT && dport != FTP_PORT {
         return Verdict::Accept;
     }
     skb.icmp_port_unreachable();
@@ -369,16 +322,15 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
     if ipvs.defense.todrop() {
         return Err(Verdict::Drop);
     }
-    let one_packet = svc.flags & svc_flags::ONEPACKET != 0 && ip.protocol == PROTO_UDP;
+    let one_packet = svc.has_flag(svc_flags::ONEPACKET) && ip.protocol == PROTO_UDP;
     let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
-    let (dest, dport, control) = if svc.flags & svc_flags::PERSISTENT != 0 {
+    let (dest, dport, control) = if svc.has_flag(svc_flags::PERSISTENT) {
         let (template, dest) = persistent_dest(ipvs, svc, skb, pkt, &flow)?;
-        let psvc = PersistSvc { port: svc.port, fwmark: svc.fwmark, netmask: svc.netmask };
-        let dport = persist::conn_dport(&psvc, pkt.dport, dest.port);
+        let dport = persist::conn_dport(&svc.persist(), pkt.dport, dest.port);
         (dest, dport, Some(template))
     } else {
         // A port-zero service only serves persistent connections (upstream logs an error).
-        if svc.fwmark == 0 && pkt.dport != svc.port {
+        if svc.key().fwmark() == 0 && pkt.dport != svc.key().port() {
             return Err(leave(svc, skb, pkt.dport));
         }
         let Some(dest) = svc.schedule(&flow, &ipvs.sysctls) else {
@@ -387,7 +339,7 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
         let dport = if dest.port != [0, 0] { dest.port } else { pkt.dport };
         (dest, dport, None)
     };
-    let method = dest.fwd.load(Ordering::Relaxed) & fwd::MASK;
+    let method = dest.fwd_method();
     let tuple = ConnTuple { protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport };
     // The connection holds its own reference on the template; dropping ours afterwards
     // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
@@ -415,21 +367,21 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
 /// dest) and its dest.
 fn persistent_dest(
     ipvs: &IpvsNet,
-    svc: &ServiceRt,
+    svc: &Service,
     skb: &Skb<'_>,
     pkt: &L4Packet,
     flow: &Flow,
-) -> Result<(ConnRef<ConnData>, Arc<DestRt>), Verdict> {
+) -> Result<(ConnRef<ConnData>, Arc<Dest>), Verdict> {
     let ip = &pkt.ip;
-    let psvc = PersistSvc { port: svc.port, fwmark: svc.fwmark, netmask: svc.netmask };
+    let psvc = svc.persist();
     let tk = persist::template_key(&psvc, ip.protocol, ip.saddr, ip.daddr, pkt.dport);
     let key = ConnTuple { protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0] };
     let hash = conn_hash(tk.protocol, tk.client_net, [0, 0], ipvs.dp.seed);
     if let Some(ct) = ipvs.conns.lookup(hash, |c| c.is_template_for(&key)) {
         let d = &ct.data().dest;
         let quiescent_expired =
-            ipvs.sysctls.get(sysctl::idx::EXPIRE_QUIESCENT_TEMPLATE) != 0 && d.weight.load(Ordering::Relaxed) == 0;
-        if d.available.load(Ordering::Relaxed) != 0 && !quiescent_expired {
+            ipvs.sysctls.get(sysctl::idx::EXPIRE_QUIESCENT_TEMPLATE) != 0 && d.weight() == 0;
+        if d.is_available() && !quiescent_expired {
             let dest = d.clone();
             return Ok((ct, dest));
         }
@@ -442,12 +394,12 @@ fn persistent_dest(
         return Err(leave(svc, skb, pkt.dport));
     };
     let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
-    let method = dest.fwd.load(Ordering::Relaxed) & fwd::MASK;
+    let method = dest.fwd_method();
     let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, None, svc.stats.clone(), None);
-    if svc.flags & svc_flags::ONEPACKET != 0 {
+    if svc.has_flag(svc_flags::ONEPACKET) {
         template.set_one_packet_template();
     }
-    let ct = ipvs.conns.insert(hash, svc.timeout, template, GFP_ATOMIC).map_err(|template| {
+    let ct = ipvs.conns.insert(hash, svc.conf.timeout, template, GFP_ATOMIC).map_err(|template| {
         template.discard();
         Verdict::Drop
     })?;

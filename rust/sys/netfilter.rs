@@ -4,7 +4,6 @@
 use super::bindings;
 use super::skb::{Skb, Verdict};
 use super::NetRef;
-use core::marker::PhantomData;
 use kernel::ffi::{c_uint, c_void};
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -88,7 +87,7 @@ unsafe extern "C" fn hook_cb<H: Handler>(
 /// unregisters in `pre_exit`, and the netns core runs `synchronize_rcu` before `exit` frees
 /// the state; the drop below waits itself (`synchronize_net`) for the case where it could not.
 #[pin_data(PinnedDrop)]
-pub(crate) struct Hooks<H: Handler> {
+pub(crate) struct Hooks {
     net: *mut bindings::net,
     /// Netfilter keeps pointers to these while they are registered; never moved or resized.
     ops: KVec<bindings::nf_hook_ops>,
@@ -96,17 +95,16 @@ pub(crate) struct Hooks<H: Handler> {
     /// only), and it serialises register and unregister.
     #[pin]
     registered: Mutex<bool>,
-    _h: PhantomData<H>,
 }
 
 // SAFETY: the ops are only read by netfilter while registered; `registered` serialises changes.
-unsafe impl<H: Handler> Send for Hooks<H> {}
+unsafe impl Send for Hooks {}
 // SAFETY: as above.
-unsafe impl<H: Handler> Sync for Hooks<H> {}
+unsafe impl Sync for Hooks {}
 
-impl<H: Handler> Hooks<H> {
-    /// The hooks of `net`, not yet registered.
-    pub(crate) fn new(net: NetRef<'_>, specs: &[HookSpec]) -> Result<impl PinInit<Self, Error>> {
+impl Hooks {
+    /// The hooks of `net`, handled by `H`, not yet registered.
+    pub(crate) fn new<H: Handler>(net: NetRef<'_>, specs: &[HookSpec]) -> Result<impl PinInit<Self, Error>> {
         let mut ops = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
         for spec in specs {
             ops.push(
@@ -126,7 +124,6 @@ impl<H: Handler> Hooks<H> {
             net,
             ops,
             registered <- new_mutex!(false),
-            _h: PhantomData,
         }))
     }
 
@@ -159,7 +156,7 @@ impl<H: Handler> Hooks<H> {
 }
 
 #[pinned_drop]
-impl<H: Handler> PinnedDrop for Hooks<H> {
+impl PinnedDrop for Hooks {
     fn drop(self: Pin<&mut Self>) {
         let was_registered = *self.registered.lock();
         if was_registered {

@@ -3,7 +3,7 @@
 //! for (`Gfp::Kernel` when binding or rebuilding outside any lock, `Gfp::Atomic` under the
 //! BH-disabling scheduler lock). Failures become ENOMEM.
 
-use crate::ipvs_core::errno::{Errno, Result};
+use crate::ipvs_core::errno::Result;
 use crate::ipvs_core::sched::storage::{Gfp, Storage, StoreVec};
 use kernel::alloc::Flags;
 use kernel::prelude::*;
@@ -27,11 +27,11 @@ impl<T> StoreVec<T> for KVec<T> {
     }
 
     fn with_capacity(capacity: usize, gfp: Gfp) -> Result<Self> {
-        KVec::with_capacity(capacity, flags(gfp)).map_err(|_| Errno::ENOMEM)
+        Ok(KVec::with_capacity(capacity, flags(gfp))?)
     }
 
     fn try_push(&mut self, value: T, gfp: Gfp) -> Result<()> {
-        self.push(value, flags(gfp)).map_err(|_| Errno::ENOMEM)
+        Ok(self.push(value, flags(gfp))?)
     }
 
     fn pop(&mut self) -> Option<T> {

@@ -7,7 +7,7 @@ pub(crate) mod dr;
 pub(crate) mod nat;
 pub(crate) mod tun;
 
-use crate::dp::conn::ConnData;
+use crate::conn::ConnData;
 use crate::ipvs_core::packet::Ipv4;
 use crate::sys::skb::{Route, Skb, Verdict};
 use crate::sys::NetRef;

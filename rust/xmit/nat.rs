@@ -3,7 +3,7 @@
 //! service as source, with the IP and L4 checksums updated (CHECKSUM_PARTIAL included).
 
 use super::{route_out, send, RouteMode, Tx};
-use crate::dp::conn::ConnData;
+use crate::conn::ConnData;
 use crate::ipvs_core::icmp::Quoted;
 use crate::ipvs_core::packet::{l4_csum_offset, Ipv4, PROTO_UDP};
 use crate::sys::skb::{ReplySide, Skb, Verdict};

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-//! One IPVS connection: the tuple, the chosen dest, and its protocol state.
+//! One IPVS connection: the tuple, the chosen dest, and its protocol state; and the per-netns
+//! table that holds connections (`sys::conntab` does the RCU, timers and locking).
 
 use crate::ipvs_core::uapi::fwd;
-use super::service::{DestRt, Stats};
+use crate::dest::Dest;
+use crate::stats::Stats;
 use crate::ipvs_core::defense::EntryKind;
 use crate::ipvs_core::packet::PROTO_TCP;
 use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
-use crate::sys::conntab::{ConnRef, Entry, Held};
+use crate::sys::conntab::{ConnRef, Entry, Held, Table};
 use crate::sys::NetLookups;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::sync::Arc;
@@ -44,6 +46,10 @@ pub(crate) struct ConnTuple {
     pub(crate) dport: [u8; 2],
 }
 
+/// The connection table of a netns.
+pub(crate) type ConnTable = Table<ConnData>;
+
+/// A connection or persistence template, as the connection table holds it.
 pub(crate) struct ConnData {
     pub(crate) protocol: u8,
     pub(crate) caddr: [u8; 4],
@@ -71,7 +77,7 @@ pub(crate) struct ConnData {
     /// Packets from the client (`in_pkts`), saturating: the DoS defense spares entries with
     /// more than 8.
     in_pkts: AtomicU8,
-    pub(crate) dest: Arc<DestRt>,
+    pub(crate) dest: Arc<Dest>,
     pub(crate) svc_stats: Arc<Stats>,
     /// The persistence template this connection was scheduled by.
     control: Held<ConnData>,
@@ -81,7 +87,7 @@ impl ConnData {
     pub(crate) fn new(
         t: ConnTuple,
         kind: ConnKind,
-        dest: Arc<DestRt>,
+        dest: Arc<Dest>,
         fwd: u32,
         nfct: Option<NetLookups>,
         svc_stats: Arc<Stats>,

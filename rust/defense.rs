@@ -4,7 +4,7 @@
 //! the new-connection drop rate (`ip_vs_todrop`) and the secure TCP state table switch. The
 //! decisions are the pure core's (`ipvs_core::defense`); this file applies them.
 
-use super::ConnTable;
+use crate::conn::ConnTable;
 use crate::ipvs_core::defense::{self, EntryDropper, EntryFacts, Settings, DROP_SCAN_SHIFT};
 use crate::ipvs_core::sysctl::idx;
 use crate::sys::sysctl::{ModeListener, Values};

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The per-netns root: [`IpvsNet`] owns everything IPVS keeps for one network namespace (the
+//! control plane, the connection table, the published services, the sysctls, the DoS defense
+//! and the periodic work), builds it when a netns appears and tears it down when it goes.
+//! The kernel's entry points (netfilter hooks in `dp`, generic netlink and /proc in `ctl`)
+//! find it with `pernet::state`; the crate root builds it, with those entry points' parts.
+
+use crate::conn::ConnTable;
+use crate::defense::Defense;
+use crate::ipvs_core::estimator;
+use crate::ipvs_core::genl::{ControlPlane, Env};
+use crate::ipvs_core::timeouts::Timeouts;
+use crate::service::Published;
+use crate::stats::Stats;
+use crate::store::KernelStore;
+use crate::sys::netfilter::Hooks;
+use crate::sys::rcu::ReadGuard;
+use crate::sys::sync::LockClass;
+use crate::sys::timer::{Periodic, Tick};
+use crate::sys::work::Delayed;
+use crate::sys::{self, procfs::ProcEntry, sysctl::NetSysctls, NetLookups, NetRef};
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+
+/// Everything IPVS keeps for one network namespace. Its hooks are unregistered in `pre_exit`,
+/// and the netns core waits a grace period before dropping it, so no packet is inside a hook
+/// when the fields drop, in declaration order: the periodic work first, then the /proc files,
+/// then what they read; the connection table waits for every entry's free before it goes.
+/// (The lock order is in the crate root's docs.)
+#[pin_data]
+pub(crate) struct IpvsNet {
+    /// The DoS defense's once-a-second work, stopped first: it reads `sysctls`, `conns` and
+    /// `defense`.
+    #[pin]
+    defense_work: Delayed<IpvsNet>,
+    /// Expires the connections of removed dests (`expire_nodest_conn`), queued by the command
+    /// that removed them; stopped as early, as it walks `conns`.
+    #[pin]
+    nodest_work: Delayed<IpvsNet>,
+    /// The rate estimator, stopped next: its ticks read `published` and `dp`.
+    #[pin]
+    estimator: Periodic<IpvsNet>,
+    /// Services, dests and timeouts. Taken in process context only (genetlink doit/dump and
+    /// /proc reads); never from softirq.
+    #[pin]
+    pub(crate) control: Mutex<ControlPlane<KernelStore>>,
+    /// /proc/sys/net/ipv4/vs/ entries; the datapath reads them without locks. Writes of the
+    /// defense modes call into `defense`, which therefore drops after this.
+    pub(crate) sysctls: NetSysctls,
+    /// The DoS defense state (drop rate, secure TCP, the random drop's countdowns).
+    #[pin]
+    pub(crate) defense: Defense,
+    /// /proc/net entries, removed when the netns state is dropped.
+    proc_files: KVec<ProcEntry>,
+    /// Connections; entries point to dests of `published` snapshots.
+    pub(crate) conns: KBox<ConnTable>,
+    /// Services as the datapath sees them.
+    pub(crate) published: Published,
+    pub(crate) dp: DpState,
+}
+
+static ESTIMATOR_TIMER_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_estimator"));
+
+impl IpvsNet {
+    /// The state of a new netns `net`, with its /proc files (made by `ctl`) and its netfilter
+    /// hooks (`dp`'s, registered with the first service).
+    pub(crate) fn new(net: NetRef<'_>, proc_files: KVec<ProcEntry>, hooks: Pin<KBox<Hooks>>) -> Result<Pin<KBox<Self>>> {
+        let sysctls = NetSysctls::register::<Defense>(net, sys::nr_free_buffer_pages() / 32)?;
+        let conns = ConnTable::new(conn_tab_bits())?;
+        let published = Published::new()?;
+        let dp = DpState::new(sys::NetLookups::new(net))?;
+        let store = KernelStore::new(dp.total.clone(), sys::NetLookups::new(net), hooks)?;
+        let ipvs = KBox::pin_init(
+            try_pin_init!(IpvsNet {
+                defense_work <- Delayed::periodic(sys::hz(), IpvsNet::defense_tick),
+                nodest_work <- Delayed::on_demand(IpvsNet::expire_nodest_conns),
+                estimator <- Periodic::new(estimator::PERIOD_SECS * sys::hz(), &ESTIMATOR_TIMER_CLASS),
+                control <- new_mutex!(ControlPlane::new(store, sys::random_u32())),
+                sysctls,
+                defense <- Defense::new(),
+                proc_files,
+                conns,
+                published,
+                dp,
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        ipvs.estimator.start(&ipvs);
+        ipvs.sysctls.listen(&ipvs.defense);
+        ipvs.defense_work.start(&ipvs);
+        ipvs.nodest_work.start(&ipvs);
+        Ok(ipvs)
+    }
+
+    /// Netns teardown (`pre_exit`): after this and the grace period the netns core waits, no
+    /// packet is inside a hook.
+    pub(crate) fn unregister_hooks(&self) {
+        self.control.lock().store.unregister_hooks();
+    }
+}
+
+/// Per-netns datapath state that is not the connection table itself.
+pub(crate) struct DpState {
+    /// Timeouts in seconds (TCP, TCP FIN, UDP), mirrored from the control plane for softirq
+    /// readers.
+    timeouts: [AtomicU32; 3],
+    /// Seed of the connection hash.
+    pub(crate) seed: u32,
+    /// Netns totals (/proc/net/ip_vs_stats), shared with the control plane's store.
+    pub(crate) total: Arc<Stats>,
+    /// This netns's conntrack table, which connections that keep conntrack remember.
+    pub(crate) conntrack: NetLookups,
+}
+
+impl DpState {
+    pub(crate) fn new(conntrack: NetLookups) -> Result<Self> {
+        let t = Timeouts::default();
+        Ok(DpState {
+            timeouts: [AtomicU32::new(t.tcp), AtomicU32::new(t.tcp_fin), AtomicU32::new(t.udp)],
+            seed: crate::sys::random_u32(),
+            total: Arc::new(Stats::new()?, GFP_KERNEL)?,
+            conntrack,
+        })
+    }
+
+    pub(crate) fn set_timeouts(&self, t: &Timeouts) {
+        self.timeouts[0].store(t.tcp, Ordering::Relaxed);
+        self.timeouts[1].store(t.tcp_fin, Ordering::Relaxed);
+        self.timeouts[2].store(t.udp, Ordering::Relaxed);
+    }
+
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            tcp: self.timeouts[0].load(Ordering::Relaxed),
+            tcp_fin: self.timeouts[1].load(Ordering::Relaxed),
+            udp: self.timeouts[2].load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Size of the connection table, fixed at load time from `conn_tab_bits`.
+static CONN_TAB_SIZE: AtomicU32 = AtomicU32::new(0);
+
+/// Sizes the connection table; called once from module init, before any registration.
+pub(crate) fn set_conn_tab_bits(requested: i32) {
+    let bits = crate::ipvs_core::conntab::clamp_bits(
+        requested,
+        sys::totalram_pages(),
+        kernel::page::PAGE_SHIFT as u32,
+        sys::STOCK_CONN_SIZE,
+    );
+    CONN_TAB_SIZE.store(1 << bits, Ordering::Relaxed);
+}
+
+fn conn_tab_bits() -> u32 {
+    CONN_TAB_SIZE.load(Ordering::Relaxed).trailing_zeros()
+}
+
+/// What the pure control plane needs to know about this kernel.
+pub(crate) fn env() -> Env {
+    Env {
+        hz: sys::hz(),
+        conn_tab_size: CONN_TAB_SIZE.load(Ordering::Relaxed),
+        ipv6_enabled: sys::ipv6_enabled(),
+    }
+}
+
+impl IpvsNet {
+    /// Makes control-plane changes visible to the datapath: the services snapshot (published
+    /// with RCU) and the timeouts. Called with the control lock held, after every change.
+    pub(crate) fn sync_datapath(&self, control: &mut ControlPlane<KernelStore>) {
+        self.dp.set_timeouts(&control.timeouts);
+        if control.store.publish(&self.published).is_err() {
+            // What could not be published stays pending: the next command retries it.
+            pr_warn!("out of memory publishing IPVS services\n");
+        }
+    }
+
+    /// After a command removed dests: with `expire_nodest_conn` set, their connections go
+    /// soon rather than at their next packet. The walk runs in a work item (as upstream's
+    /// `ip_vs_enqueue_expire_nodest_conns`), not in the command, which holds genl_mutex and
+    /// the control lock: a table of millions would stall every other netlink user.
+    pub(crate) fn dests_removed(&self) {
+        if self.sysctls.get(crate::ipvs_core::sysctl::idx::EXPIRE_NODEST_CONN) != 0 {
+            self.nodest_work.kick();
+        }
+    }
+
+    /// The connections whose dest is gone (and templates that still control such
+    /// connections) expire now (upstream's `ip_vs_expire_nodest_conn_flush`).
+    fn expire_nodest_conns(&self) {
+        self.conns.expire_where(|c| !c.dest.is_available());
+    }
+
+    /// Every second (upstream's `defense_work_handler`): re-evaluate the DoS defense from
+    /// available memory, and drop entries at random while `drop_entry` says so.
+    fn defense_tick(&self) {
+        self.defense.tick(self.sysctls.values(), &self.conns);
+    }
+}
+
+impl Tick for IpvsNet {
+    /// Every 2 s: advance the rate estimators of the totals, services and dests.
+    fn tick(&self) {
+        self.dp.total.estimate();
+        let guard = ReadGuard::new();
+        self.published.for_each(&guard, |svc| {
+            svc.stats.estimate();
+            for d in svc.dests.iter() {
+                d.stats.estimate();
+            }
+        });
+    }
+}
+

@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The kernel's `Store`: a netns's services and dests, in KVecs under the netns control mutex,
+//! and their publication to the datapath (`service::Published`).
+
+use crate::dest::{Dest, Dests};
+use crate::ipvs_core::dest::{trash_matches, DestConf, DestInfo};
+use crate::ipvs_core::errno::{Errno, Result};
+use crate::ipvs_core::procfs::StatsView;
+use crate::ipvs_core::sched::{DestSet, SchedState};
+use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
+use crate::ipvs_core::support;
+use crate::ipvs_core::uapi::AF_INET;
+use crate::service::{slot, Published, Service, Table, SVC_BUCKETS};
+use crate::stats::Stats;
+use crate::sys::kvec;
+use crate::sys::netfilter::Hooks;
+use crate::sys::sched_storage::KernelStorage;
+use crate::sys::NetLookups;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// A removed dest that connections may still use, revived if re-added to a matching service.
+struct Trashed {
+    /// The service it was removed from.
+    svc: ServiceKey,
+    dest: Arc<Dest>,
+}
+
+pub(crate) struct KernelStore {
+    /// In listing order; boxed, so that an insertion moves pointers, not whole services.
+    services: KVec<KBox<Service>>,
+    trash: KVec<Trashed>,
+    /// Netns totals, shared with the datapath.
+    total: Arc<Stats>,
+    /// What the published buckets hold, kept here so that a change copies only its bucket.
+    by_addr: KVec<KVec<Arc<Service>>>,
+    by_mark: KVec<KVec<Arc<Service>>>,
+    /// Buckets changed since they were last published.
+    dirty: KVec<(Table, usize)>,
+    /// A change could not be recorded (out of memory): rebuild every bucket at the next publish.
+    rebuild_all: bool,
+    /// Dests were removed since [`KernelStore::take_dests_removed`] was last called.
+    dests_removed: bool,
+    /// Which addresses may be real servers in this netns, and which devices it has.
+    lookups: NetLookups,
+    /// The datapath's netfilter hooks: registered with the first service and unregistered
+    /// with the last (as upstream's `ip_vs_add_service` / `__ip_vs_del_service`), so that a
+    /// netns without services pays nothing for IPVS, and a request refused before it could
+    /// create one does not touch them.
+    hooks: Pin<KBox<Hooks>>,
+}
+
+/// The IPv4 address at the front of a 16-byte address field.
+fn v4(addr: &[u8; 16]) -> [u8; 4] {
+    [addr[0], addr[1], addr[2], addr[3]]
+}
+
+impl KernelStore {
+    pub(crate) fn new(total: Arc<Stats>, lookups: NetLookups, hooks: Pin<KBox<Hooks>>) -> Result<Self> {
+        let mut by_addr = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
+        let mut by_mark = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
+        for _ in 0..SVC_BUCKETS {
+            by_addr.push(KVec::new(), GFP_KERNEL)?;
+            by_mark.push(KVec::new(), GFP_KERNEL)?;
+        }
+        Ok(KernelStore {
+            services: KVec::new(),
+            trash: KVec::new(),
+            total,
+            by_addr,
+            by_mark,
+            dirty: KVec::new(),
+            rebuild_all: false,
+            dests_removed: false,
+            lookups,
+            hooks,
+        })
+    }
+
+    /// Netns teardown: no hook may run once the netns core's grace period after `pre_exit`
+    /// has passed, services or not.
+    pub(crate) fn unregister_hooks(&self) {
+        self.hooks.unregister();
+    }
+
+    fn bucket_mut(&mut self, (table, i): (Table, usize)) -> Result<&mut KVec<Arc<Service>>> {
+        let t = if table == Table::Addr { &mut self.by_addr } else { &mut self.by_mark };
+        t.get_mut(i).ok_or(Errno::EINVAL)
+    }
+
+    fn mark_dirty(&mut self, at: (Table, usize)) -> Result<()> {
+        if !self.dirty.contains(&at) {
+            self.dirty.push(at, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// Service `svc` changed: refresh its snapshot in its bucket. Out of memory, every bucket
+    /// is rebuilt at the next publish.
+    fn touch(&mut self, svc: usize) {
+        let refreshed = (|| {
+            let s = self.services.get(svc).ok_or(Errno::ENOENT)?;
+            let (key, snapshot) = (*s.key(), s.snapshot()?);
+            let at = slot(&key);
+            let bucket = self.bucket_mut(at)?;
+            match bucket.iter_mut().find(|x| *x.key() == key) {
+                Some(x) => *x = snapshot,
+                None => bucket.push(snapshot, GFP_KERNEL)?,
+            }
+            self.mark_dirty(at)
+        })();
+        if refreshed.is_err() {
+            self.rebuild_all = true;
+        }
+    }
+
+    /// The service with `key` is gone: drop it from its bucket.
+    fn forget(&mut self, key: &ServiceKey) {
+        let at = slot(key);
+        let removed = self.bucket_mut(at).map(|b| {
+            if let Some(i) = b.iter().position(|x| x.key() == key) {
+                drop(kvec::remove(b, i));
+            }
+        });
+        if removed.and_then(|()| self.mark_dirty(at)).is_err() {
+            self.rebuild_all = true;
+        }
+    }
+
+    /// Whether dests were removed since the last call (their connections may have to go).
+    pub(crate) fn take_dests_removed(&mut self) -> bool {
+        core::mem::take(&mut self.dests_removed)
+    }
+
+    /// Publishes the changed buckets. On failure what is left stays pending.
+    pub(crate) fn publish(&mut self, published: &Published) -> Result<()> {
+        if self.rebuild_all {
+            for b in Iterator::chain(self.by_addr.iter_mut(), self.by_mark.iter_mut()) {
+                *b = KVec::new();
+            }
+            for i in 0..self.services.len() {
+                let Some(s) = self.services.get(i) else { continue };
+                let (key, snapshot) = (*s.key(), s.snapshot()?);
+                self.bucket_mut(slot(&key))?.push(snapshot, GFP_KERNEL)?;
+            }
+            self.dirty = KVec::new();
+            for i in 0..SVC_BUCKETS {
+                self.mark_dirty((Table::Addr, i))?;
+                self.mark_dirty((Table::Mark, i))?;
+            }
+            self.rebuild_all = false;
+        }
+        while let Some(&at) = self.dirty.last() {
+            let master = self.bucket_mut(at)?;
+            let mut copy = KVec::with_capacity(master.len(), GFP_KERNEL)?;
+            for snapshot in master.iter() {
+                copy.push(snapshot.clone(), GFP_KERNEL)?;
+            }
+            published.publish(at, copy)?;
+            let last = self.dirty.len() - 1;
+            kvec::remove(&mut self.dirty, last);
+        }
+        Ok(())
+    }
+
+    fn svc(&self, svc: usize) -> Option<&Service> {
+        self.services.get(svc).map(|s| &**s)
+    }
+
+    /// A dest left service `svc`: unlinked, and kept in the trash while connections use it.
+    fn trash(&mut self, svc: ServiceKey, dest: Arc<Dest>) {
+        dest.set_available(false);
+        self.dests_removed = true;
+        if self.trash.push(Trashed { svc, dest }, GFP_KERNEL).is_err() {
+            // Its connections still hold it; only a revival by a later NEW_DEST (which would
+            // keep its counters) is lost: that NEW_DEST makes a fresh dest instead.
+            pr_warn!("out of memory: a removed IPVS dest cannot be revived\n");
+        }
+    }
+
+    /// Drops trashed dests no connection uses any more (upstream's trash expiry).
+    fn purge_trash(&mut self) {
+        let mut i = 0;
+        while i < self.trash.len() {
+            if self.trash.get(i).is_some_and(|t| t.dest.in_use()) {
+                i += 1;
+            } else {
+                drop(kvec::remove(&mut self.trash, i));
+            }
+        }
+    }
+
+    /// A matching dest from the trash (`ip_vs_trash_get_dest()`), for a new dest of `svc`.
+    fn revive(&mut self, svc: &ServiceKey, conf: &DestConf) -> Option<Arc<Dest>> {
+        let found = self.trash.iter().position(|t| {
+            trash_matches(&t.svc, &t.dest.conf(), svc, conf.af, &conf.addr, conf.port)
+        })?;
+        let t = kvec::remove(&mut self.trash, found)?;
+        if t.svc != *svc {
+            t.dest.stats.zero();
+        }
+        Some(t.dest)
+    }
+}
+
+impl Store for KernelStore {
+    fn has_netdev(&self, name: &[u8]) -> bool {
+        self.lookups.has_netdev(name)
+    }
+
+    fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
+    fn service(&self, svc: usize) -> Option<ServiceConf> {
+        self.svc(svc).map(|s| s.conf)
+    }
+
+    fn service_stats(&self, svc: usize) -> StatsView {
+        self.svc(svc).map_or_else(StatsView::default, |s| s.stats.view())
+    }
+
+    fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()> {
+        support::check_service(conf)?;
+        let service = KBox::new(Service::new(conf)?, GFP_KERNEL)?;
+        let first = self.services.is_empty();
+        if first {
+            self.hooks.register()?;
+        }
+        if let Err(e) = kvec::insert(&mut self.services, svc, service) {
+            if first {
+                self.hooks.unregister();
+            }
+            return Err(e.into());
+        }
+        self.touch(svc);
+        Ok(())
+    }
+
+    fn update_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()> {
+        support::check_service(conf)?;
+        let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;
+        s.conf = *conf;
+        self.touch(svc);
+        Ok(())
+    }
+
+    fn remove_service(&mut self, svc: usize) {
+        let Some(mut s) = kvec::remove(&mut self.services, svc) else { return };
+        let key = *s.key();
+        for d in core::mem::take(&mut s.dests) {
+            self.trash(key, d);
+        }
+        self.forget(&key);
+        self.purge_trash();
+        if self.services.is_empty() {
+            self.hooks.unregister();
+        }
+    }
+
+    fn zero_stats(&mut self, svc: usize) {
+        if let Some(s) = self.svc(svc) {
+            s.stats.zero();
+            for d in s.dests.iter() {
+                d.stats.zero();
+            }
+        }
+    }
+
+    fn zero_total_stats(&mut self) {
+        self.total.zero();
+    }
+
+    fn dest_count(&self, svc: usize) -> usize {
+        self.svc(svc).map_or(0, |s| s.dests.len())
+    }
+
+    fn dest(&self, svc: usize, dest: usize) -> Option<DestInfo> {
+        self.svc(svc)?.dests.get(dest).map(|d| d.info())
+    }
+
+    fn dest_stats(&self, svc: usize, dest: usize) -> StatsView {
+        self.svc(svc).and_then(|s| s.dests.get(dest)).map_or_else(StatsView::default, |d| d.stats.view())
+    }
+
+    fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
+        support::check_dest(conf)?;
+        let key = *self.svc(svc).ok_or(Errno::ESRCH)?.key();
+        self.purge_trash();
+        let d = match self.revive(&key, conf) {
+            Some(d) => {
+                d.configure(conf);
+                d.set_available(true);
+                d
+            }
+            // A new dest: only a unicast or local IPv4 address (`ip_vs_new_dest`).
+            None if conf.af == AF_INET && !self.lookups.v4_unicast_or_local(v4(&conf.addr)) => {
+                return Err(Errno::EINVAL)
+            }
+            None => Dest::new(conf)?,
+        };
+        let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;
+        kvec::insert(&mut s.dests, dest, d)?;
+        self.touch(svc);
+        Ok(())
+    }
+
+    fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
+        support::check_dest(conf)?;
+        let d = self.svc(svc).and_then(|s| s.dests.get(dest)).ok_or(Errno::ENOENT)?;
+        // The settings live in the shared dest itself: nothing to republish.
+        d.configure(conf);
+        Ok(())
+    }
+
+    fn remove_dest(&mut self, svc: usize, dest: usize) {
+        let Some(s) = self.services.get_mut(svc) else { return };
+        let key = *s.key();
+        if let Some(d) = kvec::remove(&mut s.dests, dest) {
+            self.trash(key, d);
+        }
+        self.touch(svc);
+        self.purge_trash();
+    }
+
+    type Storage = KernelStorage;
+
+    fn with_sched<R>(
+        &mut self,
+        svc: usize,
+        f: impl FnOnce(&mut SchedState<KernelStorage>, &dyn DestSet) -> R,
+    ) -> Option<R> {
+        let s = self.svc(svc)?;
+        let mut state = s.sched.lock();
+        Some(f(&mut state, &Dests(&s.dests)))
+    }
+
+    fn replace_sched(
+        &mut self,
+        svc: usize,
+        state: SchedState<KernelStorage>,
+    ) -> Option<SchedState<KernelStorage>> {
+        let s = self.svc(svc)?;
+        let mut guard = s.sched.lock();
+        let old = core::mem::replace(&mut *guard, state);
+        drop(guard);
+        // The caller frees the old tables, outside the lock.
+        Some(old)
+    }
+}
