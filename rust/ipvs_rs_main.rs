@@ -1,7 +1,56 @@
 // SPDX-License-Identifier: GPL-2.0
 //! ipvs-rs: Linux IPVS, the in-kernel L4 load balancer behind LVS, written in Rust.
 //!
-//! Layers: `ipvs_core` is pure (host-tested) logic, `sys` is the only FFI, `ctl` is the glue.
+//! # Where things are
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | `ipvs_core` | pure `no_std` logic, also built and tested on the host: the netlink commands and their errnos, attribute codec, /proc text, TCP state tables, persistence, the DoS defense's decisions, and the 14 schedulers (`ipvs_core::sched`) |
+//! | `sys` | the only FFI and the only `unsafe`: bindings, skb access, netfilter, genetlink, pernet, /proc, sysctl, RCU, locks, timers, the connection table |
+//! | `stats`, `dest`, `service`, `conn` | the runtime objects: counters; a real server; a virtual service and the tables the datapath finds it in; a connection |
+//! | `store` | a netns's services and dests as the control plane keeps them, and their publication to the datapath |
+//! | `defense` | a netns's DoS defense state |
+//! | `netns` | [`netns::IpvsNet`], the per-netns root that owns all of the above, and its periodic work |
+//! | `dp`, `xmit` | the datapath: the netfilter hooks and what they do with a packet; one transmitter per forwarding method |
+//! | `ctl` | the control plane's entry points: the IPVS generic netlink family and /proc/net files |
+//!
+//! A dest's weight lives in [`dest::Dest`] (set by `store`, read by the schedulers through
+//! `DestView`); a packet's connection is created in `dp::new_conn`.
+//!
+//! **Imports go one way**, down this list: `ctl`, `dp` → `xmit` → `netns` → `store`, `defense`
+//! → `service` → `conn` → `dest` → `stats` → `sys` → `ipvs_core`. `ctl` and `dp` never import
+//! each other; `ipvs_core` imports nothing from the kernel side. This file (module and netns
+//! setup) is the one place that names them all.
+//!
+//! # Contexts and locks
+//!
+//! The datapath runs in softirq (and in process context with BHs enabled, at LOCAL_OUT). It
+//! takes no mutex and never sleeps; what it may touch: RCU-protected tables (published
+//! services, connections), atomics (dest settings and counters, sysctls, defense modes), a
+//! service's scheduler lock and a connection-table stripe lock, both BH-disabling spinlocks.
+//!
+//! Lock order, outermost first: `genl_mutex` (genetlink, around every command) → the netns's
+//! `control` mutex → either the hooks' registration mutex or a service's scheduler
+//! `BhSpinLock`. Separately, the defense's `inner` mutex (its work item, sysctl writes) → a
+//! connection-table stripe lock. A stripe lock is never held while taking another lock, and
+//! the datapath releases a scheduler lock before it inserts a connection. Nothing takes a
+//! mutex from softirq.
+//!
+//! # Lifetimes
+//!
+//! - A **dest** is an `Arc<Dest>` held by its service in the store, by each published snapshot of
+//!   that service, by every connection bound to it, and, once removed, by the store's trash. The
+//!   trash keeps a removed dest findable while connections still use it, so that re-adding it
+//!   revives the same object with its counters, as upstream does; it is purged when its last
+//!   connection and template are gone.
+//! - A **service** snapshot is an `Arc<Service>` in an RCU-published bucket; a change copies the
+//!   bucket and frees the old one after a grace period. Scheduler state and counters are shared
+//!   by the store's service and its snapshots.
+//! - A **connection** is owned by the connection table (see `sys::conntab`): references are
+//!   counted, its timer unlinks it once unused, and its memory goes by `call_rcu`.
+//! - The **netns state** goes in `exit`, after `pre_exit` unregistered the hooks and the netns
+//!   core waited a grace period; the **module** goes after the genl family, every netns and an
+//!   `rcu_barrier`.
 
 use kernel::prelude::*;
 
@@ -37,7 +86,7 @@ sys::param::module_param_int_ro!(CONN_TAB_BITS_PARAM, "conn_tab_bits", CONN_TAB_
 struct IpvsModule {
     // Dropped in declaration order: the genl family goes first, so no request can arrive
     // while the per-netns state is being torn down.
-    _genl: sys::genl::Registration<ctl::genl::IpvsFamily>,
+    _genl: sys::genl::Registration<ctl::family::IpvsFamily>,
     _pernet: sys::pernet::Registration<netns::IpvsNet>,
     // Last: waits for queued RCU frees (connections) before the module text goes away.
     _rcu_barrier: RcuBarrierOnDrop,
@@ -56,7 +105,7 @@ impl sys::pernet::PernetState for netns::IpvsNet {
     /// first service), and the state they reach.
     fn create(net: sys::NetRef<'_>) -> Result<Pin<KBox<Self>>> {
         let mut proc_files = KVec::new();
-        ctl::procfs::create_all(net, &mut proc_files)?;
+        ctl::proc_files::create_all(net, &mut proc_files)?;
         let hooks = KBox::pin_init(
             sys::netfilter::Hooks::new::<dp::Datapath>(net, &dp::HOOKS)?,
             kernel::alloc::flags::GFP_KERNEL_ACCOUNT,

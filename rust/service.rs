@@ -101,16 +101,16 @@ fn mark_bucket(mark: u32) -> usize {
 
 /// Which published table a service is in.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Table {
-    Addr,
-    Mark,
+pub(crate) enum SvcTable {
+    ByAddr,
+    ByMark,
 }
 
 /// The published table and bucket of the service with `key`.
-pub(crate) fn slot(key: &ServiceKey) -> (Table, usize) {
+pub(crate) fn slot(key: &ServiceKey) -> (SvcTable, usize) {
     match *key {
-        ServiceKey::Fwmark { mark, .. } => (Table::Mark, mark_bucket(mark)),
-        ServiceKey::Addr { protocol, addr, port, .. } => (Table::Addr, addr_bucket(protocol, &addr, port)),
+        ServiceKey::Fwmark { mark, .. } => (SvcTable::ByMark, mark_bucket(mark)),
+        ServiceKey::Addr { protocol, addr, port, .. } => (SvcTable::ByAddr, addr_bucket(protocol, &addr, port)),
     }
 }
 
@@ -139,8 +139,8 @@ impl Published {
         Ok(Published { by_addr, by_mark })
     }
 
-    fn bucket<'g>(&self, (table, i): (Table, usize), guard: &'g ReadGuard) -> &'g [Arc<Service>] {
-        let t = if table == Table::Addr { &self.by_addr } else { &self.by_mark };
+    fn bucket<'g>(&self, (table, i): (SvcTable, usize), guard: &'g ReadGuard) -> &'g [Arc<Service>] {
+        let t = if table == SvcTable::ByAddr { &self.by_addr } else { &self.by_mark };
         t.get(i).map_or(&[], |b| &b.read(guard).services[..])
     }
 
@@ -176,8 +176,8 @@ impl Published {
     }
 
     /// Replaces one bucket (process context, under the netns control mutex).
-    pub(crate) fn publish(&self, (table, i): (Table, usize), services: KVec<Arc<Service>>) -> Result {
-        let t = if table == Table::Addr { &self.by_addr } else { &self.by_mark };
+    pub(crate) fn publish(&self, (table, i): (SvcTable, usize), services: KVec<Arc<Service>>) -> Result {
+        let t = if table == SvcTable::ByAddr { &self.by_addr } else { &self.by_mark };
         match t.get(i) {
             Some(b) => b.replace(Bucket { services }),
             None => Err(EINVAL),

@@ -10,7 +10,7 @@ use crate::ipvs_core::sched::{DestSet, SchedState};
 use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
 use crate::ipvs_core::support;
 use crate::ipvs_core::uapi::AF_INET;
-use crate::service::{slot, Published, Service, Table, SVC_BUCKETS};
+use crate::service::{slot, Published, Service, SvcTable, SVC_BUCKETS};
 use crate::stats::Stats;
 use crate::sys::kvec;
 use crate::sys::netfilter::Hooks;
@@ -36,7 +36,7 @@ pub(crate) struct KernelStore {
     by_addr: KVec<KVec<Arc<Service>>>,
     by_mark: KVec<KVec<Arc<Service>>>,
     /// Buckets changed since they were last published.
-    dirty: KVec<(Table, usize)>,
+    dirty: KVec<(SvcTable, usize)>,
     /// A change could not be recorded (out of memory): rebuild every bucket at the next publish.
     rebuild_all: bool,
     /// Dests were removed since [`KernelStore::take_dests_removed`] was last called.
@@ -83,12 +83,12 @@ impl KernelStore {
         self.hooks.unregister();
     }
 
-    fn bucket_mut(&mut self, (table, i): (Table, usize)) -> Result<&mut KVec<Arc<Service>>> {
-        let t = if table == Table::Addr { &mut self.by_addr } else { &mut self.by_mark };
+    fn bucket_mut(&mut self, (table, i): (SvcTable, usize)) -> Result<&mut KVec<Arc<Service>>> {
+        let t = if table == SvcTable::ByAddr { &mut self.by_addr } else { &mut self.by_mark };
         t.get_mut(i).ok_or(Errno::EINVAL)
     }
 
-    fn mark_dirty(&mut self, at: (Table, usize)) -> Result<()> {
+    fn mark_dirty(&mut self, at: (SvcTable, usize)) -> Result<()> {
         if !self.dirty.contains(&at) {
             self.dirty.push(at, GFP_KERNEL)?;
         }
@@ -145,8 +145,8 @@ impl KernelStore {
             }
             self.dirty = KVec::new();
             for i in 0..SVC_BUCKETS {
-                self.mark_dirty((Table::Addr, i))?;
-                self.mark_dirty((Table::Mark, i))?;
+                self.mark_dirty((SvcTable::ByAddr, i))?;
+                self.mark_dirty((SvcTable::ByMark, i))?;
             }
             self.rebuild_all = false;
         }

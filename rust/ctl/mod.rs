@@ -3,5 +3,5 @@
 //! Both reach the caller's netns state (`netns::IpvsNet`) and its pure control plane, which keeps
 //! services and dests in `store::KernelStore`. No unsafe here: all FFI is in `crate::sys`.
 
-pub(crate) mod genl;
-pub(crate) mod procfs;
+pub(crate) mod family;
+pub(crate) mod proc_files;
