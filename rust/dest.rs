@@ -104,8 +104,8 @@ impl Dest {
             last_weight: self.last_weight.load(Ordering::Relaxed),
             u_threshold: self.u_threshold.load(Ordering::Relaxed),
             l_threshold: self.l_threshold.load(Ordering::Relaxed),
-            tun_type: self.tun_type.load(Ordering::Relaxed),
-            tun_port: self.tun_port.load(Ordering::Relaxed).to_ne_bytes(),
+            tun_type: self.tun_type(),
+            tun_port: self.tun_port(),
             tun_flags: self.tun_flags.load(Ordering::Relaxed),
         }
     }
@@ -144,6 +144,15 @@ impl Dest {
     /// The forwarding method (`uapi::fwd`) new connections get.
     pub(crate) fn fwd_method(&self) -> u32 {
         self.fwd_method.load(Ordering::Relaxed) & fwd::MASK
+    }
+
+    pub(crate) fn tun_type(&self) -> u8 {
+        self.tun_type.load(Ordering::Relaxed)
+    }
+
+    /// Network byte order.
+    pub(crate) fn tun_port(&self) -> [u8; 2] {
+        self.tun_port.load(Ordering::Relaxed).to_ne_bytes()
     }
 
     /// Whether the dest is still in its service's list.

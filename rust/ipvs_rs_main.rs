@@ -15,7 +15,7 @@
 //! | `ctl` | the control plane's entry points: the IPVS generic netlink family and /proc/net files |
 //!
 //! A dest's weight lives in [`dest::Dest`] (set by `store`, read by the schedulers through
-//! `DestView`); a packet's connection is created in `dp::new_conn`.
+//! `DestView`); a packet's connection is created in `dp::request::new_conn`.
 //!
 //! **Imports go one way**, down this list: `ctl`, `dp` → `xmit` → `netns` → `store`, `defense`
 //! → `service` → `conn` → `dest` → `stats` → `sys` → `ipvs_core`. `ctl` and `dp` never import
@@ -35,6 +35,15 @@
 //! connection-table stripe lock. A stripe lock is never held while taking another lock, and
 //! the datapath releases a scheduler lock before it inserts a connection. Nothing takes a
 //! mutex from softirq.
+//!
+//! # Errors
+//!
+//! One convention per layer: the pure core returns `ipvs_core::errno::Errno`, the kernel side
+//! the kernel's `Result`, and the datapath a netfilter `Verdict` (`Result<_, Verdict>` where a
+//! step may end the packet's walk). `sys` converts between `Errno` and the kernel's errors
+//! (`From` both ways), so glue that implements a core trait propagates allocation and kernel
+//! failures with `?`. A failure that is not propagated is logged, or says in a comment why it
+//! cannot happen.
 //!
 //! # Lifetimes
 //!

@@ -11,7 +11,8 @@
 use crate::dest::{Dest, Dests};
 use crate::ipvs_core::persist::PersistSvc;
 use crate::ipvs_core::sched::{Flow, SchedCtx, SchedState};
-use crate::ipvs_core::service::{ServiceConf, ServiceKey};
+use crate::ipvs_core::service::{addr_equal, ServiceConf, ServiceKey};
+use crate::ipvs_core::uapi::{fwd, tun_type};
 use crate::ipvs_core::sysctl;
 use crate::stats::Stats;
 use crate::sys::rcu::{RcuBox, ReadGuard};
@@ -86,6 +87,8 @@ impl Service {
 
 /// Buckets of each published service table (upstream's `IP_VS_SVC_TAB_SIZE`).
 pub(crate) const SVC_BUCKETS: usize = 256;
+/// Buckets of the real-server index (upstream's `IP_VS_RTAB_SIZE`).
+pub(crate) const RS_BUCKETS: usize = 16;
 
 /// The bucket of a service on `addr:port` (any family; IPv4 addresses use the first word).
 fn addr_bucket(protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> usize {
@@ -99,54 +102,112 @@ fn mark_bucket(mark: u32) -> usize {
     (mark.wrapping_mul(0x9e37_79b1) >> 24) as usize
 }
 
-/// Which published table a service is in.
+/// The bucket of a real server on `addr:port`.
+fn rs_bucket(addr: &[u8; 16], port: [u8; 2]) -> usize {
+    let a = u32::from_be_bytes([addr[0], addr[1], addr[2], addr[3]]);
+    let x = a ^ u32::from(u16::from_be_bytes(port));
+    (x.wrapping_mul(0x9e37_79b1) >> 28) as usize
+}
+
+/// One of the tables in [`Published`].
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SvcTable {
+pub(crate) enum TableId {
+    /// Services by address, protocol and port.
     ByAddr,
+    /// Services by firewall mark.
     ByMark,
+    /// Real servers (see [`RealServer`]).
+    RealServers,
 }
 
 /// The published table and bucket of the service with `key`.
-pub(crate) fn slot(key: &ServiceKey) -> (SvcTable, usize) {
+pub(crate) fn slot(key: &ServiceKey) -> (TableId, usize) {
     match *key {
-        ServiceKey::Fwmark { mark, .. } => (SvcTable::ByMark, mark_bucket(mark)),
-        ServiceKey::Addr { protocol, addr, port, .. } => (SvcTable::ByAddr, addr_bucket(protocol, &addr, port)),
+        ServiceKey::Fwmark { mark, .. } => (TableId::ByMark, mark_bucket(mark)),
+        ServiceKey::Addr { protocol, addr, port, .. } => (TableId::ByAddr, addr_bucket(protocol, &addr, port)),
     }
 }
 
-/// The services of one bucket at one moment.
-#[derive(Default)]
-pub(crate) struct Bucket {
-    pub(crate) services: KVec<Arc<Service>>,
+/// A dest in the real-server index (upstream's `rs_table`), by which the datapath recognises
+/// packets from real servers that have no connection (`nat_icmp_send`) and errors about its
+/// own tunnel packets. NAT dests are indexed by their port, tunnel dests by their tunnel port
+/// (0 for IPIP and GRE); other dests are not indexed.
+pub(crate) struct RealServer {
+    pub(crate) dest: Arc<Dest>,
+    /// Its service's protocol and firewall mark, which a lookup by packet compares.
+    protocol: u16,
+    fwmark: u32,
 }
 
-/// The services of a netns as the datapath sees them: two hash tables (by address and port,
-/// and by firewall mark) whose buckets are published with RCU one by one, so a change to one
-/// service copies only its bucket.
+impl RealServer {
+    /// The index entry for `dest` of the service with `key`, and its bucket; `None` if the dest
+    /// is not indexed (`ip_vs_rs_hash()`'s rules).
+    pub(crate) fn new(dest: &Arc<Dest>, key: &ServiceKey) -> Option<(usize, Self)> {
+        let port = match dest.fwd_method() {
+            fwd::MASQ => dest.port,
+            fwd::TUNNEL => match dest.tun_type() {
+                tun_type::GUE => dest.tun_port(),
+                tun_type::IPIP | tun_type::GRE => [0, 0],
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let entry = RealServer { dest: dest.clone(), protocol: key.protocol(), fwmark: key.fwmark() };
+        Some((rs_bucket(&dest.addr, port), entry))
+    }
+}
+
+/// A hash table of `Arc<T>` whose buckets are published with RCU one by one (process
+/// context, under the netns control mutex) and read without locks.
+struct RcuBuckets<T: Send + Sync + 'static> {
+    buckets: KVec<RcuBox<KVec<Arc<T>>>>,
+}
+
+impl<T: Send + Sync + 'static> RcuBuckets<T> {
+    fn new(n: usize) -> Result<Self> {
+        let mut buckets = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            buckets.push(RcuBox::new(KVec::new())?, GFP_KERNEL)?;
+        }
+        Ok(RcuBuckets { buckets })
+    }
+
+    fn get<'g>(&self, i: usize, guard: &'g ReadGuard) -> &'g [Arc<T>] {
+        self.buckets.get(i).map_or(&[], |b| &b.read(guard)[..])
+    }
+
+    fn publish(&self, i: usize, entries: KVec<Arc<T>>) -> Result {
+        self.buckets.get(i).ok_or(EINVAL)?.replace(entries)
+    }
+
+    fn all<'g>(&'g self, guard: &'g ReadGuard) -> impl Iterator<Item = &'g Arc<T>> + 'g {
+        self.buckets.iter().flat_map(move |b| b.read(guard).iter())
+    }
+}
+
+/// What the datapath finds services and real servers by in a netns: the services by address
+/// and port and by firewall mark, and the real-server index. Each bucket is published on its
+/// own, so a change copies only the buckets it touches.
 pub(crate) struct Published {
-    by_addr: KVec<RcuBox<Bucket>>,
-    by_mark: KVec<RcuBox<Bucket>>,
+    by_addr: RcuBuckets<Service>,
+    by_mark: RcuBuckets<Service>,
+    real_servers: RcuBuckets<RealServer>,
 }
 
 impl Published {
     pub(crate) fn new() -> Result<Self> {
-        let mut by_addr = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
-        let mut by_mark = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
-        for _ in 0..SVC_BUCKETS {
-            by_addr.push(RcuBox::new(Bucket::default())?, GFP_KERNEL)?;
-            by_mark.push(RcuBox::new(Bucket::default())?, GFP_KERNEL)?;
-        }
-        Ok(Published { by_addr, by_mark })
-    }
-
-    fn bucket<'g>(&self, (table, i): (SvcTable, usize), guard: &'g ReadGuard) -> &'g [Arc<Service>] {
-        let t = if table == SvcTable::ByAddr { &self.by_addr } else { &self.by_mark };
-        t.get(i).map_or(&[], |b| &b.read(guard).services[..])
+        Ok(Published {
+            by_addr: RcuBuckets::new(SVC_BUCKETS)?,
+            by_mark: RcuBuckets::new(SVC_BUCKETS)?,
+            real_servers: RcuBuckets::new(RS_BUCKETS)?,
+        })
     }
 
     /// The service with exactly `key`.
     fn get<'g>(&self, guard: &'g ReadGuard, key: &ServiceKey) -> Option<&'g Arc<Service>> {
-        self.bucket(slot(key), guard).iter().find(|s| s.key() == key)
+        let (table, i) = slot(key);
+        let t = if table == TableId::ByMark { &self.by_mark } else { &self.by_addr };
+        t.get(i, guard).iter().find(|s| s.key() == key)
     }
 
     /// `ip_vs_service_find()`: a firewall-mark service for a marked packet first, then the
@@ -166,21 +227,45 @@ impl Published {
             .or_else(|| if port != [0, 0] { on([0, 0]) } else { None })
     }
 
+    /// `ip_vs_has_real_service()`: whether `addr:port` is a NAT dest of a service of this
+    /// protocol (or of a firewall-mark service).
+    pub(crate) fn has_real_service(&self, guard: &ReadGuard, af: u16, protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> bool {
+        self.real_servers.get(rs_bucket(addr, port), guard).iter().any(|rs| {
+            let d = &rs.dest;
+            d.port == port
+                && d.af == af
+                && addr_equal(af, &d.addr, addr)
+                && (rs.protocol == protocol || rs.fwmark != 0)
+                && d.fwd_method() == fwd::MASQ
+        })
+    }
+
+    /// `ip_vs_find_tunnel()`: the most recently indexed tunnel dest at `addr` with this tunnel
+    /// port.
+    pub(crate) fn find_tunnel<'g>(&self, guard: &'g ReadGuard, af: u16, addr: &[u8; 16], tun_port: [u8; 2]) -> Option<&'g Dest> {
+        self.real_servers.get(rs_bucket(addr, tun_port), guard).iter().map(|rs| &*rs.dest).find(|d| {
+            d.tun_port() == tun_port && d.af == af && addr_equal(af, &d.addr, addr) && d.fwd_method() == fwd::TUNNEL
+        })
+    }
+
     /// Every published service (for the estimator).
     pub(crate) fn for_each(&self, guard: &ReadGuard, mut f: impl FnMut(&Service)) {
-        for b in Iterator::chain(self.by_addr.iter(), self.by_mark.iter()) {
-            for s in b.read(guard).services.iter() {
-                f(s);
-            }
+        for s in Iterator::chain(self.by_addr.all(guard), self.by_mark.all(guard)) {
+            f(s);
         }
     }
 
-    /// Replaces one bucket (process context, under the netns control mutex).
-    pub(crate) fn publish(&self, (table, i): (SvcTable, usize), services: KVec<Arc<Service>>) -> Result {
-        let t = if table == SvcTable::ByAddr { &self.by_addr } else { &self.by_mark };
-        match t.get(i) {
-            Some(b) => b.replace(Bucket { services }),
-            None => Err(EINVAL),
+    /// Replaces a bucket of services (process context, under the netns control mutex).
+    pub(crate) fn publish_services(&self, (table, i): (TableId, usize), services: KVec<Arc<Service>>) -> Result {
+        match table {
+            TableId::ByAddr => self.by_addr.publish(i, services),
+            TableId::ByMark => self.by_mark.publish(i, services),
+            TableId::RealServers => Err(EINVAL),
         }
+    }
+
+    /// Replaces a bucket of the real-server index (process context, under the control mutex).
+    pub(crate) fn publish_real_servers(&self, i: usize, entries: KVec<Arc<RealServer>>) -> Result {
+        self.real_servers.publish(i, entries)
     }
 }

@@ -10,7 +10,7 @@ use crate::ipvs_core::sched::{DestSet, SchedState};
 use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
 use crate::ipvs_core::support;
 use crate::ipvs_core::uapi::AF_INET;
-use crate::service::{slot, Published, Service, SvcTable, SVC_BUCKETS};
+use crate::service::{slot, Published, RealServer, Service, TableId, RS_BUCKETS, SVC_BUCKETS};
 use crate::stats::Stats;
 use crate::sys::kvec;
 use crate::sys::netfilter::Hooks;
@@ -35,8 +35,10 @@ pub(crate) struct KernelStore {
     /// What the published buckets hold, kept here so that a change copies only its bucket.
     by_addr: KVec<KVec<Arc<Service>>>,
     by_mark: KVec<KVec<Arc<Service>>>,
+    /// What the real-server index holds: the services' indexed dests, newest first.
+    real_servers: KVec<KVec<Arc<RealServer>>>,
     /// Buckets changed since they were last published.
-    dirty: KVec<(SvcTable, usize)>,
+    dirty: KVec<(TableId, usize)>,
     /// A change could not be recorded (out of memory): rebuild every bucket at the next publish.
     rebuild_all: bool,
     /// Dests were removed since [`KernelStore::take_dests_removed`] was last called.
@@ -50,6 +52,15 @@ pub(crate) struct KernelStore {
     hooks: Pin<KBox<Hooks>>,
 }
 
+/// A copy of a bucket, to publish.
+fn copy<T>(bucket: &KVec<Arc<T>>) -> Result<KVec<Arc<T>>> {
+    let mut copy = KVec::with_capacity(bucket.len(), GFP_KERNEL)?;
+    for entry in bucket.iter() {
+        copy.push(entry.clone(), GFP_KERNEL)?;
+    }
+    Ok(copy)
+}
+
 /// The IPv4 address at the front of a 16-byte address field.
 fn v4(addr: &[u8; 16]) -> [u8; 4] {
     [addr[0], addr[1], addr[2], addr[3]]
@@ -59,9 +70,13 @@ impl KernelStore {
     pub(crate) fn new(total: Arc<Stats>, lookups: NetLookups, hooks: Pin<KBox<Hooks>>) -> Result<Self> {
         let mut by_addr = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
         let mut by_mark = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
+        let mut real_servers = KVec::with_capacity(RS_BUCKETS, GFP_KERNEL)?;
         for _ in 0..SVC_BUCKETS {
             by_addr.push(KVec::new(), GFP_KERNEL)?;
             by_mark.push(KVec::new(), GFP_KERNEL)?;
+        }
+        for _ in 0..RS_BUCKETS {
+            real_servers.push(KVec::new(), GFP_KERNEL)?;
         }
         Ok(KernelStore {
             services: KVec::new(),
@@ -69,6 +84,7 @@ impl KernelStore {
             total,
             by_addr,
             by_mark,
+            real_servers,
             dirty: KVec::new(),
             rebuild_all: false,
             dests_removed: false,
@@ -83,12 +99,12 @@ impl KernelStore {
         self.hooks.unregister();
     }
 
-    fn bucket_mut(&mut self, (table, i): (SvcTable, usize)) -> Result<&mut KVec<Arc<Service>>> {
-        let t = if table == SvcTable::ByAddr { &mut self.by_addr } else { &mut self.by_mark };
+    fn bucket_mut(&mut self, (table, i): (TableId, usize)) -> Result<&mut KVec<Arc<Service>>> {
+        let t = if table == TableId::ByMark { &mut self.by_mark } else { &mut self.by_addr };
         t.get_mut(i).ok_or(Errno::EINVAL)
     }
 
-    fn mark_dirty(&mut self, at: (SvcTable, usize)) -> Result<()> {
+    fn mark_dirty(&mut self, at: (TableId, usize)) -> Result<()> {
         if !self.dirty.contains(&at) {
             self.dirty.push(at, GFP_KERNEL)?;
         }
@@ -127,6 +143,35 @@ impl KernelStore {
         }
     }
 
+    /// Puts `dest` of the service with `key` in the real-server index, first in its bucket, if
+    /// its forwarding method is indexed.
+    fn index_real_server(&mut self, dest: &Arc<Dest>, key: &ServiceKey) {
+        let Some((i, entry)) = RealServer::new(dest, key) else { return };
+        let indexed = (|| {
+            let entry = Arc::new(entry, GFP_KERNEL)?;
+            kvec::insert(self.real_servers.get_mut(i).ok_or(Errno::EINVAL)?, 0, entry)?;
+            self.mark_dirty((TableId::RealServers, i))
+        })();
+        if indexed.is_err() {
+            self.rebuild_all = true;
+        }
+    }
+
+    /// Takes `dest` out of the real-server index, wherever it is.
+    fn unindex_real_server(&mut self, dest: &Arc<Dest>) {
+        let mut unindexed: Result<()> = Ok(());
+        for i in 0..RS_BUCKETS {
+            let Some(b) = self.real_servers.get_mut(i) else { continue };
+            if let Some(at) = b.iter().position(|rs| Arc::ptr_eq(&rs.dest, dest)) {
+                drop(kvec::remove(b, at));
+                unindexed = unindexed.and(self.mark_dirty((TableId::RealServers, i)));
+            }
+        }
+        if unindexed.is_err() {
+            self.rebuild_all = true;
+        }
+    }
+
     /// Whether dests were removed since the last call (their connections may have to go).
     pub(crate) fn take_dests_removed(&mut self) -> bool {
         core::mem::take(&mut self.dests_removed)
@@ -135,31 +180,53 @@ impl KernelStore {
     /// Publishes the changed buckets. On failure what is left stays pending.
     pub(crate) fn publish(&mut self, published: &Published) -> Result<()> {
         if self.rebuild_all {
-            for b in Iterator::chain(self.by_addr.iter_mut(), self.by_mark.iter_mut()) {
-                *b = KVec::new();
-            }
-            for i in 0..self.services.len() {
-                let Some(s) = self.services.get(i) else { continue };
-                let (key, snapshot) = (*s.key(), s.snapshot()?);
-                self.bucket_mut(slot(&key))?.push(snapshot, GFP_KERNEL)?;
-            }
-            self.dirty = KVec::new();
-            for i in 0..SVC_BUCKETS {
-                self.mark_dirty((SvcTable::ByAddr, i))?;
-                self.mark_dirty((SvcTable::ByMark, i))?;
-            }
-            self.rebuild_all = false;
+            self.rebuild()?;
         }
-        while let Some(&at) = self.dirty.last() {
-            let master = self.bucket_mut(at)?;
-            let mut copy = KVec::with_capacity(master.len(), GFP_KERNEL)?;
-            for snapshot in master.iter() {
-                copy.push(snapshot.clone(), GFP_KERNEL)?;
+        while let Some(&(table, i)) = self.dirty.last() {
+            match table {
+                TableId::RealServers => {
+                    let master = self.real_servers.get(i).ok_or(Errno::EINVAL)?;
+                    published.publish_real_servers(i, copy(master)?)?;
+                }
+                _ => published.publish_services((table, i), copy(self.bucket_mut((table, i))?)?)?,
             }
-            published.publish(at, copy)?;
             let last = self.dirty.len() - 1;
             kvec::remove(&mut self.dirty, last);
         }
+        Ok(())
+    }
+
+    /// Recomputes every bucket from the services, all to be published.
+    fn rebuild(&mut self) -> Result<()> {
+        for b in Iterator::chain(self.by_addr.iter_mut(), self.by_mark.iter_mut()) {
+            *b = KVec::new();
+        }
+        for b in self.real_servers.iter_mut() {
+            *b = KVec::new();
+        }
+        for i in 0..self.services.len() {
+            let Some(s) = self.services.get(i) else { continue };
+            let (key, snapshot) = (*s.key(), s.snapshot()?);
+            let (table, b) = slot(&key);
+            let services = if table == TableId::ByMark { &mut self.by_mark } else { &mut self.by_addr };
+            services.get_mut(b).ok_or(Errno::EINVAL)?.push(snapshot, GFP_KERNEL)?;
+            // Oldest first, so that each bucket ends newest first, as insertions leave it.
+            for d in s.dests.iter().rev() {
+                if let Some((b, entry)) = RealServer::new(d, &key) {
+                    let entry = Arc::new(entry, GFP_KERNEL)?;
+                    kvec::insert(self.real_servers.get_mut(b).ok_or(Errno::EINVAL)?, 0, entry)?;
+                }
+            }
+        }
+        self.dirty = KVec::new();
+        for i in 0..SVC_BUCKETS {
+            self.mark_dirty((TableId::ByAddr, i))?;
+            self.mark_dirty((TableId::ByMark, i))?;
+        }
+        for i in 0..RS_BUCKETS {
+            self.mark_dirty((TableId::RealServers, i))?;
+        }
+        self.rebuild_all = false;
         Ok(())
     }
 
@@ -170,6 +237,7 @@ impl KernelStore {
     /// A dest left service `svc`: unlinked, and kept in the trash while connections use it.
     fn trash(&mut self, svc: ServiceKey, dest: Arc<Dest>) {
         dest.set_available(false);
+        self.unindex_real_server(&dest);
         self.dests_removed = true;
         if self.trash.push(Trashed { svc, dest }, GFP_KERNEL).is_err() {
             // Its connections still hold it; only a revival by a later NEW_DEST (which would
@@ -300,16 +368,24 @@ impl Store for KernelStore {
             None => Dest::new(conf)?,
         };
         let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;
-        kvec::insert(&mut s.dests, dest, d)?;
+        kvec::insert(&mut s.dests, dest, d.clone())?;
+        self.index_real_server(&d, &key);
         self.touch(svc);
         Ok(())
     }
 
     fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
         support::check_dest(conf)?;
-        let d = self.svc(svc).and_then(|s| s.dests.get(dest)).ok_or(Errno::ENOENT)?;
-        // The settings live in the shared dest itself: nothing to republish.
+        let s = self.svc(svc).ok_or(Errno::ENOENT)?;
+        let (key, d) = (*s.key(), s.dests.get(dest).ok_or(Errno::ENOENT)?.clone());
+        let old = d.conf();
+        // The settings live in the shared dest itself: nothing to republish, unless the
+        // real-server index files it elsewhere now (upstream rehashes on these changes).
         d.configure(conf);
+        if (old.fwd_method, old.tun_type, old.tun_port) != (conf.fwd_method, conf.tun_type, conf.tun_port) {
+            self.unindex_real_server(&d);
+            self.index_real_server(&d, &key);
+        }
         Ok(())
     }
 

@@ -270,6 +270,22 @@ def udp_connected(addr, port, sport, wait=2.0):
     return ans
 
 
+def udp_recv(port, wait, ready):
+    """Waits up to WAIT s for one datagram on UDP port PORT, creating the file READY once the
+    socket is bound: "got ADDR:PORT" (the sender), or "nothing"."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    open(ready, "w").close()
+    s.settimeout(wait)
+    try:
+        _, (addr, sport) = s.recvfrom(2048)
+        ans = f"got {addr}:{sport}"
+    except OSError:
+        ans = "nothing"
+    s.close()
+    return ans
+
+
 def ipv4_header(src, dst, proto, length):
     """An IPv4 header SRC -> DST (dotted quads) with DF set and its checksum, as an ICMP error
     quotes one."""
@@ -643,6 +659,10 @@ def main():
     elif cmd == "trickle":
         ports = [int(p) for p in args[1].split(",")]
         trickle(args[0], ports, float(args[2]), int(args[3]), float(args[4]))
+    elif cmd == "udpconn":
+        print(udp_connected(args[0], int(args[1]), int(args[2]), float(args[3])))
+    elif cmd == "udprecv":
+        print(udp_recv(int(args[0]), float(args[1]), args[2]))
     elif cmd == "tunfrag":
         tunnel_frag_needed(*args[:4], *(int(a) for a in args[4:7]))
     elif cmd == "ctcount":

@@ -19,6 +19,8 @@
 #    dest's cached route, which the update has just made stale (the device's 1500), less
 #    the outer header; the director's own "fragmentation needed" on the client's next large
 #    packet brings it down to 1380;
+#  - nat_icmp_send (NAT): a real server's datagram from its service port that belongs to no
+#    connection is dropped and answered "port unreachable" with 1, and passes with 0;
 #  - the ICMP packets are counted on the service (`--stats`).
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
@@ -50,6 +52,25 @@ tunnel_error() {
     echo "tunnel error: the director's path MTU to the real server ${dir:-none}, the client's to the VIP ${cl:-none}" >> "$o"
 }
 
+# nat_icmp_send_case O: a NAT real server's datagram that belongs to no connection, from its
+# service port (81) to a client port where a socket listens: with nat_icmp_send=1 the director
+# drops it and tells the real server "port unreachable" (its connected socket reports
+# ECONNREFUSED); with 0, the default, the datagram passes untranslated
+nat_icmp_send_case() {
+    local o=$1 v i wait ready=$TEST_TMP/udprecv.ready
+    for v in 1 0; do
+        lvs sysctl -qw net.ipv4.vs.nat_icmp_send=$v
+        # With 1 nothing should arrive: the listener gives up once the real server has heard.
+        [ $v = 1 ] && wait=2 || wait=20
+        rm -f "$ready"
+        ip netns exec "$CL" $TOOL udprecv 43000 $wait "$ready" > "$TEST_TMP/udprecv" &
+        for ((i = 0; i < 100; i++)); do [ -e "$ready" ] && break; nap 0.2; done
+        echo "nat_icmp_send=$v: real server $(ip netns exec "$RS1" $TOOL udpconn 10.0.0.2 43000 81 $wait)" >> "$o"
+        wait $!
+        echo "nat_icmp_send=$v: client $(cat "$TEST_TMP/udprecv")" >> "$o"
+    done
+}
+
 one_mode() {
     local o=$1 mode=$2 flag i m1 m2
     case $mode in nat) flag=-m ;; dr) flag=-g ;; tun) flag=-i ;; esac
@@ -68,6 +89,7 @@ RULES
 -a -u $VIP:81 -r 172.16.1.2:81 -m
 RULES
         ag_to "$o" closed udpconn $VIP 81 42001
+        nat_icmp_send_case "$o"
     fi
     ag_to "$o" conn udp $VIP 80 1 42002
     echo "path MTU to the client before: RS1 $(pmtu_to_client "$RS1") RS2 $(pmtu_to_client "$RS2")" >> "$o"
@@ -91,6 +113,13 @@ validate_mode() {
     local f=$1 mode=$2
     [ "$mode" = nat ] && expect_grep "$f" "^closed: udpconn ERROR:ConnectionRefusedError$" \
         "$mode: the real server's port unreachable reached the client's socket, translated"
+    if [ "$mode" = nat ]; then
+        expect_grep "$f" "^nat_icmp_send=1: real server ERROR:ConnectionRefusedError$" \
+            "$mode: nat_icmp_send=1: a real server's packet without a connection is refused"
+        expect_grep "$f" "^nat_icmp_send=1: client nothing$" "$mode: nat_icmp_send=1: ... and dropped"
+        expect_grep "$f" "^nat_icmp_send=0: client got 172.16.1.2:81$" \
+            "$mode: nat_icmp_send=0: a real server's packet without a connection passes untranslated"
+    fi
     expect_grep "$f" "^conn: RS[12]$" "$mode: the UDP connection was answered"
     expect_grep "$f" "^path MTU to the client after: RS. (1280 RS. none|none RS. 1280)$" \
         "$mode: the fragmentation needed reached the connection's real server"

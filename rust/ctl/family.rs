@@ -94,6 +94,7 @@ impl Family for IpvsFamily {
 
     fn dump(net: NetRef<'_>, dump: &mut Dump<'_>) {
         let env = env();
+        // Without netns state (module load racing the request) the dump is empty.
         let _ = with_net(net, |ipvs| {
             let control = ipvs.control.lock();
             let command = dump.cmd();

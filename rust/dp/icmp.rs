@@ -10,11 +10,12 @@
 //! Not handled: `schedule_icmp` (a connection made for an error that finds none); such
 //! errors are left to the stack.
 
-use super::{count_in, count_out, pass_reply, IpvsNet};
+use super::reply::pass_reply;
+use super::{count_in, count_out, v4_to_16, IpvsNet};
 use crate::ipvs_core::icmp::{self, Quoted};
 use crate::ipvs_core::packet::{conn_hash, Ipv4};
 use crate::ipvs_core::sysctl;
-use crate::ipvs_core::uapi::fwd;
+use crate::ipvs_core::uapi::{fwd, tun_type, AF_INET};
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Skb, Verdict};
 use crate::sys::NetRef;
@@ -155,15 +156,13 @@ pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &Ipv4, err: &IcmpError
 /// path MTU towards the real server, and reaches the client (when its packet had DF set)
 /// with that MTU less the outer header.
 pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ipv4, err: &TunnelError) -> Verdict {
-    // Only for a tunnel the director has: a TUN dest at the IPIP packet's destination.
-    let tunnel_end = err.outer.ip.daddr;
-    let mut known = false;
-    ipvs.published.for_each(&ReadGuard::new(), |svc| {
-        known = known
-            || svc.dests.iter().any(|d| {
-                d.fwd_method() == fwd::TUNNEL && d.addr.get(..4) == Some(&tunnel_end[..])
-            });
-    });
+    // Only for a tunnel the director has: an IPIP dest at the IPIP packet's destination (the
+    // one indexed last, as upstream's `ip_vs_find_tunnel`).
+    let tunnel_end = v4_to_16(err.outer.ip.daddr);
+    let known = ipvs
+        .published
+        .find_tunnel(&ReadGuard::new(), AF_INET, &tunnel_end, [0, 0])
+        .is_some_and(|d| d.tun_type() == tun_type::IPIP);
     if !known {
         return Verdict::Accept;
     }

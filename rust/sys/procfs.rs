@@ -44,6 +44,7 @@ unsafe extern "C" fn show_cb<S: ProcShow>(seq: *mut bindings::seq_file, _v: *mut
     // SAFETY: a single_open seq_file of /proc/net holds a reference on its net while open.
     let net = unsafe { NetRef::from_raw(bindings::ipvs_rs_seq_file_single_net(seq)) };
     let mut out = SeqOut { seq, _life: PhantomData };
+    // A full buffer is not an error here: seq_file notices the overflow and retries bigger.
     let _ = S::show(net, &mut out);
     0
 }

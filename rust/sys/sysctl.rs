@@ -122,6 +122,7 @@ impl NetSysctls {
         let mut text = [0u8; CPULIST_LEN];
         {
             let mut w = crate::ipvs_core::procfs::FixedBuf::new(&mut text[..CPULIST_LEN - 1]);
+            // The buffer holds any CPU count's list (CPULIST_LEN); a longer one would be cut.
             let _ = crate::ipvs_core::sysctl::cpu_list_all(super::nr_cpu_ids(), &mut w);
         }
         let cpulist = KBox::new(Opaque::new(text), GFP_KERNEL)?;

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Packets towards a virtual service (client to VIP, at LOCAL_IN and LOCAL_OUT): the
+//! connection is found, or made by scheduling ([`new_conn`], with persistence templates), and
+//! the packet goes to the connection's transmitter.
+
+use super::{count_in, track, v4_to_16, L4Packet};
+use crate::conn::{ConnData, ConnKind, ConnTuple};
+use crate::dest::Dest;
+use crate::ipvs_core::packet::{conn_hash, PROTO_TCP, PROTO_UDP};
+use crate::ipvs_core::persist::{self, FTP_PORT};
+use crate::ipvs_core::proto_tcp::Direction;
+use crate::ipvs_core::sched::Flow;
+use crate::ipvs_core::sysctl;
+use crate::ipvs_core::uapi::{fwd, svc_flags, AF_INET};
+use crate::netns::IpvsNet;
+use crate::service::Service;
+use crate::sys::conntab::ConnRef;
+use crate::sys::rcu::ReadGuard;
+use crate::sys::skb::{Skb, Verdict};
+use crate::sys::NetRef;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// A connection found or made for a packet.
+enum Conn {
+    /// In the table.
+    Table(ConnRef<ConnData>),
+    /// One-packet scheduling: lives for this packet only.
+    OnePacket(ConnData),
+}
+
+impl Conn {
+    fn data(&self) -> &ConnData {
+        match self {
+            Conn::Table(c) => c.data(),
+            Conn::OnePacket(d) => d,
+        }
+    }
+}
+
+/// A new flow replaces connection `c` (same tuple): `c` expires now. If the packet carries
+/// the old flow's conntrack entry (confirmed, its reply tuple altered for the old dest), the
+/// packet is dropped, so that the entry goes with the old connection and the client's
+/// retransmission starts a fresh one; otherwise the entry is the new flow's, and the old
+/// connection must leave it alone (upstream's `ip_vs_conn_uses_old_conntrack` dance).
+fn replace_conn(c: ConnRef<ConnData>, skb: &Skb<'_>) -> Option<Verdict> {
+    let old_ct = skb.has_confirmed_conntrack();
+    if !old_ct {
+        c.data().disown_conntrack();
+    }
+    c.expire_now();
+    old_ct.then_some(Verdict::Drop)
+}
+
+/// A packet towards a virtual service (client to VIP): its connection found, or made by
+/// scheduling, then sent on by the connection's transmitter.
+pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
+    let ip = &pkt.ip;
+    let hash = conn_hash(ip.protocol, ip.saddr, pkt.sport, ipvs.dp.seed);
+    let mut found = ipvs.conns.lookup(hash, |c| c.matches_in(ip.protocol, (ip.saddr, pkt.sport), (ip.daddr, pkt.dport)));
+    // A SYN on an old connection: reschedule when its dest is quiesced and
+    // expire_nodest_conn is set, or when conn_reuse_mode expects a new connection here.
+    if ip.protocol == PROTO_TCP && pkt.tcp.syn {
+        if let Some(c) = found.take() {
+            let d = c.data();
+            let quiesced = ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) != 0 && d.dest.weight() == 0;
+            let reuse = ipvs.sysctls.get(sysctl::idx::CONN_REUSE_MODE);
+            if quiesced || (reuse != 0 && d.new_conn_expected(reuse as u32)) {
+                if let Some(verdict) = replace_conn(c, &skb) {
+                    return verdict;
+                }
+            } else {
+                found = Some(c);
+            }
+        }
+    }
+    let found = match found {
+        // The dest was removed from its service: like upstream, either expire the connection
+        // and schedule afresh (expire_nodest_conn), or silently drop without keeping it alive.
+        Some(c) if !c.data().dest.is_available() => {
+            if ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) == 0 {
+                c.release_quietly();
+                return Verdict::Drop;
+            }
+            if let Some(verdict) = replace_conn(c, &skb) {
+                return verdict;
+            }
+            None
+        }
+        other => other,
+    };
+    let conn = match found {
+        Some(c) => Conn::Table(c),
+        // Upstream's `*_conn_schedule` drops a packet too short for its L4 header.
+        None if !pkt.complete => return Verdict::Drop,
+        None => match new_conn(ipvs, &skb, pkt, hash) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Verdict::Accept,
+            Err(v) => return v,
+        },
+    };
+    let d = conn.data();
+    d.count_in_packet();
+    let len = skb.len();
+    let tx = crate::xmit::Tx { net, conn: d, ip, local };
+    count_in(ipvs, d, len);
+    let timeout = track(ipvs, d, pkt, Direction::Input);
+    if let Conn::Table(c) = &conn {
+        c.set_timeout(timeout);
+    }
+    let verdict = match d.fwd {
+        fwd::MASQ => crate::xmit::nat::xmit_in(&tx, skb),
+        fwd::DROUTE => crate::xmit::dr::xmit(&tx, skb),
+        fwd::TUNNEL => crate::xmit::tun::xmit(&tx, skb, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0),
+        // LOCALNODE: deliver here.
+        _ => Verdict::Accept,
+    };
+    if let Conn::OnePacket(d) = conn {
+        d.discard();
+    }
+    verdict
+}
+
+/// `ip_vs_leave()` without a connection: ICMP port unreachable and drop, except for other
+/// ports of a virtual FTP service, which pass.
+fn leave(svc: &Service, skb: &Skb<'_>, dport: [u8; 2]) -> Verdict {
+    if svc.key().port() == FTP_PORT && dport != FTP_PORT {
+        return Verdict::Accept;
+    }
+    skb.icmp_port_unreachable();
+    Verdict::Drop
+}
+
+/// Schedules a new connection (`*_conn_schedule` and `ip_vs_schedule`): `Ok(None)` when the
+/// packet is not for a virtual service, `Err` with the verdict when it must not pass.
+fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<Option<Conn>, Verdict> {
+    let ip = &pkt.ip;
+    // Only a SYN opens a TCP connection (any non-RST packet with sloppy_tcp); anything else
+    // is left to the local stack.
+    if ip.protocol == PROTO_TCP
+        && (pkt.tcp.rst || !(pkt.tcp.syn || ipvs.sysctls.get(sysctl::idx::SLOPPY_TCP) != 0))
+    {
+        return Ok(None);
+    }
+    let guard = ReadGuard::new();
+    let Some(svc) = ipvs.published.find(&guard, AF_INET, u16::from(ip.protocol), &v4_to_16(ip.daddr), pkt.dport, skb.mark()) else {
+        return Ok(None);
+    };
+    let flow = Flow {
+        af: AF_INET,
+        protocol: u16::from(ip.protocol),
+        saddr: v4_to_16(ip.saddr),
+        sport: pkt.sport,
+        daddr: v4_to_16(ip.daddr),
+        dport: pkt.dport,
+    };
+    // `ip_vs_todrop()`: under memory pressure (drop_packet) one new connection in the drop
+    // rate is refused before it is scheduled.
+    if ipvs.defense.todrop() {
+        return Err(Verdict::Drop);
+    }
+    let one_packet = svc.has_flag(svc_flags::ONEPACKET) && ip.protocol == PROTO_UDP;
+    let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
+    let (dest, dport, control) = if svc.has_flag(svc_flags::PERSISTENT) {
+        let (template, dest) = persistent_dest(ipvs, svc, skb, pkt, &flow)?;
+        let dport = persist::conn_dport(&svc.persist(), pkt.dport, dest.port);
+        (dest, dport, Some(template))
+    } else {
+        // A port-zero service only serves persistent connections (upstream logs an error).
+        if svc.key().fwmark() == 0 && pkt.dport != svc.key().port() {
+            return Err(leave(svc, skb, pkt.dport));
+        }
+        let Some(dest) = svc.schedule(&flow, &ipvs.sysctls) else {
+            return Err(leave(svc, skb, pkt.dport));
+        };
+        let dport = if dest.port != [0, 0] { dest.port } else { pkt.dport };
+        (dest, dport, None)
+    };
+    let method = dest.fwd_method();
+    let tuple = ConnTuple { protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport };
+    // The connection holds its own reference on the template; dropping ours afterwards
+    // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
+    let nfct = (ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0).then(|| ipvs.dp.conntrack.share());
+    let data = ConnData::new(tuple, kind, dest, method, nfct, svc.stats.clone(), control.as_ref().map(ConnRef::clone_ref));
+    drop(control);
+    let conn = if one_packet {
+        Conn::OnePacket(data)
+    } else {
+        let initial = 3u32.saturating_mul(crate::sys::hz());
+        Conn::Table(ipvs.conns.insert(hash, initial, data, GFP_ATOMIC).map_err(|data| {
+            data.discard();
+            Verdict::Drop
+        })?)
+    };
+    // Counted once it exists, as upstream counts in `ip_vs_conn_stats` after creating it.
+    conn.data().dest.stats.count_conn();
+    svc.stats.count_conn();
+    ipvs.dp.total.count_conn();
+    drop(guard);
+    Ok(Some(conn))
+}
+
+/// `ip_vs_sched_persist()`: the client's template (found, or made for a freshly scheduled
+/// dest) and its dest.
+fn persistent_dest(
+    ipvs: &IpvsNet,
+    svc: &Service,
+    skb: &Skb<'_>,
+    pkt: &L4Packet,
+    flow: &Flow,
+) -> Result<(ConnRef<ConnData>, Arc<Dest>), Verdict> {
+    let ip = &pkt.ip;
+    let psvc = svc.persist();
+    let tk = persist::template_key(&psvc, ip.protocol, ip.saddr, ip.daddr, pkt.dport);
+    let key = ConnTuple { protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0] };
+    let hash = conn_hash(tk.protocol, tk.client_net, [0, 0], ipvs.dp.seed);
+    if let Some(ct) = ipvs.conns.lookup(hash, |c| c.is_template_for(&key)) {
+        let d = &ct.data().dest;
+        let quiescent_expired =
+            ipvs.sysctls.get(sysctl::idx::EXPIRE_QUIESCENT_TEMPLATE) != 0 && d.weight() == 0;
+        if d.is_available() && !quiescent_expired {
+            let dest = d.clone();
+            return Ok((ct, dest));
+        }
+        // `ip_vs_check_template()`: the dest is gone or quiesced; retire the template
+        // without refreshing it, and schedule afresh.
+        ct.data().invalidate_template();
+        ct.release_quietly();
+    }
+    let Some(dest) = svc.schedule(flow, &ipvs.sysctls) else {
+        return Err(leave(svc, skb, pkt.dport));
+    };
+    let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
+    let method = dest.fwd_method();
+    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, None, svc.stats.clone(), None);
+    if svc.has_flag(svc_flags::ONEPACKET) {
+        template.set_one_packet_template();
+    }
+    let ct = ipvs.conns.insert(hash, svc.conf.timeout, template, GFP_ATOMIC).map_err(|template| {
+        template.discard();
+        Verdict::Drop
+    })?;
+    Ok((ct, dest))
+}
