@@ -453,7 +453,6 @@ fn new_dest_stores_settings() {
             tun_flags: 1,
         }
     );
-    assert!(c.no_output());
 }
 
 #[test]

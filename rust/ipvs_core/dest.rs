@@ -30,13 +30,6 @@ pub struct DestConf {
     pub tun_flags: u16,
 }
 
-impl DestConf {
-    /// Whether replies bypass the director (`IP_VS_CONN_F_NOOUTPUT` on its connections).
-    pub fn no_output(&self) -> bool {
-        self.fwd_method != fwd::MASQ
-    }
-}
-
 /// A dest with the counters the glue maintains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DestInfo {

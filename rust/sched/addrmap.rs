@@ -88,10 +88,12 @@ impl<A: Storage, V> AddrMap<A, V> {
         })
     }
 
+    #[cfg(ipvs_host)]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    #[cfg(ipvs_host)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -128,10 +130,6 @@ impl<A: Storage, V> AddrMap<A, V> {
 
     pub fn value_mut(&mut self, idx: u32) -> Option<&mut V> {
         self.node_mut(idx).map(|n| &mut n.value)
-    }
-
-    pub fn last_use(&self, idx: u32) -> Option<u64> {
-        self.node(idx).map(|n| n.lastuse)
     }
 
     /// Marks an entry used at `now`.

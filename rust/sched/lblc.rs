@@ -23,8 +23,6 @@ pub(super) fn overloaded<D: DestSet + ?Sized>(dest: &DestView, dests: &D) -> boo
 }
 
 impl<A: Storage> Scheduler for AddrMap<A, DestRef> {
-    const NAME: &'static str = "lblc";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         AddrMap::new()
     }

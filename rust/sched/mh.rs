@@ -74,11 +74,13 @@ impl Taken {
 
 impl<A: Storage> Maglev<A> {
     /// The list index slot `slot` points to.
+    #[cfg(ipvs_host)]
     pub fn slot(&self, slot: usize) -> Option<usize> {
         self.table.named(slot)
     }
 
     /// `(gcd, rshift)` of the last weights.
+    #[cfg(ipvs_host)]
     pub fn weights(&self) -> (i32, i32) {
         (self.gcd, self.rshift)
     }
@@ -123,8 +125,6 @@ impl<A: Storage> Maglev<A> {
 }
 
 impl<A: Storage> Scheduler for Maglev<A> {
-    const NAME: &'static str = "mh";
-
     fn init_service<D: DestSet + ?Sized>(dests: &D, af: u16) -> Result<Self> {
         let n = dests.len();
         if n > TAB_SIZE {
