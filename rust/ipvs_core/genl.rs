@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The IPVS generic netlink commands: request decoding, the per-netns control state, and reply
-//! encoding. The kernel glue only moves bytes between skbs and these functions; every decision
-//! (and every errno) is made here, in the order upstream makes it.
+//! encoding. The kernel glue moves bytes between skbs and these functions. The checks of the
+//! request and their errnos are made here, in the order upstream makes them; the [`Store`]
+//! adds those of the glue (what this module cannot serve yet, a dest that is not unicast,
+//! allocation failures, the hooks' registration), as its methods say.
 
 use core::fmt;
 

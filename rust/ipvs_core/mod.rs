@@ -4,7 +4,7 @@
 //! The same files compile into `ipvs_rs.ko` (as a `#[path]` module) and into the host crate
 //! under `host/`, where `cargo test`, proptest and the fuzz harness exercise them. The
 //! schedulers (rust/sched/) are part of it, as `ipvs_core::sched`: they use only the leaf files
-//! `errno` and `service`'s address helpers, and the service code binds them.
+//! `errno` and `uapi` and `service`'s address helpers, and the service code binds them.
 
 pub mod conntab;
 pub mod defense;

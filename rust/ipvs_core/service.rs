@@ -187,12 +187,17 @@ pub struct ServiceUser<'a> {
     pub netmask: [u8; 4],
 }
 
-/// Where the control plane keeps services and dests. Implemented by the glue.
+/// Where the control plane keeps services and dests. Implemented by the glue (`KernelStore`
+/// in rust/ctl/store.rs) and by the host tests' stores.
 ///
 /// Services are indexed `0..service_count()` and the dests of a service `0..dest_count(svc)`,
 /// both in upstream's listing order, which the core maintains through the indices it passes to
 /// the `insert_*` methods. Every method is called with the control lock held; the glue makes
 /// the changes visible to its datapath as it sees fit (RCU, atomics).
+///
+/// The core makes the errnos of upstream's checks on the request; the store adds its own,
+/// described on each method as `KernelStore` has them: what this module cannot serve yet
+/// (`super::support`), address checks, allocation failures and the hooks' registration.
 pub trait Store {
     /// Whether the netns has a network device named `name` (bytes up to the first NUL, at
     /// most 15): the interface of a sync daemon.
@@ -202,14 +207,20 @@ pub trait Store {
     /// Counters and rates of a service, as replies and /proc show them.
     fn service_stats(&self, svc: usize) -> StatsView;
     /// Inserts a service at index `svc` (later ones move up) with an unbound scheduler state.
-    /// The glue also does what upstream does before the service is visible and may fail:
-    /// enable IPv6 defrag, register the netfilter hooks for the first service of its family,
-    /// allocate the service and its stats, start the estimator (-ENOMEM and friends).
+    /// `KernelStore` first refuses what this module cannot serve (`support::check_service`:
+    /// -EAFNOSUPPORT for IPv6, -EPROTONOSUPPORT for SCTP), allocates the service and its stats
+    /// (-ENOMEM), and for the netns's first service registers the netfilter hooks (their
+    /// errno; unregistered again if the insert then fails). Nothing starts per service: the
+    /// rate estimator is one per-netns timer. Upstream's IPv6 defrag is not enabled, since no
+    /// IPv6 service gets this far.
     fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()>;
-    /// Replaces a service's configuration (SET_SERVICE). The key never changes.
+    /// Replaces a service's configuration (SET_SERVICE). The key never changes. `KernelStore`
+    /// checks it again with `support::check_service`, and fails for no other reason than a
+    /// missing index (-ESRCH).
     fn update_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()>;
     /// Removes a service (DEL_SERVICE, FLUSH). Its dests go with it: the glue moves them to
     /// its dest trash (see [`crate::ipvs_core::dest::trash_matches`]), without scheduler hooks.
+    /// `KernelStore` unregisters the netfilter hooks with the netns's last service.
     fn remove_service(&mut self, svc: usize);
     /// Zeroes the stats of a service and of each of its dests.
     fn zero_stats(&mut self, svc: usize);
@@ -219,15 +230,18 @@ pub trait Store {
     fn dest_count(&self, svc: usize) -> usize;
     fn dest(&self, svc: usize, dest: usize) -> Option<DestInfo>;
     fn dest_stats(&self, svc: usize, dest: usize) -> StatsView;
-    /// Inserts a dest at index `dest` of service `svc` (always 0: newest first). The glue first
-    /// revives a matching dest from its trash (keeping its counters; stats zeroed if it was
-    /// bound to another service instance), else checks the address type (-EINVAL unless a
-    /// local or unicast address; for IPv6, unicast and not link-local unless local), enables
-    /// IPv6 defrag, and allocates (-ENOMEM).
+    /// Inserts a dest at index `dest` of service `svc` (always 0: newest first). `KernelStore`
+    /// first refuses what this module cannot forward (`support::check_dest`: -EAFNOSUPPORT for
+    /// a non-IPv4 dest, -EOPNOTSUPP for a GUE or GRE tunnel), then revives a matching dest
+    /// from its trash (keeping its counters; stats zeroed if it was bound to another service),
+    /// else refuses an IPv4 address that is neither local nor unicast (-EINVAL, as
+    /// `ip_vs_new_dest()`) and allocates (-ENOMEM). Upstream's IPv6 address checks and IPv6
+    /// defrag are not done, since no IPv6 dest gets this far.
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()>;
-    /// Replaces a dest's configuration (SET_DEST); its identity never changes. The glue
-    /// recomputes the overload flag when the thresholds change
-    /// ([`crate::ipvs_core::dest::overloaded`]) and resets its route cache.
+    /// Replaces a dest's configuration (SET_DEST); its identity never changes. `KernelStore`
+    /// checks it again with `support::check_dest`, fails for a missing index (-ENOENT),
+    /// recomputes the overload flag when the thresholds changed
+    /// ([`crate::ipvs_core::dest::overloaded`]) and resets the dest's route cache.
     fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()>;
     /// Unlinks a dest (DEL_DEST) into the trash, where connections may still use it.
     fn remove_dest(&mut self, svc: usize, dest: usize);
