@@ -5,7 +5,7 @@
 use super::IpvsNet;
 use crate::ipvs_core::errno::Errno;
 use super::env;
-use crate::ipvs_core::genl::{CmdAttrs, CMD_POLICY, CMD_SLOTS};
+use crate::ipvs_core::policy::{CmdAttrs, CMD_POLICY, CMD_SLOTS};
 use crate::ipvs_core::nlattr::{Rule, Writer};
 use crate::ipvs_core::uapi::{self, cmd};
 use crate::sys::genl::{Dump, Family, Op};

@@ -10,7 +10,7 @@ use crate::sys::rcu::{ReadGuard, RcuBox};
 use crate::sys::route_cache::RouteCache;
 use crate::sys::sync::BhSpinLock;
 use crate::ipvs_core::estimator::{self, COUNTERS};
-use crate::ipvs_core::procfs::StatsView;
+use crate::ipvs_core::estimator::StatsView;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;

@@ -6,18 +6,20 @@
 //! schedulers (rust/sched/) are part of it, as `ipvs_core::sched`: they use only the leaf files
 //! `errno` and `uapi` and `service`'s address helpers, and the service code binds them.
 
-pub mod conntab;
+pub mod control;
 pub mod defense;
 pub mod dest;
 pub mod errno;
 pub mod estimator;
-pub mod genl;
 pub mod icmp;
 pub mod nlattr;
 pub mod packet;
 pub mod persist;
-pub mod procfs;
+pub mod policy;
+pub mod proc_text;
 pub mod proto_tcp;
+pub mod reply;
+pub mod request;
 #[path = "../sched/mod.rs"]
 pub mod sched;
 pub mod service;

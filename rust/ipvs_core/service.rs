@@ -11,7 +11,7 @@
 
 use super::dest::{DestConf, DestInfo};
 use super::errno::{Errno, Result};
-use super::procfs::StatsView;
+use super::estimator::StatsView;
 use super::uapi::{self, svc_flags};
 use super::sched::{DestChange, DestSet, DestView, SchedKind, SchedState, Storage};
 
