@@ -7,12 +7,12 @@
 //! them; the [`Store`] adds those of the glue (what this module cannot serve yet, a dest that
 //! is not unicast, allocation failures, the hooks' registration), as its methods say.
 
-use super::dest::{self, DestUser};
+use super::dest;
 use super::errno::{Errno, Result};
 use super::nlattr::{Full, Table, Writer};
 use super::policy::{CmdAttrs, CMD_POLICY, DAEMON_POLICY};
 use super::reply::{put_dest, put_service, FillFn};
-use super::request::{af_supported, parse_dest, parse_service, DestSettings, ServiceSpec};
+use super::request::{af_supported, parse_dest, parse_service, DestSpec, ServiceSpec};
 use super::service::{self, ServiceUser, Store};
 use super::timeouts::{TimeoutUpdate, Timeouts};
 use super::uapi::{self, cmd, cmd_attr, daemon_attr, info_attr};
@@ -148,38 +148,19 @@ impl<S: Store> ControlPlane<S> {
         if !af_supported(af, env) {
             return Err(Errno::EAFNOSUPPORT);
         }
-        let s = d.settings.unwrap_or(DestSettings {
-            fwd_method: 0,
-            weight: 0,
-            u_threshold: 0,
-            l_threshold: 0,
-            tun_type: 0,
-            tun_port: [0, 0],
-            tun_flags: 0,
-        });
         if af != svc_af && command != cmd::DEL_DEST {
             // Sync messages cannot carry mixed families, and only tunnels forward them.
-            if self.sync_state != 0 || s.fwd_method != uapi::fwd::TUNNEL {
+            let fwd_method = d.settings.map_or(0, |s| s.fwd_method);
+            if self.sync_state != 0 || fwd_method != uapi::fwd::TUNNEL {
                 return Err(Errno::EINVAL);
             }
         }
-        let u = DestUser {
-            af,
-            addr: service::normalize_addr(af, d.addr),
-            port: d.port,
-            fwd_method: s.fwd_method,
-            weight: s.weight,
-            u_threshold: s.u_threshold,
-            l_threshold: s.l_threshold,
-            tun_type: s.tun_type,
-            tun_port: s.tun_port,
-            tun_flags: s.tun_flags,
-        };
+        let d = DestSpec { af, addr: service::normalize_addr(af, d.addr), ..d };
         let store = &mut self.store;
         match command {
-            cmd::NEW_DEST => dest::add_dest(store, svc, &u),
-            cmd::SET_DEST => dest::edit_dest(store, svc, &u),
-            _ => dest::del_dest(store, svc, &u),
+            cmd::NEW_DEST => dest::add_dest(store, svc, &d),
+            cmd::SET_DEST => dest::edit_dest(store, svc, &d),
+            _ => dest::del_dest(store, svc, &d),
         }
     }
 

@@ -23,6 +23,8 @@ pub struct ServiceSettings<'a> {
     pub netmask: [u8; 4],
 }
 
+/// The SERVICE attribute of a request, decoded: the service's key, and for NEW_SERVICE and
+/// SET_SERVICE its settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServiceSpec<'a> {
     pub key: ServiceKey,
@@ -100,9 +102,12 @@ pub struct DestSettings {
     pub tun_flags: u16,
 }
 
+/// The DEST attribute of NEW_DEST, SET_DEST and DEL_DEST, decoded: the dest's identity, and
+/// for NEW_DEST and SET_DEST its settings. The dest commands (`super::dest`) take it as is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DestSpec {
-    /// 0 when the client did not say (old clients): the service's family applies.
+    /// 0 when the client did not say (old clients): the service's family applies, and the
+    /// control plane puts it here before the dest commands see the request.
     pub af: u16,
     pub addr: [u8; 16],
     /// Network byte order.
