@@ -325,8 +325,17 @@ fn new_sched_state<S: Store>(store: &S, svc: usize, sched: Option<SchedKind>) ->
 /// `ip_vs_bind_scheduler()`: binds `sched` afresh; on failure the service keeps its state.
 fn bind_sched<S: Store>(store: &mut S, svc: usize, sched: Option<SchedKind>) -> Result<()> {
     let state = new_sched_state(store, svc, sched)?;
-    drop(store.replace_sched(svc, state));
+    let old = store.replace_sched(svc, state).ok_or(Errno::ESRCH)?;
+    // Freed here, after the store released the scheduler lock.
+    drop(old);
     Ok(())
+}
+
+/// Swaps in `state` for service `svc` where the caller has nothing to do on failure: it has
+/// just read the service under the control lock, so it exists, and were it gone there would be
+/// nothing to swap. The old state is freed here, after the store released the scheduler lock.
+fn swap_sched<S: Store>(store: &mut S, svc: usize, state: SchedState<S::Storage>) {
+    drop(store.replace_sched(svc, state));
 }
 
 /// Tells the scheduler of service `svc` that its dest list changed. Schedulers that rebuild
@@ -335,11 +344,14 @@ fn bind_sched<S: Store>(store: &mut S, svc: usize, sched: Option<SchedKind>) -> 
 pub fn sched_dest_changed<S: Store>(store: &mut S, svc: usize, change: DestChange) {
     let Some(kind) = store.service(svc).and_then(|c| c.sched) else { return };
     if SchedState::<S::Storage>::rebuilds(kind, change) {
+        // A rebuild that fails (out of memory) keeps the old state: upstream ignores the
+        // hook's error too, and the dest change itself stands.
         if let Ok(state) = new_sched_state(store, svc, Some(kind)) {
-            drop(store.replace_sched(svc, state));
+            swap_sched(store, svc, state);
         }
     } else {
-        store.with_sched(svc, |state, dests| state.dest_changed(dests, change));
+        // `None` only for a missing service, and `svc` was just found.
+        let _ = store.with_sched(svc, |state, dests| state.dest_changed(dests, change));
     }
 }
 
@@ -419,14 +431,17 @@ pub fn edit_service<S: Store>(store: &mut S, svc: usize, u: &ServiceUser<'_>, hz
             // left with none), and keeps the old flags and timeout.
             let restored = match new_sched_state(store, svc, old.sched) {
                 Ok(state) => {
-                    drop(store.replace_sched(svc, state));
+                    swap_sched(store, svc, state);
                     old.sched
                 }
                 Err(_) => {
-                    drop(store.replace_sched(svc, SchedState::Unbound));
+                    swap_sched(store, svc, SchedState::Unbound);
                     None
                 }
             };
+            // Cannot fail: `old` is the configuration the store accepted for this very service,
+            // and the update above just succeeded on this index (a store's update fails only
+            // for a configuration it refuses or a missing index). The caller gets `e` anyway.
             let _ = store.update_service(svc, &ServiceConf { sched: restored, ..old });
             return Err(e);
         }

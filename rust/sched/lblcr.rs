@@ -58,6 +58,7 @@ impl<A: Storage> ReplSet<A> {
     /// `ip_vs_dest_set_erase()`.
     fn erase(&mut self, id: &DestId, now: u64) {
         if let Some(pos) = self.members.iter().position(|r| r.id() == id) {
+            // The member, found at `pos` just above, is dropped.
             let _ = self.members.remove(pos);
             self.lastmod = now;
         }
