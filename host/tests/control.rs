@@ -2,7 +2,8 @@
 mod common;
 use common::VecStore;
 use ipvs_core_host::ipvs_core::errno::Errno;
-use ipvs_core_host::ipvs_core::control::{ControlPlane, Env};
+use ipvs_core_host::ipvs_core::control::ControlPlane;
+use ipvs_core_host::ipvs_core::env::Env;
 use ipvs_core_host::ipvs_core::policy::{CmdAttrs, CMD_POLICY};
 use ipvs_core_host::ipvs_core::request::{parse_dest, parse_service};
 use ipvs_core_host::ipvs_core::service::ServiceKey;

@@ -54,7 +54,7 @@ fn timeout_bounds_follow_hz() {
 
 #[test]
 fn conn_tab_bits_clamped_like_upstream() {
-    use ipvs_core_host::ipvs_core::control::clamp_bits;
+    use ipvs_core_host::ipvs_core::env::clamp_bits;
     // 2 GiB of 4 KiB pages, a 320-byte connection: log2(2G) - 3 - 9 = 19 bits at most.
     let pages = (2u64 << 30) >> 12;
     assert_eq!(clamp_bits(12, pages, 12, 320), 12);

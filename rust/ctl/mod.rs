@@ -6,7 +6,8 @@ pub(crate) mod genl;
 pub(crate) mod procfs;
 pub(crate) mod store;
 
-use crate::ipvs_core::control::{ControlPlane, Env};
+use crate::ipvs_core::control::ControlPlane;
+use crate::ipvs_core::env::Env;
 use store::KernelStore;
 use crate::sys::{self, pernet, procfs::ProcEntry, sysctl::NetSysctls, NetRef};
 use kernel::new_mutex;
@@ -108,7 +109,7 @@ static CONN_TAB_SIZE: AtomicU32 = AtomicU32::new(0);
 
 /// Sizes the connection table; called once from module init, before any registration.
 pub(crate) fn set_conn_tab_bits(requested: i32) {
-    let bits = crate::ipvs_core::control::clamp_bits(
+    let bits = crate::ipvs_core::env::clamp_bits(
         requested,
         sys::totalram_pages(),
         kernel::page::PAGE_SHIFT as u32,

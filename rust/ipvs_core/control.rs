@@ -7,7 +7,9 @@
 //! them; the [`Store`] adds those of the glue (what this module cannot serve yet, a dest that
 //! is not unicast, allocation failures, the hooks' registration), as its methods say.
 
+use super::addr;
 use super::dest;
+use super::env::Env;
 use super::errno::{Errno, Result};
 use super::nlattr::{Full, Table, Writer};
 use super::policy::{CmdAttrs, CMD_POLICY, DAEMON_POLICY};
@@ -16,26 +18,6 @@ use super::request::{af_supported, parse_dest, parse_service, DestSpec, ServiceS
 use super::service::{self, ServiceUser, Store};
 use super::timeouts::{TimeoutUpdate, Timeouts};
 use super::uapi::{self, cmd, cmd_attr, daemon_attr, info_attr};
-
-/// Environment facts the control plane needs from the running kernel.
-#[derive(Clone, Copy, Debug)]
-pub struct Env {
-    pub hz: u32,
-    pub conn_tab_size: u32,
-    pub ipv6_enabled: bool,
-}
-
-/// Sizes the connection table from the `conn_tab_bits` module parameter, as upstream does: at
-/// least 8 bits, at most 27, and at most what half of RAM holds at about four connections per
-/// bucket. What GET_INFO and /proc/net/ip_vs report is `1 << bits`.
-pub fn clamp_bits(requested: i32, total_ram_pages: u64, page_shift: u32, conn_size: usize) -> u32 {
-    const MIN: i32 = 8;
-    const MAX: i32 = 27;
-    let order = |n: u64| if n <= 1 { 0 } else { 64 - (n - 1).leading_zeros() as i32 };
-    let avail = order(total_ram_pages) + page_shift as i32 - 2 - 1 - order(conn_size as u64);
-    let max = avail.clamp(MIN, MAX);
-    requested.clamp(MIN, max) as u32
-}
 
 /// Sync daemon states (`IP_VS_STATE_*`).
 pub const STATE_MASTER: u32 = 1;
@@ -155,7 +137,7 @@ impl<S: Store> ControlPlane<S> {
                 return Err(Errno::EINVAL);
             }
         }
-        let d = DestSpec { af, addr: service::normalize_addr(af, d.addr), ..d };
+        let d = DestSpec { af, addr: addr::normalize_addr(af, d.addr), ..d };
         let store = &mut self.store;
         match command {
             cmd::NEW_DEST => dest::add_dest(store, svc, &d),

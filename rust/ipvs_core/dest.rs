@@ -5,7 +5,8 @@
 
 use super::errno::{Errno, Result};
 use super::request::{DestSettings, DestSpec};
-use super::service::{addr_equal, sched_dest_changed, ServiceKey, Store};
+use super::addr::addr_equal;
+use super::service::{sched_dest_changed, ServiceKey, Store};
 use super::uapi::{fwd, tun_type};
 use super::sched::{DestChange, DestView};
 

@@ -3,11 +3,12 @@
 //! `ip_vs_genl_parse_dest()`): the policy checks, then what must be there, with upstream's
 //! errnos in its order.
 
-use super::control::Env;
+use super::addr;
+use super::env::Env;
 use super::errno::{Errno, Result};
 use super::nlattr::Table;
 use super::policy::{DEST_POLICY, SVC_POLICY};
-use super::service::{self, ServiceKey};
+use super::service::ServiceKey;
 use super::uapi::{self, dest_attr, svc_attr};
 
 /// The settings NEW_SERVICE and SET_SERVICE must carry in full.
@@ -60,7 +61,7 @@ pub fn parse_service<'a>(nested: Option<&'a [u8]>, full: bool, env: &Env) -> Res
         None => ServiceKey::Addr {
             af,
             protocol: t.u16(svc_attr::PROTOCOL).ok_or(Errno::EINVAL)?,
-            addr: service::normalize_addr(af, t.bytes(svc_attr::ADDR).ok_or(Errno::EINVAL)?),
+            addr: addr::normalize_addr(af, t.bytes(svc_attr::ADDR).ok_or(Errno::EINVAL)?),
             port: t.be16(svc_attr::PORT).ok_or(Errno::EINVAL)?,
         },
     };

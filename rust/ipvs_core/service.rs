@@ -9,6 +9,7 @@
 //! `ip_vs_info_array()` walks them (the address table's 256 buckets, then the fwmark table's,
 //! newest first within a bucket), and each service's dests newest first.
 
+use super::addr::addr_equal;
 use super::dest::{DestConf, DestInfo};
 use super::errno::{Errno, Result};
 use super::estimator::StatsView;
@@ -23,28 +24,6 @@ pub enum ServiceKey {
     /// An address/port service; `port` is in network byte order and an IPv4 `addr` has zeros
     /// after its first 4 bytes.
     Addr { af: u16, protocol: u16, addr: [u8; 16], port: [u8; 2] },
-}
-
-/// `ip_vs_addr_copy()`: an IPv4 address keeps only its first 4 bytes.
-pub fn normalize_addr(af: u16, addr: [u8; 16]) -> [u8; 16] {
-    if af == uapi::AF_INET6 {
-        addr
-    } else {
-        let mut out = [0u8; 16];
-        for (dst, src) in out.iter_mut().zip(addr.iter()).take(4) {
-            *dst = *src;
-        }
-        out
-    }
-}
-
-/// `ip_vs_addr_equal()`: IPv4 compares the first 4 bytes only.
-pub fn addr_equal(af: u16, a: &[u8; 16], b: &[u8; 16]) -> bool {
-    if af == uapi::AF_INET6 {
-        a == b
-    } else {
-        a.get(..4) == b.get(..4)
-    }
 }
 
 /// Upstream's service hash tables have 256 buckets.

@@ -18,7 +18,7 @@
 use super::hash::{fold_addr, hash_32};
 use super::storage::{Gfp, Storage, StoreVec};
 use crate::ipvs_core::errno::{Errno, Result};
-use crate::ipvs_core::service::addr_equal;
+use crate::ipvs_core::addr::addr_equal;
 
 const TAB_BITS: u32 = 10;
 pub const TAB_SIZE: usize = 1 << TAB_BITS;

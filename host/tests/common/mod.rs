@@ -3,7 +3,7 @@
 
 use ipvs_core_host::ipvs_core::dest::{trash_matches, DestConf, DestInfo};
 use ipvs_core_host::ipvs_core::errno::{Errno, Result};
-use ipvs_core_host::ipvs_core::control::Env;
+use ipvs_core_host::ipvs_core::env::Env;
 use ipvs_core_host::ipvs_core::nlattr::align;
 use ipvs_core_host::ipvs_core::estimator::StatsView;
 use ipvs_core_host::ipvs_core::service::{ServiceConf, ServiceKey, Store};
