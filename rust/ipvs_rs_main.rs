@@ -63,7 +63,8 @@
 
 use kernel::prelude::*;
 
-#[allow(unreachable_pub, dead_code)]
+// `pub` because the host crate (host/) exports these files; private inside the module.
+#[allow(unreachable_pub)]
 #[path = "ipvs_core/mod.rs"]
 mod ipvs_core;
 mod conn;

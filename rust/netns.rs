@@ -8,7 +8,8 @@
 use crate::conn::ConnTable;
 use crate::defense::Defense;
 use crate::ipvs_core::estimator;
-use crate::ipvs_core::genl::{ControlPlane, Env};
+use crate::ipvs_core::control::ControlPlane;
+use crate::ipvs_core::env::Env;
 use crate::ipvs_core::timeouts::Timeouts;
 use crate::service::Published;
 use crate::stats::Stats;
@@ -146,7 +147,7 @@ static CONN_TAB_SIZE: AtomicU32 = AtomicU32::new(0);
 
 /// Sizes the connection table; called once from module init, before any registration.
 pub(crate) fn set_conn_tab_bits(requested: i32) {
-    let bits = crate::ipvs_core::conntab::clamp_bits(
+    let bits = crate::ipvs_core::env::clamp_bits(
         requested,
         sys::totalram_pages(),
         kernel::page::PAGE_SHIFT as u32,

@@ -11,7 +11,8 @@
 use crate::dest::{Dest, Dests};
 use crate::ipvs_core::persist::PersistSvc;
 use crate::ipvs_core::sched::{Flow, SchedCtx, SchedState};
-use crate::ipvs_core::service::{addr_equal, ServiceConf, ServiceKey};
+use crate::ipvs_core::addr::addr_equal;
+use crate::ipvs_core::service::{ServiceConf, ServiceKey};
 use crate::ipvs_core::uapi::{fwd, tun_type};
 use crate::ipvs_core::sysctl;
 use crate::stats::Stats;

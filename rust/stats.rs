@@ -3,7 +3,7 @@
 //! when read, with the rate estimator that `netns`'s timer advances every 2 s.
 
 use crate::ipvs_core::estimator::{self, COUNTERS};
-use crate::ipvs_core::procfs::StatsView;
+use crate::ipvs_core::estimator::StatsView;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use kernel::prelude::*;
 

@@ -5,7 +5,7 @@
 use crate::dest::{Dest, Dests};
 use crate::ipvs_core::dest::{trash_matches, DestConf, DestInfo};
 use crate::ipvs_core::errno::{Errno, Result};
-use crate::ipvs_core::procfs::StatsView;
+use crate::ipvs_core::estimator::StatsView;
 use crate::ipvs_core::sched::{DestSet, SchedState};
 use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
 use crate::ipvs_core::support;

@@ -3,7 +3,9 @@
 //! can send must give Ok or an errno, never a panic. Bounded by PROPTEST_CASES.
 mod common;
 use common::VecStore;
-use ipvs_core_host::ipvs_core::genl::{ControlPlane, Env, CmdAttrs, CMD_POLICY, DEST_POLICY, SVC_POLICY, DAEMON_POLICY};
+use ipvs_core_host::ipvs_core::control::ControlPlane;
+use ipvs_core_host::ipvs_core::env::Env;
+use ipvs_core_host::ipvs_core::policy::{CmdAttrs, CMD_POLICY, DAEMON_POLICY, DEST_POLICY, SVC_POLICY};
 use ipvs_core_host::ipvs_core::nlattr::{Attrs, Table, Writer};
 use proptest::prelude::*;
 

@@ -5,7 +5,9 @@
 mod common;
 use common::{addr16, attr, cat, ctx, VecStore, ENV};
 use ipvs_core_host::ipvs_core::errno::Errno;
-use ipvs_core_host::ipvs_core::genl::{CmdAttrs, ControlPlane, FillFn, CMD_POLICY};
+use ipvs_core_host::ipvs_core::control::ControlPlane;
+use ipvs_core_host::ipvs_core::policy::{CmdAttrs, CMD_POLICY};
+use ipvs_core_host::ipvs_core::reply::FillFn;
 use ipvs_core_host::ipvs_core::nlattr::{Attrs, Full, Table, Writer};
 use ipvs_core_host::ipvs_core::service::{self, ServiceKey, Store};
 use ipvs_core_host::ipvs_core::uapi::{cmd, cmd_attr, dest_attr, svc_attr, AF_INET, AF_INET6};

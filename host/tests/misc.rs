@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
-use ipvs_core_host::ipvs_core::procfs::{ip_vs_conn_header, ip_vs_header, ip_vs_stats, FixedBuf, StatsView};
+use ipvs_core_host::ipvs_core::estimator::StatsView;
+use ipvs_core_host::ipvs_core::proc_text::{ip_vs_conn_header, ip_vs_header, ip_vs_stats, FixedBuf};
 use ipvs_core_host::ipvs_core::timeouts::{TimeoutUpdate, Timeouts};
 use ipvs_core_host::ipvs_core::errno::Errno;
 
@@ -53,7 +54,7 @@ fn timeout_bounds_follow_hz() {
 
 #[test]
 fn conn_tab_bits_clamped_like_upstream() {
-    use ipvs_core_host::ipvs_core::conntab::clamp_bits;
+    use ipvs_core_host::ipvs_core::env::clamp_bits;
     // 2 GiB of 4 KiB pages, a 320-byte connection: log2(2G) - 3 - 9 = 19 bits at most.
     let pages = (2u64 << 30) >> 12;
     assert_eq!(clamp_bits(12, pages, 12, 320), 12);
@@ -66,7 +67,7 @@ fn conn_tab_bits_clamped_like_upstream() {
 
 #[test]
 fn conn_lines_match_stock_format() {
-    use ipvs_core_host::ipvs_core::procfs::{ip_vs_conn_line_v4, ConnLine};
+    use ipvs_core_host::ipvs_core::proc_text::{ip_vs_conn_line_v4, ConnLine};
     let c = ConnLine {
         protocol: 6,
         client: ([10, 0, 0, 2], [0x9c, 0x40]),

@@ -4,7 +4,8 @@
 //! size of the per-service state.
 mod common;
 use common::{ctx, SchedState, VecStore};
-use ipvs_core_host::ipvs_core::dest::{add_dest, del_dest, edit_dest, DestUser};
+use ipvs_core_host::ipvs_core::dest::{add_dest, del_dest, edit_dest};
+use ipvs_core_host::ipvs_core::request::{DestSettings, DestSpec};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::service::{add_service, edit_service, ServiceKey, ServiceUser};
 use ipvs_core_host::ipvs_core::uapi::{fwd, svc_flags, AF_INET, IPPROTO_TCP};
@@ -21,13 +22,10 @@ fn svc_user(sched: &str, flags: u32) -> ServiceUser<'_> {
     ServiceUser { key: key(), sched_name: sched.as_bytes(), pe_name: None, flags, timeout: 0, netmask: [0xff; 4] }
 }
 
-fn dest(last_octet: u8, weight: i32) -> DestUser {
+fn dest(last_octet: u8, weight: i32) -> DestSpec {
     let mut addr = [0; 16];
     addr[..4].copy_from_slice(&[192, 168, 1, last_octet]);
-    DestUser {
-        af: AF_INET,
-        addr,
-        port: 80u16.to_be_bytes(),
+    let settings = DestSettings {
         fwd_method: fwd::DROUTE,
         weight,
         u_threshold: 0,
@@ -35,7 +33,8 @@ fn dest(last_octet: u8, weight: i32) -> DestUser {
         tun_type: 0,
         tun_port: [0; 2],
         tun_flags: 0,
-    }
+    };
+    DestSpec { af: AF_INET, addr, port: 80u16.to_be_bytes(), settings: Some(settings) }
 }
 
 /// A service with dests of these weights (added in order, so listed in reverse).
@@ -139,4 +138,16 @@ fn a_failed_rebind_restores_the_old_scheduler_afresh_and_the_old_settings() {
 fn per_service_state_is_small() {
     // Tables live behind allocations: 10k services cost about a megabyte of states.
     assert!(core::mem::size_of::<SchedState>() <= 112, "{}", core::mem::size_of::<SchedState>());
+}
+
+#[test]
+fn dest_commands_take_the_decoded_request_and_add_or_edit_need_its_settings() {
+    let mut st = service("rr", &[1]);
+    let bare = DestSpec { settings: None, ..dest(9, 1) };
+    assert_eq!(add_dest(&mut st, 0, &bare), Err(Errno::EINVAL));
+    assert_eq!(edit_dest(&mut st, 0, &DestSpec { settings: None, ..dest(1, 1) }), Err(Errno::EINVAL));
+    assert_eq!(st.services[0].dests.len(), 1, "nothing added");
+    // DEL_DEST decodes no settings: the identity is enough.
+    del_dest(&mut st, 0, &DestSpec { settings: None, ..dest(1, 1) }).unwrap();
+    assert!(st.services[0].dests.is_empty());
 }

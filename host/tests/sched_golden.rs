@@ -6,7 +6,8 @@
 //! gets the dest stock chose ("-" for none).
 mod common;
 use common::{ctx, VecStore};
-use ipvs_core_host::ipvs_core::dest::{add_dest, DestUser};
+use ipvs_core_host::ipvs_core::dest::add_dest;
+use ipvs_core_host::ipvs_core::request::{DestSettings, DestSpec};
 use ipvs_core_host::ipvs_core::service::{add_service, ServiceKey, ServiceUser};
 use ipvs_core_host::ipvs_core::uapi::{fwd, AF_INET, IPPROTO_UDP};
 use ipvs_core_host::sched::{Flow, SchedCtx, SVC_F_SCHED1, SVC_F_SCHED2};
@@ -78,10 +79,7 @@ fn build(header: &str, fwmark: bool) -> Scenario {
     for d in dests.split(',') {
         let (addr, weight) = d.rsplit_once(':').unwrap();
         let a = sock(addr);
-        let u = DestUser {
-            af: AF_INET,
-            addr: addr16(a.ip().octets()),
-            port: a.port().to_be_bytes(),
+        let settings = DestSettings {
             fwd_method: fwd::MASQ,
             weight: weight.parse().unwrap(),
             u_threshold: 0,
@@ -90,6 +88,7 @@ fn build(header: &str, fwmark: bool) -> Scenario {
             tun_port: [0; 2],
             tun_flags: 0,
         };
+        let u = DestSpec { af: AF_INET, addr: addr16(a.ip().octets()), port: a.port().to_be_bytes(), settings: Some(settings) };
         add_dest(&mut store, svc, &u).unwrap();
     }
     Scenario { header: header.to_string(), store, flows: vec![] }

@@ -5,9 +5,11 @@ mod common;
 use common::{addr16, attr, cat, ctx, SchedState, VecStore, ENV};
 use ipvs_core_host::ipvs_core::dest::{effective_l_threshold, overloaded, trash_matches, DestConf, DestInfo};
 use ipvs_core_host::ipvs_core::errno::Errno;
-use ipvs_core_host::ipvs_core::genl::{CmdAttrs, ControlPlane, Env, CMD_POLICY};
+use ipvs_core_host::ipvs_core::control::ControlPlane;
+use ipvs_core_host::ipvs_core::env::Env;
+use ipvs_core_host::ipvs_core::policy::{CmdAttrs, CMD_POLICY};
 use ipvs_core_host::ipvs_core::nlattr::{Full, Table, Writer};
-use ipvs_core_host::ipvs_core::procfs::StatsView;
+use ipvs_core_host::ipvs_core::estimator::StatsView;
 use ipvs_core_host::ipvs_core::service::{self, PeKind, ServiceKey};
 use ipvs_core_host::ipvs_core::uapi::{
     cmd, cmd_attr, daemon_attr, dest_attr, stats_attr, svc_attr, svc_flags, AF_INET, AF_INET6,
@@ -453,7 +455,6 @@ fn new_dest_stores_settings() {
             tun_flags: 1,
         }
     );
-    assert!(c.no_output());
 }
 
 #[test]
@@ -741,7 +742,7 @@ fn dump_batches(cp: &Cp, dests_of: Option<&Svc>, room: usize) -> Vec<Vec<(u8, Ve
     loop {
         let mut batch = vec![];
         let mut left = room;
-        let mut entry = |command: u8, fill: &mut ipvs_core_host::ipvs_core::genl::FillFn<'_>| {
+        let mut entry = |command: u8, fill: &mut ipvs_core_host::ipvs_core::reply::FillFn<'_>| {
             let mut buf = vec![0u8; left];
             let mut w = Writer::new(&mut buf);
             fill(&mut w)?;
@@ -927,7 +928,7 @@ FWM  00000010 none ops persistent 60000 FFFFFFFF
 
 #[test]
 fn proc_protocol_names() {
-    use ipvs_core_host::ipvs_core::procfs::write_proto_name;
+    use ipvs_core_host::ipvs_core::proc_text::write_proto_name;
     let names: Vec<String> = [0u16, 1, 6, 17, 58, 132, 50, 255]
         .iter()
         .map(|&p| {

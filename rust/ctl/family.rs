@@ -4,7 +4,7 @@
 
 use crate::netns::{env, IpvsNet};
 use crate::ipvs_core::errno::Errno;
-use crate::ipvs_core::genl::{CmdAttrs, CMD_POLICY, CMD_SLOTS};
+use crate::ipvs_core::policy::{CmdAttrs, CMD_POLICY, CMD_SLOTS};
 use crate::ipvs_core::nlattr::{Rule, Writer};
 use crate::ipvs_core::uapi::{self, cmd};
 use crate::sys::genl::{Dump, Family, Op};

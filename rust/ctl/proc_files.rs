@@ -3,9 +3,10 @@
 //! stock's exact text format.
 
 use crate::netns::IpvsNet;
-use crate::ipvs_core::procfs::{
+use crate::ipvs_core::estimator::StatsView;
+use crate::ipvs_core::proc_text::{
     ip_vs_conn_header, ip_vs_conn_line_v4, ip_vs_conn_sync_header, ip_vs_header, ip_vs_stats, ConnLine,
-    ip_vs_stats_percpu, StatsView,
+    ip_vs_stats_percpu,
 };
 use crate::ipvs_core::proto_tcp::{tcp_state_name, udp};
 use crate::sys::pernet;

@@ -4,7 +4,9 @@
 //! errnos in its order, and the pure rules the glue applies (trash reuse, overload flag).
 
 use super::errno::{Errno, Result};
-use super::service::{addr_equal, sched_dest_changed, ServiceKey, Store};
+use super::request::{DestSettings, DestSpec};
+use super::addr::addr_equal;
+use super::service::{sched_dest_changed, ServiceKey, Store};
 use super::uapi::{fwd, tun_type};
 use super::sched::{DestChange, DestView};
 
@@ -28,13 +30,6 @@ pub struct DestConf {
     /// Network byte order.
     pub tun_port: [u8; 2],
     pub tun_flags: u16,
-}
-
-impl DestConf {
-    /// Whether replies bypass the director (`IP_VS_CONN_F_NOOUTPUT` on its connections).
-    pub fn no_output(&self) -> bool {
-        self.fwd_method != fwd::MASQ
-    }
 }
 
 /// A dest with the counters the glue maintains.
@@ -67,81 +62,73 @@ impl DestInfo {
     }
 }
 
-/// A NEW_DEST / SET_DEST / DEL_DEST request, decoded (`ip_vs_dest_user_kern`), with its
-/// family resolved and its address normalized.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DestUser {
-    pub af: u16,
-    pub addr: [u8; 16],
-    pub port: [u8; 2],
-    pub fwd_method: u32,
-    pub weight: i32,
-    pub u_threshold: u32,
-    pub l_threshold: u32,
-    pub tun_type: u8,
-    pub tun_port: [u8; 2],
-    pub tun_flags: u16,
-}
-
 /// The checks add and edit share, in upstream's order.
-fn check(u: &DestUser) -> Result<()> {
-    if u.weight < 0 {
+fn check(s: &DestSettings) -> Result<()> {
+    if s.weight < 0 {
         return Err(Errno::ERANGE);
     }
-    if u.l_threshold > u.u_threshold {
+    if s.l_threshold > s.u_threshold {
         return Err(Errno::ERANGE);
     }
-    if u.u_threshold > i32::MAX as u32 {
+    if s.u_threshold > i32::MAX as u32 {
         return Err(Errno::EINVAL);
     }
-    if u.tun_type == tun_type::GUE && u.tun_port == [0, 0] {
+    if s.tun_type == tun_type::GUE && s.tun_port == [0, 0] {
         return Err(Errno::EINVAL);
     }
     Ok(())
 }
 
-fn conf(u: &DestUser, last_weight: i32) -> DestConf {
+/// The configuration a request gives the dest `d` (the identity is the request's).
+fn conf(d: &DestSpec, s: &DestSettings, last_weight: i32) -> DestConf {
     DestConf {
-        af: u.af,
-        addr: u.addr,
-        port: u.port,
-        fwd_method: u.fwd_method & fwd::MASK,
-        weight: u.weight,
+        af: d.af,
+        addr: d.addr,
+        port: d.port,
+        fwd_method: s.fwd_method & fwd::MASK,
+        weight: s.weight,
         last_weight,
-        u_threshold: u.u_threshold,
-        l_threshold: u.l_threshold,
-        tun_type: u.tun_type,
-        tun_port: u.tun_port,
-        tun_flags: u.tun_flags,
+        u_threshold: s.u_threshold,
+        l_threshold: s.l_threshold,
+        tun_type: s.tun_type,
+        tun_port: s.tun_port,
+        tun_flags: s.tun_flags,
     }
 }
 
+// The dest commands take the request as decoding produced it (`super::request::parse_dest`),
+// with its family resolved (never 0: the service's when the client did not say) and its
+// address normalized, as `super::control` passes it. NEW_DEST and SET_DEST need its settings;
+// without them they are -EINVAL, as decoding answers such a request.
+
 /// `ip_vs_add_dest()`: the new dest goes first in the list, then the scheduler hears of it.
-pub fn add_dest<S: Store>(store: &mut S, svc: usize, u: &DestUser) -> Result<()> {
-    check(u)?;
-    if store.find_dest(svc, u.af, &u.addr, u.port).is_some() {
+pub fn add_dest<S: Store>(store: &mut S, svc: usize, d: &DestSpec) -> Result<()> {
+    let s = d.settings.ok_or(Errno::EINVAL)?;
+    check(&s)?;
+    if store.find_dest(svc, d.af, &d.addr, d.port).is_some() {
         return Err(Errno::EEXIST);
     }
-    store.insert_dest(svc, 0, &conf(u, u.weight))?;
+    store.insert_dest(svc, 0, &conf(d, &s, s.weight))?;
     sched_dest_changed(store, svc, DestChange::Added(0));
     Ok(())
 }
 
 /// `ip_vs_edit_dest()`.
-pub fn edit_dest<S: Store>(store: &mut S, svc: usize, u: &DestUser) -> Result<()> {
-    check(u)?;
-    let idx = store.find_dest(svc, u.af, &u.addr, u.port).ok_or(Errno::ENOENT)?;
+pub fn edit_dest<S: Store>(store: &mut S, svc: usize, d: &DestSpec) -> Result<()> {
+    let s = d.settings.ok_or(Errno::EINVAL)?;
+    check(&s)?;
+    let idx = store.find_dest(svc, d.af, &d.addr, d.port).ok_or(Errno::ENOENT)?;
     let old = store.dest(svc, idx).ok_or(Errno::ENOENT)?;
     // Keep the last non-zero weight.
-    let last_weight = if u.weight != 0 { u.weight } else { old.conf.last_weight };
-    store.update_dest(svc, idx, &conf(u, last_weight))?;
+    let last_weight = if s.weight != 0 { s.weight } else { old.conf.last_weight };
+    store.update_dest(svc, idx, &conf(d, &s, last_weight))?;
     sched_dest_changed(store, svc, DestChange::Updated(idx));
     Ok(())
 }
 
-/// `ip_vs_del_dest()`.
-pub fn del_dest<S: Store>(store: &mut S, svc: usize, u: &DestUser) -> Result<()> {
-    let idx = store.find_dest(svc, u.af, &u.addr, u.port).ok_or(Errno::ENOENT)?;
+/// `ip_vs_del_dest()`: only the request's identity counts.
+pub fn del_dest<S: Store>(store: &mut S, svc: usize, d: &DestSpec) -> Result<()> {
+    let idx = store.find_dest(svc, d.af, &d.addr, d.port).ok_or(Errno::ENOENT)?;
     store.remove_dest(svc, idx);
     sched_dest_changed(store, svc, DestChange::Removed(idx));
     Ok(())

@@ -6,7 +6,6 @@
 pub struct Errno(pub i32);
 
 impl Errno {
-    pub const EPERM: Errno = Errno(1);
     pub const ENOENT: Errno = Errno(2);
     pub const ESRCH: Errno = Errno(3);
     pub const ENOMEM: Errno = Errno(12);

@@ -1,7 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The rate estimator: every 2 seconds, an exponentially weighted moving average (weight 1/4,
+//! Counters and rates as users see them ([`StatsView`]), and the rate estimator that computes
+//! the rates: every 2 seconds, an exponentially weighted moving average (weight 1/4,
 //! so about 8 s) of connections, packets and bytes per second, with upstream's fixed-point
 //! scaling (rates of conns and packets kept << 10, of bytes << 5) and rounding.
+
+/// A service's, a dest's or the netns's counters and rates, as replies and /proc show them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsView {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+    pub cps: u64,
+    pub inpps: u64,
+    pub outpps: u64,
+    pub inbps: u64,
+    pub outbps: u64,
+}
 
 /// The counters an estimator follows: conns, inpkts, outpkts, inbytes, outbytes.
 pub const COUNTERS: usize = 5;

@@ -4,20 +4,38 @@
 //! The same files compile into `ipvs_rs.ko` (as a `#[path]` module) and into the host crate
 //! under `host/`, where `cargo test`, proptest and the fuzz harness exercise them. The
 //! schedulers (rust/sched/) are part of it, as `ipvs_core::sched`: they use only the leaf files
-//! `errno` and `service`'s address helpers, and the service code binds them.
+//! `errno`, `uapi` and `addr`, and the service code binds them.
+//!
+//! Where things are:
+//! - the wire: `uapi` (the ABI's numbers), `nlattr` (attribute codec), `policy` (the family's
+//!   attribute policies), `request` (decoding SERVICE and DEST), `reply` (encoding replies);
+//! - the control plane of a netns: `control` (its state and the genl commands), `env` (what
+//!   it needs of the kernel), `service` (keys, configuration, the [`service::Store`] the glue
+//!   implements, add/edit/delete), `dest` (a dest's configuration and add/edit/delete),
+//!   `support` (what this module refuses for now), `timeouts`, `sysctl` (the name-keyed
+//!   table);
+//! - the datapath's decisions: `packet`, `proto_tcp`, `icmp`, `persist`, `defense`, `sched`;
+//! - what users read: `estimator` (counters and rates), `proc_text` (the /proc/net texts);
+//! - leaves everyone uses: `errno`, `addr`.
+//!
+//! Files of the core import only other files of the core (`super::`), never the glue.
 
-pub mod conntab;
+pub mod addr;
+pub mod control;
 pub mod defense;
 pub mod dest;
+pub mod env;
 pub mod errno;
 pub mod estimator;
-pub mod genl;
 pub mod icmp;
 pub mod nlattr;
 pub mod packet;
 pub mod persist;
-pub mod procfs;
+pub mod policy;
+pub mod proc_text;
 pub mod proto_tcp;
+pub mod reply;
+pub mod request;
 #[path = "../sched/mod.rs"]
 pub mod sched;
 pub mod service;

@@ -133,6 +133,7 @@ impl<'a, const N: usize> Table<'a, N> {
     }
 
     /// A table with nothing in it.
+    #[cfg(ipvs_host)]
     pub fn empty() -> Self {
         Table { slots: [None; N] }
     }
@@ -205,6 +206,7 @@ impl<'a> Writer<'a> {
     }
 
     /// The bytes written so far.
+    #[cfg(ipvs_host)]
     pub fn written(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
     }
@@ -213,6 +215,7 @@ impl<'a> Writer<'a> {
         self.len
     }
 
+    #[cfg(ipvs_host)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -9,9 +9,10 @@
 //! `ip_vs_info_array()` walks them (the address table's 256 buckets, then the fwmark table's,
 //! newest first within a bucket), and each service's dests newest first.
 
+use super::addr::addr_equal;
 use super::dest::{DestConf, DestInfo};
 use super::errno::{Errno, Result};
-use super::procfs::StatsView;
+use super::estimator::StatsView;
 use super::uapi::{self, svc_flags};
 use super::sched::{DestChange, DestSet, DestView, SchedKind, SchedState, Storage};
 
@@ -23,28 +24,6 @@ pub enum ServiceKey {
     /// An address/port service; `port` is in network byte order and an IPv4 `addr` has zeros
     /// after its first 4 bytes.
     Addr { af: u16, protocol: u16, addr: [u8; 16], port: [u8; 2] },
-}
-
-/// `ip_vs_addr_copy()`: an IPv4 address keeps only its first 4 bytes.
-pub fn normalize_addr(af: u16, addr: [u8; 16]) -> [u8; 16] {
-    if af == uapi::AF_INET6 {
-        addr
-    } else {
-        let mut out = [0u8; 16];
-        for (dst, src) in out.iter_mut().zip(addr.iter()).take(4) {
-            *dst = *src;
-        }
-        out
-    }
-}
-
-/// `ip_vs_addr_equal()`: IPv4 compares the first 4 bytes only.
-pub fn addr_equal(af: u16, a: &[u8; 16], b: &[u8; 16]) -> bool {
-    if af == uapi::AF_INET6 {
-        a == b
-    } else {
-        a.get(..4) == b.get(..4)
-    }
 }
 
 /// Upstream's service hash tables have 256 buckets.
@@ -187,12 +166,17 @@ pub struct ServiceUser<'a> {
     pub netmask: [u8; 4],
 }
 
-/// Where the control plane keeps services and dests. Implemented by the glue.
+/// Where the control plane keeps services and dests. Implemented by the glue (`KernelStore`
+/// in rust/ctl/store.rs) and by the host tests' stores.
 ///
 /// Services are indexed `0..service_count()` and the dests of a service `0..dest_count(svc)`,
 /// both in upstream's listing order, which the core maintains through the indices it passes to
 /// the `insert_*` methods. Every method is called with the control lock held; the glue makes
 /// the changes visible to its datapath as it sees fit (RCU, atomics).
+///
+/// The core makes the errnos of upstream's checks on the request; the store adds its own,
+/// described on each method as `KernelStore` has them: what this module cannot serve yet
+/// (`super::support`), address checks, allocation failures and the hooks' registration.
 pub trait Store {
     /// Whether the netns has a network device named `name` (bytes up to the first NUL, at
     /// most 15): the interface of a sync daemon.
@@ -202,14 +186,20 @@ pub trait Store {
     /// Counters and rates of a service, as replies and /proc show them.
     fn service_stats(&self, svc: usize) -> StatsView;
     /// Inserts a service at index `svc` (later ones move up) with an unbound scheduler state.
-    /// The glue also does what upstream does before the service is visible and may fail:
-    /// enable IPv6 defrag, register the netfilter hooks for the first service of its family,
-    /// allocate the service and its stats, start the estimator (-ENOMEM and friends).
+    /// `KernelStore` first refuses what this module cannot serve (`support::check_service`:
+    /// -EAFNOSUPPORT for IPv6, -EPROTONOSUPPORT for SCTP), allocates the service and its stats
+    /// (-ENOMEM), and for the netns's first service registers the netfilter hooks (their
+    /// errno; unregistered again if the insert then fails). Nothing starts per service: the
+    /// rate estimator is one per-netns timer. Upstream's IPv6 defrag is not enabled, since no
+    /// IPv6 service gets this far.
     fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()>;
-    /// Replaces a service's configuration (SET_SERVICE). The key never changes.
+    /// Replaces a service's configuration (SET_SERVICE). The key never changes. `KernelStore`
+    /// checks it again with `support::check_service`, and fails for no other reason than a
+    /// missing index (-ESRCH).
     fn update_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()>;
     /// Removes a service (DEL_SERVICE, FLUSH). Its dests go with it: the glue moves them to
     /// its dest trash (see [`crate::ipvs_core::dest::trash_matches`]), without scheduler hooks.
+    /// `KernelStore` unregisters the netfilter hooks with the netns's last service.
     fn remove_service(&mut self, svc: usize);
     /// Zeroes the stats of a service and of each of its dests.
     fn zero_stats(&mut self, svc: usize);
@@ -219,15 +209,18 @@ pub trait Store {
     fn dest_count(&self, svc: usize) -> usize;
     fn dest(&self, svc: usize, dest: usize) -> Option<DestInfo>;
     fn dest_stats(&self, svc: usize, dest: usize) -> StatsView;
-    /// Inserts a dest at index `dest` of service `svc` (always 0: newest first). The glue first
-    /// revives a matching dest from its trash (keeping its counters; stats zeroed if it was
-    /// bound to another service instance), else checks the address type (-EINVAL unless a
-    /// local or unicast address; for IPv6, unicast and not link-local unless local), enables
-    /// IPv6 defrag, and allocates (-ENOMEM).
+    /// Inserts a dest at index `dest` of service `svc` (always 0: newest first). `KernelStore`
+    /// first refuses what this module cannot forward (`support::check_dest`: -EAFNOSUPPORT for
+    /// a non-IPv4 dest, -EOPNOTSUPP for a GUE or GRE tunnel), then revives a matching dest
+    /// from its trash (keeping its counters; stats zeroed if it was bound to another service),
+    /// else refuses an IPv4 address that is neither local nor unicast (-EINVAL, as
+    /// `ip_vs_new_dest()`) and allocates (-ENOMEM). Upstream's IPv6 address checks and IPv6
+    /// defrag are not done, since no IPv6 dest gets this far.
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()>;
-    /// Replaces a dest's configuration (SET_DEST); its identity never changes. The glue
-    /// recomputes the overload flag when the thresholds change
-    /// ([`crate::ipvs_core::dest::overloaded`]) and resets its route cache.
+    /// Replaces a dest's configuration (SET_DEST); its identity never changes. `KernelStore`
+    /// checks it again with `support::check_dest`, fails for a missing index (-ENOENT),
+    /// recomputes the overload flag when the thresholds changed
+    /// ([`crate::ipvs_core::dest::overloaded`]) and resets the dest's route cache.
     fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()>;
     /// Unlinks a dest (DEL_DEST) into the trash, where connections may still use it.
     fn remove_dest(&mut self, svc: usize, dest: usize);
@@ -311,8 +304,17 @@ fn new_sched_state<S: Store>(store: &S, svc: usize, sched: Option<SchedKind>) ->
 /// `ip_vs_bind_scheduler()`: binds `sched` afresh; on failure the service keeps its state.
 fn bind_sched<S: Store>(store: &mut S, svc: usize, sched: Option<SchedKind>) -> Result<()> {
     let state = new_sched_state(store, svc, sched)?;
-    drop(store.replace_sched(svc, state));
+    let old = store.replace_sched(svc, state).ok_or(Errno::ESRCH)?;
+    // Freed here, after the store released the scheduler lock.
+    drop(old);
     Ok(())
+}
+
+/// Swaps in `state` for service `svc` where the caller has nothing to do on failure: it has
+/// just read the service under the control lock, so it exists, and were it gone there would be
+/// nothing to swap. The old state is freed here, after the store released the scheduler lock.
+fn swap_sched<S: Store>(store: &mut S, svc: usize, state: SchedState<S::Storage>) {
+    drop(store.replace_sched(svc, state));
 }
 
 /// Tells the scheduler of service `svc` that its dest list changed. Schedulers that rebuild
@@ -321,11 +323,14 @@ fn bind_sched<S: Store>(store: &mut S, svc: usize, sched: Option<SchedKind>) -> 
 pub fn sched_dest_changed<S: Store>(store: &mut S, svc: usize, change: DestChange) {
     let Some(kind) = store.service(svc).and_then(|c| c.sched) else { return };
     if SchedState::<S::Storage>::rebuilds(kind, change) {
+        // A rebuild that fails (out of memory) keeps the old state: upstream ignores the
+        // hook's error too, and the dest change itself stands.
         if let Ok(state) = new_sched_state(store, svc, Some(kind)) {
-            drop(store.replace_sched(svc, state));
+            swap_sched(store, svc, state);
         }
     } else {
-        store.with_sched(svc, |state, dests| state.dest_changed(dests, change));
+        // `None` only for a missing service, and `svc` was just found.
+        let _ = store.with_sched(svc, |state, dests| state.dest_changed(dests, change));
     }
 }
 
@@ -405,14 +410,17 @@ pub fn edit_service<S: Store>(store: &mut S, svc: usize, u: &ServiceUser<'_>, hz
             // left with none), and keeps the old flags and timeout.
             let restored = match new_sched_state(store, svc, old.sched) {
                 Ok(state) => {
-                    drop(store.replace_sched(svc, state));
+                    swap_sched(store, svc, state);
                     old.sched
                 }
                 Err(_) => {
-                    drop(store.replace_sched(svc, SchedState::Unbound));
+                    swap_sched(store, svc, SchedState::Unbound);
                     None
                 }
             };
+            // Cannot fail: `old` is the configuration the store accepted for this very service,
+            // and the update above just succeeded on this index (a store's update fails only
+            // for a configuration it refuses or a missing index). The caller gets `e` anyway.
             let _ = store.update_service(svc, &ServiceConf { sched: restored, ..old });
             return Err(e);
         }

@@ -31,13 +31,6 @@ pub struct Def {
     pub default: [i32; 2],
 }
 
-impl Def {
-    /// The name without its NUL.
-    pub fn name(&self) -> &'static str {
-        self.cname.strip_suffix('\0').unwrap_or(self.cname)
-    }
-}
-
 const fn int(cname: &'static str, default: i32) -> Def {
     Def { cname, kind: Kind::Int, default: [default, 0] }
 }
@@ -128,6 +121,7 @@ pub mod idx {
     use super::index;
     pub const CONNTRACK: usize = index("conntrack");
     pub const SNAT_REROUTE: usize = index("snat_reroute");
+    pub const NAT_ICMP_SEND: usize = index("nat_icmp_send");
     pub const EXPIRE_NODEST_CONN: usize = index("expire_nodest_conn");
     pub const EXPIRE_QUIESCENT_TEMPLATE: usize = index("expire_quiescent_template");
     pub const SLOPPY_TCP: usize = index("sloppy_tcp");
@@ -138,8 +132,6 @@ pub mod idx {
     pub const DROP_PACKET: usize = index("drop_packet");
     pub const PMTU_DISC: usize = index("pmtu_disc");
     pub const CONN_REUSE_MODE: usize = index("conn_reuse_mode");
-    pub const SYNC_QLEN_MAX: usize = index("sync_qlen_max");
-    pub const NAT_ICMP_SEND: usize = index("nat_icmp_send");
     pub const LBLC_EXPIRATION: usize = index("lblc_expiration");
     pub const LBLCR_EXPIRATION: usize = index("lblcr_expiration");
 }

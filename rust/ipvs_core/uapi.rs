@@ -104,7 +104,7 @@ pub mod stats_attr {
     pub const OUTPPS: u16 = 8;
     pub const INBPS: u16 = 9;
     pub const OUTBPS: u16 = 10;
-    pub const PAD: u16 = 11;
+    // 11 is PAD, which a 64-bit counter needs only where unaligned access is slow (not x86-64).
 }
 
 /// Attributes of the SET_INFO reply to GET_INFO.
@@ -120,7 +120,6 @@ pub mod fwd {
     pub const LOCALNODE: u32 = 1;
     pub const TUNNEL: u32 = 2;
     pub const DROUTE: u32 = 3;
-    pub const BYPASS: u32 = 4;
 }
 
 /// Tunnel types of a TUNNEL dest (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
@@ -130,21 +129,15 @@ pub mod tun_type {
     pub const GRE: u8 = 2;
 }
 
-/// Tunnel flags of a TUNNEL dest (`IP_VS_TUNNEL_ENCAP_FLAG_*`).
-pub mod tun_flags {
-    pub const NOCSUM: u16 = 0;
-    pub const CSUM: u16 = 1 << 0;
-    pub const REMCSUM: u16 = 1 << 1;
-}
-
 /// Virtual service flags (`IP_VS_SVC_F_*`).
 pub mod svc_flags {
     pub const PERSISTENT: u32 = 0x0001;
     pub const HASHED: u32 = 0x0002;
     pub const ONEPACKET: u32 = 0x0004;
+    /// sh-fallback, mh-fallback.
     pub const SCHED1: u32 = 0x0008;
+    /// sh-port, mh-port.
     pub const SCHED2: u32 = 0x0010;
-    pub const SCHED3: u32 = 0x0020;
 }
 
 pub const AF_INET: u16 = 2;

@@ -18,7 +18,7 @@
 use super::hash::{fold_addr, hash_32};
 use super::storage::{Gfp, Storage, StoreVec};
 use crate::ipvs_core::errno::{Errno, Result};
-use crate::ipvs_core::service::addr_equal;
+use crate::ipvs_core::addr::addr_equal;
 
 const TAB_BITS: u32 = 10;
 pub const TAB_SIZE: usize = 1 << TAB_BITS;
@@ -88,10 +88,12 @@ impl<A: Storage, V> AddrMap<A, V> {
         })
     }
 
+    #[cfg(ipvs_host)]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    #[cfg(ipvs_host)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -128,10 +130,6 @@ impl<A: Storage, V> AddrMap<A, V> {
 
     pub fn value_mut(&mut self, idx: u32) -> Option<&mut V> {
         self.node_mut(idx).map(|n| &mut n.value)
-    }
-
-    pub fn last_use(&self, idx: u32) -> Option<u64> {
-        self.node(idx).map(|n| n.lastuse)
     }
 
     /// Marks an entry used at `now`.

@@ -19,6 +19,7 @@ pub struct DestHash<A: Storage> {
 
 storage_traits!(DestHash { table: SlotTable<A> });
 
+#[cfg(ipvs_host)]
 impl<A: Storage> DestHash<A> {
     /// The list index slot `slot` was filled with.
     pub fn slot(&self, slot: usize) -> Option<usize> {
@@ -32,8 +33,6 @@ pub fn hashkey(af: u16, addr: &[u8; 16]) -> usize {
 }
 
 impl<A: Storage> Scheduler for DestHash<A> {
-    const NAME: &'static str = "dh";
-
     fn init_service<D: DestSet + ?Sized>(dests: &D, _af: u16) -> Result<Self> {
         let n = dests.len();
         let mut table = SlotTable::new(TAB_SIZE, dests, n.min(TAB_SIZE))?;

@@ -9,8 +9,6 @@ use crate::ipvs_core::errno::Result;
 pub struct WeightedFailover;
 
 impl Scheduler for WeightedFailover {
-    const NAME: &'static str = "fo";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         Ok(WeightedFailover)
     }

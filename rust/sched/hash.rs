@@ -81,7 +81,9 @@ impl SipState {
     }
 }
 
-/// `hsiphash(data, len, key)` of a 64-bit kernel.
+/// `hsiphash(data, len, key)` of a 64-bit kernel: the general form, which the host tests
+/// check `hsiphash_u32` against.
+#[cfg(ipvs_host)]
 pub fn hsiphash(data: &[u8], key: &HsipKey) -> u32 {
     let mut st = SipState::new(key);
     let mut words = data.chunks_exact(8);

@@ -23,8 +23,6 @@ pub(super) fn overloaded<D: DestSet + ?Sized>(dest: &DestView, dests: &D) -> boo
 }
 
 impl<A: Storage> Scheduler for AddrMap<A, DestRef> {
-    const NAME: &'static str = "lblc";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         AddrMap::new()
     }
@@ -48,9 +46,11 @@ impl<A: Storage> Scheduler for AddrMap<A, DestRef> {
             if self.value(e).is_some_and(|r| *r.id() == view.id()) {
                 return Some(chosen);
             }
+            // The stale entry `e` (found above) is dropped.
             let _ = self.remove(e);
         }
-        // Past the size limit or without memory there is no entry; the choice stands.
+        // Past the size limit or without memory there is no entry (as upstream's
+        // ip_vs_lblc_new()); the choice stands, so the error is not the caller's.
         let _ = self.insert(flow.af, &flow.daddr, ctx.now, DestRef::new(&view, chosen), Gfp::Atomic);
         Some(chosen)
     }

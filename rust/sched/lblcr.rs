@@ -34,11 +34,13 @@ impl<A: Storage> ReplSet<A> {
         self.members.len()
     }
 
+    #[cfg(ipvs_host)]
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
 
     /// The members' identities, newest first (upstream's list order).
+    #[cfg(ipvs_host)]
     pub fn members(&self) -> impl Iterator<Item = &DestId> + '_ {
         self.members.iter().rev().map(|r| r.id())
     }
@@ -56,6 +58,7 @@ impl<A: Storage> ReplSet<A> {
     /// `ip_vs_dest_set_erase()`.
     fn erase(&mut self, id: &DestId, now: u64) {
         if let Some(pos) = self.members.iter().position(|r| r.id() == id) {
+            // The member, found at `pos` just above, is dropped.
             let _ = self.members.remove(pos);
             self.lastmod = now;
         }
@@ -110,8 +113,6 @@ impl<A: Storage> ReplSet<A> {
 pub type LocalityLeastConnRepl<A> = AddrMap<A, ReplSet<A>>;
 
 impl<A: Storage> Scheduler for AddrMap<A, ReplSet<A>> {
-    const NAME: &'static str = "lblcr";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         AddrMap::new()
     }

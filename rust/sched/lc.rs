@@ -10,8 +10,6 @@ use crate::ipvs_core::errno::Result;
 pub struct LeastConn;
 
 impl Scheduler for LeastConn {
-    const NAME: &'static str = "lc";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         Ok(LeastConn)
     }

@@ -74,11 +74,13 @@ impl Taken {
 
 impl<A: Storage> Maglev<A> {
     /// The list index slot `slot` points to.
+    #[cfg(ipvs_host)]
     pub fn slot(&self, slot: usize) -> Option<usize> {
         self.table.named(slot)
     }
 
     /// `(gcd, rshift)` of the last weights.
+    #[cfg(ipvs_host)]
     pub fn weights(&self) -> (i32, i32) {
         (self.gcd, self.rshift)
     }
@@ -123,8 +125,6 @@ impl<A: Storage> Maglev<A> {
 }
 
 impl<A: Storage> Scheduler for Maglev<A> {
-    const NAME: &'static str = "mh";
-
     fn init_service<D: DestSet + ?Sized>(dests: &D, af: u16) -> Result<Self> {
         let n = dests.len();
         if n > TAB_SIZE {
@@ -133,6 +133,7 @@ impl<A: Storage> Scheduler for Maglev<A> {
         // One read of each dest: the weights cannot change between the passes.
         let mut setups = A::Vec::with_capacity(n, Gfp::Kernel)?;
         for i in 0..n {
+            // `i < n = dests.len()`, so there is a view; a default one (weight 0) claims no slot.
             let d = dests.get(i).unwrap_or_default();
             let offset = hashkey(af, &d.addr, u16::from_be_bytes(d.port), &HASH1, 0) % TAB_SIZE_U32;
             let skip = hashkey(af, &d.addr, u16::from_be_bytes(d.port), &HASH2, 0) % (TAB_SIZE_U32 - 1) + 1;

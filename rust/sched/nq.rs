@@ -11,8 +11,6 @@ use crate::ipvs_core::errno::Result;
 pub struct NeverQueue;
 
 impl Scheduler for NeverQueue {
-    const NAME: &'static str = "nq";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         Ok(NeverQueue)
     }

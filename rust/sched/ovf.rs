@@ -10,8 +10,6 @@ use crate::ipvs_core::errno::Result;
 pub struct Overflow;
 
 impl Scheduler for Overflow {
-    const NAME: &'static str = "ovf";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         Ok(Overflow)
     }

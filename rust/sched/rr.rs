@@ -15,6 +15,7 @@ pub struct RoundRobin {
     pos: Option<usize>,
 }
 
+#[cfg(ipvs_host)]
 impl RoundRobin {
     /// The index of the last dest chosen, if any.
     pub fn position(&self) -> Option<usize> {
@@ -23,8 +24,6 @@ impl RoundRobin {
 }
 
 impl Scheduler for RoundRobin {
-    const NAME: &'static str = "rr";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         Ok(RoundRobin { pos: None })
     }

@@ -15,8 +15,6 @@ pub(super) fn expected_delay(d: &DestView) -> i32 {
 pub struct ShortestExpectedDelay;
 
 impl Scheduler for ShortestExpectedDelay {
-    const NAME: &'static str = "sed";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         Ok(ShortestExpectedDelay)
     }

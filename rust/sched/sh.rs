@@ -23,6 +23,7 @@ pub struct SourceHash<A: Storage> {
 
 storage_traits!(SourceHash { table: SlotTable<A> });
 
+#[cfg(ipvs_host)]
 impl<A: Storage> SourceHash<A> {
     /// The list index slot `slot` was filled with.
     pub fn slot(&self, slot: usize) -> Option<usize> {
@@ -47,8 +48,6 @@ pub(super) fn flow_port(flow: &Flow, svc_flags: u32) -> u16 {
 }
 
 impl<A: Storage> Scheduler for SourceHash<A> {
-    const NAME: &'static str = "sh";
-
     fn init_service<D: DestSet + ?Sized>(dests: &D, _af: u16) -> Result<Self> {
         let n = dests.len();
         let mut table = SlotTable::new(TAB_SIZE, dests, n.min(TAB_SIZE))?;

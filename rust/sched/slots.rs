@@ -40,6 +40,8 @@ impl<A: Storage> SlotTable<A> {
         let slots = A::Vec::filled(size, EMPTY, Gfp::Kernel)?;
         let mut refs = A::Vec::with_capacity(named, Gfp::Kernel)?;
         for i in 0..named {
+            // `i < dests.len()`, so there is a view; a default one would name no dest, and the
+            // slots pointing at it would resolve to none.
             let view = dests.get(i).unwrap_or_default();
             refs.try_push(DestRef::new(&view, i), Gfp::Kernel)?;
         }

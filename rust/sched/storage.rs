@@ -44,30 +44,10 @@ pub trait StoreVec<T>: Deref<Target = [T]> + DerefMut + Sized {
         Ok(v)
     }
 
-    /// Removes element `idx`, moving the last one into its place.
-    fn swap_remove(&mut self, idx: usize) -> Option<T> {
-        let last = self.len().checked_sub(1)?;
-        if idx > last {
-            return None;
-        }
-        self.swap(idx, last);
-        self.pop()
-    }
-
     /// Removes element `idx`, keeping the order of the others.
     fn remove(&mut self, idx: usize) -> Option<T> {
         self.get_mut(idx..)?.rotate_left(1);
         self.pop()
-    }
-
-    fn truncate(&mut self, len: usize) {
-        while self.len() > len {
-            drop(self.pop());
-        }
-    }
-
-    fn clear(&mut self) {
-        self.truncate(0);
     }
 }
 

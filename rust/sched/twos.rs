@@ -28,8 +28,6 @@ pub struct TwoChoices;
 type Pick = Option<(usize, i32, i32)>;
 
 impl Scheduler for TwoChoices {
-    const NAME: &'static str = "twos";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         Ok(TwoChoices)
     }

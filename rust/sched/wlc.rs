@@ -37,8 +37,6 @@ pub(super) fn weighted_least<D: DestSet + ?Sized>(dests: &D, overhead: impl Fn(&
 pub struct WeightedLeastConn;
 
 impl Scheduler for WeightedLeastConn {
-    const NAME: &'static str = "wlc";
-
     fn init_service<D: DestSet + ?Sized>(_dests: &D, _af: u16) -> Result<Self> {
         Ok(WeightedLeastConn)
     }

@@ -50,7 +50,8 @@ fn max_weight<D: DestSet + ?Sized>(dests: &D) -> i32 {
 }
 
 impl WeightedRoundRobin {
-    /// `(cl, cw, mw, di)`, for tests and debugging.
+    /// `(cl, cw, mw, di)`, for the host tests.
+    #[cfg(ipvs_host)]
     pub fn mark(&self) -> (Option<usize>, i32, i32, i32) {
         (self.cl, self.cw, self.mw, self.di)
     }
@@ -68,8 +69,6 @@ impl WeightedRoundRobin {
 }
 
 impl Scheduler for WeightedRoundRobin {
-    const NAME: &'static str = "wrr";
-
     fn init_service<D: DestSet + ?Sized>(dests: &D, _af: u16) -> Result<Self> {
         let di = gcd_weight(dests);
         let mw = max_weight(dests) - (di - 1);

@@ -121,7 +121,7 @@ impl NetSysctls {
         let values = KBox::new(Opaque::new(slots), GFP_KERNEL)?;
         let mut text = [0u8; CPULIST_LEN];
         {
-            let mut w = crate::ipvs_core::procfs::FixedBuf::new(&mut text[..CPULIST_LEN - 1]);
+            let mut w = crate::ipvs_core::proc_text::FixedBuf::new(&mut text[..CPULIST_LEN - 1]);
             // The buffer holds any CPU count's list (CPULIST_LEN); a longer one would be cut.
             let _ = crate::ipvs_core::sysctl::cpu_list_all(super::nr_cpu_ids(), &mut w);
         }

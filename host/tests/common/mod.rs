@@ -3,9 +3,9 @@
 
 use ipvs_core_host::ipvs_core::dest::{trash_matches, DestConf, DestInfo};
 use ipvs_core_host::ipvs_core::errno::{Errno, Result};
-use ipvs_core_host::ipvs_core::genl::Env;
+use ipvs_core_host::ipvs_core::env::Env;
 use ipvs_core_host::ipvs_core::nlattr::align;
-use ipvs_core_host::ipvs_core::procfs::StatsView;
+use ipvs_core_host::ipvs_core::estimator::StatsView;
 use ipvs_core_host::ipvs_core::service::{ServiceConf, ServiceKey, Store};
 use ipvs_core_host::sched::{DestSet, DestView};
 use ipvs_core_host::storage::HostVecs;

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Text of the /proc/net files, byte for byte as stock ip_vs prints them
-//! (node_exporter and ipvsadm parse these).
+//! (node_exporter and ipvsadm parse these). The glue's procfs files (rust/ctl/procfs.rs,
+//! rust/sys/procfs.rs) call these writers.
 
 use core::fmt::{self, Write};
 
+use super::control::ControlPlane;
 use super::dest::DestInfo;
-use super::service::{ServiceConf, ServiceKey};
+use super::estimator::StatsView;
+use super::service::{ServiceConf, ServiceKey, Store};
 use super::uapi::{self, svc_flags, VERSION_CODE};
 
 /// The three header lines of /proc/net/ip_vs.
@@ -20,21 +23,6 @@ pub fn ip_vs_header(out: &mut impl Write, conn_tab_size: u32) -> fmt::Result {
     )?;
     out.write_str("Prot LocalAddress:Port Scheduler Flags\n")?;
     out.write_str("  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n")
-}
-
-/// Totals and rates shown by /proc/net/ip_vs_stats.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatsView {
-    pub conns: u64,
-    pub inpkts: u64,
-    pub outpkts: u64,
-    pub inbytes: u64,
-    pub outbytes: u64,
-    pub cps: u64,
-    pub inpps: u64,
-    pub outpps: u64,
-    pub inbps: u64,
-    pub outbps: u64,
 }
 
 /// /proc/net/ip_vs_stats.
@@ -244,4 +232,22 @@ pub fn ip_vs_stats_percpu(out: &mut impl Write, cpus: &mut dyn Iterator<Item = S
 /// The header line of /proc/net/ip_vs_conn_sync.
 pub fn ip_vs_conn_sync_header(out: &mut impl Write) -> fmt::Result {
     out.write_str("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires\n")
+}
+
+impl<S: Store> ControlPlane<S> {
+    /// /proc/net/ip_vs: the header, then every service with its dests.
+    pub fn write_proc_ip_vs(&self, out: &mut impl Write, conn_tab_size: u32) -> fmt::Result {
+        ip_vs_header(out, conn_tab_size)?;
+        let s = &self.store;
+        for svc in 0..s.service_count() {
+            let Some(conf) = s.service(svc) else { continue };
+            ip_vs_service_line(out, &conf)?;
+            for d in 0..s.dest_count(svc) {
+                if let Some(info) = s.dest(svc, d) {
+                    ip_vs_dest_line(out, &info)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
