@@ -3,11 +3,12 @@
 //! and their publication to the datapath (`service::Published`).
 
 use crate::dest::{Dest, Dests};
-use crate::ipvs_core::dest::{trash_matches, DestConf, DestInfo};
+use crate::ipvs_core::dest::{DestConf, DestInfo};
 use crate::ipvs_core::errno::{Errno, Result};
 use crate::ipvs_core::estimator::StatsView;
 use crate::ipvs_core::sched::{DestSet, SchedState};
-use crate::ipvs_core::service::{ServiceConf, ServiceKey, Store};
+use crate::ipvs_core::service::{ServiceConf, ServiceKey};
+use crate::ipvs_core::store::{trash_matches, Store};
 use crate::ipvs_core::support;
 use crate::ipvs_core::uapi::AF_INET;
 use crate::service::{slot, Published, RealServer, Service, TableId, RS_BUCKETS, SVC_BUCKETS};

@@ -9,7 +9,8 @@ use ipvs_core_host::ipvs_core::control::ControlPlane;
 use ipvs_core_host::ipvs_core::policy::{CmdAttrs, CMD_POLICY};
 use ipvs_core_host::ipvs_core::reply::FillFn;
 use ipvs_core_host::ipvs_core::nlattr::{Attrs, Full, Table, Writer};
-use ipvs_core_host::ipvs_core::service::{self, ServiceKey, Store};
+use ipvs_core_host::ipvs_core::service::ServiceKey;
+use ipvs_core_host::ipvs_core::store::{self, Store};
 use ipvs_core_host::ipvs_core::uapi::{cmd, cmd_attr, dest_attr, svc_attr, AF_INET, AF_INET6};
 use ipvs_core_host::sched::Flow;
 use proptest::prelude::*;
@@ -182,7 +183,7 @@ fn check_invariants(cp: &ControlPlane<VecStore>) -> Result<(), TestCaseError> {
     prop_assert_eq!(keys.len(), st.services.len());
     for (i, s) in st.services.iter().enumerate() {
         // The bucket-wise binary search finds every service where the listing has it.
-        prop_assert_eq!(service::find_service(st, &s.conf.key, cp.hash_salt), Some(i));
+        prop_assert_eq!(store::find_service(st, &s.conf.key, cp.hash_salt), Some(i));
         prop_assert_eq!(s.sched.kind(), s.conf.sched);
         prop_assert!(s.conf.flags & 2 != 0, "HASHED");
         let ids: HashSet<String> = s.dests.iter().map(|d| format!("{:?}", (d.info.conf.af, d.info.conf.addr, d.info.conf.port))).collect();

@@ -4,10 +4,10 @@
 //! size of the per-service state.
 mod common;
 use common::{ctx, SchedState, VecStore};
-use ipvs_core_host::ipvs_core::dest::{add_dest, del_dest, edit_dest};
+use ipvs_core_host::ipvs_core::store::{add_dest, add_service, del_dest, edit_dest, edit_service};
 use ipvs_core_host::ipvs_core::request::{DestSettings, DestSpec};
 use ipvs_core_host::ipvs_core::errno::Errno;
-use ipvs_core_host::ipvs_core::service::{add_service, edit_service, ServiceKey, ServiceUser};
+use ipvs_core_host::ipvs_core::service::{ServiceKey, ServiceUser};
 use ipvs_core_host::ipvs_core::uapi::{fwd, svc_flags, AF_INET, IPPROTO_TCP};
 use ipvs_core_host::sched::{Flow, SchedKind, SVC_F_SCHED1};
 use ipvs_core_host::storage::without_memory;

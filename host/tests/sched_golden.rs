@@ -6,9 +6,9 @@
 //! gets the dest stock chose ("-" for none).
 mod common;
 use common::{ctx, VecStore};
-use ipvs_core_host::ipvs_core::dest::add_dest;
+use ipvs_core_host::ipvs_core::store::{add_dest, add_service};
 use ipvs_core_host::ipvs_core::request::{DestSettings, DestSpec};
-use ipvs_core_host::ipvs_core::service::{add_service, ServiceKey, ServiceUser};
+use ipvs_core_host::ipvs_core::service::{ServiceKey, ServiceUser};
 use ipvs_core_host::ipvs_core::uapi::{fwd, AF_INET, IPPROTO_UDP};
 use ipvs_core_host::sched::{Flow, SchedCtx, SVC_F_SCHED1, SVC_F_SCHED2};
 use std::net::SocketAddrV4;

@@ -3,14 +3,15 @@
 //! errno order, listing order, and reply bytes built by hand from upstream's fill functions.
 mod common;
 use common::{addr16, attr, cat, ctx, SchedState, VecStore, ENV};
-use ipvs_core_host::ipvs_core::dest::{effective_l_threshold, overloaded, trash_matches, DestConf, DestInfo};
+use ipvs_core_host::ipvs_core::dest::{effective_l_threshold, overloaded, DestConf, DestInfo};
+use ipvs_core_host::ipvs_core::store::{self, trash_matches};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::control::ControlPlane;
 use ipvs_core_host::ipvs_core::env::Env;
 use ipvs_core_host::ipvs_core::policy::{CmdAttrs, CMD_POLICY};
 use ipvs_core_host::ipvs_core::nlattr::{Full, Table, Writer};
 use ipvs_core_host::ipvs_core::estimator::StatsView;
-use ipvs_core_host::ipvs_core::service::{self, PeKind, ServiceKey};
+use ipvs_core_host::ipvs_core::service::{PeKind, ServiceKey};
 use ipvs_core_host::ipvs_core::uapi::{
     cmd, cmd_attr, daemon_attr, dest_attr, stats_attr, svc_attr, svc_flags, AF_INET, AF_INET6,
 };
@@ -901,7 +902,7 @@ fn proc_ip_vs_lines() {
     dest_cmd(&mut cp, cmd::NEW_DEST, &a, &Dst { fwd: 1, ..dst([127, 0, 0, 1], 80, 0) }).unwrap();
     let v6dest = Dst { af: Some(AF_INET6), addr: addr16(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]).to_vec(), fwd: 2, ..dst([0; 4], 443, 2) };
     dest_cmd(&mut cp, cmd::NEW_DEST, &d, &v6dest).unwrap();
-    let ai = service::find_service(&cp.store, &ServiceKey::Addr { af: AF_INET, protocol: 6, addr: addr16(&[10, 0, 0, 1]), port: [0, 80] }, cp.hash_salt).unwrap();
+    let ai = store::find_service(&cp.store, &ServiceKey::Addr { af: AF_INET, protocol: 6, addr: addr16(&[10, 0, 0, 1]), port: [0, 80] }, cp.hash_salt).unwrap();
     cp.store.services[ai].dests[1].info.active_conns = 12;
     cp.store.services[ai].dests[1].info.inact_conns = 345;
 

@@ -3,19 +3,19 @@
 //! generic netlink commands run on it (`ip_vs_genl_set_cmd()`, `ip_vs_genl_get_cmd()`, the
 //! daemon commands and the dumps). The kernel glue moves bytes between skbs and these
 //! functions. The checks of the request and their errnos are made here and in the files this
-//! one calls (`super::request`, `super::service`, `super::dest`), in the order upstream makes
+//! one calls (`super::request`, `super::store`), in the order upstream makes
 //! them; the [`Store`] adds those of the glue (what this module cannot serve yet, a dest that
 //! is not unicast, allocation failures, the hooks' registration), as its methods say.
 
 use super::addr;
-use super::dest;
 use super::env::Env;
 use super::errno::{Errno, Result};
 use super::nlattr::{Full, Table, Writer};
 use super::policy::{CmdAttrs, CMD_POLICY, DAEMON_POLICY};
 use super::reply::{put_dest, put_service, FillFn};
 use super::request::{af_supported, parse_dest, parse_service, DestSpec, ServiceSpec};
-use super::service::{self, ServiceUser, Store};
+use super::service::ServiceUser;
+use super::store::{self, Store};
 use super::timeouts::{TimeoutUpdate, Timeouts};
 use super::uapi::{self, cmd, cmd_attr, daemon_attr, info_attr};
 
@@ -41,7 +41,7 @@ impl<S: Store> ControlPlane<S> {
     /// `ip_vs_genl_find_service()`: a parse error, or the service's index if it exists.
     fn lookup(&self, nested: Option<&[u8]>, env: &Env) -> Result<Option<usize>> {
         let spec = parse_service(nested, false, env)?;
-        Ok(service::find_service(&self.store, &spec.key, self.hash_salt))
+        Ok(store::find_service(&self.store, &spec.key, self.hash_salt))
     }
 
     /// How many dests have a family other than their service's (upstream's
@@ -60,12 +60,12 @@ impl<S: Store> ControlPlane<S> {
     pub fn set_cmd(&mut self, command: u8, attrs: &CmdAttrs<'_>, env: &Env) -> Result<()> {
         match command {
             cmd::FLUSH => {
-                service::flush(&mut self.store);
+                store::flush(&mut self.store);
                 Ok(())
             }
             cmd::SET_CONFIG => self.set_config(attrs, env),
             cmd::ZERO if !attrs.has(cmd_attr::SERVICE) => {
-                service::zero_all(&mut self.store);
+                store::zero_all(&mut self.store);
                 Ok(())
             }
             cmd::NEW_SERVICE | cmd::SET_SERVICE | cmd::DEL_SERVICE | cmd::ZERO => {
@@ -94,21 +94,21 @@ impl<S: Store> ControlPlane<S> {
     fn service_cmd(&mut self, command: u8, attrs: &CmdAttrs<'_>, env: &Env) -> Result<()> {
         let full = matches!(command, cmd::NEW_SERVICE | cmd::SET_SERVICE);
         let spec = parse_service(attrs.get(cmd_attr::SERVICE), full, env)?;
-        let found = service::find_service(&self.store, &spec.key, self.hash_salt);
+        let found = store::find_service(&self.store, &spec.key, self.hash_salt);
         let store = &mut self.store;
         match (command, found) {
             (cmd::NEW_SERVICE, None) => {
                 let u = service_user(store, &spec, None)?;
-                service::add_service(store, &u, env.hz, self.hash_salt).map(|_| ())
+                store::add_service(store, &u, env.hz, self.hash_salt).map(|_| ())
             }
             (cmd::NEW_SERVICE, Some(_)) => Err(Errno::EEXIST),
             (_, None) => Err(Errno::ESRCH),
             (cmd::SET_SERVICE, Some(svc)) => {
                 let u = service_user(store, &spec, Some(svc))?;
-                service::edit_service(store, svc, &u, env.hz)
+                store::edit_service(store, svc, &u, env.hz)
             }
             (cmd::DEL_SERVICE, Some(svc)) => {
-                service::del_service(store, svc);
+                store::del_service(store, svc);
                 Ok(())
             }
             (cmd::ZERO, Some(svc)) => {
@@ -122,7 +122,7 @@ impl<S: Store> ControlPlane<S> {
     /// NEW_DEST, SET_DEST and DEL_DEST: the service first, then the dest.
     fn dest_cmd(&mut self, command: u8, attrs: &CmdAttrs<'_>, env: &Env) -> Result<()> {
         let spec = parse_service(attrs.get(cmd_attr::SERVICE), false, env)?;
-        let svc = service::find_service(&self.store, &spec.key, self.hash_salt).ok_or(Errno::ESRCH)?;
+        let svc = store::find_service(&self.store, &spec.key, self.hash_salt).ok_or(Errno::ESRCH)?;
         let svc_af = spec.key.af();
         let d = parse_dest(attrs.get(cmd_attr::DEST), command != cmd::DEL_DEST)?;
         // Old clients do not send the family: the service's then.
@@ -140,9 +140,9 @@ impl<S: Store> ControlPlane<S> {
         let d = DestSpec { af, addr: addr::normalize_addr(af, d.addr), ..d };
         let store = &mut self.store;
         match command {
-            cmd::NEW_DEST => dest::add_dest(store, svc, &d),
-            cmd::SET_DEST => dest::edit_dest(store, svc, &d),
-            _ => dest::del_dest(store, svc, &d),
+            cmd::NEW_DEST => store::add_dest(store, svc, &d),
+            cmd::SET_DEST => store::edit_dest(store, svc, &d),
+            _ => store::del_dest(store, svc, &d),
         }
     }
 

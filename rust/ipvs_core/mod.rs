@@ -10,9 +10,9 @@
 //! - the wire: `uapi` (the ABI's numbers), `nlattr` (attribute codec), `policy` (the family's
 //!   attribute policies), `request` (decoding SERVICE and DEST), `reply` (encoding replies);
 //! - the control plane of a netns: `control` (its state and the genl commands), `env` (what
-//!   it needs of the kernel), `service` (keys, configuration, the [`service::Store`] the glue
-//!   implements, add/edit/delete), `dest` (a dest's configuration and add/edit/delete),
-//!   `support` (what this module refuses for now), `timeouts`, `sysctl` (the name-keyed
+//!   it needs of the kernel), `service` and `dest` (what identifies and configures each),
+//!   `store` (the [`store::Store`] the glue implements, and the add/edit/delete commands on
+//!   it), `support` (what this module refuses for now), `timeouts`, `sysctl` (the name-keyed
 //!   table);
 //! - the datapath's decisions: `packet`, `proto_tcp`, `icmp`, `persist`, `defense`, `sched`;
 //! - what users read: `estimator` (counters and rates), `proc_text` (the /proc/net texts);
@@ -39,6 +39,7 @@ pub mod request;
 #[path = "../sched/mod.rs"]
 pub mod sched;
 pub mod service;
+pub mod store;
 pub mod support;
 pub mod sysctl;
 pub mod timeouts;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Text of the /proc/net files, byte for byte as stock ip_vs prints them
-//! (node_exporter and ipvsadm parse these). The glue's procfs files (rust/ctl/procfs.rs,
+//! (node_exporter and ipvsadm parse these). The glue's procfs files (rust/ctl/proc_files.rs,
 //! rust/sys/procfs.rs) call these writers.
 
 use core::fmt::{self, Write};
@@ -8,7 +8,8 @@ use core::fmt::{self, Write};
 use super::control::ControlPlane;
 use super::dest::DestInfo;
 use super::estimator::StatsView;
-use super::service::{ServiceConf, ServiceKey, Store};
+use super::service::{ServiceConf, ServiceKey};
+use super::store::Store;
 use super::uapi::{self, svc_flags, VERSION_CODE};
 
 /// The three header lines of /proc/net/ip_vs.

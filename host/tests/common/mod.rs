@@ -1,12 +1,13 @@
 //! A Vec-backed `Store` for host tests, playing the glue's part (trash included).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use ipvs_core_host::ipvs_core::dest::{trash_matches, DestConf, DestInfo};
+use ipvs_core_host::ipvs_core::dest::{DestConf, DestInfo};
+use ipvs_core_host::ipvs_core::store::{trash_matches, Store};
 use ipvs_core_host::ipvs_core::errno::{Errno, Result};
 use ipvs_core_host::ipvs_core::env::Env;
 use ipvs_core_host::ipvs_core::nlattr::align;
 use ipvs_core_host::ipvs_core::estimator::StatsView;
-use ipvs_core_host::ipvs_core::service::{ServiceConf, ServiceKey, Store};
+use ipvs_core_host::ipvs_core::service::{ServiceConf, ServiceKey};
 use ipvs_core_host::sched::{DestSet, DestView};
 use ipvs_core_host::storage::HostVecs;
 
