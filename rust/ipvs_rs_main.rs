@@ -17,6 +17,12 @@
 //! A dest's weight lives in [`dest::Dest`] (set by `store`, read by the schedulers through
 //! `DestView`); a packet's connection is created in `dp::request::new_conn`.
 //!
+//! One concept may have a file in each tier, under the same name: `ipvs_core/dest.rs` holds a
+//! dest's configuration and rules (pure), `dest.rs` the kernel's dest object; likewise
+//! `service`, `store` (the core's trait and commands, the kernel's implementation) and
+//! `defense`; `sys/` names its files after the kernel facility they wrap (`sys/genl.rs`,
+//! `sys/procfs.rs`, `sys/sysctl.rs`).
+//!
 //! **Imports go one way**, down this list: `ctl`, `dp` → `xmit` → `netns` → `store`, `defense`
 //! → `service` → `conn` → `dest` → `stats` → `sys` → `ipvs_core`. `ctl` and `dp` never import
 //! each other; `ipvs_core` imports nothing from the kernel side. This file (module and netns
@@ -43,7 +49,8 @@
 //! step may end the packet's walk). `sys` converts between `Errno` and the kernel's errors
 //! (`From` both ways), so glue that implements a core trait propagates allocation and kernel
 //! failures with `?`. A failure that is not propagated is logged, or says in a comment why it
-//! cannot happen.
+//! cannot happen. (`nlattr::Full` is not an error: a reply or dump message is full, and a dump
+//! goes on in the next one.)
 //!
 //! # Lifetimes
 //!
