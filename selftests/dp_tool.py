@@ -30,6 +30,13 @@
   dp_tool.py tunfrag DIP RIP CIP VIP CPORT VPORT MTU
                                      an ICMP fragmentation needed to DIP about an IPIP packet
                                      DIP -> RIP carrying UDP CIP:CPORT -> VIP:VPORT (DF)
+  dp_tool.py udpconn ADDR PORT SPORT WAIT
+                                     one datagram from a socket on SPORT connected to
+                                     ADDR:PORT: the answer, or ERROR:<the socket's error>
+  dp_tool.py udprecv PORT WAIT READY waits for one datagram on PORT (creates READY once bound):
+                                     "got ADDR:PORT" of its sender, or "nothing"
+  dp_tool.py ipip TO SRC DST SPORT DPORT
+                                     an IPIP packet to TO carrying UDP SRC:SPORT -> DST:DPORT
   dp_tool.py agent FIFO OUT          runs traffic commands read from FIFO, results appended
                                      to OUT (see agent()): one Python start for a whole test
 
@@ -322,6 +329,16 @@ def tunnel_frag_needed(dip, rip, cip, vip, cport, vport, mtu):
     quoted = ipv4_header(dip, rip, 4, 1500) + ipv4_header(cip, vip, socket.IPPROTO_UDP, 1480)
     quoted += struct.pack("!HHHH", cport, vport, 1460, 0)
     send_frag_needed(dip, mtu, quoted)
+
+
+def ipip_udp(to, src, dst, sport, dport, size=100):
+    """An IPIP packet to TO carrying a UDP datagram SRC:SPORT -> DST:DPORT of SIZE bytes (no
+    UDP checksum), through a raw socket (the kernel adds the outer header)."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + size, 0) + b"t" * size
+    inner = ipv4_header(src, dst, socket.IPPROTO_UDP, 20 + len(udp)) + udp
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
+    s.sendto(inner, (to, 0))
+    s.close()
 
 
 def from_sources(proto, addr, ports, n, srcs):
@@ -663,6 +680,8 @@ def main():
         print(udp_connected(args[0], int(args[1]), int(args[2]), float(args[3])))
     elif cmd == "udprecv":
         print(udp_recv(int(args[0]), float(args[1]), args[2]))
+    elif cmd == "ipip":
+        ipip_udp(args[0], args[1], args[2], int(args[3]), int(args[4]))
     elif cmd == "tunfrag":
         tunnel_frag_needed(*args[:4], *(int(a) for a in args[4:7]))
     elif cmd == "ctcount":

@@ -22,6 +22,8 @@
 #    a dummy device, a NAT reply is routed again from its new source (the VIP) and follows
 #    the rule (snat_reroute=1, the default); with snat_reroute=0 it keeps the route it came
 #    with and reaches the client;
+#  - ignore_tunneled (TUN topology): a datagram the director decapsulates from an IPIP packet is
+#    scheduled with 0 and passes IPVS with 1;
 #  - TUN with pmtu_disc=0: a DF datagram that only fits without the outer header is sent on
 #    (the outer packet may be fragmented) instead of answered with "fragmentation needed";
 #    with pmtu_disc=1 (the default) it is refused as stock refuses it.
@@ -154,6 +156,28 @@ dest_addresses() {  # dest_addresses O: in the NAT topology, with its TCP servic
     capture_fn "$o" lvs ipvsadm -Ln -t $VIP:80
 }
 
+# ignore_tunneled O: in the TUN topology, the client sends the director IPIP packets carrying
+# UDP datagrams to the VIP (from 10.0.0.51 with ignore_tunneled=1, from 10.0.0.52 with 0); the
+# director's fallback tunnel decapsulates them. With 0 the datagram inside is scheduled like
+# any other; with 1 the IPIP packet was marked as not IPVS's, so the datagram inside passes
+# IPVS and is delivered to the director itself. The real server's log says which it got: the
+# one sent last (with 0) arrives, so the one sent before would have arrived first.
+ignore_tunneled() {
+    local o=$1 v i
+    lvs sh -c "ip link set tunl0 up && sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0"
+    for v in 1 0; do
+        lvs sysctl -qw net.ipv4.vs.ignore_tunneled=$v
+        ip netns exec "$CL" $TOOL ipip 10.0.0.1 10.0.0.5$((2 - v)) $VIP 41300 80
+    done
+    for ((i = 0; i < 50; i++)); do
+        grep -q " 10.0.0.52$" "$TEST_TMP/rs1.log" 2>/dev/null && break
+        nap 0.2
+    done
+    for v in 1 0; do
+        echo "ignore_tunneled=$v: the real server got the tunneled datagram: $(grep -c " 10.0.0.5$((2 - v))$" "$TEST_TMP/rs1.log")" >> "$o"
+    done
+}
+
 tun_pmtu() {        # tun_pmtu O PMTU_DISC
     local o=$1 pd=$2
     echo "== tun, pmtu_disc=$pd" >> "$o"
@@ -167,6 +191,7 @@ EOF
     # 1472 bytes of payload: a 1500-byte datagram, which fits the link but not the tunnel.
     ag_to "$o" df udpdf $VIP 80 1472
     ag_to "$o" small udpdf $VIP 80 100
+    [ "$pd" = 1 ] && ignore_tunneled "$o"
     stop_servers
     echo "rs1 received: $(received "$TEST_TMP/rs1.log")" >> "$o"
     cleanup_netns
@@ -194,6 +219,10 @@ validate() {
     [ -n "$first" ] && [ -n "$second" ] && [ "$first" != "$second" ] &&
         pass "conntrack=1: the SYN after it went to the other dest ($first, then $second)" ||
         fail "conntrack=1: the SYN after the live entry's: first '$first', then '$second'"
+    expect_grep "$f" "^ignore_tunneled=0: the real server got the tunneled datagram: 1$" \
+        "ignore_tunneled=0: a datagram decapsulated on the director is scheduled"
+    expect_grep "$f" "^ignore_tunneled=1: the real server got the tunneled datagram: 0$" \
+        "ignore_tunneled=1: a datagram decapsulated on the director passes IPVS"
     expect_grep "$f" "^snat_reroute=1: ERROR:TimeoutError$" "snat_reroute=1: the rerouted NAT reply does not reach the client"
     expect_grep "$f" "^snat_reroute=1: replies into the dummy device: 1$" \
         "snat_reroute=1: a NAT reply is routed again from the VIP (a 'from VIP' rule applies)"

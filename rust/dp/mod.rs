@@ -8,7 +8,7 @@ mod reply;
 mod request;
 
 use crate::conn::ConnData;
-use crate::ipvs_core::packet::{Ipv4, TcpFlags, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::ipvs_core::packet::{ipvs_protocol, Ipv4, TcpFlags, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpState, TcpTables};
 use crate::ipvs_core::sysctl;
 use crate::netns::IpvsNet;
@@ -99,7 +99,7 @@ impl netfilter::Handler for Datapath {
         // Replies of NAT connections may come fragmented from the real server (requests
         // reach LOCAL_IN whole): gather them first, or their fragments would leave with the
         // real server's address (upstream's `ip_vs_out_hook`).
-        let skb = match defrag_user(id) {
+        let mut skb = match defrag_user(id) {
             Some(user) if fragment_to_gather(&skb) => match skb.gather_fragments(net, user) {
                 Gathered::Whole(skb) => skb,
                 Gathered::Consumed => return Verdict::Stolen,
@@ -110,6 +110,16 @@ impl netfilter::Handler for Datapath {
         let Some(ip) = parse_ip(&skb) else {
             return Verdict::Accept;
         };
+        let request = matches!(id, HookId::RequestLocalIn | HookId::RequestLocalOut);
+        if request && ip.protocol != PROTO_ICMP && !ipvs_protocol(ip.protocol) {
+            // `ignore_tunneled`: a packet IPVS has no handler for (IPIP, GRE, ...) is marked,
+            // and the mark survives its decapsulation in this netns, so the packet it carried
+            // passes the hooks untouched (upstream's `ip_vs_in_hook`).
+            if ipvs.sysctls.get(sysctl::idx::IGNORE_TUNNELED) != 0 {
+                skb.set_ipvs_property();
+            }
+            return Verdict::Accept;
+        }
         // Replies delivered here are not routed again; those leaving are, from the virtual
         // address, with `snat_reroute` (upstream's `ip_vs_route_me_harder`).
         let reroute = match id {

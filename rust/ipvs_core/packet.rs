@@ -7,6 +7,15 @@ pub const PROTO_UDP: u8 = 17;
 pub const PROTO_IPIP: u8 = 4;
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_SCTP: u8 = 132;
+pub const PROTO_ESP: u8 = 50;
+pub const PROTO_AH: u8 = 51;
+
+/// Whether upstream IPVS has a protocol handler for `protocol` (TCP, UDP, SCTP, AH, ESP; ICMP
+/// has its own path). Packets of other protocols are not IPVS's (`ignore_tunneled` marks
+/// them).
+pub fn ipvs_protocol(protocol: u8) -> bool {
+    matches!(protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_AH | PROTO_ESP)
+}
 
 /// The fields of an IPv4 header the datapath uses. Addresses are in network byte order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
