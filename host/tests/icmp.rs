@@ -47,3 +47,15 @@ fn quoted_garbage_is_not_a_packet() {
     assert_eq!(Quoted::parse(20, &h), None);
     assert_eq!(Quoted::parse(20, &quoted_header(4, PROTO_UDP, 0)), None); // IHL below 5
 }
+
+#[test]
+fn protocols_with_an_upstream_handler() {
+    use ipvs_core_host::ipvs_core::packet::ipvs_protocol;
+    // TCP, UDP, SCTP, ESP, AH have one; ICMP has its own path; tunnels and the rest have none.
+    for p in [6u8, 17, 132, 50, 51] {
+        assert!(ipvs_protocol(p), "protocol {p}");
+    }
+    for p in [1u8, 4, 41, 47, 0, 255] {
+        assert!(!ipvs_protocol(p), "protocol {p}");
+    }
+}

@@ -112,9 +112,9 @@ impl netfilter::Handler for Datapath {
         };
         let request = matches!(id, HookId::RequestLocalIn | HookId::RequestLocalOut);
         if request && ip.protocol != PROTO_ICMP && !ipvs_protocol(ip.protocol) {
-            // `ignore_tunneled`: a packet IPVS has no handler for (IPIP, GRE, ...) is marked,
-            // and the mark survives its decapsulation in this netns, so the packet it carried
-            // passes the hooks untouched (upstream's `ip_vs_in_hook`).
+            // `ignore_tunneled`: a packet IPVS has no handler for (IPIP, GRE, ...) is marked as
+            // IPVS's, as upstream's `ip_vs_in_hook` marks it. (In 6.12 a tunnel's decapsulation
+            // clears the mark again, so the packet it carried is not spared; xt_ipvs sees it.)
             if ipvs.sysctls.get(sysctl::idx::IGNORE_TUNNELED) != 0 {
                 skb.set_ipvs_property();
             }
