@@ -5,7 +5,7 @@ use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::control::ControlPlane;
 use ipvs_core_host::ipvs_core::env::Env;
 use ipvs_core_host::ipvs_core::policy::{CmdAttrs, CMD_POLICY};
-use ipvs_core_host::ipvs_core::request::{parse_dest, parse_service};
+use ipvs_core_host::ipvs_core::decode::{parse_dest, parse_service};
 use ipvs_core_host::ipvs_core::service::ServiceKey;
 use ipvs_core_host::ipvs_core::nlattr::{align, Table, Writer};
 use ipvs_core_host::ipvs_core::uapi::{cmd, cmd_attr, daemon_attr, dest_attr, svc_attr, AF_INET, AF_INET6};

@@ -7,7 +7,7 @@ use common::{addr16, attr, cat, ctx, VecStore, ENV};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::control::ControlPlane;
 use ipvs_core_host::ipvs_core::policy::{CmdAttrs, CMD_POLICY};
-use ipvs_core_host::ipvs_core::reply::FillFn;
+use ipvs_core_host::ipvs_core::encode::FillFn;
 use ipvs_core_host::ipvs_core::nlattr::{Attrs, Full, Table, Writer};
 use ipvs_core_host::ipvs_core::service::ServiceKey;
 use ipvs_core_host::ipvs_core::store::{self, Store};

@@ -743,7 +743,7 @@ fn dump_batches(cp: &Cp, dests_of: Option<&Svc>, room: usize) -> Vec<Vec<(u8, Ve
     loop {
         let mut batch = vec![];
         let mut left = room;
-        let mut entry = |command: u8, fill: &mut ipvs_core_host::ipvs_core::reply::FillFn<'_>| {
+        let mut entry = |command: u8, fill: &mut ipvs_core_host::ipvs_core::encode::FillFn<'_>| {
             let mut buf = vec![0u8; left];
             let mut w = Writer::new(&mut buf);
             fill(&mut w)?;

@@ -3,7 +3,7 @@
 //! generic netlink commands run on it (`ip_vs_genl_set_cmd()`, `ip_vs_genl_get_cmd()`, the
 //! daemon commands and the dumps). The kernel glue moves bytes between skbs and these
 //! functions. The checks of the request and their errnos are made here and in the files this
-//! one calls (`super::request`, `super::store`), in the order upstream makes
+//! one calls (`super::decode`, `super::store`), in the order upstream makes
 //! them; the [`Store`] adds those of the glue (what this module cannot serve yet, a dest that
 //! is not unicast, allocation failures, the hooks' registration), as its methods say.
 
@@ -12,8 +12,8 @@ use super::env::Env;
 use super::errno::{Errno, Result};
 use super::nlattr::{Full, Table, Writer};
 use super::policy::{CmdAttrs, CMD_POLICY, DAEMON_POLICY};
-use super::reply::{put_dest, put_service, FillFn};
-use super::request::{af_supported, parse_dest, parse_service, DestSpec, ServiceSpec};
+use super::encode::{put_dest, put_service, FillFn};
+use super::decode::{af_supported, parse_dest, parse_service, DestSpec, ServiceSpec};
 use super::service::ServiceUser;
 use super::store::{self, Store};
 use super::timeouts::{TimeoutUpdate, Timeouts};

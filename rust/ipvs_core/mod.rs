@@ -8,7 +8,8 @@
 //!
 //! Where things are:
 //! - the wire: `uapi` (the ABI's numbers), `nlattr` (attribute codec), `policy` (the family's
-//!   attribute policies), `request` (decoding SERVICE and DEST), `reply` (encoding replies);
+//!   attribute policies), `decode` (the SERVICE and DEST of a request), `encode` (replies and
+//!   dump entries);
 //! - the control plane of a netns: `control` (its state and the genl commands), `env` (what
 //!   it needs of the kernel), `service` and `dest` (what identifies and configures each),
 //!   `store` (the [`store::Store`] the glue implements, and the add/edit/delete commands on
@@ -22,8 +23,10 @@
 
 pub mod addr;
 pub mod control;
+pub mod decode;
 pub mod defense;
 pub mod dest;
+pub mod encode;
 pub mod env;
 pub mod errno;
 pub mod estimator;
@@ -34,8 +37,6 @@ pub mod persist;
 pub mod policy;
 pub mod proc_text;
 pub mod proto_tcp;
-pub mod reply;
-pub mod request;
 #[path = "../sched/mod.rs"]
 pub mod sched;
 pub mod service;

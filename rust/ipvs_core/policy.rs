@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The attribute policies of the IPVS generic netlink family, as upstream declares them: the
 //! top-level one, which genetlink checks before a handler runs, and those of the nested
-//! SERVICE, DEST and DAEMON attributes, which decoding checks (`super::request`).
+//! SERVICE, DEST and DAEMON attributes, which decoding checks (`super::decode`).
 
 use super::nlattr::{Rule, Table};
 use super::uapi::{self, cmd_attr, daemon_attr, dest_attr, svc_attr};

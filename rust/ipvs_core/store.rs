@@ -13,7 +13,7 @@ use super::addr::addr_equal;
 use super::dest::{DestConf, DestInfo};
 use super::errno::{Errno, Result};
 use super::estimator::StatsView;
-use super::request::{DestSettings, DestSpec};
+use super::decode::{DestSettings, DestSpec};
 use super::sched::{DestChange, DestSet, DestView, SchedKind, SchedState, Storage};
 use super::service::{PeKind, ServiceConf, ServiceKey, ServiceUser};
 use super::uapi::{self, fwd, svc_flags, tun_type};
@@ -334,7 +334,7 @@ fn conf(d: &DestSpec, s: &DestSettings, last_weight: i32) -> DestConf {
     }
 }
 
-// The dest commands take the request as decoding produced it (`super::request::parse_dest`),
+// The dest commands take the request as decoding produced it (`super::decode::parse_dest`),
 // with its family resolved (never 0: the service's when the client did not say) and its
 // address normalized, as `super::control` passes it. NEW_DEST and SET_DEST need its settings;
 // without them they are -EINVAL, as decoding answers such a request.
