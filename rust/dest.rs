@@ -7,7 +7,7 @@
 //! locks. They are the dest's only copy of its configuration: [`Dest::conf`] reads it back.
 //! Connection counters and the overload flag move with every connection bound to it.
 
-use crate::ipvs_core::dest::{effective_l_threshold, overloaded, DestConf, DestInfo};
+use crate::ipvs_core::dest::{effective_l_threshold, overloaded, DestConf, DestInfo, DestSettings};
 use crate::ipvs_core::sched::{DestSet, DestView, DEST_F_OVERLOAD};
 use crate::ipvs_core::uapi::fwd;
 use crate::stats::Stats;
@@ -82,13 +82,14 @@ impl Dest {
 
     /// Applies NEW_DEST / SET_DEST settings (control plane). The identity in `conf` is ours.
     pub(crate) fn configure(&self, conf: &DestConf) {
-        self.fwd_method.store(conf.fwd_method, Ordering::Relaxed);
-        self.weight.store(conf.weight, Ordering::Relaxed);
+        let s = &conf.settings;
+        self.fwd_method.store(s.fwd_method, Ordering::Relaxed);
+        self.weight.store(s.weight, Ordering::Relaxed);
         self.last_weight.store(conf.last_weight, Ordering::Relaxed);
-        self.set_thresholds(conf.u_threshold, conf.l_threshold);
-        self.tun_type.store(conf.tun_type, Ordering::Relaxed);
-        self.tun_port.store(u16::from_ne_bytes(conf.tun_port), Ordering::Relaxed);
-        self.tun_flags.store(conf.tun_flags, Ordering::Relaxed);
+        self.set_thresholds(s.u_threshold, s.l_threshold);
+        self.tun_type.store(s.tun_type, Ordering::Relaxed);
+        self.tun_port.store(u16::from_ne_bytes(s.tun_port), Ordering::Relaxed);
+        self.tun_flags.store(s.tun_flags, Ordering::Relaxed);
         // The next packet looks the route up again (the forwarding method may have changed).
         self.route.reset();
     }
@@ -99,14 +100,16 @@ impl Dest {
             af: self.af,
             addr: self.addr,
             port: self.port,
-            fwd_method: self.fwd_method.load(Ordering::Relaxed),
-            weight: self.weight(),
+            settings: DestSettings {
+                fwd_method: self.fwd_method.load(Ordering::Relaxed),
+                weight: self.weight(),
+                u_threshold: self.u_threshold.load(Ordering::Relaxed),
+                l_threshold: self.l_threshold.load(Ordering::Relaxed),
+                tun_type: self.tun_type(),
+                tun_port: self.tun_port(),
+                tun_flags: self.tun_flags.load(Ordering::Relaxed),
+            },
             last_weight: self.last_weight.load(Ordering::Relaxed),
-            u_threshold: self.u_threshold.load(Ordering::Relaxed),
-            l_threshold: self.l_threshold.load(Ordering::Relaxed),
-            tun_type: self.tun_type(),
-            tun_port: self.tun_port(),
-            tun_flags: self.tun_flags.load(Ordering::Relaxed),
         }
     }
 

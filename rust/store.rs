@@ -379,11 +379,11 @@ impl Store for KernelStore {
         support::check_dest(conf)?;
         let s = self.svc(svc).ok_or(Errno::ENOENT)?;
         let (key, d) = (*s.key(), s.dests.get(dest).ok_or(Errno::ENOENT)?.clone());
-        let old = d.conf();
+        let (old, new) = (d.conf().settings, &conf.settings);
         // The settings live in the shared dest itself: nothing to republish, unless the
         // real-server index files it elsewhere now (upstream rehashes on these changes).
         d.configure(conf);
-        if (old.fwd_method, old.tun_type, old.tun_port) != (conf.fwd_method, conf.tun_type, conf.tun_port) {
+        if (old.fwd_method, old.tun_type, old.tun_port) != (new.fwd_method, new.tun_type, new.tun_port) {
             self.unindex_real_server(&d);
             self.index_real_server(&d, &key);
         }

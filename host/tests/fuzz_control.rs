@@ -189,8 +189,9 @@ fn check_invariants(cp: &ControlPlane<VecStore>) -> Result<(), TestCaseError> {
         let ids: HashSet<String> = s.dests.iter().map(|d| format!("{:?}", (d.info.conf.af, d.info.conf.addr, d.info.conf.port))).collect();
         prop_assert_eq!(ids.len(), s.dests.len());
         for d in &s.dests {
-            prop_assert!(d.info.conf.weight >= 0 && d.info.conf.l_threshold <= d.info.conf.u_threshold);
-            prop_assert!(d.info.conf.af == s.conf.key.af() || d.info.conf.fwd_method == 2);
+            let set = &d.info.conf.settings;
+            prop_assert!(set.weight >= 0 && set.l_threshold <= set.u_threshold);
+            prop_assert!(d.info.conf.af == s.conf.key.af() || d.info.conf.settings.fwd_method == 2);
         }
         // The scheduler only ever picks an available dest.
         let views = st.views(i);

@@ -5,7 +5,8 @@
 mod common;
 use common::{ctx, SchedState, VecStore};
 use ipvs_core_host::ipvs_core::store::{add_dest, add_service, del_dest, edit_dest, edit_service};
-use ipvs_core_host::ipvs_core::decode::{DestSettings, DestSpec};
+use ipvs_core_host::ipvs_core::decode::DestSpec;
+use ipvs_core_host::ipvs_core::dest::DestSettings;
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::service::{ServiceKey, ServiceUser};
 use ipvs_core_host::ipvs_core::uapi::{fwd, svc_flags, AF_INET, IPPROTO_TCP};

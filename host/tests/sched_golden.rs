@@ -7,7 +7,8 @@
 mod common;
 use common::{ctx, VecStore};
 use ipvs_core_host::ipvs_core::store::{add_dest, add_service};
-use ipvs_core_host::ipvs_core::decode::{DestSettings, DestSpec};
+use ipvs_core_host::ipvs_core::decode::DestSpec;
+use ipvs_core_host::ipvs_core::dest::DestSettings;
 use ipvs_core_host::ipvs_core::service::{ServiceKey, ServiceUser};
 use ipvs_core_host::ipvs_core::uapi::{fwd, AF_INET, IPPROTO_UDP};
 use ipvs_core_host::sched::{Flow, SchedCtx, SVC_F_SCHED1, SVC_F_SCHED2};

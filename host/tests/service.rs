@@ -3,7 +3,7 @@
 //! errno order, listing order, and reply bytes built by hand from upstream's fill functions.
 mod common;
 use common::{addr16, attr, cat, ctx, SchedState, VecStore, ENV};
-use ipvs_core_host::ipvs_core::dest::{effective_l_threshold, overloaded, DestConf, DestInfo};
+use ipvs_core_host::ipvs_core::dest::{effective_l_threshold, overloaded, DestConf, DestInfo, DestSettings};
 use ipvs_core_host::ipvs_core::store::{self, trash_matches};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::control::ControlPlane;
@@ -446,14 +446,16 @@ fn new_dest_stores_settings() {
             af: AF_INET,
             addr: addr16(&[10, 0, 1, 1]),
             port: 8080u16.to_be_bytes(),
-            fwd_method: 2,
-            weight: 0,
+            settings: DestSettings {
+                fwd_method: 2,
+                weight: 0,
+                u_threshold: 100,
+                l_threshold: 10,
+                tun_type: 1,
+                tun_port: 6080u16.to_be_bytes(),
+                tun_flags: 1,
+            },
             last_weight: 0,
-            u_threshold: 100,
-            l_threshold: 10,
-            tun_type: 1,
-            tun_port: 6080u16.to_be_bytes(),
-            tun_flags: 1,
         }
     );
 }
@@ -495,10 +497,10 @@ fn set_dest_and_last_weight() {
     dest_cmd(&mut cp, cmd::NEW_DEST, &s, &d).unwrap();
     dest_cmd(&mut cp, cmd::SET_DEST, &s, &Dst { weight: 0, ..d.clone() }).unwrap();
     let c = cp.store.services[0].dests[0].info.conf;
-    assert_eq!((c.weight, c.last_weight), (0, 5), "weight 0 keeps the last non-zero weight");
+    assert_eq!((c.settings.weight, c.last_weight), (0, 5), "weight 0 keeps the last non-zero weight");
     dest_cmd(&mut cp, cmd::SET_DEST, &s, &Dst { weight: 7, fwd: 3, ..d.clone() }).unwrap();
     let c = cp.store.services[0].dests[0].info.conf;
-    assert_eq!((c.weight, c.last_weight, c.fwd_method), (7, 7, 3));
+    assert_eq!((c.settings.weight, c.last_weight, c.settings.fwd_method), (7, 7, 3));
     assert_eq!(dest_cmd(&mut cp, cmd::SET_DEST, &s, &Dst { weight: -5, ..d.clone() }), Err(Errno::ERANGE));
     assert_eq!(dest_cmd(&mut cp, cmd::SET_DEST, &s, &Dst { l: 2, u: 1, ..d.clone() }), Err(Errno::ERANGE));
     assert_eq!(dest_cmd(&mut cp, cmd::SET_DEST, &s, &Dst { port: 1, ..d.clone() }), Err(Errno::ENOENT));
@@ -522,7 +524,7 @@ fn del_dest_and_trash_revival() {
     // Re-adding picks the dest back from the trash, counters and stats included.
     dest_cmd(&mut cp, cmd::NEW_DEST, &s, &Dst { weight: 2, ..d.clone() }).unwrap();
     let back = &cp.store.services[0].dests[0];
-    assert_eq!((back.stats.conns, back.info.active_conns, back.info.conf.weight), (42, 3, 2));
+    assert_eq!((back.stats.conns, back.info.active_conns, back.info.conf.settings.weight), (42, 3, 2));
     assert!(cp.store.trash.is_empty());
 }
 
@@ -532,14 +534,8 @@ fn trash_matching_rules() {
         af,
         addr: addr16(a),
         port: port.to_be_bytes(),
-        fwd_method: 0,
-        weight: 1,
+        settings: DestSettings { weight: 1, ..DestSettings::default() },
         last_weight: 1,
-        u_threshold: 0,
-        l_threshold: 0,
-        tun_type: 0,
-        tun_port: [0, 0],
-        tun_flags: 0,
     };
     let svc = ServiceKey::Addr { af: AF_INET, protocol: 6, addr: addr16(&[10, 0, 0, 1]), port: [0, 80] };
     let d = conf(AF_INET, &[10, 0, 1, 1], 80);
@@ -948,14 +944,8 @@ fn dest_info_view_for_schedulers() {
             af: AF_INET,
             addr: addr16(&[1, 2, 3, 4]),
             port: [0, 80],
-            fwd_method: 0,
-            weight: 3,
+            settings: DestSettings { weight: 3, ..DestSettings::default() },
             last_weight: 3,
-            u_threshold: 0,
-            l_threshold: 0,
-            tun_type: 0,
-            tun_port: [0, 0],
-            tun_flags: 0,
         },
         active_conns: 1,
         inact_conns: 2,

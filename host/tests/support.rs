@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 //! The datapath's refusals: what it cannot forward yet must fail with an errno, not be accepted.
-use ipvs_core_host::ipvs_core::dest::DestConf;
+use ipvs_core_host::ipvs_core::dest::{DestConf, DestSettings};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::service::{ServiceConf, ServiceKey};
 use ipvs_core_host::ipvs_core::support::{check_dest, check_service};
@@ -19,14 +19,8 @@ fn dest(af: u16, fwd_method: u32, tun: u8) -> DestConf {
         af,
         addr: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         port: [0, 80],
-        fwd_method,
-        weight: 1,
+        settings: DestSettings { fwd_method, weight: 1, tun_type: tun, ..DestSettings::default() },
         last_weight: 1,
-        u_threshold: 0,
-        l_threshold: 0,
-        tun_type: tun,
-        tun_port: [0, 0],
-        tun_flags: 0,
     }
 }
 

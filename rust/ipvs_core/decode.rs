@@ -7,6 +7,7 @@ use super::addr;
 use super::env::Env;
 use super::errno::{Errno, Result};
 use super::nlattr::Table;
+use super::dest::DestSettings;
 use super::policy::{DEST_POLICY, SVC_POLICY};
 use super::service::ServiceKey;
 use super::uapi::{self, dest_attr, svc_attr};
@@ -86,21 +87,6 @@ pub fn parse_service<'a>(nested: Option<&'a [u8]>, full: bool, env: &Env) -> Res
         None
     };
     Ok(ServiceSpec { key, settings })
-}
-
-/// The settings NEW_DEST and SET_DEST must carry in full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DestSettings {
-    /// Forwarding method (`fwd::*`), already masked.
-    pub fwd_method: u32,
-    /// Signed, as upstream keeps it: a negative weight is -ERANGE later.
-    pub weight: i32,
-    pub u_threshold: u32,
-    pub l_threshold: u32,
-    pub tun_type: u8,
-    /// Network byte order.
-    pub tun_port: [u8; 2],
-    pub tun_flags: u16,
 }
 
 /// The DEST attribute of NEW_DEST, SET_DEST and DEL_DEST, decoded: the dest's identity, and

@@ -5,7 +5,24 @@
 
 use super::sched::DestView;
 
-/// A dest's configuration, as NEW_DEST / SET_DEST set it.
+/// A dest's settings, as NEW_DEST and SET_DEST carry them in full (DEST attributes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DestSettings {
+    /// Forwarding method (`fwd::*`), masked. Upstream's connection flags add INACTIVE, and
+    /// NOOUTPUT for every method but MASQ.
+    pub fwd_method: u32,
+    /// Signed, as upstream keeps it: a negative weight is -ERANGE.
+    pub weight: i32,
+    pub u_threshold: u32,
+    pub l_threshold: u32,
+    pub tun_type: u8,
+    /// Network byte order.
+    pub tun_port: [u8; 2],
+    pub tun_flags: u16,
+}
+
+/// A dest's configuration: its identity, its settings as the last NEW_DEST / SET_DEST gave
+/// them, and the latest non-zero weight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DestConf {
     pub af: u16,
@@ -13,18 +30,9 @@ pub struct DestConf {
     pub addr: [u8; 16],
     /// Network byte order.
     pub port: [u8; 2],
-    /// Forwarding method (`fwd::*`). Upstream's connection flags add INACTIVE, and NOOUTPUT
-    /// for every method but MASQ.
-    pub fwd_method: u32,
-    pub weight: i32,
+    pub settings: DestSettings,
     /// The latest non-zero weight (the weight at creation, even 0).
     pub last_weight: i32,
-    pub u_threshold: u32,
-    pub l_threshold: u32,
-    pub tun_type: u8,
-    /// Network byte order.
-    pub tun_port: [u8; 2],
-    pub tun_flags: u16,
 }
 
 /// A dest with the counters the glue maintains.
@@ -46,7 +54,7 @@ impl DestInfo {
             af: self.conf.af,
             addr: self.conf.addr,
             port: self.conf.port,
-            weight: self.conf.weight,
+            weight: self.conf.settings.weight,
             last_weight: self.conf.last_weight,
             active_conns: self.active_conns,
             inact_conns: self.inact_conns,

@@ -68,17 +68,17 @@ pub fn put_service(w: &mut Writer<'_>, c: &ServiceConf, stats: &StatsView, hz: u
 
 /// Writes the DEST attribute of a dump entry (`ip_vs_genl_fill_dest()`).
 pub fn put_dest(w: &mut Writer<'_>, d: &DestInfo, stats: &StatsView) -> core::result::Result<(), Full> {
-    let c = &d.conf;
+    let (c, s) = (&d.conf, &d.conf.settings);
     let nest = w.nest_start(cmd_attr::DEST)?;
     w.put(dest_attr::ADDR, &c.addr)?;
     w.put(dest_attr::PORT, &c.port)?;
-    w.put_u32(dest_attr::FWD_METHOD, c.fwd_method & uapi::fwd::MASK)?;
-    w.put_u32(dest_attr::WEIGHT, c.weight as u32)?;
-    w.put_u8(dest_attr::TUN_TYPE, c.tun_type)?;
-    w.put(dest_attr::TUN_PORT, &c.tun_port)?;
-    w.put_u16(dest_attr::TUN_FLAGS, c.tun_flags)?;
-    w.put_u32(dest_attr::U_THRESH, c.u_threshold)?;
-    w.put_u32(dest_attr::L_THRESH, c.l_threshold)?;
+    w.put_u32(dest_attr::FWD_METHOD, s.fwd_method & uapi::fwd::MASK)?;
+    w.put_u32(dest_attr::WEIGHT, s.weight as u32)?;
+    w.put_u8(dest_attr::TUN_TYPE, s.tun_type)?;
+    w.put(dest_attr::TUN_PORT, &s.tun_port)?;
+    w.put_u16(dest_attr::TUN_FLAGS, s.tun_flags)?;
+    w.put_u32(dest_attr::U_THRESH, s.u_threshold)?;
+    w.put_u32(dest_attr::L_THRESH, s.l_threshold)?;
     w.put_u32(dest_attr::ACTIVE_CONNS, d.active_conns as u32)?;
     w.put_u32(dest_attr::INACT_CONNS, d.inact_conns as u32)?;
     w.put_u32(dest_attr::PERSIST_CONNS, d.persist_conns as u32)?;

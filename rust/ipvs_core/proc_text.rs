@@ -175,8 +175,8 @@ pub fn ip_vs_dest_line(out: &mut impl Write, d: &DestInfo) -> fmt::Result {
     writeln!(
         out,
         "      {:<7} {:<6} {:<10} {:<10}",
-        fwd_name(c.fwd_method),
-        c.weight,
+        fwd_name(c.settings.fwd_method),
+        c.settings.weight,
         d.active_conns,
         d.inact_conns
     )

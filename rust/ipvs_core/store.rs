@@ -10,10 +10,10 @@
 //! newest first within a bucket), and each service's dests newest first.
 
 use super::addr::addr_equal;
-use super::dest::{DestConf, DestInfo};
+use super::dest::{DestConf, DestInfo, DestSettings};
 use super::errno::{Errno, Result};
 use super::estimator::StatsView;
-use super::decode::{DestSettings, DestSpec};
+use super::decode::DestSpec;
 use super::sched::{DestChange, DestSet, DestView, SchedKind, SchedState, Storage};
 use super::service::{PeKind, ServiceConf, ServiceKey, ServiceUser};
 use super::uapi::{self, fwd, svc_flags, tun_type};
@@ -323,14 +323,8 @@ fn conf(d: &DestSpec, s: &DestSettings, last_weight: i32) -> DestConf {
         af: d.af,
         addr: d.addr,
         port: d.port,
-        fwd_method: s.fwd_method & fwd::MASK,
-        weight: s.weight,
+        settings: DestSettings { fwd_method: s.fwd_method & fwd::MASK, ..*s },
         last_weight,
-        u_threshold: s.u_threshold,
-        l_threshold: s.l_threshold,
-        tun_type: s.tun_type,
-        tun_port: s.tun_port,
-        tun_flags: s.tun_flags,
     }
 }
 

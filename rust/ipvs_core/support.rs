@@ -26,7 +26,7 @@ pub fn check_dest(conf: &DestConf) -> Result<()> {
     if conf.af != AF_INET {
         return Err(Errno::EAFNOSUPPORT);
     }
-    if conf.fwd_method == fwd::TUNNEL && conf.tun_type != tun_type::IPIP {
+    if conf.settings.fwd_method == fwd::TUNNEL && conf.settings.tun_type != tun_type::IPIP {
         return Err(Errno::EOPNOTSUPP);
     }
     Ok(())
