@@ -75,6 +75,9 @@ struct req {
 	int dump;
 };
 
+/* The request built last, which the next one repeats now and then (see build()). */
+static struct req previous;
+
 static int room(struct req *r, size_t n)
 {
 	return r->len + n <= sizeof(r->buf);
@@ -517,6 +520,16 @@ static size_t build(struct req *r, uint16_t family, uint32_t seq, uint8_t *cmd_o
 	uint8_t cmd;
 	int dump;
 
+	/* 5%: the previous request again, so that what it created now exists (EEXIST) and what it
+	 * deleted is gone, whatever the seed; the sequence number is the new one. */
+	if (previous.len && chance(5)) {
+		memcpy(r->buf, previous.buf, previous.len);
+		r->len = previous.len;
+		nlh->nlmsg_seq = seq;
+		*cmd_out = previous.cmd;
+		*dump_out = previous.dump;
+		return r->len;
+	}
 	memset(r->buf, 0, NLMSG_HDRLEN + GENL_HDRLEN);
 	r->len = NLMSG_HDRLEN + GENL_HDRLEN;
 	cmd = pick_cmd();
@@ -538,6 +551,10 @@ static size_t build(struct req *r, uint16_t family, uint32_t seq, uint8_t *cmd_o
 	nlh->nlmsg_seq = seq;
 	*cmd_out = cmd;
 	*dump_out = dump;
+	memcpy(previous.buf, r->buf, r->len);
+	previous.len = r->len;
+	previous.cmd = cmd;
+	previous.dump = dump;
 	return r->len;
 }
 

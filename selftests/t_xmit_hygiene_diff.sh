@@ -128,7 +128,9 @@ lvs_entry_of_port() {
 snat_reroute() {
     local o=$1 v i sent=/sys/class/net/rr0/statistics/tx_packets before after
     echo "-- snat_reroute" >> "$o"
-    lvs sh -c "ip link add rr0 type dummy && ip link set rr0 up &&
+    # No IPv6 on the dummy device: its router solicitations and MLD reports, sent at random times
+    # after it comes up, would count as packets into it.
+    lvs sh -c "ip link add rr0 type dummy && sysctl -qw net.ipv6.conf.rr0.disable_ipv6=1 && ip link set rr0 up &&
         ip route add 10.0.0.0/24 dev rr0 table 100 && ip rule add from $VIP table 100 pref 100" >> "$o" 2>&1
     for v in 1 0; do
         lvs sysctl -qw net.ipv4.vs.snat_reroute=$v
