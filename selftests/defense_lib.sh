@@ -9,6 +9,21 @@
 
 # vs KEY: net.ipv4.vs.KEY of the director
 vs() { lvs sysctl -n "net.ipv4.vs.$1"; }
+# flood_topology O: the DR topology for a SYN flood from spoofed sources (no reverse-path filter
+# on the director, as they are not routable back), the traffic agent, and the TCP service
+# VIP:80 on both real servers (its rules and ipvsadm's answer in O). 1 if the topology failed.
+flood_topology() {
+    local o=$1
+    topo dr || { echo "topology failed" >> "$o"; return 1; }
+    lvs sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.l0.rp_filter=0
+    agent_start
+    ipvs_restore "$o" <<EOF
+-A -t $VIP:80 -s rr
+-a -t $VIP:80 -r 172.16.1.2:80 -g
+-a -t $VIP:80 -r 172.16.2.2:80 -g
+EOF
+}
+
 step() { printf '# %(%T)T %s\n' -1 "$*"; }
 modes() { echo "$(vs drop_entry) $(vs drop_packet) $(vs secure_tcp)"; }
 

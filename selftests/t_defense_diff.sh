@@ -34,14 +34,8 @@ write_mode() {
 scenario() {
     local o=$1 t1 c0 c1 n i want ans ok
     step "$(basename "$o" .out): topology"
-    topo dr || { echo "topology failed" >> "$o"; return; }
-    # Spoofed sources are not routable back: no reverse-path filter on the director.
-    lvs sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.l0.rp_filter=0
-    agent_start
+    flood_topology "$o" || return
     ipvs_restore "$o" <<EOF
--A -t $VIP:80 -s rr
--a -t $VIP:80 -r 172.16.1.2:80 -g
--a -t $VIP:80 -r 172.16.2.2:80 -g
 -A -u $VIP:53 -s rr
 -a -u $VIP:53 -r 172.16.1.2:53 -g
 -a -u $VIP:53 -r 172.16.2.2:53 -g

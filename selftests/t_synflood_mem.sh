@@ -50,15 +50,7 @@ scenario() {
     local o=$1 m=${1##*/} before t0 c0 n i want ans ok
     m=${m%.out}
     step "$m: topology"
-    topo dr || { echo "topology failed" >> "$o"; return; }
-    # Spoofed sources are not routable back: no reverse-path filter on the director.
-    lvs sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.l0.rp_filter=0
-    agent_start
-    ipvs_restore "$o" <<EOF
--A -t $VIP:80 -s rr
--a -t $VIP:80 -r 172.16.1.2:80 -g
--a -t $VIP:80 -r 172.16.2.2:80 -g
-EOF
+    flood_topology "$o" || return
     lvs sysctl -qw net.ipv4.vs.amemthresh=$AMEMTHRESH net.ipv4.vs.drop_entry=1
     echo "settings: amemthresh $(vs amemthresh), modes $(modes)" >> "$o"
     meminfo
