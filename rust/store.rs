@@ -62,6 +62,14 @@ fn copy<T>(bucket: &KVec<Arc<T>>) -> Result<KVec<Arc<T>>> {
     Ok(copy)
 }
 
+/// Puts `dest` of the service with `key` first in its bucket of the real-server `index`, if its
+/// forwarding method is indexed: the bucket it went to.
+fn index_into(index: &mut KVec<KVec<Arc<RealServer>>>, dest: &Arc<Dest>, key: &ServiceKey) -> Result<Option<usize>> {
+    let Some((i, entry)) = RealServer::new(dest, key) else { return Ok(None) };
+    kvec::insert(index.get_mut(i).ok_or(Errno::EINVAL)?, 0, Arc::new(entry, GFP_KERNEL)?)?;
+    Ok(Some(i))
+}
+
 /// The IPv4 address at the front of a 16-byte address field.
 fn v4(addr: &[u8; 16]) -> [u8; 4] {
     [addr[0], addr[1], addr[2], addr[3]]
@@ -147,12 +155,8 @@ impl KernelStore {
     /// Puts `dest` of the service with `key` in the real-server index, first in its bucket, if
     /// its forwarding method is indexed.
     fn index_real_server(&mut self, dest: &Arc<Dest>, key: &ServiceKey) {
-        let Some((i, entry)) = RealServer::new(dest, key) else { return };
-        let indexed = (|| {
-            let entry = Arc::new(entry, GFP_KERNEL)?;
-            kvec::insert(self.real_servers.get_mut(i).ok_or(Errno::EINVAL)?, 0, entry)?;
-            self.mark_dirty((TableId::RealServers, i))
-        })();
+        let indexed = index_into(&mut self.real_servers, dest, key)
+            .and_then(|at| at.map_or(Ok(()), |i| self.mark_dirty((TableId::RealServers, i))));
         if indexed.is_err() {
             self.rebuild_all = true;
         }
@@ -213,10 +217,7 @@ impl KernelStore {
             services.get_mut(b).ok_or(Errno::EINVAL)?.push(snapshot, GFP_KERNEL)?;
             // Oldest first, so that each bucket ends newest first, as insertions leave it.
             for d in s.dests.iter().rev() {
-                if let Some((b, entry)) = RealServer::new(d, &key) {
-                    let entry = Arc::new(entry, GFP_KERNEL)?;
-                    kvec::insert(self.real_servers.get_mut(b).ok_or(Errno::EINVAL)?, 0, entry)?;
-                }
+                index_into(&mut self.real_servers, d, &key)?;
             }
         }
         self.dirty = KVec::new();
