@@ -22,6 +22,10 @@
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_conntrack_core.h>
 #include <linux/workqueue.h>
+#include <linux/icmpv6.h>
+#include <net/ip6_route.h>
+#include <net/ip6_checksum.h>
+#include <linux/netfilter_ipv6.h>
 
 #include "helpers.h"
 
@@ -85,10 +89,20 @@ unsigned int ipvs_rs_dst_mtu(const struct dst_entry *dst) { return dst_mtu(dst);
 bool ipvs_rs_rt_is_local(const struct rtable *rt) { return rt->rt_flags & RTCF_LOCAL; }
 bool ipvs_rs_skb_route_is_local(const struct sk_buff *skb) { return skb_rtable(skb) && (skb_rtable(skb)->rt_flags & RTCF_LOCAL); }
 int ipvs_rs_ip_route_me_harder(struct net *net, struct sk_buff *skb) { return ip_route_me_harder(net, skb->sk, skb, RTN_LOCAL); }
-void ipvs_rs_ip_rt_put(struct rtable *rt) { ip_rt_put(rt); }
-bool ipvs_rs_rt_hold_safe(struct rtable *rt) { return dst_hold_safe(&rt->dst); }
-void ipvs_rs_rt_hold(struct rtable *rt) { dst_hold(&rt->dst); }
-bool ipvs_rs_rt_valid(struct rtable *rt) { return dst_check(&rt->dst, 0) != NULL; }
+bool ipvs_rs_dst_hold_safe(struct dst_entry *dst) { return dst_hold_safe(dst); }
+void ipvs_rs_dst_hold(struct dst_entry *dst) { dst_hold(dst); }
+bool ipvs_rs_dst_valid(struct dst_entry *dst) { return dst_check(dst, 0) != NULL; }
+int ipvs_rs_dst_error(const struct dst_entry *dst) { return dst->error; }
+bool ipvs_rs_dst_dev_is_loopback(const struct dst_entry *dst) { return dst->dev && (dst->dev->flags & IFF_LOOPBACK); }
+struct dst_entry *ipvs_rs_ip6_route_output(struct net *net, struct flowi6 *fl6) { return ip6_route_output(net, NULL, fl6); }
+bool ipvs_rs_skb_dst_dev_is_loopback(const struct sk_buff *skb) { return skb_dst(skb) && ipvs_rs_dst_dev_is_loopback(skb_dst(skb)); }
+int ipvs_rs_ip6_route_me_harder(struct net *net, struct sk_buff *skb) { return ip6_route_me_harder(net, skb->sk, skb); }
+__sum16 ipvs_rs_ipv6_full_csum(struct sk_buff *skb, unsigned int off, const struct in6_addr *saddr, const struct in6_addr *daddr, u8 proto)
+{ return csum_ipv6_magic(saddr, daddr, skb->len - off, proto, skb_checksum(skb, off, skb->len - off, 0)); }
+bool ipvs_rs_icmpv6_csum_ok(struct sk_buff *skb, unsigned int off) { return ip_vs_checksum_common_check(skb, off, IPPROTO_ICMPV6, AF_INET6); }
+void ipvs_rs_icmpv6_send(struct sk_buff *skb, u8 type, u8 code, u32 info) { icmpv6_send(skb, type, code, info); }
+void ipvs_rs_skb_dev_default(struct sk_buff *skb, struct net *net) { if (!skb->dev) skb->dev = net->loopback_dev; }
+void ipvs_rs_skb_dev_from_dst(struct sk_buff *skb) { if (skb_dst(skb)) skb->dev = skb_dst(skb)->dev; }
 void ipvs_rs_inet_proto_csum_replace2(__sum16 *sum, struct sk_buff *skb, __be16 from, __be16 to, bool pseudohdr)
 { inet_proto_csum_replace2(sum, skb, from, to, pseudohdr); }
 void ipvs_rs_ip_select_ident(struct net *net, struct sk_buff *skb) { ip_select_ident(net, skb, NULL); }

@@ -36,13 +36,20 @@ pub(crate) enum ConnKind {
     OnePacket,
 }
 
+/// An address (16 bytes, IPv4 in the first 4, see `ipvs_core::ip`) and a port, in network
+/// order.
+pub(crate) type Endpoint = ([u8; 16], [u8; 2]);
+
 /// The tuple of a new connection or template.
 pub(crate) struct ConnTuple {
+    /// `AF_INET` or `AF_INET6`: of the client and virtual side (a tunnel dest may be of the
+    /// other family).
+    pub(crate) af: u16,
     /// `IPPROTO_IP` (0) for a firewall-mark template.
     pub(crate) protocol: u8,
-    pub(crate) client: ([u8; 4], [u8; 2]),
+    pub(crate) client: Endpoint,
     /// For a firewall-mark template, the mark in network order.
-    pub(crate) virt: ([u8; 4], [u8; 2]),
+    pub(crate) virt: Endpoint,
     pub(crate) dport: [u8; 2],
 }
 
@@ -51,12 +58,15 @@ pub(crate) type ConnTable = Table<ConnData>;
 
 /// A connection or persistence template, as the connection table holds it.
 pub(crate) struct ConnData {
+    /// The family of the client and virtual addresses.
+    pub(crate) af: u16,
     pub(crate) protocol: u8,
-    pub(crate) caddr: [u8; 4],
+    pub(crate) caddr: [u8; 16],
     pub(crate) cport: [u8; 2],
-    pub(crate) vaddr: [u8; 4],
+    pub(crate) vaddr: [u8; 16],
     pub(crate) vport: [u8; 2],
-    pub(crate) daddr: [u8; 4],
+    /// The real server's address, of the dest's family (`dest.af`).
+    pub(crate) daddr: [u8; 16],
     pub(crate) dport: [u8; 2],
     /// Forwarding method (`uapi::fwd`), fixed at creation.
     pub(crate) fwd: u32,
@@ -93,11 +103,11 @@ impl ConnData {
         svc_stats: Arc<Stats>,
         control: Option<ConnRef<ConnData>>,
     ) -> Self {
-        let mut daddr = [0u8; 4];
-        daddr.copy_from_slice(&dest.addr[..4]);
+        let daddr = dest.addr;
         let no_output = if fwd == crate::ipvs_core::uapi::fwd::MASQ { 0 } else { F_NO_OUTPUT };
         dest.bind_conn(kind == ConnKind::Template);
         ConnData {
+            af: t.af,
             protocol: t.protocol,
             caddr: t.client.0,
             cport: t.client.1,
@@ -170,8 +180,9 @@ impl ConnData {
     }
 
     /// Whether a packet from `client` to `virt` belongs to this (non-template) connection.
-    pub(crate) fn matches_in(&self, protocol: u8, client: ([u8; 4], [u8; 2]), virt: ([u8; 4], [u8; 2])) -> bool {
-        self.protocol == protocol
+    pub(crate) fn matches_in(&self, af: u16, protocol: u8, client: &Endpoint, virt: &Endpoint) -> bool {
+        self.af == af
+            && self.protocol == protocol
             && self.caddr == client.0
             && self.cport == client.1
             && self.vaddr == virt.0
@@ -183,14 +194,20 @@ impl ConnData {
     /// (upstream's `ip_vs_conn_out_get`): from the real server for NAT, from the virtual
     /// service for the other methods, whose replies pass the director only when it is on
     /// their way (their real server's gateway, or the client itself).
-    pub(crate) fn matches_out(&self, protocol: u8, server: ([u8; 4], [u8; 2]), client: ([u8; 4], [u8; 2])) -> bool {
+    pub(crate) fn matches_out(&self, af: u16, protocol: u8, server: &Endpoint, client: &Endpoint) -> bool {
         let from = if self.fwd == fwd::MASQ { (self.daddr, self.dport) } else { (self.vaddr, self.vport) };
-        self.protocol == protocol && self.caddr == client.0 && self.cport == client.1 && from == server && !self.is_template()
+        self.af == af
+            && self.protocol == protocol
+            && self.caddr == client.0
+            && self.cport == client.1
+            && from == *server
+            && !self.is_template()
     }
 
     /// Whether this is the valid template for `t` (`ip_vs_ct_in_get`).
     pub(crate) fn is_template_for(&self, t: &ConnTuple) -> bool {
         self.is_template()
+            && self.af == t.af
             && self.protocol == t.protocol
             && self.caddr == t.client.0
             && self.cport == t.client.1
@@ -318,7 +335,7 @@ impl Entry for ConnData {
         // A template keeps no conntrack entry, and a port-zero flow has no tuple of its own.
         if let Some(ct) = &self.nfct {
             if self.kind == ConnKind::Normal && self.cport != [0, 0] && self.owns_conntrack.load(Ordering::Relaxed) {
-                ct.forget_flow(self.protocol, (self.caddr, self.cport), (self.vaddr, self.vport));
+                ct.forget_flow(self.af, self.protocol, &(self.caddr, self.cport), &(self.vaddr, self.vport));
             }
         }
         self.leave();

@@ -68,7 +68,12 @@ impl Service {
 
     /// What persistence looks at: the port, the mark and the netmask.
     pub(crate) fn persist(&self) -> PersistSvc {
-        PersistSvc { port: self.conf.key.port(), fwmark: self.conf.key.fwmark(), netmask: self.conf.netmask }
+        PersistSvc {
+            port: self.conf.key.port(),
+            fwmark: self.conf.key.fwmark(),
+            af: self.conf.key.af(),
+            netmask: self.conf.netmask,
+        }
     }
 
     /// Picks a dest for a new connection (softirq), with the netns's sysctls.

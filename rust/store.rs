@@ -10,7 +10,8 @@ use crate::ipvs_core::sched::{DestSet, SchedState};
 use crate::ipvs_core::service::{ServiceConf, ServiceKey};
 use crate::ipvs_core::store::{trash_matches, Store};
 use crate::ipvs_core::support;
-use crate::ipvs_core::uapi::AF_INET;
+use crate::ipvs_core::addr::v6_dest_needs_local;
+use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
 use crate::service::{slot, Published, RealServer, Service, TableId, RS_BUCKETS, SVC_BUCKETS};
 use crate::stats::Stats;
 use crate::sys::kvec;
@@ -105,7 +106,7 @@ impl KernelStore {
     /// Netns teardown: no hook may run once the netns core's grace period after `pre_exit`
     /// has passed, services or not.
     pub(crate) fn unregister_hooks(&self) {
-        self.hooks.unregister();
+        self.hooks.unregister_all();
     }
 
     fn bucket_mut(&mut self, (table, i): (TableId, usize)) -> Result<&mut KVec<Arc<Service>>> {
@@ -232,6 +233,11 @@ impl KernelStore {
         Ok(())
     }
 
+    /// Whether a service of family `af` exists (its hooks are then registered).
+    fn has_family(&self, af: u16) -> bool {
+        self.services.iter().any(|s| s.key().af() == af)
+    }
+
     fn svc(&self, svc: usize) -> Option<&Service> {
         self.services.get(svc).map(|s| &**s)
     }
@@ -293,13 +299,19 @@ impl Store for KernelStore {
     fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()> {
         support::check_service(conf)?;
         let service = KBox::new(Service::new(conf)?, GFP_KERNEL)?;
-        let first = self.services.is_empty();
+        let af = conf.key.af();
+        if af == AF_INET6 {
+            // IPv6 fragments are gathered by conntrack's defragmentation, which upstream
+            // turns on for the netns with its first IPv6 service (kept until the netns goes).
+            self.lookups.enable_ipv6_defrag()?;
+        }
+        let first = !self.has_family(af);
         if first {
-            self.hooks.register()?;
+            self.hooks.register(af)?;
         }
         if let Err(e) = kvec::insert(&mut self.services, svc, service) {
             if first {
-                self.hooks.unregister();
+                self.hooks.unregister(af);
             }
             return Err(e.into());
         }
@@ -323,8 +335,8 @@ impl Store for KernelStore {
         }
         self.forget(&key);
         self.purge_trash();
-        if self.services.is_empty() {
-            self.hooks.unregister();
+        if !self.has_family(key.af()) {
+            self.hooks.unregister(key.af());
         }
     }
 
@@ -354,8 +366,8 @@ impl Store for KernelStore {
     }
 
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
-        support::check_dest(conf)?;
         let key = *self.svc(svc).ok_or(Errno::ESRCH)?.key();
+        support::check_dest(key.af(), conf)?;
         self.purge_trash();
         let d = match self.revive(&key, conf) {
             Some(d) => {
@@ -365,6 +377,10 @@ impl Store for KernelStore {
             }
             // A new dest: only a unicast or local IPv4 address (`ip_vs_new_dest`).
             None if conf.af == AF_INET && !self.lookups.v4_unicast_or_local(v4(&conf.addr)) => {
+                return Err(Errno::EINVAL)
+            }
+            // IPv6: unicast and not link-local, unless local (`ip_vs_new_dest`).
+            None if conf.af == AF_INET6 && v6_dest_needs_local(&conf.addr) && !self.lookups.v6_is_local(&conf.addr) => {
                 return Err(Errno::EINVAL)
             }
             None => Dest::new(conf)?,
@@ -377,8 +393,8 @@ impl Store for KernelStore {
     }
 
     fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
-        support::check_dest(conf)?;
         let s = self.svc(svc).ok_or(Errno::ENOENT)?;
+        support::check_dest(s.key().af(), conf)?;
         let (key, d) = (*s.key(), s.dests.get(dest).ok_or(Errno::ENOENT)?.clone());
         let (old, new) = (d.conf().settings, &conf.settings);
         // The settings live in the shared dest itself: nothing to republish, unless the

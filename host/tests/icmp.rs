@@ -18,6 +18,30 @@ fn only_errors_about_packets_are_relayed() {
 }
 
 #[test]
+fn icmpv6_errors_are_the_types_below_128() {
+    for t in 0..=255u8 {
+        assert_eq!(icmp::is_error_v6(t), t < 128, "type {t}");
+    }
+}
+
+#[test]
+fn icmpv6_quotes_walk_extension_headers() {
+    // Outer IPv6 header of 40 bytes: ICMPv6 at 40, the quoted header at 48; it carries a
+    // destination-options header of 8 bytes, then UDP.
+    let mut fixed = [0u8; 40];
+    fixed[0] = 0x60;
+    fixed[6] = 60;
+    let ext = [17u8, 0, 0, 0];
+    let q = Quoted::parse_v6(40, &fixed, 60, |off| (off == 40).then_some(ext)).expect("an IPv6 header");
+    assert_eq!((q.off, q.ip.protocol, q.ip.l4_off), (48, PROTO_UDP, 48));
+    assert_eq!(q.ports_off(), Some(96));
+    assert_eq!(q.rewrite_len(), Some(100));
+    // Not IPv6 inside: no quote.
+    fixed[0] = 0x45;
+    assert_eq!(Quoted::parse_v6(40, &fixed, 60, |_| None), None);
+}
+
+#[test]
 fn ports_follow_the_quoted_header() {
     // Outer header of 20 bytes: the ICMP header at 20, the quoted header at 28.
     let q = Quoted::parse(20, &quoted_header(5, PROTO_UDP, 0x4000)).expect("an IPv4 header");

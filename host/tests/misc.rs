@@ -67,24 +67,37 @@ fn conn_tab_bits_clamped_like_upstream() {
 
 #[test]
 fn conn_lines_match_stock_format() {
-    use ipvs_core_host::ipvs_core::proc_text::{ip_vs_conn_line_v4, ConnLine};
+    use ipvs_core_host::ipvs_core::ip::v4_to_16;
+    use ipvs_core_host::ipvs_core::proc_text::{ip_vs_conn_line, ConnLine};
     let c = ConnLine {
+        af: 2,
+        daf: 2,
         protocol: 6,
-        client: ([10, 0, 0, 2], [0x9c, 0x40]),
-        virt: ([10, 0, 0, 100], [0, 80]),
-        dest: ([172, 16, 1, 2], [0x1f, 0x90]),
+        client: (v4_to_16([10, 0, 0, 2]), [0x9c, 0x40]),
+        virt: (v4_to_16([10, 0, 0, 100]), [0, 80]),
+        dest: (v4_to_16([172, 16, 1, 2]), [0x1f, 0x90]),
         state: "ESTABLISHED",
         expires_secs: 899,
     };
     let mut s = String::new();
-    ip_vs_conn_line_v4(&mut s, &c, None).unwrap();
+    ip_vs_conn_line(&mut s, &c, None).unwrap();
     assert_eq!(s, "TCP 0A000002 9C40 0A000064 0050 AC100102 1F90 ESTABLISHED     899\n");
     let mut s = String::new();
-    ip_vs_conn_line_v4(&mut s, &ConnLine { protocol: 17, state: "UDP", ..c }, Some("LOCAL")).unwrap();
+    ip_vs_conn_line(&mut s, &ConnLine { protocol: 17, state: "UDP", ..c }, Some("LOCAL")).unwrap();
     assert_eq!(s, "UDP 0A000002 9C40 0A000064 0050 AC100102 1F90 UDP         LOCAL      899\n");
     let mut s = String::new();
-    ip_vs_conn_line_v4(&mut s, &ConnLine { protocol: 99, ..c }, None).unwrap();
+    ip_vs_conn_line(&mut s, &ConnLine { protocol: 99, ..c }, None).unwrap();
     assert!(s.starts_with("IP_99 0A000002"), "{s}");
+    // IPv6 in full (`%pI6`), and a mixed-family tunnel dest.
+    let mut v6 = [0u8; 16];
+    v6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    v6[15] = 2;
+    let mut s = String::new();
+    ip_vs_conn_line(&mut s, &ConnLine { af: 10, client: (v6, [0x9c, 0x40]), virt: (v6, [0, 80]), ..c }, None).unwrap();
+    assert_eq!(
+        s,
+        "TCP 2001:0db8:0000:0000:0000:0000:0000:0002 9C40 2001:0db8:0000:0000:0000:0000:0000:0002 0050 AC100102 1F90 ESTABLISHED     899\n"
+    );
 }
 
 #[test]

@@ -32,6 +32,8 @@ fn services_the_datapath_serves() {
     assert_eq!(check_service(&svc(addr(AF_INET, 6), svc_flags::PERSISTENT)), Ok(()));
     assert_eq!(check_service(&svc(addr(AF_INET, 17), svc_flags::ONEPACKET)), Ok(()));
     assert_eq!(check_service(&svc(ServiceKey::Fwmark { af: AF_INET, mark: 7 }, svc_flags::PERSISTENT)), Ok(()));
+    assert_eq!(check_service(&svc(addr(AF_INET6, 6), 0)), Ok(()));
+    assert_eq!(check_service(&svc(ServiceKey::Fwmark { af: AF_INET6, mark: 1 }, svc_flags::PERSISTENT)), Ok(()));
     // No datapath handles these, here or upstream: accepted, and inert.
     assert_eq!(check_service(&svc(addr(AF_INET, 0), 0)), Ok(()));
     assert_eq!(check_service(&svc(addr(AF_INET, 1), 0)), Ok(()));
@@ -40,17 +42,34 @@ fn services_the_datapath_serves() {
 
 #[test]
 fn services_refused_until_implemented() {
-    assert_eq!(check_service(&svc(addr(AF_INET6, 6), 0)), Err(Errno::EAFNOSUPPORT));
     assert_eq!(check_service(&svc(addr(AF_INET, 132), 0)), Err(Errno::EPROTONOSUPPORT));
-    assert_eq!(check_service(&svc(ServiceKey::Fwmark { af: AF_INET6, mark: 1 }, 0)), Err(Errno::EAFNOSUPPORT));
+    assert_eq!(check_service(&svc(addr(AF_INET6, 132), 0)), Err(Errno::EPROTONOSUPPORT));
 }
 
 #[test]
 fn dests_refused_until_implemented() {
-    for m in [fwd::MASQ, fwd::DROUTE, fwd::TUNNEL] {
-        assert_eq!(check_dest(&dest(AF_INET, m, tun_type::IPIP)), Ok(()));
+    for m in [fwd::MASQ, fwd::DROUTE, fwd::TUNNEL, fwd::LOCALNODE] {
+        assert_eq!(check_dest(AF_INET, &dest(AF_INET, m, tun_type::IPIP)), Ok(()));
     }
-    assert_eq!(check_dest(&dest(AF_INET6, fwd::TUNNEL, tun_type::IPIP)), Err(Errno::EAFNOSUPPORT));
-    assert_eq!(check_dest(&dest(AF_INET, fwd::TUNNEL, tun_type::GUE)), Err(Errno::EOPNOTSUPP));
-    assert_eq!(check_dest(&dest(AF_INET, fwd::TUNNEL, tun_type::GRE)), Err(Errno::EOPNOTSUPP));
+    for m in [fwd::MASQ, fwd::DROUTE, fwd::LOCALNODE] {
+        assert_eq!(check_dest(AF_INET6, &dest(AF_INET6, m, tun_type::IPIP)), Ok(()));
+    }
+    // ip6ip6 and the two mixed-family tunnels.
+    assert_eq!(check_dest(AF_INET6, &dest(AF_INET6, fwd::TUNNEL, tun_type::IPIP)), Err(Errno::EAFNOSUPPORT));
+    assert_eq!(check_dest(AF_INET, &dest(AF_INET6, fwd::TUNNEL, tun_type::IPIP)), Err(Errno::EAFNOSUPPORT));
+    assert_eq!(check_dest(AF_INET6, &dest(AF_INET, fwd::TUNNEL, tun_type::IPIP)), Err(Errno::EAFNOSUPPORT));
+    assert_eq!(check_dest(AF_INET, &dest(AF_INET, fwd::TUNNEL, tun_type::GUE)), Err(Errno::EOPNOTSUPP));
+    assert_eq!(check_dest(AF_INET, &dest(AF_INET, fwd::TUNNEL, tun_type::GRE)), Err(Errno::EOPNOTSUPP));
+}
+
+#[test]
+fn ipv6_dest_address_classes() {
+    use ipvs_core_host::ipvs_core::addr::v6_dest_needs_local;
+    let a = |s: &str| -> [u8; 16] { s.parse::<std::net::Ipv6Addr>().unwrap().octets() };
+    for ok in ["2001:db8::2", "fd00::1", "fec0::1", "::1", "::10.0.0.1", "100::1", "e000::1"] {
+        assert!(!v6_dest_needs_local(&a(ok)), "{ok}");
+    }
+    for bad in ["::", "ff02::1", "ff05::2", "fe80::1", "febf::1", "::ffff:10.0.0.1"] {
+        assert!(v6_dest_needs_local(&a(bad)), "{bad}");
+    }
 }

@@ -5,7 +5,7 @@
 use crate::netns::IpvsNet;
 use crate::ipvs_core::estimator::StatsView;
 use crate::ipvs_core::proc_text::{
-    ip_vs_conn_header, ip_vs_conn_line_v4, ip_vs_conn_sync_header, ip_vs_header, ip_vs_stats, ConnLine,
+    ip_vs_conn_header, ip_vs_conn_line, ip_vs_conn_sync_header, ip_vs_header, ip_vs_stats, ConnLine,
     ip_vs_stats_percpu,
 };
 use crate::ipvs_core::proto_tcp::{tcp_state_name, udp};
@@ -95,7 +95,7 @@ fn show_conn(net: NetRef<'_>, cur: &Cursor<ConnData>, rcu: &Section, out: &mut S
     let Some((c, left)) = ipvs.conns.at(cur, rcu) else { return Ok(()) };
     let hz = u64::from(crate::sys::hz().max(1));
     let secs = (left * 1000 / hz / 1000) as u32;
-    ip_vs_conn_line_v4(out, &conn_line(c, secs), origin)
+    ip_vs_conn_line(out, &conn_line(c, secs), origin)
 }
 
 fn conn_line(c: &ConnData, expires_secs: u32) -> ConnLine<'static> {
@@ -107,7 +107,16 @@ fn conn_line(c: &ConnData, expires_secs: u32) -> ConnLine<'static> {
     } else {
         udp::state_name(0)
     };
-    ConnLine { protocol: c.protocol, client: (c.caddr, c.cport), virt: (c.vaddr, vport), dest: (c.daddr, dport), state, expires_secs }
+    ConnLine {
+        af: c.af,
+        daf: c.dest.af,
+        protocol: c.protocol,
+        client: (c.caddr, c.cport),
+        virt: (c.vaddr, vport),
+        dest: (c.daddr, dport),
+        state,
+        expires_secs,
+    }
 }
 
 /// Creates every /proc/net file of a new netns.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-//! ICMP errors about packets of IPVS connections (upstream's `ip_vs_in_icmp` and
-//! `ip_vs_out_icmp`): the connection is found from the packet the error quotes, the error is
-//! counted on it, and it goes where the connection's packets go: translated for NAT, to the
-//! real server unchanged for DR and TUN. An error about one of the director's own IPIP
+//! ICMP and ICMPv6 errors about packets of IPVS connections (upstream's `ip_vs_in_icmp`,
+//! `ip_vs_out_icmp` and their IPv6 versions): the connection is found from the packet the
+//! error quotes, the error is counted on it, and it goes where the connection's packets go:
+//! translated for NAT, to the real server unchanged for DR and TUN. An error about one of the director's own IPIP
 //! packets (from a router on the tunnel path) becomes one for the client about its own
 //! packet, with the tunnel's overhead taken off a "fragmentation needed". An error does not
 //! keep its connection alive.
@@ -11,9 +11,10 @@
 //! errors are left to the stack.
 
 use super::reply::pass_reply;
-use super::{count_in, count_out, v4_to_16, IpvsNet};
+use super::{count_in, count_out, IpvsNet};
 use crate::ipvs_core::icmp::{self, Quoted};
-use crate::ipvs_core::packet::{conn_hash, Ipv4};
+use crate::ipvs_core::ip::{IpHeader, IPV6_HLEN};
+use crate::ipvs_core::packet::conn_hash;
 use crate::ipvs_core::sysctl;
 use crate::ipvs_core::uapi::{fwd, tun_type, AF_INET};
 use crate::sys::rcu::ReadGuard;
@@ -54,19 +55,36 @@ pub(super) enum Icmp {
     Unrelated,
     /// Too short for an ICMP header: dropped, as upstream drops it.
     Truncated,
+    /// An ICMPv6 error in a fragmented packet (errors are never fragmented): dropped by the
+    /// request hooks, as upstream's `ip_vs_in_icmp_v6` drops it.
+    Fragmented,
 }
 
-/// Sorts out the ICMP packet `skb`, whose IPv4 header is `ip`.
-pub(super) fn classify(skb: &Skb<'_>, ip: &Ipv4) -> Icmp {
-    let Some([icmp_type, code, _, _, i0, i1, i2, i3]) = skb.read::<{ icmp::HEADER_LEN }>(ip.ihl_bytes) else {
+/// The packet an ICMP (`ip` IPv4) or ICMPv6 (`ip` IPv6) error at `ip.l4_off` quotes.
+fn quoted_packet(skb: &Skb<'_>, ip: &IpHeader) -> Option<Quoted> {
+    let at = ip.l4_off + icmp::HEADER_LEN;
+    if ip.is_v6() {
+        let len = usize::try_from(skb.len()).ok()?.checked_sub(at)?;
+        Quoted::parse_v6(ip.l4_off, &skb.read::<IPV6_HLEN>(at)?, len, |off| skb.read::<4>(at + off))
+    } else {
+        Quoted::parse(ip.l4_off, &skb.read::<20>(at)?)
+    }
+}
+
+/// Sorts out the ICMP or ICMPv6 packet `skb`, whose network header is `ip`.
+pub(super) fn classify(skb: &Skb<'_>, ip: &IpHeader) -> Icmp {
+    let Some([icmp_type, code, _, _, i0, i1, i2, i3]) = skb.read::<{ icmp::HEADER_LEN }>(ip.l4_off) else {
         return Icmp::Truncated;
     };
-    if !icmp::is_error(icmp_type) {
+    let error = if ip.is_v6() { icmp::is_error_v6(icmp_type) } else { icmp::is_error(icmp_type) };
+    if !error {
         return Icmp::Unrelated;
     }
-    let quoted = skb.read::<20>(ip.ihl_bytes + icmp::HEADER_LEN).and_then(|h| Quoted::parse(ip.ihl_bytes, &h));
-    let Some(quoted) = quoted else { return Icmp::Unrelated };
-    let inner = skb.read::<20>(quoted.off + quoted.ip.ihl_bytes).and_then(|h| quoted.inner(&h));
+    if ip.is_v6() && ip.is_fragment {
+        return Icmp::Fragmented;
+    }
+    let Some(quoted) = quoted_packet(skb, ip) else { return Icmp::Unrelated };
+    let inner = skb.read::<20>(quoted.off + quoted.ip.l4_off).and_then(|h| quoted.inner(&h));
     if let Some(inner) = inner {
         return match inner.ports_off().and_then(|off| skb.read::<4>(off)) {
             Some([s0, s1, d0, d1]) => Icmp::Tunnel(TunnelError {
@@ -90,16 +108,17 @@ pub(super) fn classify(skb: &Skb<'_>, ip: &Ipv4) -> Icmp {
 /// An error arriving for a virtual service, from the client's side (a router on the way, or
 /// the client), about a reply that went from the VIP to the client: relayed to the real
 /// server.
-pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ipv4, err: &IcmpError, local: bool) -> Verdict {
+pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpHeader, err: &IcmpError, local: bool) -> Verdict {
     let q = &err.quoted.ip;
     // The quoted reply's destination is the client.
-    let hash = conn_hash(q.protocol, q.daddr, err.dport, ipvs.dp.seed);
-    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_in(q.protocol, (q.daddr, err.dport), (q.saddr, err.sport))) else {
+    let (client, virt) = ((q.daddr, err.dport), (q.saddr, err.sport));
+    let hash = conn_hash(q.protocol, &client.0, client.1, ipvs.dp.seed);
+    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_in(q.af, q.protocol, &client, &virt)) else {
         return Verdict::Accept;
     };
     let d = conn.data();
     // Only a translated error needs its checksum checked first (upstream checks it for NAT).
-    let verdict = if d.fwd == fwd::MASQ && !skb.icmp_csum_ok(ip.ihl_bytes) {
+    let verdict = if d.fwd == fwd::MASQ && !skb.icmp_csum_ok(ip.l4_off) {
         Verdict::Drop
     } else {
         count_in(ipvs, d, skb.len());
@@ -128,16 +147,17 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ip
 /// or a router between it and the director about a NAT request; for the other methods, an
 /// error the director itself sends from the VIP): for NAT, translated to come from the
 /// virtual service.
-pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &Ipv4, err: &IcmpError, reroute: Option<NetRef<'_>>) -> Verdict {
+pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &IpHeader, err: &IcmpError, reroute: Option<NetRef<'_>>) -> Verdict {
     let q = &err.quoted.ip;
     // The quoted request went from the client to the real server.
-    let hash = conn_hash(q.protocol, q.saddr, err.sport, ipvs.dp.seed);
-    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(q.protocol, (q.daddr, err.dport), (q.saddr, err.sport))) else {
+    let (server, client) = ((q.daddr, err.dport), (q.saddr, err.sport));
+    let hash = conn_hash(q.protocol, &client.0, client.1, ipvs.dp.seed);
+    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(q.af, q.protocol, &server, &client)) else {
         return Verdict::Accept;
     };
     let d = conn.data();
     let passes = d.fwd != fwd::MASQ
-        || (skb.icmp_csum_ok(ip.ihl_bytes) && xmit::nat::rewrite_icmp_out(&mut skb, ip, &err.quoted, d, reroute));
+        || (skb.icmp_csum_ok(ip.l4_off) && xmit::nat::rewrite_icmp_out(&mut skb, ip, &err.quoted, d, reroute));
     if passes {
         count_out(ipvs, d, skb.len());
         pass_reply(&mut skb, d);
@@ -155,24 +175,24 @@ pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &Ipv4, err: &IcmpError
 /// packet, which the IPIP packet carried. A "fragmentation needed" also lowers this host's
 /// path MTU towards the real server, and reaches the client (when its packet had DF set)
 /// with that MTU less the outer header.
-pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ipv4, err: &TunnelError) -> Verdict {
+pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpHeader, err: &TunnelError) -> Verdict {
     // Only for a tunnel the director has: an IPIP dest at the IPIP packet's destination (the
     // one indexed last, as upstream's `ip_vs_find_tunnel`).
-    let tunnel_end = v4_to_16(err.outer.ip.daddr);
     let known = ipvs
         .published
-        .find_tunnel(&ReadGuard::new(), AF_INET, &tunnel_end, [0, 0])
+        .find_tunnel(&ReadGuard::new(), AF_INET, &err.outer.ip.daddr, [0, 0])
         .is_some_and(|d| d.tun_type() == tun_type::IPIP);
     if !known {
         return Verdict::Accept;
     }
     // The quoted packet is a request (client to VIP), not a reply.
     let q = &err.inner.ip;
-    let hash = conn_hash(q.protocol, q.saddr, err.sport, ipvs.dp.seed);
-    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_in(q.protocol, (q.saddr, err.sport), (q.daddr, err.dport))) else {
+    let (client, virt) = ((q.saddr, err.sport), (q.daddr, err.dport));
+    let hash = conn_hash(q.protocol, &client.0, client.1, ipvs.dp.seed);
+    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_in(AF_INET, q.protocol, &client, &virt)) else {
         return Verdict::Accept;
     };
-    if !skb.icmp_csum_ok(ip.ihl_bytes) {
+    if !skb.icmp_csum_ok(ip.l4_off) {
         conn.release_quietly();
         return Verdict::Drop;
     }
@@ -181,7 +201,7 @@ pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ipv
     let mut inner_off = err.inner.off;
     if err.icmp_type == icmp::DEST_UNREACH && err.code == icmp::FRAG_NEEDED {
         let reported = u32::from(u16::from_be_bytes([err.info[2], err.info[3]]));
-        if !skb.pull_to_quoted(err.outer.off, err.outer.ip.ihl_bytes) {
+        if !skb.pull_to_quoted(err.outer.off, err.outer.ip.l4_off) {
             conn.release_quietly();
             return skb.consume();
         }
@@ -200,7 +220,7 @@ pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ipv
         let mtu = icmp::client_mtu(path_mtu);
         info = mtu.to_be_bytes();
     }
-    if skb.pull_to_quoted(inner_off, q.ihl_bytes) {
+    if skb.pull_to_quoted(inner_off, q.l4_off) {
         skb.icmp_send(err.icmp_type, err.code, info);
         // Counted as what it reports on: the client's packet, going back out.
         count_out(ipvs, d, skb.len());

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The IPv4 datapath: the netfilter hooks and what they share (parsing, state tracking,
-//! counting); requests, replies and ICMP errors have a file each. See docs/datapath.md for the
+//! The datapath of both families: the netfilter hooks and what they share (parsing, state
+//! tracking, counting); requests, replies and ICMP errors have a file each. A packet's
+//! network header is parsed once into an [`IpHeader`]; what follows asks it rather than the
+//! family. See docs/datapath.md for the
 //! packet walk of each mode.
 
 mod icmp;
@@ -8,7 +10,9 @@ mod reply;
 mod request;
 
 use crate::conn::ConnData;
-use crate::ipvs_core::packet::{ipvs_protocol, Ipv4, TcpFlags, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::ipvs_core::ip::{IpHeader, IPV6_HLEN};
+use crate::ipvs_core::packet::{ipvs_protocol, Ipv4, TcpFlags, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::ipvs_core::uapi::AF_INET6;
 use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpState, TcpTables};
 use crate::ipvs_core::sysctl;
 use crate::netns::IpvsNet;
@@ -26,13 +30,19 @@ pub(crate) const HOOKS: [HookSpec; 5] = [
 ];
 
 /// The IPv4 header of a packet, if it has one.
-fn parse_ip(skb: &Skb<'_>) -> Option<Ipv4> {
+fn parse_ipv4(skb: &Skb<'_>) -> Option<Ipv4> {
     Ipv4::parse(&skb.read::<20>(0)?)
+}
+
+/// The IPv6 header of a packet with its extension headers walked, if it has one.
+fn parse_ipv6(skb: &Skb<'_>) -> Option<IpHeader> {
+    let len = usize::try_from(skb.len()).ok()?;
+    IpHeader::parse_v6(&skb.read::<IPV6_HLEN>(0)?, len, |off| skb.read::<4>(off))
 }
 
 /// A parsed TCP or UDP packet.
 struct L4Packet {
-    ip: Ipv4,
+    ip: IpHeader,
     sport: [u8; 2],
     dport: [u8; 2],
     /// The whole fixed header (20 bytes of TCP, 8 of UDP) is there, not just the ports.
@@ -44,18 +54,25 @@ struct L4Packet {
 /// Like upstream, the ports are enough to find a connection; the rest of the header is
 /// needed to schedule one, to change a TCP state or to rewrite the packet
 /// (`tcp_conn_schedule`, `tcp_state_transition`, `tcp_dnat_handler` and the UDP ones).
-fn parse(skb: &Skb<'_>, ip: Ipv4) -> Option<L4Packet> {
-    if ip.is_fragment || (ip.protocol != PROTO_TCP && ip.protocol != PROTO_UDP) {
+///
+/// IPv4 fragments are not parsed (the reply hooks gathered theirs; requests come whole). An
+/// IPv6 first fragment is, as upstream handles it like a whole packet (its rewrite is an
+/// incremental checksum update, right for the whole datagram); later ones carry no transport
+/// header and belong to no connection (with conntrack loaded, nf_defrag_ipv6 reassembles
+/// them before they get here).
+fn parse(skb: &Skb<'_>, ip: IpHeader) -> Option<L4Packet> {
+    let fragment = if ip.is_v6() { ip.later_fragment } else { ip.is_fragment };
+    if fragment || (ip.protocol != PROTO_TCP && ip.protocol != PROTO_UDP) {
         return None;
     }
-    let ports = skb.read::<4>(ip.ihl_bytes)?;
+    let ports = skb.read::<4>(ip.l4_off)?;
     let (complete, tcp) = if ip.protocol == PROTO_TCP {
-        match skb.read::<20>(ip.ihl_bytes) {
+        match skb.read::<20>(ip.l4_off) {
             Some(th) => (true, TcpFlags::from_byte(th[13])),
             None => (false, TcpFlags::default()),
         }
     } else {
-        (skb.read::<8>(ip.ihl_bytes).is_some(), TcpFlags::default())
+        (skb.read::<8>(ip.l4_off).is_some(), TcpFlags::default())
     };
     Some(L4Packet { ip, sport: [ports[0], ports[1]], dport: [ports[2], ports[3]], complete, tcp })
 }
@@ -64,7 +81,7 @@ fn parse(skb: &Skb<'_>, ip: Ipv4) -> Option<L4Packet> {
 /// gathers the fragments of every protocol it knows (TCP, UDP, SCTP) and, in
 /// `ip_vs_out_icmp`, of ICMP, whether or not a connection turns out to need them.
 fn fragment_to_gather(skb: &Skb<'_>) -> bool {
-    skb.read::<20>(0).and_then(|h| Ipv4::parse(&h)).is_some_and(|ip| {
+    skb.af() != AF_INET6 && parse_ipv4(skb).is_some_and(|ip| {
         ip.is_fragment && matches!(ip.protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_ICMP)
     })
 }
@@ -79,17 +96,11 @@ fn defrag_user(id: HookId) -> Option<DefragUser> {
     }
 }
 
-fn v4_to_16(a: [u8; 4]) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    out[..4].copy_from_slice(&a);
-    out
-}
-
 /// The netfilter entry point.
 pub(crate) struct Datapath;
 
 impl netfilter::Handler for Datapath {
-    fn hook(id: HookId, net: NetRef<'_>, skb: Skb<'_>) -> Verdict {
+    fn hook(id: HookId, af: u16, net: NetRef<'_>, skb: Skb<'_>) -> Verdict {
         if skb.ipvs_property() {
             return Verdict::Accept;
         }
@@ -107,11 +118,13 @@ impl netfilter::Handler for Datapath {
             },
             _ => skb,
         };
-        let Some(ip) = parse_ip(&skb) else {
+        let ip = if af == AF_INET6 { parse_ipv6(&skb) } else { parse_ipv4(&skb).map(|v4| IpHeader::from(&v4)) };
+        let Some(ip) = ip else {
             return Verdict::Accept;
         };
+        let icmp_protocol = if ip.is_v6() { PROTO_ICMPV6 } else { PROTO_ICMP };
         let request = matches!(id, HookId::RequestLocalIn | HookId::RequestLocalOut);
-        if request && ip.protocol != PROTO_ICMP && !ipvs_protocol(ip.protocol) {
+        if request && ip.protocol != icmp_protocol && !ipvs_protocol(ip.protocol) {
             // `ignore_tunneled`: a packet IPVS has no handler for (IPIP, GRE, ...) is marked as
             // IPVS's, as upstream's `ip_vs_in_hook` marks it. (In 6.12 a tunnel's decapsulation
             // clears the mark again, so the packet it carried is not spared; xt_ipvs sees it.)
@@ -128,10 +141,10 @@ impl netfilter::Handler for Datapath {
             }
             _ => None,
         };
-        if ip.protocol == PROTO_ICMP {
-            // Fragments reach the request hooks only from this host, which sends no
+        if ip.protocol == icmp_protocol {
+            // IPv4 fragments reach the request hooks only from this host, which sends no
             // fragmented errors (the reply hooks gathered theirs above).
-            if ip.is_fragment {
+            if ip.is_fragment && !ip.is_v6() {
                 return Verdict::Accept;
             }
             let err = match icmp::classify(&skb, &ip) {
@@ -139,6 +152,8 @@ impl netfilter::Handler for Datapath {
                 // Errors about our tunnel packets come to this host, at LOCAL_IN.
                 icmp::Icmp::Tunnel(err) if id == HookId::RequestLocalIn => return icmp::tunnel(ipvs, net, skb, &ip, &err),
                 icmp::Icmp::Tunnel(_) | icmp::Icmp::Unrelated => return Verdict::Accept,
+                icmp::Icmp::Fragmented if request => return Verdict::Drop,
+                icmp::Icmp::Fragmented => return Verdict::Accept,
                 icmp::Icmp::Truncated => return Verdict::Drop,
             };
             return match id {
@@ -155,7 +170,7 @@ impl netfilter::Handler for Datapath {
         match id {
             HookId::RequestLocalIn => request::request(ipvs, net, skb, &pkt, false),
             HookId::RequestLocalOut => request::request(ipvs, net, skb, &pkt, true),
-            HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => reply::reply(ipvs, skb, &pkt, reroute),
+            HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => reply::reply(ipvs, net, skb, &pkt, reroute),
         }
     }
 }

@@ -4,12 +4,12 @@
 //! director are counted and tracked; a real server's packet without a connection may be
 //! refused (`nat_icmp_send`).
 
-use super::{count_out, track, v4_to_16, L4Packet};
+use super::{count_out, track, L4Packet};
 use crate::conn::ConnData;
 use crate::ipvs_core::packet::{conn_hash, PROTO_TCP};
 use crate::ipvs_core::proto_tcp::Direction;
 use crate::ipvs_core::sysctl;
-use crate::ipvs_core::uapi::{fwd, AF_INET};
+use crate::ipvs_core::uapi::fwd;
 use crate::netns::IpvsNet;
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Skb, Verdict};
@@ -28,29 +28,28 @@ pub(super) fn pass_reply(skb: &mut Skb<'_>, conn: &ConnData) {
 /// a NAT real server's service port (a TCP reset excepted) is dropped and answered "port
 /// unreachable", so the real server learns at once that the director has no connection for
 /// it (upstream's `ip_vs_out_hook`); anything else goes on untouched.
-fn unmatched_reply(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet) -> Verdict {
+fn unmatched_reply(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet) -> Verdict {
     let ip = &pkt.ip;
     if ipvs.sysctls.get(sysctl::idx::NAT_ICMP_SEND) == 0 || (ip.protocol == PROTO_TCP && pkt.tcp.rst) {
         return Verdict::Accept;
     }
-    let from_real_server =
-        ipvs.published.has_real_service(&ReadGuard::new(), AF_INET, u16::from(ip.protocol), &v4_to_16(ip.saddr), pkt.sport);
+    let from_real_server = ipvs.published.has_real_service(&ReadGuard::new(), ip.af, u16::from(ip.protocol), &ip.saddr, pkt.sport);
     if !from_real_server {
         return Verdict::Accept;
     }
-    skb.icmp_port_unreachable();
+    skb.icmp_port_unreachable(net);
     Verdict::Drop
 }
 
 /// A reply of a connection passing the director: a NAT reply gets the VIP as source; a DR or
 /// TUN one (the director on its way) only counts and moves the connection's state, as
 /// upstream's `handle_response` does with them.
-pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, pkt: &L4Packet, reroute: Option<NetRef<'_>>) -> Verdict {
+pub(super) fn reply(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L4Packet, reroute: Option<NetRef<'_>>) -> Verdict {
     let ip = &pkt.ip;
-    let hash = conn_hash(ip.protocol, ip.daddr, pkt.dport, ipvs.dp.seed);
-    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(ip.protocol, (ip.saddr, pkt.sport), (ip.daddr, pkt.dport)))
-    else {
-        return unmatched_reply(ipvs, &skb, pkt);
+    let hash = conn_hash(ip.protocol, &ip.daddr, pkt.dport, ipvs.dp.seed);
+    let (server, client) = ((ip.saddr, pkt.sport), (ip.daddr, pkt.dport));
+    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(ip.af, ip.protocol, &server, &client)) else {
+        return unmatched_reply(ipvs, net, &mut skb, pkt);
     };
     let d = conn.data();
     count_out(ipvs, d, skb.len());

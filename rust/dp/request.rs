@@ -3,7 +3,7 @@
 //! connection is found, or made by scheduling ([`new_conn`], with persistence templates), and
 //! the packet goes to the connection's transmitter.
 
-use super::{count_in, track, v4_to_16, L4Packet};
+use super::{count_in, track, L4Packet};
 use crate::conn::{ConnData, ConnKind, ConnTuple};
 use crate::dest::Dest;
 use crate::ipvs_core::packet::{conn_hash, PROTO_TCP, PROTO_UDP};
@@ -11,7 +11,7 @@ use crate::ipvs_core::persist::{self, FTP_PORT};
 use crate::ipvs_core::proto_tcp::Direction;
 use crate::ipvs_core::sched::Flow;
 use crate::ipvs_core::sysctl;
-use crate::ipvs_core::uapi::{fwd, svc_flags, AF_INET};
+use crate::ipvs_core::uapi::{fwd, svc_flags};
 use crate::netns::IpvsNet;
 use crate::service::Service;
 use crate::sys::conntab::ConnRef;
@@ -54,10 +54,11 @@ fn replace_conn(c: ConnRef<ConnData>, skb: &Skb<'_>) -> Option<Verdict> {
 
 /// A packet towards a virtual service (client to VIP): its connection found, or made by
 /// scheduling, then sent on by the connection's transmitter.
-pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
+pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
     let ip = &pkt.ip;
-    let hash = conn_hash(ip.protocol, ip.saddr, pkt.sport, ipvs.dp.seed);
-    let mut found = ipvs.conns.lookup(hash, |c| c.matches_in(ip.protocol, (ip.saddr, pkt.sport), (ip.daddr, pkt.dport)));
+    let hash = conn_hash(ip.protocol, &ip.saddr, pkt.sport, ipvs.dp.seed);
+    let (client, virt) = ((ip.saddr, pkt.sport), (ip.daddr, pkt.dport));
+    let mut found = ipvs.conns.lookup(hash, |c| c.matches_in(ip.af, ip.protocol, &client, &virt));
     // A SYN on an old connection: reschedule when its dest is quiesced and
     // expire_nodest_conn is set, or when conn_reuse_mode expects a new connection here.
     if ip.protocol == PROTO_TCP && pkt.tcp.syn {
@@ -93,7 +94,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Pac
         Some(c) => Conn::Table(c),
         // Upstream's `*_conn_schedule` drops a packet too short for its L4 header.
         None if !pkt.complete => return Verdict::Drop,
-        None => match new_conn(ipvs, &skb, pkt, hash) {
+        None => match new_conn(ipvs, net, &mut skb, pkt, hash) {
             Ok(Some(c)) => c,
             Ok(None) => return Verdict::Accept,
             Err(v) => return v,
@@ -123,17 +124,17 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, skb: Skb<'_>, pkt: &L4Pac
 
 /// `ip_vs_leave()` without a connection: ICMP port unreachable and drop, except for other
 /// ports of a virtual FTP service, which pass.
-fn leave(svc: &Service, skb: &Skb<'_>, dport: [u8; 2]) -> Verdict {
+fn leave(svc: &Service, net: NetRef<'_>, skb: &mut Skb<'_>, dport: [u8; 2]) -> Verdict {
     if svc.key().port() == FTP_PORT && dport != FTP_PORT {
         return Verdict::Accept;
     }
-    skb.icmp_port_unreachable();
+    skb.icmp_port_unreachable(net);
     Verdict::Drop
 }
 
 /// Schedules a new connection (`*_conn_schedule` and `ip_vs_schedule`): `Ok(None)` when the
 /// packet is not for a virtual service, `Err` with the verdict when it must not pass.
-fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<Option<Conn>, Verdict> {
+fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<Option<Conn>, Verdict> {
     let ip = &pkt.ip;
     // Only a SYN opens a TCP connection (any non-RST packet with sloppy_tcp); anything else
     // is left to the local stack.
@@ -143,17 +144,10 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
         return Ok(None);
     }
     let guard = ReadGuard::new();
-    let Some(svc) = ipvs.published.find(&guard, AF_INET, u16::from(ip.protocol), &v4_to_16(ip.daddr), pkt.dport, skb.mark()) else {
+    let Some(svc) = ipvs.published.find(&guard, ip.af, u16::from(ip.protocol), &ip.daddr, pkt.dport, skb.mark()) else {
         return Ok(None);
     };
-    let flow = Flow {
-        af: AF_INET,
-        protocol: u16::from(ip.protocol),
-        saddr: v4_to_16(ip.saddr),
-        sport: pkt.sport,
-        daddr: v4_to_16(ip.daddr),
-        dport: pkt.dport,
-    };
+    let flow = Flow { af: ip.af, protocol: u16::from(ip.protocol), saddr: ip.saddr, sport: pkt.sport, daddr: ip.daddr, dport: pkt.dport };
     // `ip_vs_todrop()`: under memory pressure (drop_packet) one new connection in the drop
     // rate is refused before it is scheduled.
     if ipvs.defense.todrop() {
@@ -162,22 +156,22 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
     let one_packet = svc.has_flag(svc_flags::ONEPACKET) && ip.protocol == PROTO_UDP;
     let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
     let (dest, dport, control) = if svc.has_flag(svc_flags::PERSISTENT) {
-        let (template, dest) = persistent_dest(ipvs, svc, skb, pkt, &flow)?;
+        let (template, dest) = persistent_dest(ipvs, svc, net, skb, pkt, &flow)?;
         let dport = persist::conn_dport(&svc.persist(), pkt.dport, dest.port);
         (dest, dport, Some(template))
     } else {
         // A port-zero service only serves persistent connections (upstream logs an error).
         if svc.key().fwmark() == 0 && pkt.dport != svc.key().port() {
-            return Err(leave(svc, skb, pkt.dport));
+            return Err(leave(svc, net, skb, pkt.dport));
         }
         let Some(dest) = svc.schedule(&flow, &ipvs.sysctls) else {
-            return Err(leave(svc, skb, pkt.dport));
+            return Err(leave(svc, net, skb, pkt.dport));
         };
         let dport = if dest.port != [0, 0] { dest.port } else { pkt.dport };
         (dest, dport, None)
     };
     let method = dest.fwd_method();
-    let tuple = ConnTuple { protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport };
+    let tuple = ConnTuple { af: ip.af, protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport };
     // The connection holds its own reference on the template; dropping ours afterwards
     // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
     let nfct = (ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0).then(|| ipvs.dp.conntrack.share());
@@ -205,15 +199,16 @@ fn new_conn(ipvs: &IpvsNet, skb: &Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<
 fn persistent_dest(
     ipvs: &IpvsNet,
     svc: &Service,
-    skb: &Skb<'_>,
+    net: NetRef<'_>,
+    skb: &mut Skb<'_>,
     pkt: &L4Packet,
     flow: &Flow,
 ) -> Result<(ConnRef<ConnData>, Arc<Dest>), Verdict> {
     let ip = &pkt.ip;
     let psvc = svc.persist();
-    let tk = persist::template_key(&psvc, ip.protocol, ip.saddr, ip.daddr, pkt.dport);
-    let key = ConnTuple { protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0] };
-    let hash = conn_hash(tk.protocol, tk.client_net, [0, 0], ipvs.dp.seed);
+    let tk = persist::template_key(&psvc, ip.protocol, &ip.saddr, &ip.daddr, pkt.dport);
+    let key = ConnTuple { af: ip.af, protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0] };
+    let hash = conn_hash(tk.protocol, &tk.client_net, [0, 0], ipvs.dp.seed);
     if let Some(ct) = ipvs.conns.lookup(hash, |c| c.is_template_for(&key)) {
         let d = &ct.data().dest;
         let quiescent_expired =
@@ -228,7 +223,7 @@ fn persistent_dest(
         ct.release_quietly();
     }
     let Some(dest) = svc.schedule(flow, &ipvs.sysctls) else {
-        return Err(leave(svc, skb, pkt.dport));
+        return Err(leave(svc, net, skb, pkt.dport));
     };
     let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
     let method = dest.fwd_method();

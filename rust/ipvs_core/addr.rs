@@ -25,3 +25,37 @@ pub fn addr_equal(af: u16, a: &[u8; 16], b: &[u8; 16]) -> bool {
         a.get(..4) == b.get(..4)
     }
 }
+
+/// Whether an IPv6 address is one upstream takes as a real server only if it is local
+/// (`ip_vs_new_dest`: `ipv6_addr_type` not unicast, or link-local): the unspecified address,
+/// multicast, IPv4-mapped, and link-local addresses.
+pub fn v6_dest_needs_local(addr: &[u8; 16]) -> bool {
+    let word = |i: usize| match addr.get(i * 4..i * 4 + 4) {
+        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
+        _ => 0,
+    };
+    let w0 = word(0);
+    let first3 = w0 & 0xe000_0000;
+    if first3 != 0 && first3 != 0xe000_0000 {
+        return false; // global unicast
+    }
+    if w0 & 0xff00_0000 == 0xff00_0000 {
+        return true; // multicast
+    }
+    if w0 & 0xffc0_0000 == 0xfe80_0000 {
+        return true; // link-local
+    }
+    if w0 & 0xffc0_0000 == 0xfec0_0000 || w0 & 0xfe00_0000 == 0xfc00_0000 {
+        return false; // site-local, unique local
+    }
+    if w0 | word(1) == 0 {
+        let (w2, w3) = (word(2), word(3));
+        if w2 == 0 {
+            return w3 == 0; // unspecified (loopback and IPv4-compatible are unicast)
+        }
+        if w2 == 0x0000_ffff {
+            return true; // IPv4-mapped
+        }
+    }
+    false
+}

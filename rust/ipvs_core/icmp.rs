@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! ICMP errors about packets of IPVS connections: which messages the datapath relays (as
-//! upstream's `ip_vs_in_icmp` and `ip_vs_out_icmp`), and where the packet they quote sits.
+//! ICMP and ICMPv6 errors about packets of IPVS connections: which messages the datapath
+//! relays (as upstream's `ip_vs_in_icmp`, `ip_vs_out_icmp` and their IPv6 versions), and where
+//! the packet they quote sits.
 
+use super::ip::{IpHeader, IPV6_HLEN};
 use super::packet::{Ipv4, PROTO_IPIP, PROTO_TCP, PROTO_UDP};
 
 pub const DEST_UNREACH: u8 = 3;
@@ -32,13 +34,22 @@ pub fn is_error(icmp_type: u8) -> bool {
     matches!(icmp_type, DEST_UNREACH | SOURCE_QUENCH | TIME_EXCEEDED)
 }
 
-/// The packet an ICMP error quotes, as the datapath needs it: its IPv4 header, where that
+/// Whether an ICMPv6 message of this type is an error (types below 128: destination
+/// unreachable, packet too big, time exceeded, parameter problem and the unassigned ones, as
+/// upstream tests `ICMPV6_INFOMSG_MASK`); informational messages, neighbour discovery among
+/// them, are left to the stack.
+pub fn is_error_v6(icmp_type: u8) -> bool {
+    icmp_type & 0x80 == 0
+}
+
+/// The packet an ICMP error quotes, as the datapath needs it: its network header, where that
 /// header starts in the outer packet, and where its ports are (TCP and UDP: the first four
 /// bytes of the L4 header, which every error quotes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quoted {
-    pub ip: Ipv4,
-    /// Offset of the quoted IPv4 header from the outer network header.
+    /// The quoted header; its `l4_off` is from the quoted header's start.
+    pub ip: IpHeader,
+    /// Offset of the quoted header from the outer network header.
     pub off: usize,
 }
 
@@ -46,24 +57,36 @@ impl Quoted {
     /// The quoted packet of the ICMP message at `icmp_off`, from the 20 bytes after the ICMP
     /// header; `None` unless they are an IPv4 header.
     pub fn parse(icmp_off: usize, header: &[u8; 20]) -> Option<Quoted> {
-        Some(Quoted { ip: Ipv4::parse(header)?, off: icmp_off + HEADER_LEN })
+        Some(Quoted { ip: IpHeader::from(&Ipv4::parse(header)?), off: icmp_off + HEADER_LEN })
+    }
+
+    /// The quoted packet of the ICMPv6 message at `icmp_off`, its extension headers walked:
+    /// `fixed` is the 40 bytes after the ICMPv6 header, `len` what the packet has from there,
+    /// `read(off)` 4 bytes at `off` from the quoted header. `None` unless it is IPv6.
+    pub fn parse_v6(
+        icmp_off: usize,
+        fixed: &[u8; IPV6_HLEN],
+        len: usize,
+        read: impl FnMut(usize) -> Option<[u8; 4]>,
+    ) -> Option<Quoted> {
+        Some(Quoted { ip: IpHeader::parse_v6(fixed, len, read)?, off: icmp_off + HEADER_LEN })
     }
 
     /// The packet an IPIP packet quoted here carries (for an error about a tunnel packet):
     /// its header is `header`, the 20 bytes after the quoted IPIP header. `None` unless this
     /// quotes the start of an IPIP packet.
     pub fn inner(&self, header: &[u8; 20]) -> Option<Quoted> {
-        if self.ip.protocol != PROTO_IPIP || self.ip.later_fragment {
+        if self.ip.is_v6() || self.ip.protocol != PROTO_IPIP || self.ip.later_fragment {
             return None;
         }
-        Some(Quoted { ip: Ipv4::parse(header)?, off: self.off + self.ip.ihl_bytes })
+        Some(Quoted { ip: IpHeader::from(&Ipv4::parse(header)?), off: self.off + self.ip.l4_off })
     }
 
     /// Offset of the quoted ports (source, then destination) from the outer network header,
     /// for a TCP or UDP packet whose L4 header can be there (not a later fragment).
     pub fn ports_off(&self) -> Option<usize> {
         let has_ports = matches!(self.ip.protocol, PROTO_TCP | PROTO_UDP) && !self.ip.later_fragment;
-        has_ports.then_some(self.off + self.ip.ihl_bytes)
+        has_ports.then_some(self.off + self.ip.l4_off)
     }
 
     /// Bytes from the outer network header up to the end of the quoted ports: what a

@@ -15,7 +15,7 @@
 //!   `store` (the [`store::Store`] the glue implements, and the add/edit/delete commands on
 //!   it), `support` (what this module refuses for now), `timeouts`, `sysctl` (the name-keyed
 //!   table);
-//! - the datapath's decisions: `packet`, `proto_tcp`, `icmp`, `persist`, `defense`, `sched`;
+//! - the datapath's decisions: `ip` (the network header, either family), `packet`, `proto_tcp`, `icmp`, `persist`, `defense`, `sched`;
 //! - what users read: `estimator` (counters and rates), `proc_text` (the /proc/net texts);
 //! - leaves everyone uses: `errno`, `addr`.
 //!
@@ -31,6 +31,7 @@ pub mod env;
 pub mod errno;
 pub mod estimator;
 pub mod icmp;
+pub mod ip;
 pub mod nlattr;
 pub mod packet;
 pub mod persist;

@@ -6,6 +6,7 @@ pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 pub const PROTO_IPIP: u8 = 4;
 pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_ICMPV6: u8 = 58;
 pub const PROTO_SCTP: u8 = 132;
 pub const PROTO_ESP: u8 = 50;
 pub const PROTO_AH: u8 = 51;
@@ -64,12 +65,12 @@ impl Ipv4 {
 
 /// Builds the outer header of an IPIP packet. The checksum is left zero (the output path's
 /// `ip_send_check` fills it), the id is left for `ip_select_ident`.
-pub fn ipip_header(inner: &Ipv4, inner_len: u16, saddr: [u8; 4], daddr: [u8; 4], df: bool) -> Option<[u8; 20]> {
+pub fn ipip_header(tos: u8, ttl: u8, inner_len: u16, saddr: [u8; 4], daddr: [u8; 4], df: bool) -> Option<[u8; 20]> {
     let tot = inner_len.checked_add(20)?;
     let [t0, t1] = tot.to_be_bytes();
     let frag: u8 = if df { 0x40 } else { 0 };
     Some([
-        0x45, inner.tos, t0, t1, 0, 0, frag, 0, inner.ttl, PROTO_IPIP, 0, 0,
+        0x45, tos, t0, t1, 0, 0, frag, 0, ttl, PROTO_IPIP, 0, 0,
         saddr[0], saddr[1], saddr[2], saddr[3], daddr[0], daddr[1], daddr[2], daddr[3],
     ])
 }
@@ -124,12 +125,15 @@ pub fn jhash_3words(a: u32, b: u32, c: u32, initval: u32) -> u32 {
 }
 
 /// The bucket hash of a connection: both directions hash on the client side, so a reply is
-/// found by its destination.
-pub fn conn_hash(protocol: u8, client_addr: [u8; 4], client_port: [u8; 2], seed: u32) -> u32 {
-    jhash_3words(
-        u32::from_ne_bytes(client_addr),
-        u32::from(u16::from_ne_bytes(client_port)),
-        u32::from(protocol),
-        seed,
-    )
+/// found by its destination. An IPv4 address (zeros after its 4 bytes) hashes as one word; an
+/// IPv6 one is mixed in word by word under the same secret seed, so that a client choosing
+/// its addresses in a /64 cannot aim them all at one bucket.
+pub fn conn_hash(protocol: u8, client_addr: &[u8; 16], client_port: [u8; 2], seed: u32) -> u32 {
+    let word = |i: usize| match client_addr.get(i * 4..i * 4 + 4) {
+        Some(&[a, b, c, d]) => u32::from_ne_bytes([a, b, c, d]),
+        _ => 0,
+    };
+    let (w0, w1, w2, w3) = (word(0), word(1), word(2), word(3));
+    let seed = if (w1 | w2 | w3) != 0 { jhash_3words(w1, w2, w3, seed) } else { seed };
+    jhash_3words(w0, u32::from(u16::from_ne_bytes(client_port)), u32::from(protocol), seed)
 }

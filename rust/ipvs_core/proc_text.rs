@@ -182,32 +182,48 @@ pub fn ip_vs_dest_line(out: &mut impl Write, d: &DestInfo) -> fmt::Result {
     )
 }
 
-/// A connection as the /proc/net/ip_vs_conn* files show it. Addresses and ports are in
-/// network byte order.
+/// A connection as the /proc/net/ip_vs_conn* files show it. Addresses are 16 bytes (IPv4 in
+/// the first 4); addresses and ports are in network byte order.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnLine<'a> {
+    /// The family of the client and virtual addresses.
+    pub af: u16,
+    /// The family of the real server's address (a tunnel dest may differ).
+    pub daf: u16,
     pub protocol: u8,
-    pub client: ([u8; 4], [u8; 2]),
-    pub virt: ([u8; 4], [u8; 2]),
-    pub dest: ([u8; 4], [u8; 2]),
+    pub client: ([u8; 16], [u8; 2]),
+    pub virt: ([u8; 16], [u8; 2]),
+    pub dest: ([u8; 16], [u8; 2]),
     pub state: &'a str,
     pub expires_secs: u32,
 }
 
-/// One IPv4 line of /proc/net/ip_vs_conn (what `ipvsadm -Lnc` parses), or of
+/// An address as the connection files print it: IPv4 as 8 hex digits, IPv6 in full (`%pI6`).
+struct ConnAddr<'a>(u16, &'a [u8; 16]);
+
+impl fmt::Display for ConnAddr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == uapi::AF_INET6 {
+            write!(f, "{}", Ipv6Full(self.1))
+        } else {
+            write!(f, "{:08X}", be32(self.1))
+        }
+    }
+}
+
+/// One line of /proc/net/ip_vs_conn (what `ipvsadm -Lnc` parses), or of
 /// /proc/net/ip_vs_conn_sync when `origin` ("LOCAL" or "SYNC") is given.
-pub fn ip_vs_conn_line_v4(out: &mut impl Write, c: &ConnLine<'_>, origin: Option<&str>) -> fmt::Result {
-    let a = |x: [u8; 4]| u32::from_be_bytes(x);
+pub fn ip_vs_conn_line(out: &mut impl Write, c: &ConnLine<'_>, origin: Option<&str>) -> fmt::Result {
     let p = |x: [u8; 2]| u16::from_be_bytes(x);
     write!(
         out,
-        "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} ",
+        "{:<3} {} {:04X} {} {:04X} {} {:04X} {:<11} ",
         ProtoName(u16::from(c.protocol)),
-        a(c.client.0),
+        ConnAddr(c.af, &c.client.0),
         p(c.client.1),
-        a(c.virt.0),
+        ConnAddr(c.af, &c.virt.0),
         p(c.virt.1),
-        a(c.dest.0),
+        ConnAddr(c.daf, &c.dest.0),
         p(c.dest.1),
         c.state,
     )?;

@@ -154,6 +154,19 @@ pub(crate) const STOCK_CONN_SIZE: usize = core::mem::size_of::<bindings::ip_vs_c
 /// as for [`netfilter::Hooks`] and [`procfs::ProcEntry`]).
 pub(crate) struct NetLookups {
     net: *mut bindings::net,
+    /// [`NetLookups::enable_ipv6_defrag`] turned defragmentation on (the store's handle only;
+    /// handles made by `share` never do).
+    ipv6_defrag: bool,
+}
+
+impl Drop for NetLookups {
+    fn drop(&mut self) {
+        if self.ipv6_defrag {
+            // SAFETY: `net` is alive (type invariant); this handle turned defragmentation on
+            // once, and it is dropped with the netns's state, in process context.
+            unsafe { bindings::nf_defrag_ipv6_disable(self.net) };
+        }
+    }
 }
 
 // SAFETY: only a pointer to a netns, used for lookups that may run on any CPU.
@@ -165,7 +178,7 @@ impl NetLookups {
     /// For the pernet state of `net` to keep (see the type's invariant).
     pub(crate) fn new(net: NetRef<'_>) -> Self {
         // INVARIANT: the caller is the pernet state of `net`.
-        NetLookups { net: net.as_ptr() }
+        NetLookups { net: net.as_ptr(), ipv6_defrag: false }
     }
 
     /// Whether `addr` (IPv4, network order) is a local or unicast address here: what
@@ -175,6 +188,28 @@ impl NetLookups {
         // SAFETY: `net` is alive (type invariant); inet_addr_type only reads the FIB under RCU.
         let t = unsafe { bindings::inet_addr_type(self.net, u32::from_ne_bytes(addr)) };
         t == bindings::RTN_LOCAL || t == bindings::RTN_UNICAST
+    }
+
+    /// Whether `addr` (IPv6) is an address of this host: its route goes through the loopback
+    /// device (upstream's `__ip_vs_addr_is_local_v6`).
+    pub(crate) fn v6_is_local(&self, addr: &[u8; 16]) -> bool {
+        // SAFETY: `net` is alive (type invariant).
+        let net = unsafe { NetRef::from_raw(self.net) };
+        skb::Route::output(net, crate::ipvs_core::uapi::AF_INET6, addr, false).is_some_and(|r| r.is_local())
+    }
+
+    /// Turns on conntrack's IPv6 defragmentation in this netns, once; it stays on until the
+    /// value is dropped (with the netns's state). Process context.
+    pub(crate) fn enable_ipv6_defrag(&mut self) -> core::result::Result<(), Errno> {
+        if !self.ipv6_defrag {
+            // SAFETY: `net` is alive (type invariant); process context.
+            let ret = unsafe { bindings::nf_defrag_ipv6_enable(self.net) };
+            if ret != 0 {
+                return Err(Errno(-ret));
+            }
+            self.ipv6_defrag = true;
+        }
+        Ok(())
     }
 
     /// Whether this netns has a network device named `name` (what a C string of at most

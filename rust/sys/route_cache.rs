@@ -13,6 +13,7 @@ use super::bindings;
 use super::rcu::{RcuLink, ReadGuard};
 use super::skb::Route;
 use super::NetRef;
+use crate::ipvs_core::uapi::AF_INET6;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -20,10 +21,11 @@ use kernel::types::Opaque;
 struct Cached {
     rcu: Opaque<bindings::callback_head>,
     /// One reference, dropped when the entry is freed.
-    rt: *mut bindings::rtable,
-    saddr: [u8; 4],
-    daddr: [u8; 4],
+    dst: *mut bindings::dst_entry,
+    saddr: [u8; 16],
+    daddr: [u8; 16],
     known_nh: bool,
+    local: bool,
 }
 
 /// The cached route of one real server (none until its first packet).
@@ -42,9 +44,14 @@ impl RouteCache {
         RouteCache { cached: RcuLink::null() }
     }
 
-    /// The route to `daddr` (with `known_nh`, as next hop): the cached one while it is valid,
-    /// else a fresh lookup, which is cached in its place.
-    pub(crate) fn route(&self, net: NetRef<'_>, daddr: [u8; 4], known_nh: bool) -> Option<Route> {
+    /// The route to `daddr` of family `af` (with `known_nh`, as next hop): the cached one
+    /// while it is valid, else a fresh lookup, which is cached in its place. IPv6 routes are
+    /// looked up every time: their validity check needs the route's cookie, which this cache
+    /// does not keep yet.
+    pub(crate) fn route(&self, net: NetRef<'_>, af: u16, daddr: &[u8; 16], known_nh: bool) -> Option<Route> {
+        if af == AF_INET6 {
+            return Route::output(net, af, daddr, known_nh);
+        }
         {
             let rcu = ReadGuard::new();
             if let Some(c) = self.cached.get(&rcu) {
@@ -52,17 +59,17 @@ impl RouteCache {
                 // was replaced, so under `rcu` `rt` is live; `dst_hold_safe` fails if the
                 // route is already being released.
                 unsafe {
-                    if c.daddr == daddr
+                    if c.daddr == *daddr
                         && c.known_nh == known_nh
-                        && bindings::ipvs_rs_rt_valid(c.rt)
-                        && bindings::ipvs_rs_rt_hold_safe(c.rt)
+                        && bindings::ipvs_rs_dst_valid(c.dst)
+                        && bindings::ipvs_rs_dst_hold_safe(c.dst)
                     {
-                        return Some(Route::from_held(c.rt, c.saddr));
+                        return Some(Route::from_held(c.dst, c.saddr, c.local));
                     }
                 }
             }
         }
-        let route = Route::output_v4(net, daddr, known_nh)?;
+        let route = Route::output(net, af, daddr, known_nh)?;
         self.store(&route, daddr, known_nh);
         Some(route)
     }
@@ -74,7 +81,7 @@ impl RouteCache {
         let c = self.cached.get(&rcu)?;
         // SAFETY: the entry holds a reference on its route until it is freed, a grace period
         // after it was replaced (see `route`), so `rt` is live under `rcu`.
-        Some(unsafe { bindings::ipvs_rs_dst_mtu(bindings::ipvs_rs_rt_dst(c.rt)) })
+        Some(unsafe { bindings::ipvs_rs_dst_mtu(c.dst) })
     }
 
     /// Forgets the cached route (the dest was edited, as upstream's `__ip_vs_dst_cache_reset`).
@@ -84,12 +91,13 @@ impl RouteCache {
         retire(old);
     }
 
-    fn store(&self, route: &Route, daddr: [u8; 4], known_nh: bool) {
-        let entry = Cached { rcu: Opaque::uninit(), rt: route.raw(), saddr: route.saddr, daddr, known_nh };
+    fn store(&self, route: &Route, daddr: &[u8; 16], known_nh: bool) {
+        let entry =
+            Cached { rcu: Opaque::uninit(), dst: route.raw(), saddr: route.saddr, daddr: *daddr, known_nh, local: route.is_local() };
         // Without memory the route is simply not cached.
         let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else { return };
         // SAFETY: `route` holds a reference, so the route is live; the entry takes its own.
-        unsafe { bindings::ipvs_rs_rt_hold(route.raw()) };
+        unsafe { bindings::ipvs_rs_dst_hold(route.raw()) };
         // SAFETY: the entry is freed only by `retire` (after a grace period) or by the cache's
         // drop (when no reader is left).
         let old = unsafe { self.cached.swap(KBox::into_raw(entry)) };
@@ -126,7 +134,7 @@ unsafe fn free_entry(p: *mut Cached) {
     // SAFETY: per the contract we own the entry and its route reference.
     unsafe {
         let entry = KBox::from_raw(p);
-        bindings::ipvs_rs_ip_rt_put(entry.rt);
+        bindings::dst_release(entry.dst);
     }
 }
 

@@ -5,32 +5,47 @@
 
 use super::bindings;
 use super::NetRef;
+use crate::ipvs_core::uapi::AF_INET6;
 use core::marker::PhantomData;
 
 /// A packet owned by the current hook invocation.
 pub(crate) struct Skb<'a> {
     raw: *mut bindings::sk_buff,
+    /// `AF_INET` or `AF_INET6`: the family of the network header (the hook's).
+    af: u16,
     _life: PhantomData<&'a mut bindings::sk_buff>,
 }
 
-/// A route from `ip_route_output_flow`; the reference is dropped unless given to a packet.
+/// A route (a counted `dst_entry` reference), dropped unless given to a packet.
 pub(crate) struct Route {
-    rt: *mut bindings::rtable,
-    /// The source address the route chose, in network byte order.
-    pub(crate) saddr: [u8; 4],
+    dst: *mut bindings::dst_entry,
+    /// The source address the route chose (IPv4 routes; zero for IPv6), in network byte
+    /// order.
+    pub(crate) saddr: [u8; 16],
+    /// The route delivers to this host.
+    local: bool,
 }
 
 impl Drop for Route {
     fn drop(&mut self) {
-        // SAFETY: we hold one reference on `rt`.
-        unsafe { bindings::ipvs_rs_ip_rt_put(self.rt) };
+        // SAFETY: we hold one reference on `dst`.
+        unsafe { bindings::dst_release(self.dst) };
     }
 }
 
 impl Route {
-    /// Looks up the route to `daddr`. With `known_nh`, `daddr` is the next hop even when the
-    /// packet's destination address differs (direct routing keeps the VIP as destination).
-    pub(crate) fn output_v4(net: NetRef<'_>, daddr: [u8; 4], known_nh: bool) -> Option<Route> {
+    /// Looks up the route to `daddr` of family `af`. With `known_nh`, `daddr` is the next
+    /// hop even when the packet's destination address differs (direct routing keeps the VIP
+    /// as destination).
+    pub(crate) fn output(net: NetRef<'_>, af: u16, daddr: &[u8; 16], known_nh: bool) -> Option<Route> {
+        if af == AF_INET6 {
+            Self::output_v6(net, daddr, known_nh)
+        } else {
+            Self::output_v4(net, [daddr[0], daddr[1], daddr[2], daddr[3]], known_nh)
+        }
+    }
+
+    fn output_v4(net: NetRef<'_>, daddr: [u8; 4], known_nh: bool) -> Option<Route> {
         let mut fl4 = bindings::flowi4 {
             daddr: u32::from_ne_bytes(daddr),
             __fl_common: bindings::flowi_common {
@@ -44,33 +59,63 @@ impl Route {
         if rt.is_null() || (rt as usize) >= (-4095isize) as usize {
             return None;
         }
-        Some(Route { rt, saddr: fl4.saddr.to_ne_bytes() })
+        // SAFETY: `rt` is a live route we hold a reference on; its dst is its first member.
+        let (dst, local) = unsafe { (bindings::ipvs_rs_rt_dst(rt), bindings::ipvs_rs_rt_is_local(rt)) };
+        Some(Route { dst, saddr: v4_to_16(fl4.saddr.to_ne_bytes()), local })
+    }
+
+    /// `ip6_route_output`; with `known_nh` the kernel makes an uncached clone whose gateway
+    /// is `daddr` (`FLOWI_FLAG_KNOWN_NH`), for direct routing.
+    fn output_v6(net: NetRef<'_>, daddr: &[u8; 16], known_nh: bool) -> Option<Route> {
+        let mut fl6 = bindings::flowi6 {
+            __fl_common: bindings::flowi_common {
+                flowic_flags: if known_nh { bindings::FLOWI_FLAG_KNOWN_NH as u8 } else { 0 },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        fl6.daddr.in6_u.u6_addr8 = *daddr;
+        // SAFETY: `net` is live; `fl6` is a valid flow key on our stack. The result is never
+        // null: a failed lookup gives a counted route with `error` set.
+        let dst = unsafe { bindings::ipvs_rs_ip6_route_output(net.as_ptr(), &mut fl6) };
+        if dst.is_null() {
+            return None;
+        }
+        // SAFETY: `dst` is a live route we hold a reference on.
+        let (error, local) = unsafe { (bindings::ipvs_rs_dst_error(dst), bindings::ipvs_rs_dst_dev_is_loopback(dst)) };
+        let route = Route { dst, saddr: [0; 16], local };
+        (error == 0).then_some(route)
     }
 
     /// The route, for a cache to hold its own reference on.
-    pub(super) fn raw(&self) -> *mut bindings::rtable {
-        self.rt
+    pub(super) fn raw(&self) -> *mut bindings::dst_entry {
+        self.dst
     }
 
     /// A route from a reference the caller took (and gives to the new `Route`).
     ///
     /// # Safety
     ///
-    /// The caller must own one reference on the live route `rt`.
-    pub(super) unsafe fn from_held(rt: *mut bindings::rtable, saddr: [u8; 4]) -> Route {
-        Route { rt, saddr }
+    /// The caller must own one reference on the live route `dst`, and `saddr`/`local` must
+    /// be what its lookup gave.
+    pub(super) unsafe fn from_held(dst: *mut bindings::dst_entry, saddr: [u8; 16], local: bool) -> Route {
+        Route { dst, saddr, local }
     }
 
     pub(crate) fn mtu(&self) -> u32 {
-        // SAFETY: `rt` is a live route we hold a reference on.
-        unsafe { bindings::ipvs_rs_dst_mtu(bindings::ipvs_rs_rt_dst(self.rt)) }
+        // SAFETY: `dst` is a live route we hold a reference on.
+        unsafe { bindings::ipvs_rs_dst_mtu(self.dst) }
     }
 
     /// The route delivers to this host.
     pub(crate) fn is_local(&self) -> bool {
-        // SAFETY: as in `mtu`.
-        unsafe { bindings::ipvs_rs_rt_is_local(self.rt) }
+        self.local
     }
+}
+
+/// An IPv4 address in the 16-byte form.
+fn v4_to_16(a: [u8; 4]) -> [u8; 16] {
+    crate::ipvs_core::ip::v4_to_16(a)
 }
 
 /// The first `len` bytes of a packet from its network header, made linear and private by
@@ -112,11 +157,19 @@ impl Writable<'_, '_> {
         true
     }
 
-    /// Updates the L4 checksum at `csum_off` for a 4-byte field change (an address, so part
-    /// of the pseudo-header) or a 2-byte change (a port), honouring CHECKSUM_PARTIAL.
+    /// Updates the L4 checksum at `csum_off` for a 16-byte (an IPv6 address) or 4-byte field
+    /// change (an IPv4 address; both part of the pseudo-header) or a 2-byte change (a port),
+    /// honouring CHECKSUM_PARTIAL.
     pub(crate) fn l4_csum_replace(&mut self, csum_off: usize, from: &[u8], to: &[u8], pseudo: bool) -> bool {
         let Some(p) = self.at(csum_off, 2) else { return false };
         let raw = self.skb.raw;
+        if let (Ok(from), Ok(to)) = (<&[u8; 16]>::try_from(from), <&[u8; 16]>::try_from(to)) {
+            let (from, to) = (addr_words(from), addr_words(to));
+            // SAFETY: `p` points at a 2-byte checksum in the writable linear area of `raw`;
+            // `from` and `to` are four words each on our stack.
+            unsafe { bindings::inet_proto_csum_replace16(p.cast(), raw, from.as_ptr(), to.as_ptr(), pseudo) };
+            return true;
+        }
         // SAFETY: `p` points at a 2-byte checksum in the writable linear area of `raw`.
         unsafe {
             match (from, to) {
@@ -130,9 +183,9 @@ impl Writable<'_, '_> {
         true
     }
 
-    /// Recomputes the IPv4 header checksum.
+    /// Recomputes the IPv4 header checksum (IPv6 has none: nothing to do).
     pub(crate) fn ip_send_check(&mut self) -> bool {
-        self.ipv4_send_check_at(0)
+        self.skb.af == AF_INET6 || self.ipv4_send_check_at(0)
     }
 
     /// Recomputes the checksum of the IPv4 header at `offset` (the packet's own at 0, or the
@@ -151,8 +204,12 @@ impl Writable<'_, '_> {
     }
 
     /// Fills in the checksum of the ICMP message at `offset`, which runs to the end of the
-    /// packet, and marks the packet's checksum as verified (upstream's `ip_vs_nat_icmp`).
+    /// packet, and marks the packet's checksum as verified (upstream's `ip_vs_nat_icmp`). An
+    /// ICMPv6 checksum covers the pseudo-header too, from the addresses as they are now.
     pub(crate) fn icmp_csum_fill(&mut self, offset: usize) -> bool {
+        if self.skb.af == AF_INET6 {
+            return self.ipv6_full_csum(offset, crate::ipvs_core::icmp::CSUM_OFF, IPPROTO_ICMPV6);
+        }
         let Some(p) = self.at(offset + crate::ipvs_core::icmp::CSUM_OFF, 2) else { return false };
         let Ok(off) = u32::try_from(self.skb.nh() + offset) else { return false };
         let raw = self.skb.raw;
@@ -174,9 +231,12 @@ impl Writable<'_, '_> {
     }
 
     /// Computes the whole UDP checksum of the datagram at `udp_off` (from the addresses in
-    /// the IPv4 header as they are now), zero sent as all ones, and marks the packet's
+    /// the IP header as they are now), zero sent as all ones, and marks the packet's
     /// checksum as verified (upstream's "full checksum calculation" in the UDP NAT handlers).
     pub(crate) fn udp_full_csum(&mut self, udp_off: usize) -> bool {
+        if self.skb.af == AF_INET6 {
+            return self.ipv6_full_csum(udp_off, 6, IPPROTO_UDP);
+        }
         let (Some(src), Some(dst)) = (self.read::<4>(12), self.read::<4>(16)) else { return false };
         let Some(p) = self.at(udp_off + 6, 2) else { return false };
         let Ok(off) = u32::try_from(self.skb.nh() + udp_off) else { return false };
@@ -188,6 +248,32 @@ impl Writable<'_, '_> {
             // The checksum field counts as zero in the sum.
             core::ptr::write_bytes(p, 0, 2);
             let mut sum = bindings::ipvs_rs_udp4_full_csum(raw, off, u32::from_ne_bytes(src), u32::from_ne_bytes(dst));
+            if sum == 0 {
+                sum = 0xffff;
+            }
+            core::ptr::copy_nonoverlapping(sum.to_ne_bytes().as_ptr(), p, 2);
+            bindings::ipvs_rs_skb_csum_unnecessary(raw);
+        }
+        true
+    }
+
+    /// The whole checksum of the `protocol` message at `off` (UDP or ICMPv6, which runs to
+    /// the end of the packet), its field at `csum_rel` in it, over the IPv6 pseudo-header of
+    /// the addresses as they are now; zero is sent as all ones.
+    fn ipv6_full_csum(&mut self, off: usize, csum_rel: usize, protocol: u8) -> bool {
+        let (Some(src), Some(dst)) = (self.read::<16>(8), self.read::<16>(24)) else { return false };
+        let Some(p) = self.at(off + csum_rel, 2) else { return false };
+        let Ok(skb_off) = u32::try_from(self.skb.nh() + off) else { return false };
+        let raw = self.skb.raw;
+        let addr = |a: [u8; 16]| bindings::in6_addr { in6_u: bindings::in6_addr__bindgen_ty_1 { u6_addr8: a } };
+        let (src, dst) = (addr(src), addr(dst));
+        // SAFETY: `raw` is live and the checksum field is in its writable linear part
+        // (checked by `at`); skb_checksum reads the rest wherever it lies; the addresses are
+        // on our stack.
+        unsafe {
+            // The checksum field counts as zero in the sum.
+            core::ptr::write_bytes(p, 0, 2);
+            let mut sum = bindings::ipvs_rs_ipv6_full_csum(raw, skb_off, &src, &dst, protocol);
             if sum == 0 {
                 sum = 0xffff;
             }
@@ -220,9 +306,15 @@ impl Verdict {
 impl<'a> Skb<'a> {
     /// # Safety
     ///
-    /// `raw` must be a live skb owned by the caller (a netfilter hook) for `'a`.
-    pub(crate) unsafe fn from_raw(raw: *mut bindings::sk_buff) -> Self {
-        Skb { raw, _life: PhantomData }
+    /// `raw` must be a live skb owned by the caller (a netfilter hook) for `'a`, whose
+    /// network header is of family `af` (`AF_INET` or `AF_INET6`).
+    pub(crate) unsafe fn from_raw(raw: *mut bindings::sk_buff, af: u16) -> Self {
+        Skb { raw, af, _life: PhantomData }
+    }
+
+    /// The family of the packet's network header.
+    pub(crate) fn af(&self) -> u16 {
+        self.af
     }
 
     fn nh(&self) -> usize {
@@ -285,7 +377,13 @@ impl<'a> Skb<'a> {
     pub(crate) fn icmp_csum_ok(&mut self, offset: usize) -> bool {
         let Ok(off) = u32::try_from(self.nh() + offset) else { return false };
         // SAFETY: live skb we own; the check reads the packet and may set its checksum state.
-        unsafe { bindings::ipvs_rs_icmp_csum_ok(self.raw, off) }
+        unsafe {
+            if self.af == AF_INET6 {
+                bindings::ipvs_rs_icmpv6_csum_ok(self.raw, off)
+            } else {
+                bindings::ipvs_rs_icmp_csum_ok(self.raw, off)
+            }
+        }
     }
 
     /// Makes the first `len` bytes from the network header linear and private to us, and
@@ -303,12 +401,12 @@ impl<'a> Skb<'a> {
 
     /// Replaces the packet's route.
     pub(crate) fn set_route(&mut self, route: Route) {
-        let rt = route.rt;
+        let dst = route.dst;
         core::mem::forget(route);
         // SAFETY: the skb takes over our route reference.
         unsafe {
             bindings::ipvs_rs_skb_dst_drop(self.raw);
-            bindings::ipvs_rs_skb_dst_set(self.raw, bindings::ipvs_rs_rt_dst(rt));
+            bindings::ipvs_rs_skb_dst_set(self.raw, dst);
         }
     }
 
@@ -344,8 +442,17 @@ impl<'a> Skb<'a> {
         unsafe { bindings::ipvs_rs_ip_select_ident(net.as_ptr(), self.raw) };
     }
 
-    /// Tells the sender the path MTU (ICMP fragmentation needed).
-    pub(crate) fn icmp_frag_needed(&self, mtu: u32) {
+    /// Tells the sender the path MTU (ICMP fragmentation needed, ICMPv6 packet too big).
+    pub(crate) fn icmp_frag_needed(&mut self, net: NetRef<'_>, mtu: u32) {
+        if self.af == AF_INET6 {
+            // SAFETY: live skb we own and live net; a local packet (no device yet) is
+            // answered from the loopback device, as upstream does.
+            unsafe {
+                bindings::ipvs_rs_skb_dev_default(self.raw, net.as_ptr());
+                bindings::ipvs_rs_icmpv6_send(self.raw, ICMPV6_PKT_TOOBIG, 0, mtu);
+            }
+            return;
+        }
         // SAFETY: live skb with an IPv4 header; icmp_send only reads it.
         unsafe { bindings::ipvs_rs_icmp_send_frag_needed(self.raw, mtu) };
     }
@@ -403,15 +510,32 @@ impl<'a> Skb<'a> {
         Verdict::Stolen
     }
 
-    /// Tells the sender its packet's TTL ran out.
-    pub(crate) fn icmp_ttl_exceeded(&self) {
-        // SAFETY: as in `icmp_frag_needed`.
+    /// Tells the sender its packet's TTL (hop limit) ran out.
+    pub(crate) fn icmp_ttl_exceeded(&mut self) {
+        if self.af == AF_INET6 {
+            // SAFETY: live skb we own; the error leaves from the device of the packet's
+            // incoming route, as upstream's `decrement_ttl` sends it.
+            unsafe {
+                bindings::ipvs_rs_skb_dev_from_dst(self.raw);
+                bindings::ipvs_rs_icmpv6_send(self.raw, ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT, 0);
+            }
+            return;
+        }
+        // SAFETY: live skb with an IPv4 header; icmp_send only reads it.
         unsafe { bindings::ipvs_rs_icmp_send_ttl_exceeded(self.raw) };
     }
 
     /// Tells the sender nothing serves its port (no dest available).
-    pub(crate) fn icmp_port_unreachable(&self) {
-        // SAFETY: as in `icmp_frag_needed`.
+    pub(crate) fn icmp_port_unreachable(&mut self, net: NetRef<'_>) {
+        if self.af == AF_INET6 {
+            // SAFETY: as in `icmp_frag_needed`.
+            unsafe {
+                bindings::ipvs_rs_skb_dev_default(self.raw, net.as_ptr());
+                bindings::ipvs_rs_icmpv6_send(self.raw, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0);
+            }
+            return;
+        }
+        // SAFETY: live skb with an IPv4 header; icmp_send only reads it.
         unsafe { bindings::ipvs_rs_icmp_send_port_unreach(self.raw) };
     }
 
@@ -468,7 +592,7 @@ impl<'a> Skb<'a> {
     /// after IPVS rewrote the packet (upstream's `ip_vs_update_conntrack`): `Source` is the
     /// real server's address and port after a NAT request, `Destination` the virtual service
     /// after a NAT reply. Only entries seen in their original direction are changed.
-    pub(crate) fn set_conntrack_reply(&mut self, side: ReplySide, addr: [u8; 4], port: [u8; 2]) {
+    pub(crate) fn set_conntrack_reply(&mut self, side: ReplySide, addr: &[u8; 16], port: [u8; 2]) {
         let mut ctinfo = 0;
         // SAFETY: live skb.
         let ct = unsafe { bindings::ipvs_rs_nf_ct_get(self.raw, &mut ctinfo) };
@@ -485,10 +609,12 @@ impl<'a> Skb<'a> {
             }
             let mut tuple = *bindings::ipvs_rs_nf_ct_reply_tuple(ct);
             let (ip, l4) = match side {
-                ReplySide::Source => (&mut tuple.src.u3.ip, &mut tuple.src.u.all),
-                ReplySide::Destination => (&mut tuple.dst.u3.ip, &mut tuple.dst.u.all),
+                ReplySide::Source => (&mut tuple.src.u3.all, &mut tuple.src.u.all),
+                ReplySide::Destination => (&mut tuple.dst.u3.all, &mut tuple.dst.u.all),
             };
-            *ip = u32::from_ne_bytes(addr);
+            // The 16 bytes of `nf_inet_addr`: an IPv4 address has zeros after its 4, as the
+            // tuples conntrack makes have.
+            *ip = addr_words(addr);
             if u32::from(tuple.dst.protonum) != bindings::IPPROTO_ICMP {
                 *l4 = u16::from_ne_bytes(port);
             }
@@ -505,7 +631,11 @@ impl<'a> Skb<'a> {
         // SAFETY: live skb we own; `net` is its netns. ip_route_me_harder replaces the skb's
         // dst (it may reallocate headroom, which keeps `self.raw` valid) and never frees it.
         unsafe {
-            bindings::ipvs_rs_skb_route_is_local(self.raw) || bindings::ipvs_rs_ip_route_me_harder(net.as_ptr(), self.raw) == 0
+            if self.af == AF_INET6 {
+                bindings::ipvs_rs_skb_dst_dev_is_loopback(self.raw) || bindings::ipvs_rs_ip6_route_me_harder(net.as_ptr(), self.raw) == 0
+            } else {
+                bindings::ipvs_rs_skb_route_is_local(self.raw) || bindings::ipvs_rs_ip_route_me_harder(net.as_ptr(), self.raw) == 0
+            }
         }
     }
 
@@ -565,10 +695,38 @@ impl<'a> Skb<'a> {
     /// so it cannot be touched again; the hook returns the [`Verdict::Stolen`] this gives.
     #[must_use]
     pub(crate) fn local_out(self, net: NetRef<'_>) -> Verdict {
-        // SAFETY: we own the skb and hand it over; ip_local_out frees it on every path.
-        unsafe { bindings::ip_local_out(net.as_ptr(), core::ptr::null_mut(), self.raw) };
+        // SAFETY: we own the skb and hand it over; ip_local_out and ip6_local_out free it on
+        // every path.
+        unsafe {
+            if self.af == AF_INET6 {
+                bindings::ip6_local_out(net.as_ptr(), core::ptr::null_mut(), self.raw);
+            } else {
+                bindings::ip_local_out(net.as_ptr(), core::ptr::null_mut(), self.raw);
+            }
+        }
         Verdict::Stolen
     }
+}
+
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
+
+/// ICMPv6 types and codes (include/uapi/linux/icmpv6.h).
+const ICMPV6_DEST_UNREACH: u8 = 1;
+const ICMPV6_PORT_UNREACH: u8 = 4;
+const ICMPV6_PKT_TOOBIG: u8 = 2;
+const ICMPV6_TIME_EXCEED: u8 = 3;
+const ICMPV6_EXC_HOPLIMIT: u8 = 0;
+
+/// A 16-byte address as the four words of `nf_inet_addr.all`.
+pub(super) fn addr_words(a: &[u8; 16]) -> [u32; 4] {
+    let mut w = [0u32; 4];
+    for (x, b) in w.iter_mut().zip(a.chunks_exact(4)) {
+        if let &[b0, b1, b2, b3] = b {
+            *x = u32::from_ne_bytes([b0, b1, b2, b3]);
+        }
+    }
+    w
 }
 
 /// What [`Skb::gather_fragments`] did with a fragment.

@@ -8,7 +8,7 @@ pub(crate) mod nat;
 pub(crate) mod tun;
 
 use crate::conn::ConnData;
-use crate::ipvs_core::packet::Ipv4;
+use crate::ipvs_core::ip::IpHeader;
 use crate::sys::skb::{Route, Skb, Verdict};
 use crate::sys::NetRef;
 
@@ -16,8 +16,8 @@ use crate::sys::NetRef;
 pub(crate) struct Tx<'a> {
     pub(crate) net: NetRef<'a>,
     pub(crate) conn: &'a ConnData,
-    /// The packet's IPv4 header as parsed on entry.
-    pub(crate) ip: &'a Ipv4,
+    /// The packet's network header as parsed on entry.
+    pub(crate) ip: &'a IpHeader,
     /// Seen at LOCAL_OUT (a local client): the packet continues on its new route by itself
     /// rather than being sent by us.
     pub(crate) local: bool,
@@ -42,7 +42,7 @@ pub(crate) enum RouteMode {
 pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Result<Route, Verdict> {
     let (ip, conn) = (tx.ip, tx.conn);
     let known_nh = mode == RouteMode::KnownNextHop;
-    let rt = conn.dest.route.route(tx.net, conn.daddr, known_nh).ok_or(Verdict::Drop)?;
+    let rt = conn.dest.route.route(tx.net, conn.dest.af, &conn.daddr, known_nh).ok_or(Verdict::Drop)?;
     if rt.is_local() {
         return Err(Verdict::Drop);
     }
@@ -53,7 +53,8 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
     // Decrement the TTL (of the inner header when tunnelling), keeping the checksum right;
     // before the MTU check, as upstream's `__ip_vs_get_out_rt`: a "fragmentation needed"
     // quotes the packet with its TTL already decremented.
-    let ttl_done = skb.make_writable(ip.ihl_bytes).is_some_and(|mut w| w.write(8, &[ip.ttl - 1]) && w.ip_send_check());
+    let ttl_done =
+        skb.make_writable(ip.l4_off).is_some_and(|mut w| w.write(ip.ttl_off(), &[ip.ttl - 1]) && w.ip_send_check());
     if !ttl_done {
         return Err(Verdict::Drop);
     }
@@ -63,7 +64,7 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
     };
     let mtu = rt.mtu().saturating_sub(overhead);
     if df_matters && skb.len() > mtu && ip.dont_fragment && !skb.is_gso() {
-        skb.icmp_frag_needed(mtu);
+        skb.icmp_frag_needed(tx.net, mtu);
         return Err(Verdict::Drop);
     }
     Ok(rt)

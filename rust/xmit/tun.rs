@@ -17,9 +17,9 @@ pub(crate) fn xmit(tx: &Tx<'_>, mut skb: Skb<'_>, pmtu_disc: bool) -> Verdict {
     };
     let Ok(inner_len) = u16::try_from(skb.len()) else { return Verdict::Drop };
     // The inner TTL was decremented by route_out; the outer header starts from it.
-    let inner = crate::ipvs_core::packet::Ipv4 { ttl: ip.ttl.saturating_sub(1), ..*ip };
     let df = pmtu_disc && ip.dont_fragment;
-    let Some(outer) = ipip_header(&inner, inner_len, rt.saddr, tx.conn.daddr, df) else {
+    let v4 = |a: &[u8; 16]| [a[0], a[1], a[2], a[3]];
+    let Some(outer) = ipip_header(ip.tos, ip.ttl.saturating_sub(1), inner_len, v4(&rt.saddr), v4(&tx.conn.daddr), df) else {
         return Verdict::Drop;
     };
     if !skb.push_ipv4_header(&outer, HEADROOM) || !skb.tunnel_offloads() {
