@@ -21,6 +21,10 @@
 #    packet brings it down to 1380;
 #  - nat_icmp_send (NAT): a real server's datagram from its service port that belongs to no
 #    connection is dropped and answered "port unreachable" with 1, and passes with 0;
+#  - schedule_icmp: a "fragmentation needed" about a reply of a flow the director has no
+#    connection for is left to the director's stack with 0 (no connection, no real server
+#    hears of it), and with 1 gets a connection scheduled for that flow (in -Lnc) and goes to
+#    its real server, whose path MTU to the client drops;
 #  - the ICMP packets are counted on the service (`--stats`).
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
@@ -75,6 +79,27 @@ nat_icmp_send_case() {
     done
 }
 
+# schedule_icmp_case O: errors for client ports 42008 (schedule_icmp=0) and 42009 (=1), which
+# no connection has; the rr service's next dest is the real server that has not heard yet
+schedule_icmp_case() {
+    local o=$1 v port i m1 m2
+    for v in 0 1; do
+        port=4200$((8 + v))
+        lvs sysctl -qw net.ipv4.vs.schedule_icmp=$v
+        ag_to "$o" "sched$v" icmp fragneeded $VIP 80 $port 1280
+        # With 1 the error reaches the other real server; with 0 nothing comes, and the
+        # listing below shows that no connection was made.
+        for ((i = 0; i < 50 && v == 1; i++)); do
+            m1=$(pmtu_to_client "$RS1") m2=$(pmtu_to_client "$RS2")
+            [ -n "$m1" ] && [ -n "$m2" ] && break
+            nap 0.2
+        done
+        echo "schedule_icmp=$v: path MTU to the client: RS1 $(pmtu_to_client "$RS1") RS2 $(pmtu_to_client "$RS2")" >> "$o"
+        capture_fn "$o" lvs sh -c "ipvsadm -Lnc | awk '\$4 ~ /:$port\$/ {print \$1, \$3, \$4, \$5, \$6}'"
+    done
+    lvs sysctl -qw net.ipv4.vs.schedule_icmp=0
+}
+
 one_mode() {
     local o=$1 mode=$2 flag i m1 m2
     case $mode in nat) flag=-m ;; dr) flag=-g ;; tun) flag=-i ;; esac
@@ -106,6 +131,7 @@ RULES
     done
     echo "path MTU to the client after: RS1 ${m1:-none} RS2 ${m2:-none}" >> "$o"
     [ "$mode" = tun ] && tunnel_error "$o"
+    schedule_icmp_case "$o"
     # Stock's --stats show the traffic only once its estimator has run over it.
     estimator_rounds
     capture_fn "$o" lvs ipvsadm -Ln --stats --exact -u $VIP:80
@@ -127,6 +153,10 @@ validate_mode() {
     expect_grep "$f" "^conn: RS[12]$" "$mode: the UDP connection was answered"
     expect_grep "$f" "^path MTU to the client after: RS. (1280 RS. none|none RS. 1280)$" \
         "$mode: the fragmentation needed reached the connection's real server"
+    expect_grep "$f" "^schedule_icmp=1: path MTU to the client: RS1 1280 RS2 1280$" \
+        "$mode: schedule_icmp=1: an error without a connection is scheduled to the other real server"
+    expect_grep "$f" "^UDP UDP 10.0.0.2:42009 10.0.0.100:80 172.16.[12].2:80$" \
+        "$mode: schedule_icmp=1: ... with a connection made for its flow"
     [ "$mode" = tun ] && expect_grep "$f" "^tunnel error: the director's path MTU to the real server 1400, the client's to the VIP 1480$" \
         "$mode: a router's fragmentation needed about an IPIP packet reached the client, less the outer header"
 }

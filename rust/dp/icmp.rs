@@ -7,14 +7,19 @@
 //! packet, with the tunnel's overhead taken off a "fragmentation needed". An error does not
 //! keep its connection alive.
 //!
-//! Not handled: `schedule_icmp` (a connection made for an error that finds none); such
-//! errors are left to the stack.
+//! An error from the client's side that finds no connection is left to the stack, unless
+//! `schedule_icmp` is set: then a connection is scheduled for the flow it quotes, as if the
+//! client had opened it, and the error goes to the dest chosen (upstream's
+//! `ip_vs_try_to_schedule` with the inverse header; for a director that did not see the
+//! connection, behind ECMP or after a failover).
 
 use super::reply::pass_reply;
-use super::{count_in, count_out, IpvsNet};
+use crate::conn::ConnData;
+use super::request::{self, Conn};
+use super::{count_in, count_out, IpvsNet, L4Packet};
 use crate::ipvs_core::icmp::{self, Quoted};
 use crate::ipvs_core::ip::{IpHeader, IPV6_HLEN};
-use crate::ipvs_core::packet::conn_hash;
+use crate::ipvs_core::packet::{conn_hash, TcpFlags};
 use crate::ipvs_core::sysctl;
 use crate::ipvs_core::uapi::{fwd, tun_type, AF_INET};
 use crate::sys::rcu::ReadGuard;
@@ -113,34 +118,60 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ip
     // The quoted reply's destination is the client.
     let (client, virt) = ((q.daddr, err.dport), (q.saddr, err.sport));
     let hash = conn_hash(q.protocol, &client.0, client.1, ipvs.dp.seed);
-    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_in(q.af, q.protocol, &client, &virt)) else {
-        return Verdict::Accept;
+    let (conn, scheduled) = match ipvs.conns.lookup(hash, |c| c.matches_in(q.af, q.protocol, &client, &virt)) {
+        Some(c) => (Conn::Table(c), false),
+        None if ipvs.sysctls.get(sysctl::idx::SCHEDULE_ICMP) == 0 => return Verdict::Accept,
+        None => match schedule(ipvs, net, &mut skb, err, hash) {
+            Ok(Some(c)) => (c, true),
+            Ok(None) => return Verdict::Accept,
+            Err(v) => return v,
+        },
     };
-    let d = conn.data();
-    // Only a translated error needs its checksum checked first (upstream checks it for NAT).
-    let verdict = if d.fwd == fwd::MASQ && !skb.icmp_csum_ok(ip.l4_off) {
-        Verdict::Drop
-    } else {
-        count_in(ipvs, d, skb.len());
-        let tx = Tx { net, conn: d, ip, local };
-        match d.fwd {
-            fwd::MASQ => xmit::nat::xmit_icmp_in(&tx, skb, &err.quoted),
-            fwd::DROUTE => {
-                d.count_in_packet();
-                xmit::dr::xmit(&tx, skb)
-            }
-            fwd::TUNNEL => {
-                d.count_in_packet();
-                xmit::tun::xmit(&tx, skb, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0)
-            }
-            _ => {
-                d.count_in_packet();
-                Verdict::Accept
-            }
-        }
-    };
-    conn.release_quietly();
+    let verdict = relay_in(ipvs, net, skb, ip, err, local, conn.data());
+    match conn {
+        // A connection this error found: the error does not keep it alive. One it made
+        // starts its timer now, as upstream's put of a new connection does.
+        Conn::Table(c) if !scheduled => c.release_quietly(),
+        Conn::Table(c) => drop(c),
+        Conn::OnePacket(d) => d.discard(),
+    }
     verdict
+}
+
+/// `schedule_icmp`: a connection for the flow an error quotes (a reply, VIP to client), made
+/// as the client's packet opening it would make it (`ip_vs_try_to_schedule` with the inverse
+/// header: TCP needs no SYN here, only the quoted ports).
+fn schedule(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, err: &IcmpError, hash: u32) -> Result<Option<Conn>, Verdict> {
+    let q = &err.quoted.ip;
+    let opening = L4Packet {
+        ip: IpHeader { saddr: q.daddr, daddr: q.saddr, ..*q },
+        sport: err.dport,
+        dport: err.sport,
+        complete: true,
+        tcp: TcpFlags { syn: true, ..TcpFlags::default() },
+    };
+    request::new_conn(ipvs, net, skb, &opening, hash)
+}
+
+/// Relays an error from the client's side to the real server of its connection `d`.
+fn relay_in(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpHeader, err: &IcmpError, local: bool, d: &ConnData) -> Verdict {
+    // Only a translated error needs its checksum checked first (upstream checks it for NAT).
+    if d.fwd == fwd::MASQ && !skb.icmp_csum_ok(ip.l4_off) {
+        return Verdict::Drop;
+    }
+    count_in(ipvs, d, skb.len());
+    let tx = Tx { net, conn: d, ip, local };
+    if d.fwd == fwd::MASQ {
+        return xmit::nat::xmit_icmp_in(&tx, skb, &err.quoted);
+    }
+    // The other methods forward the error as it is, and count it as a packet of the
+    // connection.
+    d.count_in_packet();
+    match d.fwd {
+        fwd::DROUTE => xmit::dr::xmit(&tx, skb),
+        fwd::TUNNEL => xmit::tun::xmit(&tx, skb, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0),
+        _ => Verdict::Accept,
+    }
 }
 
 /// An error on its way out to a client about a packet the client sent (from the real server

@@ -22,7 +22,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 /// A connection found or made for a packet.
-enum Conn {
+pub(super) enum Conn {
     /// In the table.
     Table(ConnRef<ConnData>),
     /// One-packet scheduling: lives for this packet only.
@@ -30,7 +30,7 @@ enum Conn {
 }
 
 impl Conn {
-    fn data(&self) -> &ConnData {
+    pub(super) fn data(&self) -> &ConnData {
         match self {
             Conn::Table(c) => c.data(),
             Conn::OnePacket(d) => d,
@@ -134,7 +134,7 @@ fn leave(svc: &Service, net: NetRef<'_>, skb: &mut Skb<'_>, dport: [u8; 2]) -> V
 
 /// Schedules a new connection (`*_conn_schedule` and `ip_vs_schedule`): `Ok(None)` when the
 /// packet is not for a virtual service, `Err` with the verdict when it must not pass.
-fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<Option<Conn>, Verdict> {
+pub(super) fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<Option<Conn>, Verdict> {
     let ip = &pkt.ip;
     // Only a SYN opens a TCP connection (any non-RST packet with sloppy_tcp); anything else
     // is left to the local stack.

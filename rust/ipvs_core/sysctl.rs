@@ -122,6 +122,7 @@ pub mod idx {
     pub const CONNTRACK: usize = index("conntrack");
     pub const SNAT_REROUTE: usize = index("snat_reroute");
     pub const NAT_ICMP_SEND: usize = index("nat_icmp_send");
+    pub const SCHEDULE_ICMP: usize = index("schedule_icmp");
     pub const IGNORE_TUNNELED: usize = index("ignore_tunneled");
     pub const EXPIRE_NODEST_CONN: usize = index("expire_nodest_conn");
     pub const EXPIRE_QUIESCENT_TEMPLATE: usize = index("expire_quiescent_template");
