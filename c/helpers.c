@@ -91,7 +91,8 @@ bool ipvs_rs_skb_route_is_local(const struct sk_buff *skb) { return skb_rtable(s
 int ipvs_rs_ip_route_me_harder(struct net *net, struct sk_buff *skb) { return ip_route_me_harder(net, skb->sk, skb, RTN_LOCAL); }
 bool ipvs_rs_dst_hold_safe(struct dst_entry *dst) { return dst_hold_safe(dst); }
 void ipvs_rs_dst_hold(struct dst_entry *dst) { dst_hold(dst); }
-bool ipvs_rs_dst_valid(struct dst_entry *dst) { return dst_check(dst, 0) != NULL; }
+bool ipvs_rs_dst_valid(struct dst_entry *dst, u32 cookie) { return dst_check(dst, cookie) != NULL; }
+u32 ipvs_rs_dst_cookie(struct dst_entry *dst) { return dst->ops->family == AF_INET6 ? rt6_get_cookie(dst_rt6_info(dst)) : 0; }
 int ipvs_rs_dst_error(const struct dst_entry *dst) { return dst->error; }
 bool ipvs_rs_dst_dev_is_loopback(const struct dst_entry *dst) { return dst->dev && (dst->dev->flags & IFF_LOOPBACK); }
 struct dst_entry *ipvs_rs_ip6_route_output(struct net *net, struct flowi6 *fl6) { return ip6_route_output(net, NULL, fl6); }

@@ -13,7 +13,6 @@ use super::bindings;
 use super::rcu::{RcuLink, ReadGuard};
 use super::skb::Route;
 use super::NetRef;
-use crate::ipvs_core::uapi::AF_INET6;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -26,6 +25,9 @@ struct Cached {
     daddr: [u8; 16],
     known_nh: bool,
     local: bool,
+    /// What `dst_check` compares an IPv6 route with (its FIB node's serial number when it
+    /// was looked up, upstream's `dst_cookie`); 0 for IPv4.
+    cookie: u32,
 }
 
 /// The cached route of one real server (none until its first packet).
@@ -45,13 +47,8 @@ impl RouteCache {
     }
 
     /// The route to `daddr` of family `af` (with `known_nh`, as next hop): the cached one
-    /// while it is valid, else a fresh lookup, which is cached in its place. IPv6 routes are
-    /// looked up every time: their validity check needs the route's cookie, which this cache
-    /// does not keep yet.
+    /// while it is valid, else a fresh lookup, which is cached in its place.
     pub(crate) fn route(&self, net: NetRef<'_>, af: u16, daddr: &[u8; 16], known_nh: bool) -> Option<Route> {
-        if af == AF_INET6 {
-            return Route::output(net, af, daddr, known_nh);
-        }
         {
             let rcu = ReadGuard::new();
             if let Some(c) = self.cached.get(&rcu) {
@@ -61,7 +58,7 @@ impl RouteCache {
                 unsafe {
                     if c.daddr == *daddr
                         && c.known_nh == known_nh
-                        && bindings::ipvs_rs_dst_valid(c.dst)
+                        && bindings::ipvs_rs_dst_valid(c.dst, c.cookie)
                         && bindings::ipvs_rs_dst_hold_safe(c.dst)
                     {
                         return Some(Route::from_held(c.dst, c.saddr, c.local));
@@ -92,8 +89,17 @@ impl RouteCache {
     }
 
     fn store(&self, route: &Route, daddr: &[u8; 16], known_nh: bool) {
-        let entry =
-            Cached { rcu: Opaque::uninit(), dst: route.raw(), saddr: route.saddr, daddr: *daddr, known_nh, local: route.is_local() };
+        // SAFETY: `route` holds a reference, so the route is live.
+        let cookie = unsafe { bindings::ipvs_rs_dst_cookie(route.raw()) };
+        let entry = Cached {
+            rcu: Opaque::uninit(),
+            dst: route.raw(),
+            saddr: route.saddr,
+            daddr: *daddr,
+            known_nh,
+            local: route.is_local(),
+            cookie,
+        };
         // Without memory the route is simply not cached.
         let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else { return };
         // SAFETY: `route` holds a reference, so the route is live; the entry takes its own.
