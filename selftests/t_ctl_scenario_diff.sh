@@ -4,8 +4,10 @@
 # errors, listings in every format, save/restore) gives byte-identical output and exit codes
 # with stock ip_vs.ko and with ipvs_rs.ko. Then the same kinds of command for IPv6 (scenario6):
 # services by address and by firewall mark (-6 -f), dests, persistence with prefix lengths
-# (-M 64, and the refused 0 and 129), dests of the other family (refused but for tunnels),
-# addresses no dest may have, listings, --stats, -S/-R round trip and /proc/net/ip_vs.
+# (-M 64, 128, 48, 96), a tunnel dest of the other family, addresses no dest may have,
+# listings, --stats, -S/-R round trip and /proc/net/ip_vs. (ipvsadm itself refuses prefix
+# lengths 0 and 129 and NAT/DR dests of the other family, so the kernel never sees them from
+# here: genl_client.py sends those, in t_genl_malformed.)
 . "${0%/*}/lib.sh"
 
 scenario() {
@@ -77,8 +79,6 @@ scenario6() {
     "${c[@]}" ipvsadm -A -t $v:80 -s rr                       # duplicate: EEXIST
     "${c[@]}" ipvsadm -A -u $v:53 -s sh -b sh-port
     "${c[@]}" ipvsadm -A -t $v:443 -s rr -p 300 -M 64
-    "${c[@]}" ipvsadm -A -t $v:444 -s rr -p 300 -M 0          # prefix length 0: ipvsadm refuses it
-    "${c[@]}" ipvsadm -A -t $v:445 -s rr -p 300 -M 129        # 129: the same
     "${c[@]}" ipvsadm -A -t $v:446 -s rr -p 300 -M 128
     "${c[@]}" ipvsadm -A -f 7 -6 -s rr
     "${c[@]}" ipvsadm -A -f 7 -s rr                           # the same mark in IPv4: another service
@@ -86,10 +86,7 @@ scenario6() {
     "${c[@]}" ipvsadm -a -t $v:80 -r [2001:db8:1::2]:8080 -m -w 2
     "${c[@]}" ipvsadm -a -t $v:80 -r [2001:db8:2::2]:8080 -m -w 3 -x 100 -y 50
     "${c[@]}" ipvsadm -a -t $v:80 -r [2001:db8:2::2]:8080 -m  # duplicate dest
-    "${c[@]}" ipvsadm -a -t $v:80 -r 10.2.0.1:8080 -m         # other family, NAT: ipvsadm refuses it
-    "${c[@]}" ipvsadm -a -t $v:80 -r 10.2.0.1 -g              # other family, DR: the same
     "${c[@]}" ipvsadm -a -t $v:443 -r 10.2.0.1 -i             # other family, tunnel: allowed
-    "${c[@]}" ipvsadm -a -t 10.1.0.5:80 -r [2001:db8:1::7] -m # (no such service)
     "${c[@]}" ipvsadm -a -t $v:443 -r [2001:db8:1::2]:443 -g -w 5
     "${c[@]}" ipvsadm -a -t $v:443 -r [2001:db8:1::3]:443 -i -w 1
     "${c[@]}" ipvsadm -a -t $v:443 -r [ff02::1]:443 -g        # multicast dest: EINVAL
@@ -97,7 +94,6 @@ scenario6() {
     "${c[@]}" ipvsadm -a -u $v:53 -r [2001:db8:1::2]:5353 -m
     "${c[@]}" ipvsadm -a -u $v:53 -r [2001:db8:2::2]:5353 -m
     "${c[@]}" ipvsadm -a -f 7 -6 -r [2001:db8:1::4]:0 -g
-    "${c[@]}" ipvsadm -a -f 7 -r [2001:db8:1::4]:0 -g       # into the IPv4 mark-7 service
     "${c[@]}" ipvsadm -a -f 8 -6 -r [2001:db8:2::4]:0 -g -w 4
     "${c[@]}" ipvsadm -Ln
     "${c[@]}" ipvsadm -L -n --stats
@@ -106,7 +102,6 @@ scenario6() {
     "${c[@]}" ipvsadm -L -n -f 7 -6
     "${c[@]}" ipvsadm -L -n -t $v:81                          # no such service
     "${c[@]}" ipvsadm -E -t $v:443 -s wlc -p 600 -M 96
-    "${c[@]}" ipvsadm -E -t $v:443 -s wlc -p 600 -M 129       # refused on edit too
     "${c[@]}" ipvsadm -e -t $v:80 -r [2001:db8:1::2]:8080 -m -w 0
     "${c[@]}" ipvsadm -e -t $v:80 -r [2001:db8:2::2]:8080 -m -x 5 -y 6   # ERANGE
     "${c[@]}" ipvsadm -d -t $v:443 -r [2001:db8:1::3]:443
@@ -133,15 +128,12 @@ validate() {
     expect_grep "$o" '^  -> 10\.2\.0\.1:8080 +Masq +0 ' "quiesced dest shown with weight 0"
     expect_grep "$o" '^-a -t 10\.1\.0\.1:443 -r 10\.2\.0\.3:443 -g -w 5$' "save lists the DR dest"
     expect_grep "$o" '^Service not defined$|^No such service$' "missing service reported"
-    # IPv6 (scenario6). ipvsadm itself refuses prefix lengths 0 and 129 and NAT/DR dests of the
-    # other family (genl_client.py sends them to the kernel: t_genl_malformed).
+    # IPv6 (scenario6)
     expect_grep "$o" '^TCP  \[2001:db8::100\]:443 rr persistent 300 mask 64$' "IPv6 service with -M 64"
     expect_grep "$o" '^FWM  7 IPv6 rr$' "IPv6 fwmark service"
     expect_grep "$o" '^-A -t \[2001:db8::100\]:443 -s wlc -p 600 -M 96$' "save lists the edited IPv6 service"
     expect_grep "$o" '^-a -t \[2001:db8::100\]:443 -r 10\.2\.0\.1:443 -i -w 1 --tun-type ipip$' "IPv4 tunnel dest of an IPv6 service"
     expect_grep "$o" '^TCP  \[2001:0db8:0000:0000:0000:0000:0000:0100\]:0050 wrr $' "/proc/net/ip_vs IPv6 service"
-    n=$(awk '/^\$ / { cmd = $0 } /^exit=[1-9]/ && cmd ~ /^\$ ipvsadm -[AE] -t \[.* -M (0|129)$/' "$o" | wc -l)
-    [ "$n" -eq 3 ] && pass "prefix lengths 0 and 129 refused" || fail "prefix lengths 0 and 129: $n of 3 refused"
 }
 
 differential scenario validate
