@@ -3,6 +3,7 @@
  * genl_fuzz: generated and mutated requests to the generic netlink family "IPVS".
  *
  *   genl_fuzz SEED COUNT [--log] [--batch N] [--times] [--show N] [--supported-only]
+ *             [--ipv6] [--mixed-af]
  *
  * Sends COUNT requests, one at a time, each with NLM_F_ACK, and reads everything the kernel
  * answers to it: reply messages, then the ack (a doit), or the parts of a dump up to
@@ -44,6 +45,13 @@
 static uint64_t rng_state;
 /* --supported-only: see keep_supported(); how many values it rewrote */
 static int supported_only;
+/*
+ * With --supported-only: --ipv6 lets IPv6 services and IPv6 dests of IPv6 services through
+ * (once ipvs_rs has them); --mixed-af (with --ipv6) dests of the other family too (stock
+ * takes them as tunnel servers). Off by default: t_genl_fuzz passes them when told
+ * (GENL_FUZZ_IPV6).
+ */
+static int ipv6_supported, mixed_af_supported;
 static unsigned long long supported_rewrites;
 
 static uint64_t rnd(void)
@@ -408,13 +416,17 @@ static void mutate(struct req *r, size_t from)
  * while stock accepts it is taken out of the finished request, after any mutation: an IPv6
  * service with a prefix length stock takes (1..128; without one, both refuse it), an SCTP
  * service, the persistence engine "sip", an IPv6 real server (stock takes one as a tunnel
- * server of an IPv4 service), a GUE or GRE tunnel. Values are rewritten in place, in every
+ * server of an IPv4 service), a GUE or GRE tunnel. With --ipv6 the IPv6 service stays, and
+ * a dest's family is rewritten only where it differs from the service's (the last AF of the
+ * request's SERVICE nest: mixed families, tunnel servers only), to the service's; with
+ * --mixed-af too that stays as well. Values are rewritten in place, in every
  * attribute the kernel would read as one of those (each nest as the kernel walks it, every
  * duplicate), so the request's layout, and what else it tests, stays as generated: a
  * mutated byte can make any of them, which the generator alone cannot rule out. Returns how
  * many values were rewritten.
  */
-static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t nest)
+static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t nest,
+					uint16_t *svc_af)
 {
 	unsigned int rewritten = 0;
 	int ipv6 = 0;
@@ -439,8 +451,11 @@ static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t n
 				memcpy(&u32, v, 4);
 			if (nest == IPVS_CMD_ATTR_SERVICE && pass == 0) {
 				ipv6 |= type == IPVS_SVC_ATTR_AF && vlen >= 2 && u16 == AF_INET6;
+				if (type == IPVS_SVC_ATTR_AF && vlen >= 2)
+					*svc_af = u16;
 			} else if (nest == IPVS_CMD_ATTR_SERVICE) {
-				if (type == IPVS_SVC_ATTR_NETMASK && ipv6 && vlen >= 4 && u32 >= 1 && u32 <= 128) {
+				if (type == IPVS_SVC_ATTR_NETMASK && ipv6 && !ipv6_supported &&
+				    vlen >= 4 && u32 >= 1 && u32 <= 128) {
 					u32 = 129;
 					memcpy(v, &u32, 4);
 				} else if (type == IPVS_SVC_ATTR_PROTOCOL && vlen >= 2 && u16 == IPPROTO_SCTP) {
@@ -453,8 +468,14 @@ static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t n
 				}
 				rewritten++;
 			} else if (nest == IPVS_CMD_ATTR_DEST && pass == 1) {
-				if (type == IPVS_DEST_ATTR_ADDR_FAMILY && vlen >= 2 && u16 == AF_INET6) {
+				if (type == IPVS_DEST_ATTR_ADDR_FAMILY && vlen >= 2 && u16 == AF_INET6 &&
+				    !ipv6_supported) {
 					u16 = AF_INET;
+					memcpy(v, &u16, 2);
+				} else if (type == IPVS_DEST_ATTR_ADDR_FAMILY && vlen >= 2 && ipv6_supported &&
+					   !mixed_af_supported && (u16 == AF_INET || u16 == AF_INET6) &&
+					   (*svc_af == AF_INET || *svc_af == AF_INET6) && u16 != *svc_af) {
+					u16 = *svc_af;
 					memcpy(v, &u16, 2);
 				} else if (type == IPVS_DEST_ATTR_TUN_TYPE && vlen >= 1 &&
 					   (v[0] == IP_VS_CONN_F_TUNNEL_TYPE_GUE ||
@@ -474,17 +495,23 @@ static unsigned int keep_supported(struct req *r)
 {
 	size_t off = NLMSG_HDRLEN + GENL_HDRLEN;
 	unsigned int rewritten = 0;
+	uint16_t svc_af = 0;
 
-	while (off + NLA_HDRLEN <= r->len) {
-		struct nlattr *a = (struct nlattr *)(r->buf + off);
-		uint16_t type = a->nla_type & NLA_TYPE_MASK;
+	/* The SERVICE nests first (the service's family), then the DEST nests. */
+	for (uint16_t want = IPVS_CMD_ATTR_SERVICE; want <= IPVS_CMD_ATTR_DEST; want++) {
+		off = NLMSG_HDRLEN + GENL_HDRLEN;
+		while (off + NLA_HDRLEN <= r->len) {
+			struct nlattr *a = (struct nlattr *)(r->buf + off);
+			uint16_t type = a->nla_type & NLA_TYPE_MASK;
 
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > r->len - off)
-			break;
-		if (type == IPVS_CMD_ATTR_SERVICE || type == IPVS_CMD_ATTR_DEST)
-			rewritten += keep_supported_nest(r->buf + off + NLA_HDRLEN,
-							 a->nla_len - NLA_HDRLEN, type);
-		off += NLA_ALIGN(a->nla_len);
+			if (a->nla_len < NLA_HDRLEN || a->nla_len > r->len - off)
+				break;
+			if (type == want)
+				rewritten += keep_supported_nest(r->buf + off + NLA_HDRLEN,
+								 a->nla_len - NLA_HDRLEN, type,
+								 &svc_af);
+			off += NLA_ALIGN(a->nla_len);
+		}
 	}
 	return rewritten;
 }
@@ -733,6 +760,10 @@ int main(int argc, char **argv)
 			show = strtoull(argv[++k], NULL, 0) + 1;
 		else if (!strcmp(argv[k], "--supported-only"))
 			supported_only = 1;
+		else if (!strcmp(argv[k], "--ipv6"))
+			ipv6_supported = 1;
+		else if (!strcmp(argv[k], "--mixed-af"))
+			mixed_af_supported = 1;
 		else if (!strcmp(argv[k], "--times"))
 			times = 1;
 		else if (!strcmp(argv[k], "--batch") && k + 1 < argc)
