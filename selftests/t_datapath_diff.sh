@@ -11,9 +11,11 @@
 # the same TCP and UDP services and traffic (not the deleted dest's flow) and, IPv6's own: a
 # source-hashing UDP service (sh) and a maglev one (mh), each reached from six client
 # addresses (the keys they hash), and a persistent TCP service with an IPv6 prefix length
-# (-p 60 -M 64: the clients of one /64 share a template, [2001:db8::]:0 in -Lnc); compared
-# as above, plus /proc/net/ip_vs and /proc/net/ip_vs_conn (their IPv6 formats; the client
-# port and the expiry left out).
+# (-p 60 -M 64: the clients of one /64 share a template, [2001:db8::]:0 in -Lnc), and three
+# IPv6 firewall-mark services (-6 -f, marked by nft in the ip6 family) with the schedulers that
+# hash the destination, dh, lblc and lblcr, reached at four addresses of 2001:db8:9::/64;
+# compared as above, plus /proc/net/ip_vs and /proc/net/ip_vs_conn (their IPv6 formats; the
+# client port and the expiry left out).
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
 
@@ -32,10 +34,27 @@ answers_of() {
 # the key of 2001:db8::2 and 2001:db8:0:1::2 that of 2001:db8::3; ::6 and ::7 fall in sh
 # buckets of the other dest (stock's table for two dests of weight 1 alternates them).
 CLIENTS6="2001:db8::2 2001:db8::3 2001:db8::6 2001:db8::7 2001:db8:0:1::2 2001:db8:0:1::3"
+# The firewall-mark services' destinations (dh's buckets of the first two and of the last two
+# are the two dests', by the same folding).
+MARKED6="2001:db8:9::1 2001:db8:9::2 2001:db8:9::6 2001:db8:9::7"
+
+# marks6: UDP to 2001:db8:9::/64 ports 56, 57, 58 marked 9, 10, 11 in the director
+marks6() {
+    lvs nft -f - <<EOF
+table ip6 mangle {
+    chain prerouting {
+        type filter hook prerouting priority mangle;
+        ip6 daddr 2001:db8:9::/64 udp dport 56 meta mark set 9
+        ip6 daddr 2001:db8:9::/64 udp dport 57 meta mark set 10
+        ip6 daddr 2001:db8:9::/64 udp dport 58 meta mark set 11
+    }
+}
+EOF
+}
 
 # one_mode O MODE: MODE nat, dr or tun over IPv4; nat6 or dr6 over IPv6.
 one_mode() {
-    local o=$1 mode=${2%6} flag tport uport first victim fam=4 TOPO_CLIENT_ADDRS=
+    local o=$1 mode=${2%6} flag tport uport first victim a fam=4 TOPO_CLIENT_ADDRS=
     [ "$mode" = "$2" ] || fam=6 TOPO_CLIENT_ADDRS=$CLIENTS6
     topo_family $fam
     case $mode in
@@ -44,7 +63,7 @@ one_mode() {
         tun) flag=-i; tport=80; uport=53 ;;
     esac
     PORTS="$tport $uport"
-    [ $fam = 4 ] || PORTS="$PORTS 54 55 81"
+    [ $fam = 4 ] || PORTS="$PORTS 54 55 56 57 58 81"
     [ $fam = 6 ] || modprobe -q ipip 2>/dev/null
     rm -f "$TEST_TMP"/rs*.log
     echo "== mode $2" >> "$o"
@@ -68,7 +87,17 @@ EOF
 -A -t $VIPS:81 -s rr -p 60 -M 64
 -a -t $VIPS:81 -r ${RS_IPS[1]}:81 $flag
 -a -t $VIPS:81 -r ${RS_IPS[2]}:81 $flag
+-A -f 9 -6 -s dh
+-a -f 9 -6 -r ${RS_IPS[1]}:0 $flag
+-a -f 9 -6 -r ${RS_IPS[2]}:0 $flag
+-A -f 10 -6 -s lblc
+-a -f 10 -6 -r ${RS_IPS[1]}:0 $flag
+-a -f 10 -6 -r ${RS_IPS[2]}:0 $flag
+-A -f 11 -6 -s lblcr
+-a -f 11 -6 -r ${RS_IPS[1]}:0 $flag
+-a -f 11 -6 -r ${RS_IPS[2]}:0 $flag
 EOF
+    [ $fam = 4 ] || marks6 || echo "nft failed" >> "$o"
     # The traffic from the agent (one Python start for the whole mode): TCP connections of
     # 300 bytes and UDP datagrams of 200, each from a new socket, then a UDP flow from a fixed
     # port; only the answers are kept.
@@ -89,6 +118,7 @@ EOF
         ag_to "$o" sh from udp $VIP 54 1 $CLIENTS6
         ag_to "$o" mh from udp $VIP 55 1 $CLIENTS6
         ag_to "$o" persist from tcp $VIP 81 1 $CLIENTS6
+        for a in $MARKED6; do ag_to "$o" "fwm $a" from udp "$a" 56,57,58 1 $CL_IP; done
     fi
     # Stock's --stats show the traffic only once its estimator has run over it.
     estimator_rounds
@@ -150,6 +180,13 @@ validate_v6() {
         END { for (p in d) printf "%s %d ", p, d[p] }' "$f")
     [[ $n =~ ^([^ ]+ 1 ){2}$ ]] && pass "$mode: -M 64: one dest per /64 ($n)" ||
         fail "$mode: -M 64: not one dest per /64 ($n)"
+    n=$(grep -cE '^fwm 2001:db8:9::[0-9]+: [0-9a-f:]+ 5[678] RS[12]$' "$f")
+    [ "$n" -eq 12 ] && pass "$mode: fwmark: 12 flows answered" || fail "$mode: fwmark: $n of 12 flows answered"
+    n=$(awk '$1 == "fwm" && $4 == 56 { printf "%s ", $5 }' "$f")
+    re='^(RS[12]) (RS[12]) (RS[12]) (RS[12]) $'
+    [[ $n =~ $re ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] &&
+        [ "${BASH_REMATCH[3]}" = "${BASH_REMATCH[4]}" ] && [ "${BASH_REMATCH[1]}" != "${BASH_REMATCH[3]}" ] &&
+        pass "$mode: dh: both dests ($n)" || fail "$mode: dh: not stock's table ($n)"
     expect_grep "$f" '^ +1 TCP ASSURED \[2001:db8::\] \[2001:db8::100\]:81 \[2001:db8:[12]::2\]:81$' "$mode: the /64 template in -Lnc"
     expect_grep "$f" '^ +1 TCP ASSURED \[2001:db8:0:1::\] \[2001:db8::100\]:81 \[2001:db8:[12]::2\]:81$' "$mode: the other /64's template"
     expect_grep "$f" '^TCP  \[2001:db8::100\]:80 wrr$' "$mode: -Ln shows the IPv6 service"

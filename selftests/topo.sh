@@ -12,10 +12,12 @@
 # client 2001:db8::2/64 (extra addresses in 2001:db8::/64 or 2001:db8:0:1::/64), director
 # 2001:db8::1/64 and 2001:db8:0:1::1/64 on l0, VIP 2001:db8::100/128 on lo, li 2001:db8:i::1/64,
 # RSi 2001:db8:i::2/64 (DR: also 2001:db8::1i/64 and 2001:db8:0:1::1i/64 on the client's
-# bridge, the VIP/128 on lo). Every address is added "nodad", and each device's link-local
-# address too (addrgenmode none, then fe80::N/64 nodad): a tentative link-local address would
-# leave a forwarding netns without a source for its neighbour solicitations for a second or
-# two (ndisc_send_ns needs a non-tentative one), a wait that depends on the host's speed.
+# bridge, the VIP/128 on lo), and 2001:db8:9::/64 local on the director (and DR real servers)
+# and routed to it by the client, the destinations of firewall-mark services. Every address is
+# added "nodad", and each device's link-local address too (addrgenmode none, then fe80::N/64
+# nodad): a tentative link-local address would leave a forwarding netns without a source for
+# its neighbour solicitations for a second or two (ndisc_send_ns needs a non-tentative one), a
+# wait that depends on the host's speed.
 # DR needs no sysctl for IPv6: neighbour discovery answers only for addresses of the interface
 # a solicitation came in on (ndisc_recv_ns looks the target up strictly on that device), so
 # the VIP on a real server's lo is never advertised (IPv4's arp_ignore=1), and a solicitation
@@ -119,6 +121,7 @@ topo() {
                 [ "$a" = 2001:db8::2 ] || echo "addr add $a/64 dev br0 nodad"
             done
             echo "route add $VIP via 2001:db8::1"
+            echo "route add 2001:db8:9::/64 via 2001:db8::1"
         else
             echo "addr add 10.0.0.2/24 dev br0"
             for a in $TOPO_CLIENT_ADDRS; do
@@ -141,7 +144,12 @@ topo() {
             echo "addr add 10.0.1.1/24 dev l0"
         fi
         echo "link set l0 up"
-        if [ -n "$v6" ]; then echo "addr add $VIP/128 dev lo nodad"; else echo "addr add $VIP/32 dev lo"; fi
+        if [ -n "$v6" ]; then
+            echo "addr add $VIP/128 dev lo nodad"
+            echo "route add local 2001:db8:9::/64 dev lo"
+        else
+            echo "addr add $VIP/32 dev lo"
+        fi
         for ((i = 1; i <= TOPO_NRS; i++)); do
             if [ -n "$v6" ]; then echo "addr add 2001:db8:$i::1/64 dev l$i nodad"
             else echo "addr add 172.16.$i.1/24 dev l$i"; fi
@@ -172,6 +180,7 @@ topo() {
                     echo "addr add 2001:db8:0:1::1$i/64 dev c0 nodad"
                     echo "link set c0 up"
                     echo "addr add $VIP/128 dev lo nodad"
+                    echo "route add local 2001:db8:9::/64 dev lo"
                 fi
             } | ip -n "$rs" -batch - || return 1
             continue
