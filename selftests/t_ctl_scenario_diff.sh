@@ -73,51 +73,53 @@ scenario() {
 
 scenario6() {
     local o=$1 save=$TEST_TMP/rules6.save v=[2001:db8::100]
-    local c=(run_capture "$o")
     echo "== IPv6" >> "$o"
-    "${c[@]}" ipvsadm -A -t $v:80 -s wrr
-    "${c[@]}" ipvsadm -A -t $v:80 -s rr                       # duplicate: EEXIST
-    "${c[@]}" ipvsadm -A -u $v:53 -s sh -b sh-port
-    "${c[@]}" ipvsadm -A -t $v:443 -s rr -p 300 -M 64
-    "${c[@]}" ipvsadm -A -t $v:446 -s rr -p 300 -M 128
-    "${c[@]}" ipvsadm -A -f 7 -6 -s rr
-    "${c[@]}" ipvsadm -A -f 7 -s rr                           # the same mark in IPv4: another service
-    "${c[@]}" ipvsadm -A -f 8 -6 -s lc -p 60 -M 48
-    "${c[@]}" ipvsadm -a -t $v:80 -r [2001:db8:1::2]:8080 -m -w 2
-    "${c[@]}" ipvsadm -a -t $v:80 -r [2001:db8:2::2]:8080 -m -w 3 -x 100 -y 50
-    "${c[@]}" ipvsadm -a -t $v:80 -r [2001:db8:2::2]:8080 -m  # duplicate dest
-    "${c[@]}" ipvsadm -a -t $v:443 -r 10.2.0.1 -i             # other family, tunnel: allowed
-    "${c[@]}" ipvsadm -a -t $v:443 -r [2001:db8:1::2]:443 -g -w 5
-    "${c[@]}" ipvsadm -a -t $v:443 -r [2001:db8:1::3]:443 -i -w 1
-    "${c[@]}" ipvsadm -a -t $v:443 -r [ff02::1]:443 -g        # multicast dest: EINVAL
-    "${c[@]}" ipvsadm -a -t $v:443 -r [fe80::1]:443 -g        # link-local, not local: EINVAL
-    "${c[@]}" ipvsadm -a -u $v:53 -r [2001:db8:1::2]:5353 -m
-    "${c[@]}" ipvsadm -a -u $v:53 -r [2001:db8:2::2]:5353 -m
-    "${c[@]}" ipvsadm -a -f 7 -6 -r [2001:db8:1::4]:0 -g
-    "${c[@]}" ipvsadm -a -f 8 -6 -r [2001:db8:2::4]:0 -g -w 4
-    "${c[@]}" ipvsadm -Ln
-    "${c[@]}" ipvsadm -L -n --stats
-    "${c[@]}" ipvsadm -L -n --persistent-conn
-    "${c[@]}" ipvsadm -L -n -t $v:80
-    "${c[@]}" ipvsadm -L -n -f 7 -6
-    "${c[@]}" ipvsadm -L -n -t $v:81                          # no such service
-    "${c[@]}" ipvsadm -E -t $v:443 -s wlc -p 600 -M 96
-    "${c[@]}" ipvsadm -e -t $v:80 -r [2001:db8:1::2]:8080 -m -w 0
-    "${c[@]}" ipvsadm -e -t $v:80 -r [2001:db8:2::2]:8080 -m -x 5 -y 6   # ERANGE
-    "${c[@]}" ipvsadm -d -t $v:443 -r [2001:db8:1::3]:443
-    "${c[@]}" ipvsadm -d -t $v:443 -r [2001:db8:1::3]:443     # already gone
-    "${c[@]}" ipvsadm -Z -t $v:80
-    "${c[@]}" ipvsadm -S -n
-    ipvsadm -S -n > "$save" 2>&1
-    "${c[@]}" ipvsadm -C
-    "${c[@]}" sh -c "ipvsadm -R < $save"
-    "${c[@]}" ipvsadm -S -n
-    "${c[@]}" cat /proc/net/ip_vs
-    "${c[@]}" ipvsadm -D -f 7 -6
-    "${c[@]}" ipvsadm -D -f 7 -6                              # already gone
-    "${c[@]}" ipvsadm -D -t $v:446
-    "${c[@]}" ipvsadm -L -n
-    "${c[@]}" ipvsadm -C
+    # One shell for the session (run_captures): the commands as they are written here.
+    run_captures "$o" <<EOF
+ipvsadm -A -t $v:80 -s wrr
+ipvsadm -A -t $v:80 -s rr                       # duplicate: EEXIST
+ipvsadm -A -u $v:53 -s sh -b sh-port
+ipvsadm -A -t $v:443 -s rr -p 300 -M 64
+ipvsadm -A -t $v:446 -s rr -p 300 -M 128
+ipvsadm -A -f 7 -6 -s rr
+ipvsadm -A -f 7 -s rr                           # the same mark in IPv4: another service
+ipvsadm -A -f 8 -6 -s lc -p 60 -M 48
+ipvsadm -a -t $v:80 -r [2001:db8:1::2]:8080 -m -w 2
+ipvsadm -a -t $v:80 -r [2001:db8:2::2]:8080 -m -w 3 -x 100 -y 50
+ipvsadm -a -t $v:80 -r [2001:db8:2::2]:8080 -m  # duplicate dest
+ipvsadm -a -t $v:443 -r 10.2.0.1 -i             # other family, tunnel: allowed
+ipvsadm -a -t $v:443 -r [2001:db8:1::2]:443 -g -w 5
+ipvsadm -a -t $v:443 -r [2001:db8:1::3]:443 -i -w 1
+ipvsadm -a -t $v:443 -r [ff02::1]:443 -g        # multicast dest: EINVAL
+ipvsadm -a -t $v:443 -r [fe80::1]:443 -g        # link-local, not local: EINVAL
+ipvsadm -a -u $v:53 -r [2001:db8:1::2]:5353 -m
+ipvsadm -a -u $v:53 -r [2001:db8:2::2]:5353 -m
+ipvsadm -a -f 7 -6 -r [2001:db8:1::4]:0 -g
+ipvsadm -a -f 8 -6 -r [2001:db8:2::4]:0 -g -w 4
+ipvsadm -Ln
+ipvsadm -L -n --stats
+ipvsadm -L -n --persistent-conn
+ipvsadm -L -n -t $v:80
+ipvsadm -L -n -f 7 -6
+ipvsadm -L -n -t $v:81                          # no such service
+ipvsadm -E -t $v:443 -s wlc -p 600 -M 96
+ipvsadm -e -t $v:80 -r [2001:db8:1::2]:8080 -m -w 0
+ipvsadm -e -t $v:80 -r [2001:db8:2::2]:8080 -m -x 5 -y 6   # ERANGE
+ipvsadm -d -t $v:443 -r [2001:db8:1::3]:443
+ipvsadm -d -t $v:443 -r [2001:db8:1::3]:443     # already gone
+ipvsadm -Z -t $v:80
+ipvsadm -S -n
+ipvsadm -S -n > $save
+ipvsadm -C
+ipvsadm -R < $save
+ipvsadm -S -n
+cat /proc/net/ip_vs
+ipvsadm -D -f 7 -6
+ipvsadm -D -f 7 -6                              # already gone
+ipvsadm -D -t $v:446
+ipvsadm -L -n
+ipvsadm -C
+EOF
 }
 
 validate() {
