@@ -47,9 +47,10 @@ static uint64_t rng_state;
 static int supported_only;
 /*
  * With --supported-only: --ipv6 lets IPv6 services and IPv6 dests of IPv6 services through
- * (once ipvs_rs has them); --mixed-af (with --ipv6) dests of the other family too (stock
- * takes them as tunnel servers). Off by default: t_genl_fuzz passes them when told
- * (GENL_FUZZ_IPV6).
+ * (once ipvs_rs has them), and gives IPv6 services prefix lengths as netmasks (put_service:
+ * the same draws, so the rest of the sequence stays the same); --mixed-af (with --ipv6) lets
+ * dests of the other family through too (stock takes them as tunnel servers). Off by default:
+ * t_genl_fuzz passes them when told (GENL_FUZZ_IPV6).
  */
 static int ipv6_supported, mixed_af_supported;
 static unsigned long long supported_rewrites;
@@ -201,6 +202,8 @@ static void put_service(struct req *r)
 	static const uint32_t marks[] = { 1, 2, 0 };
 	static const uint32_t timeouts[] = { 0, 1, 300, 0x7fffffff, 0xffffffff };
 	static const uint32_t masks[] = { 0xffffffff, 0x00ffffff, 0, 0x0000ffff, 0xff00ff00 };
+	/* With --ipv6, an IPv6 service's prefix lengths (as many draws as from masks[]) */
+	static const uint32_t plens[] = { 128, 64, 0, 129, 0xffffffff };
 	static const char *const pe[] = { "nosuch", "", "sip" };
 	long n = nest_start(r, IPVS_CMD_ATTR_SERVICE);
 	uint16_t af = pick_af();
@@ -232,7 +235,8 @@ static void put_service(struct req *r)
 	if (chance(70))
 		put_u32(r, IPVS_SVC_ATTR_TIMEOUT, pick_u32(timeouts, 5));
 	if (chance(70))
-		put_u32(r, IPVS_SVC_ATTR_NETMASK, pick_u32(masks, 5));
+		put_u32(r, IPVS_SVC_ATTR_NETMASK,
+			pick_u32(ipv6_supported && af == AF_INET6 ? plens : masks, 5));
 	if (chance(5))
 		put_name(r, IPVS_SVC_ATTR_PE_NAME, pe, 3);
 	if (chance(3))
