@@ -5,10 +5,11 @@
   dp_tool.py serve NAME LOG PORT...  TCP and UDP servers on each PORT: answer each connection
                                      or datagram with NAME, append "proto bytes peer" lines to
                                      LOG (peer: the client address the server saw)
-  dp_tool.py servens PORTS NETNS:NAME:LOG...
+  dp_tool.py servens [-6] PORTS NETNS:NAME:LOG...
                                      the same for several real servers, each in its own netns
                                      (named as in /run/netns), in one process; PORTS comma-
-                                     separated (a Python start costs seconds under TCG)
+                                     separated (a Python start costs seconds under TCG); with
+                                     -6 on IPv6 sockets (::) instead of IPv4 ones (0.0.0.0)
   dp_tool.py tcp ADDR PORT N SIZE    N sequential TCP connections, each sends SIZE bytes and
                                      prints the answer (the real server's name)
   dp_tool.py udp ADDR PORT N SIZE [SPORT]
@@ -43,6 +44,9 @@
 A TCP connection whose first line starts with "K" is kept open by the server: each line gets
 the server's name as answer, until the client closes. Any other connection gets one answer
 after its first line and is closed by the server (the old protocol).
+
+Client commands take IPv4 or IPv6 addresses (tcp, udp, udpnew, from, open): the socket's family
+is the destination's.
 """
 import os
 import select
@@ -54,7 +58,17 @@ import sys
 import threading
 
 
-def serve(name, log, ports, netns=None):
+def family(addr):
+    """The socket family of address ADDR (IPv6 if it has a colon)."""
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def any_addr(addr):
+    """The wildcard address of ADDR's family."""
+    return "::" if ":" in addr else "0.0.0.0"
+
+
+def serve(name, log, ports, netns=None, fam=socket.AF_INET):
     """Binds NAME's sockets (in NETNS if given: only the sockets are made there, this thread
     goes back to its own netns), starts their threads, writes LOG.ready and returns."""
     lock = threading.Lock()
@@ -110,12 +124,13 @@ def serve(name, log, ports, netns=None):
 
     def bind_all():
         socks = []
+        wild = "::" if fam == socket.AF_INET6 else "0.0.0.0"
         for port in ports:
-            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            u.bind(("0.0.0.0", port))
-            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            u = socket.socket(fam, socket.SOCK_DGRAM)
+            u.bind((wild, port))
+            t = socket.socket(fam, socket.SOCK_STREAM)
             t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            t.bind(("0.0.0.0", port))
+            t.bind((wild, port))
             t.listen(64)
             socks.append((u, t))
         return socks
@@ -175,11 +190,11 @@ def tcp(addr, port, n, size):
 def udp(addr, port, n, size, sport=None, wait=2.0):
     fixed = None
     if sport is not None:
-        fixed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        fixed.bind(("0.0.0.0", sport))
+        fixed = socket.socket(family(addr), socket.SOCK_DGRAM)
+        fixed.bind((any_addr(addr), sport))
         fixed.settimeout(wait)
     for _ in range(n):
-        s = fixed or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = fixed or socket.socket(family(addr), socket.SOCK_DGRAM)
         s.settimeout(wait)
         try:
             s.sendto(b"u" * size, (addr, port))
@@ -193,11 +208,11 @@ def udp(addr, port, n, size, sport=None, wait=2.0):
 
 def tcp_once(addr, port, src=None, sport=0, size=100):
     try:
-        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c = socket.socket(family(addr), socket.SOCK_STREAM)
         c.settimeout(5)
         if src or sport:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            c.bind((src or "0.0.0.0", sport))
+            c.bind((src or any_addr(addr), sport))
         c.connect((addr, port))
         c.sendall(b"x" * (size - 1) + b"\n")
         c.shutdown(socket.SHUT_WR)
@@ -209,7 +224,7 @@ def tcp_once(addr, port, src=None, sport=0, size=100):
 
 
 def udp_once(addr, port, src=None, size=100, wait=2.0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
     s.settimeout(wait)
     try:
         if src:
@@ -439,9 +454,9 @@ def agent(fifo, out, lifetime=600):
                             ans = udp_once(args[1], port, src)
                         emit(f"{src} {port} {ans}")
         elif cmd == "udp":
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(family(args[0]), socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("0.0.0.0", int(args[3])))
+            s.bind((any_addr(args[0]), int(args[3])))
             s.settimeout(1.0)
             for _ in range(int(args[2])):
                 try:
@@ -485,13 +500,13 @@ def agent(fifo, out, lifetime=600):
             src = args[3] if len(args) > 3 else None
             sport = int(args[4]) if len(args) > 4 else 0
             for _ in range(int(args[2])):
-                c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                c = socket.socket(family(addr), socket.SOCK_STREAM)
                 c.settimeout(5)
                 ans = None
                 try:
                     if src or sport:
                         c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                        c.bind((src or "0.0.0.0", sport))
+                        c.bind((src or any_addr(addr), sport))
                     c.connect((addr, port))
                 except OSError as e:
                     ans = f"ERROR:{type(e).__name__}"
@@ -658,10 +673,13 @@ def main():
         serve(args[0], args[1], [int(p) for p in args[2:]])
         threading.Event().wait()
     elif cmd == "servens":
+        fam = socket.AF_INET
+        if args[0] == "-6":
+            fam, args = socket.AF_INET6, args[1:]
         ports = [int(p) for p in args[0].split(",")]
         for spec in args[1:]:
             netns, name, log = spec.split(":", 2)
-            serve(name, log, ports, netns)
+            serve(name, log, ports, netns, fam)
         threading.Event().wait()
     elif cmd == "tcp":
         tcp(args[0], int(args[1]), int(args[2]), int(args[3]))

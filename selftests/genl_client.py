@@ -386,6 +386,28 @@ SVC_FULL_TAIL = [strz(SVC_SCHED_NAME, "rr"), nla(SVC_FLAGS, struct.pack("=II", 0
 DEST_FULL = [ip4(DEST_ADDR, "10.0.0.2"), be16(DEST_PORT, 80), u32(DEST_FWD_METHOD, 0),
              u32(DEST_WEIGHT, 1), u32(DEST_U_THRESH, 0), u32(DEST_L_THRESH, 0)]
 DEST_ID = [ip4(DEST_ADDR, "10.0.0.2"), be16(DEST_PORT, 80)]
+# IPv6 (the cases that create these flush them again): a TCP service and a firewall-mark one.
+SVC6_TCP = [u16(SVC_AF, AF_INET6), u16(SVC_PROTOCOL, IPPROTO_TCP),
+            ip6(SVC_ADDR, "2001:db8::100"), be16(SVC_PORT, 80)]
+SVC6_FWM = [u16(SVC_AF, AF_INET6), u32(SVC_FWMARK, 7)]
+IP_VS_SVC_F_PERSISTENT = 0x1
+FWD_MASQ, FWD_TUNNEL, FWD_DROUTE = 0, 2, 3
+
+
+def svc6_tail(netmask, persistent=True):
+    """Scheduler rr, flags (persistent or not, all bits in the mask), timeout 300 and NETMASK
+    (for IPv6 a prefix length, sent as ipvsadm sends it: a u32 in host order)."""
+    flags = IP_VS_SVC_F_PERSISTENT if persistent else 0
+    return [strz(SVC_SCHED_NAME, "rr"), nla(SVC_FLAGS, struct.pack("=II", flags, 0xFFFFFFFF)),
+            u32(SVC_TIMEOUT, 300), u32(SVC_NETMASK, netmask)]
+
+
+def dest6(addr, fwd, af=None, port=80):
+    """A full dest: ADDR (IPv6 if it has a colon, else IPv4), FWD method, ADDR_FAMILY AF if given."""
+    a = ip6(DEST_ADDR, addr) if ":" in addr else ip4(DEST_ADDR, addr)
+    fam = [] if af is None else [u16(DEST_ADDR_FAMILY, af)]
+    return dest(a, be16(DEST_PORT, port), u32(DEST_FWD_METHOD, fwd), u32(DEST_WEIGHT, 1),
+                u32(DEST_U_THRESH, 0), u32(DEST_L_THRESH, 0), *fam)
 
 
 def svc(*children):
@@ -576,6 +598,44 @@ def build_cases():
     do("deldaemon-state-len1", DEL_DAEMON, daemon(nla(DAEMON_STATE, b"\x01")))
     do("deldaemon-not-nested-flag", DEL_DAEMON, nest(CMD_ATTR_DAEMON, u32(DAEMON_STATE, 1), flag=False))
     dump("getdaemon-dump-garbage", GET_DAEMON, nla(CMD_ATTR_DAEMON, b"\xff" * 5))
+
+    # IPv6: prefix lengths (ip_vs_add_service and ip_vs_edit_service refuse 0 and above 128),
+    # dests of the other family (only tunnels), addresses no dest may have, and what GET_SERVICE
+    # and GET_DEST report (IPVS_DEST_ATTR_ADDR_FAMILY included). flush-with-attrs (below)
+    # removes what these create.
+    do("newsvc6-mask0", NEW_SERVICE, svc(*SVC6_TCP, *svc6_tail(0)))
+    do("newsvc6-mask129", NEW_SERVICE, svc(*SVC6_TCP, *svc6_tail(129)))
+    do("newsvc6-mask64", NEW_SERVICE, svc(*SVC6_TCP, *svc6_tail(64)))
+    do("newsvc6-dup", NEW_SERVICE, svc(*SVC6_TCP, *svc6_tail(64)))
+    do("setsvc6-mask0", SET_SERVICE, svc(*SVC6_TCP, *svc6_tail(0)))
+    do("setsvc6-mask129", SET_SERVICE, svc(*SVC6_TCP, *svc6_tail(129)))
+    do("setsvc6-mask128", SET_SERVICE, svc(*SVC6_TCP, *svc6_tail(128)))
+    do("newsvc6-fwmark-mask0-not-persistent", NEW_SERVICE, svc(*SVC6_FWM, *svc6_tail(0, False)))
+    do("newsvc6-fwmark", NEW_SERVICE, svc(*SVC6_FWM, *svc6_tail(128, False)))
+    do("getsvc6", GET_SERVICE, svc(*SVC6_TCP))
+    do("getsvc6-fwmark", GET_SERVICE, svc(*SVC6_FWM))
+    do("getsvc6-as-inet", GET_SERVICE, svc(u16(SVC_AF, AF_INET), *SVC6_TCP[1:]))
+    do("newdest6-inet-masq", NEW_DEST, svc(*SVC6_TCP), dest6("10.2.0.1", FWD_MASQ, AF_INET))
+    do("newdest6-inet-droute", NEW_DEST, svc(*SVC6_TCP), dest6("10.2.0.1", FWD_DROUTE, AF_INET))
+    do("newdest6-inet-tunnel", NEW_DEST, svc(*SVC6_TCP), dest6("10.2.0.1", FWD_TUNNEL, AF_INET))
+    do("newdest6-af7", NEW_DEST, svc(*SVC6_TCP), dest6("2001:db8:1::2", FWD_MASQ, 7))
+    do("newdest6-multicast", NEW_DEST, svc(*SVC6_TCP), dest6("ff02::1", FWD_DROUTE))
+    do("newdest6-linklocal", NEW_DEST, svc(*SVC6_TCP), dest6("fe80::1", FWD_DROUTE))
+    do("newdest6-unspecified", NEW_DEST, svc(*SVC6_TCP), dest6("::", FWD_DROUTE))
+    do("newdest6-addr4-no-af", NEW_DEST, svc(*SVC6_TCP), dest6("10.2.0.2", FWD_MASQ))
+    do("newdest6-masq", NEW_DEST, svc(*SVC6_TCP), dest6("2001:db8:1::2", FWD_MASQ, AF_INET6, 8080))
+    do("newdest6-droute-no-af", NEW_DEST, svc(*SVC6_TCP), dest6("2001:db8:2::2", FWD_DROUTE))
+    do("newdest6-dup", NEW_DEST, svc(*SVC6_TCP), dest6("2001:db8:2::2", FWD_DROUTE))
+    do("newdest6-fwmark-tunnel", NEW_DEST, svc(*SVC6_FWM), dest6("2001:db8:2::3", FWD_TUNNEL, port=0))
+    dump("getdest6-dump", GET_DEST, svc(*SVC6_TCP))
+    dump("getdest6-fwmark-dump", GET_DEST, svc(*SVC6_FWM))
+    do("setdest6-inet-masq", SET_DEST, svc(*SVC6_TCP), dest6("10.2.0.1", FWD_MASQ, AF_INET))
+    do("deldest6-inet", DEL_DEST, svc(*SVC6_TCP), dest(ip4(DEST_ADDR, "10.2.0.1"), be16(DEST_PORT, 80),
+                                                       u16(DEST_ADDR_FAMILY, AF_INET)))
+    do("deldest6-inet-again", DEL_DEST, svc(*SVC6_TCP), dest(ip4(DEST_ADDR, "10.2.0.1"), be16(DEST_PORT, 80),
+                                                             u16(DEST_ADDR_FAMILY, AF_INET)))
+    dump("getsvc6-dump", GET_SERVICE)
+    do("delsvc6-fwmark", DEL_SERVICE, svc(*SVC6_FWM))
 
     # ZERO / FLUSH
     do("zero-no-svc", ZERO)

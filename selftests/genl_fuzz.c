@@ -3,6 +3,7 @@
  * genl_fuzz: generated and mutated requests to the generic netlink family "IPVS".
  *
  *   genl_fuzz SEED COUNT [--log] [--batch N] [--times] [--show N] [--supported-only]
+ *             [--ipv6] [--mixed-af]
  *
  * Sends COUNT requests, one at a time, each with NLM_F_ACK, and reads everything the kernel
  * answers to it: reply messages, then the ack (a doit), or the parts of a dump up to
@@ -44,6 +45,14 @@
 static uint64_t rng_state;
 /* --supported-only: see keep_supported(); how many values it rewrote */
 static int supported_only;
+/*
+ * With --supported-only: --ipv6 lets IPv6 services and IPv6 dests of IPv6 services through
+ * (once ipvs_rs has them), and gives IPv6 services prefix lengths as netmasks (put_service:
+ * the same draws, so the rest of the sequence stays the same); --mixed-af (with --ipv6) lets
+ * dests of the other family through too (stock takes them as tunnel servers). Off by default:
+ * t_genl_fuzz passes them when told (GENL_FUZZ_IPV6).
+ */
+static int ipv6_supported, mixed_af_supported;
 static unsigned long long supported_rewrites;
 
 static uint64_t rnd(void)
@@ -193,6 +202,8 @@ static void put_service(struct req *r)
 	static const uint32_t marks[] = { 1, 2, 0 };
 	static const uint32_t timeouts[] = { 0, 1, 300, 0x7fffffff, 0xffffffff };
 	static const uint32_t masks[] = { 0xffffffff, 0x00ffffff, 0, 0x0000ffff, 0xff00ff00 };
+	/* With --ipv6, an IPv6 service's prefix lengths (as many draws as from masks[]) */
+	static const uint32_t plens[] = { 128, 64, 0, 129, 0xffffffff };
 	static const char *const pe[] = { "nosuch", "", "sip" };
 	long n = nest_start(r, IPVS_CMD_ATTR_SERVICE);
 	uint16_t af = pick_af();
@@ -224,7 +235,8 @@ static void put_service(struct req *r)
 	if (chance(70))
 		put_u32(r, IPVS_SVC_ATTR_TIMEOUT, pick_u32(timeouts, 5));
 	if (chance(70))
-		put_u32(r, IPVS_SVC_ATTR_NETMASK, pick_u32(masks, 5));
+		put_u32(r, IPVS_SVC_ATTR_NETMASK,
+			pick_u32(ipv6_supported && af == AF_INET6 ? plens : masks, 5));
 	if (chance(5))
 		put_name(r, IPVS_SVC_ATTR_PE_NAME, pe, 3);
 	if (chance(3))
@@ -408,13 +420,17 @@ static void mutate(struct req *r, size_t from)
  * while stock accepts it is taken out of the finished request, after any mutation: an IPv6
  * service with a prefix length stock takes (1..128; without one, both refuse it), an SCTP
  * service, the persistence engine "sip", an IPv6 real server (stock takes one as a tunnel
- * server of an IPv4 service), a GUE or GRE tunnel. Values are rewritten in place, in every
+ * server of an IPv4 service), a GUE or GRE tunnel. With --ipv6 the IPv6 service stays, and
+ * a dest's family is rewritten only where it differs from the service's (the last AF of the
+ * request's SERVICE nest: mixed families, tunnel servers only), to the service's; with
+ * --mixed-af too that stays as well. Values are rewritten in place, in every
  * attribute the kernel would read as one of those (each nest as the kernel walks it, every
  * duplicate), so the request's layout, and what else it tests, stays as generated: a
  * mutated byte can make any of them, which the generator alone cannot rule out. Returns how
  * many values were rewritten.
  */
-static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t nest)
+static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t nest,
+					uint16_t *svc_af)
 {
 	unsigned int rewritten = 0;
 	int ipv6 = 0;
@@ -439,8 +455,11 @@ static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t n
 				memcpy(&u32, v, 4);
 			if (nest == IPVS_CMD_ATTR_SERVICE && pass == 0) {
 				ipv6 |= type == IPVS_SVC_ATTR_AF && vlen >= 2 && u16 == AF_INET6;
+				if (type == IPVS_SVC_ATTR_AF && vlen >= 2)
+					*svc_af = u16;
 			} else if (nest == IPVS_CMD_ATTR_SERVICE) {
-				if (type == IPVS_SVC_ATTR_NETMASK && ipv6 && vlen >= 4 && u32 >= 1 && u32 <= 128) {
+				if (type == IPVS_SVC_ATTR_NETMASK && ipv6 && !ipv6_supported &&
+				    vlen >= 4 && u32 >= 1 && u32 <= 128) {
 					u32 = 129;
 					memcpy(v, &u32, 4);
 				} else if (type == IPVS_SVC_ATTR_PROTOCOL && vlen >= 2 && u16 == IPPROTO_SCTP) {
@@ -453,8 +472,14 @@ static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t n
 				}
 				rewritten++;
 			} else if (nest == IPVS_CMD_ATTR_DEST && pass == 1) {
-				if (type == IPVS_DEST_ATTR_ADDR_FAMILY && vlen >= 2 && u16 == AF_INET6) {
+				if (type == IPVS_DEST_ATTR_ADDR_FAMILY && vlen >= 2 && u16 == AF_INET6 &&
+				    !ipv6_supported) {
 					u16 = AF_INET;
+					memcpy(v, &u16, 2);
+				} else if (type == IPVS_DEST_ATTR_ADDR_FAMILY && vlen >= 2 && ipv6_supported &&
+					   !mixed_af_supported && (u16 == AF_INET || u16 == AF_INET6) &&
+					   (*svc_af == AF_INET || *svc_af == AF_INET6) && u16 != *svc_af) {
+					u16 = *svc_af;
 					memcpy(v, &u16, 2);
 				} else if (type == IPVS_DEST_ATTR_TUN_TYPE && vlen >= 1 &&
 					   (v[0] == IP_VS_CONN_F_TUNNEL_TYPE_GUE ||
@@ -474,17 +499,23 @@ static unsigned int keep_supported(struct req *r)
 {
 	size_t off = NLMSG_HDRLEN + GENL_HDRLEN;
 	unsigned int rewritten = 0;
+	uint16_t svc_af = 0;
 
-	while (off + NLA_HDRLEN <= r->len) {
-		struct nlattr *a = (struct nlattr *)(r->buf + off);
-		uint16_t type = a->nla_type & NLA_TYPE_MASK;
+	/* The SERVICE nests first (the service's family), then the DEST nests. */
+	for (uint16_t want = IPVS_CMD_ATTR_SERVICE; want <= IPVS_CMD_ATTR_DEST; want++) {
+		off = NLMSG_HDRLEN + GENL_HDRLEN;
+		while (off + NLA_HDRLEN <= r->len) {
+			struct nlattr *a = (struct nlattr *)(r->buf + off);
+			uint16_t type = a->nla_type & NLA_TYPE_MASK;
 
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > r->len - off)
-			break;
-		if (type == IPVS_CMD_ATTR_SERVICE || type == IPVS_CMD_ATTR_DEST)
-			rewritten += keep_supported_nest(r->buf + off + NLA_HDRLEN,
-							 a->nla_len - NLA_HDRLEN, type);
-		off += NLA_ALIGN(a->nla_len);
+			if (a->nla_len < NLA_HDRLEN || a->nla_len > r->len - off)
+				break;
+			if (type == want)
+				rewritten += keep_supported_nest(r->buf + off + NLA_HDRLEN,
+								 a->nla_len - NLA_HDRLEN, type,
+								 &svc_af);
+			off += NLA_ALIGN(a->nla_len);
+		}
 	}
 	return rewritten;
 }
@@ -733,6 +764,10 @@ int main(int argc, char **argv)
 			show = strtoull(argv[++k], NULL, 0) + 1;
 		else if (!strcmp(argv[k], "--supported-only"))
 			supported_only = 1;
+		else if (!strcmp(argv[k], "--ipv6"))
+			ipv6_supported = 1;
+		else if (!strcmp(argv[k], "--mixed-af"))
+			mixed_af_supported = 1;
 		else if (!strcmp(argv[k], "--times"))
 			times = 1;
 		else if (!strcmp(argv[k], "--batch") && k + 1 < argc)

@@ -209,6 +209,25 @@ run_capture() {
     return 0
 }
 
+# run_captures FILE < COMMANDS: run_capture for each line of COMMANDS (a shell command; a
+# trailing "# comment" and blank lines are left out), all from one shell, so that a long
+# session costs one process per command rather than two (timeout's; each exec costs about
+# half a second under TCG). The session as a whole is bounded in time (4 x
+# RUN_CAPTURE_TIMEOUT); commands read nothing from stdin.
+run_captures() {
+    local f=$1
+    timeout -k 5 $((${RUN_CAPTURE_TIMEOUT:-60} * 4)) bash -c '
+        set -f      # [2001:db8::1]:80 is an address, not a pattern
+        while IFS= read -r line; do
+            line=${line%%[[:space:]]#*}
+            line=${line%"${line##*[![:space:]]}"}
+            [ -n "$line" ] || continue
+            printf "\$ %s\n" "$line"
+            { eval "$line"; } < /dev/null 2>&1
+            printf "exit=%d\n" $?
+        done' >> "$f" 2>&1
+}
+
 # diff_outputs A B: unified diff (as diagnostics); fails if they differ.
 diff_outputs() {
     local a=$1 b=$2 d

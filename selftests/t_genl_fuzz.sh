@@ -9,6 +9,9 @@
 #    engines and GUE/GRE tunnels, which ipvs_rs refuses until it has them
 #    (rust/ipvs_core/support.rs; host-tested there): genl_fuzz --supported-only rewrites those
 #    values in each finished request, mutations included (see keep_supported there).
+#    GENL_FUZZ_IPV6=1 lets IPv6 services and their IPv6 dests through (genl_fuzz --ipv6),
+#    GENL_FUZZ_IPV6=mixed dests of the other family too (--ipv6 --mixed-af): the default
+#    becomes 1 once ipvs_rs has IPv6, mixed once it has mixed-family tunnels (issue #12).
 #  - Robustness: GENL_FUZZ_COUNT requests (20,000; make soak: 2,000,000) from another seed
 #    against ipvs_rs alone: every one is answered (a reply or an errno), no splat, and the
 #    module still answers ipvsadm and unloads cleanly afterwards.
@@ -17,13 +20,19 @@
 DIFF_COUNT=${GENL_FUZZ_DIFF:-$(full_or_quick 20000 8000)}
 COUNT=${GENL_FUZZ_COUNT:-$(full_or_quick 50000 20000)}
 SEED=${GENL_FUZZ_SEED:-$(date +%s)}
+GENL_FUZZ_IPV6=${GENL_FUZZ_IPV6:-0}
+case $GENL_FUZZ_IPV6 in
+    1) SUPPORTED=(--supported-only --ipv6) ;;
+    mixed) SUPPORTED=(--supported-only --ipv6 --mixed-af) ;;
+    *) SUPPORTED=(--supported-only) ;;
+esac
 FUZZ=$TEST_TMP/genl_fuzz
 SCHEDS="rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos"
 MODPROBE_HELPER=$(cat /proc/sys/kernel/modprobe)
 at_exit "echo '$MODPROBE_HELPER' > /proc/sys/kernel/modprobe"
 
 gcc -O2 -Wall -Wextra -Werror -o "$FUZZ" "$SELFTESTS_DIR/genl_fuzz.c" || { fail "building genl_fuzz"; finish; }
-diag "seed $SEED (GENL_FUZZ_SEED=$SEED reproduces this run)"
+diag "seed $SEED (GENL_FUZZ_SEED=$SEED reproduces this run), ${SUPPORTED[*]}"
 
 scenario() {
     local o=$1 ns m t0=$SECONDS
@@ -38,7 +47,7 @@ scenario() {
         echo /bin/true > /proc/sys/kernel/modprobe
     fi
     ns=$(netns_add fuzz) || { echo "netns add failed" >> "$o"; return; }
-    ip netns exec "$ns" "$FUZZ" "$SEED" "$DIFF_COUNT" --log --supported-only > "$o.log" 2> "$o.err"
+    ip netns exec "$ns" "$FUZZ" "$SEED" "$DIFF_COUNT" --log "${SUPPORTED[@]}" > "$o.log" 2> "$o.err"
     echo "genl_fuzz exit=$?" >> "$o"
     tail -n 1 "$o.log" >> "$o"
     ip netns del "$ns"

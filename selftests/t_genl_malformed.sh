@@ -55,6 +55,16 @@ validate() {
     want "$o" deldaemon-state3 'ack=EINVAL'
     want "$o" newdaemon-non-mcast-group 'ack=EINVAL'
     want "$o" getcfg-after-huge-msg 'reply.* 6=27230000\}'
+    # IPv6
+    want "$o" newsvc6-mask0 'ack=EINVAL'
+    want "$o" newsvc6-mask129 'ack=EINVAL'
+    want "$o" newsvc6-mask64 'ack=ok'
+    want "$o" setsvc6-mask129 'ack=EINVAL'
+    want "$o" newdest6-inet-masq 'ack=EINVAL'
+    want "$o" newdest6-inet-droute 'ack=EINVAL'
+    want "$o" newdest6-inet-tunnel 'ack=ok'
+    want "$o" newdest6-multicast 'ack=EINVAL'
+    want "$o" newdest6-masq 'ack=ok'
     want "$o" getcfg-final 'reply.*\{cmd=12 ver=1 4=84030000 5=78000000 6=2c010000\} ack=ok$'
     # Only the deliberate case may time out.
     n=$(grep -c ': .*timeout' "$o")

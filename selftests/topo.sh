@@ -8,11 +8,43 @@
 # NAT: the real servers route back through the director. DR/TUN: the real servers also sit on
 # the client's bridge (10.0.0.1i/24, 10.0.1.1i/24) and answer from the VIP on their lo directly.
 #
+# With TOPO_FAMILY=6 (or after `topo_family 6`) the same layout in IPv6 (NAT and DR; no TUN yet):
+# client 2001:db8::2/64 (extra addresses in 2001:db8::/64 or 2001:db8:0:1::/64), director
+# 2001:db8::1/64 and 2001:db8:0:1::1/64 on l0, VIP 2001:db8::100/128 on lo, li 2001:db8:i::1/64,
+# RSi 2001:db8:i::2/64 (DR: also 2001:db8::1i/64 and 2001:db8:0:1::1i/64 on the client's
+# bridge, the VIP/128 on lo), and 2001:db8:9::/64 local on the director (and DR real servers)
+# and routed to it by the client, the destinations of firewall-mark services. Every address is
+# added "nodad", and each device's link-local address too (addrgenmode none, then fe80::N/64
+# nodad): a tentative link-local address would leave a forwarding netns without a source for
+# its neighbour solicitations for a second or two (ndisc_send_ns needs a non-tentative one), a
+# wait that depends on the host's speed.
+# DR needs no sysctl for IPv6: neighbour discovery answers only for addresses of the interface
+# a solicitation came in on (ndisc_recv_ns looks the target up strictly on that device), so
+# the VIP on a real server's lo is never advertised (IPv4's arp_ignore=1), and a solicitation
+# for a forwarded packet whose source is not on the outgoing device (the VIP) is sent from
+# that device's link-local address (IPv4's arp_announce=2).
+#
 # Every process start costs much under TCG on a busy host (about a second), so the topology is
 # built with `ip -batch`, waits use bash's read timeout instead of sleep(1), and the traffic
 # comes from one long-lived agent process.
 
-VIP=10.0.0.100
+# topo_family 4|6: the address family of the topologies built from now on, and its addresses:
+# VIP; VIPS, the VIP as ipvsadm writes it before ":PORT" ([...] for IPv6); CL_IP, the client's
+# first address; RS_IP[N], real server N's address on its link to the director, and RS_IPS[N]
+# as ipvsadm writes it.
+TOPO_FAMILY=${TOPO_FAMILY:-4}
+RS_IP=() RS_IPS=()
+topo_family() {
+    local i
+    TOPO_FAMILY=$1
+    for i in 1 2 3 4; do
+        if [ "$1" = 6 ]; then RS_IP[i]=2001:db8:$i::2 RS_IPS[i]=[2001:db8:$i::2]
+        else RS_IP[i]=172.16.$i.2 RS_IPS[i]=172.16.$i.2; fi
+    done
+    if [ "$1" = 6 ]; then VIP=2001:db8::100 VIPS=[2001:db8::100] CL_IP=2001:db8::2
+    else VIP=10.0.0.100 VIPS=10.0.0.100 CL_IP=10.0.0.2; fi
+}
+topo_family "$TOPO_FAMILY"
 # -S: no site initialisation, which costs seconds under TCG (the tool needs the stdlib only).
 TOOL="python3 -S $REPO_ROOT/selftests/dp_tool.py"
 # Extra client source addresses, in 10.0.0.0/24 or 10.0.1.0/24 (10.0.0.2 is always there).
@@ -32,10 +64,15 @@ nap() {
 }
 
 # topo MODE: builds the netns and starts the servers on $PORTS; sets CL LVS RS1 RS2 (RS3 RS4).
+# In the family TOPO_FAMILY (see topo_family).
 SERVERS_PID=
 topo() {
-    local mode=$1 i rs a specs=() stale=() tun_rp=()
+    local mode=$1 i rs a specs=() stale=() tun_rp=() v6= srv_opt=()
     CL=${NETNS_PREFIX}cl LVS=${NETNS_PREFIX}lvs
+    if [ "$TOPO_FAMILY" = 6 ]; then
+        [ "$mode" != tun ] || { diag "topo: no IPv6 topology for tun"; return 1; }
+        v6=1 srv_opt=(-6)
+    fi
     for ((i = 1; i <= TOPO_NRS; i++)); do eval "RS$i=${NETNS_PREFIX}rs$i"; done
     servers_stop    # those of an earlier topology that failed half-way
     {
@@ -49,46 +86,105 @@ topo() {
             [ "$mode" = nat ] || echo "link add cr$i netns $CL type veth peer name c0 netns ${NETNS_PREFIX}rs$i"
         done
     } | ip -batch - || return 1
-    # One process serves every real server, each from sockets (on 0.0.0.0) in its own netns:
-    # started now, so that its start overlaps the configuration below.
+    # One process serves every real server, each from sockets (on 0.0.0.0, or :: for IPv6) in
+    # its own netns: started now, so that its start overlaps the configuration below.
     for ((i = 1; i <= TOPO_NRS; i++)); do
         stale+=("$TEST_TMP/rs$i.log" "$TEST_TMP/rs$i.log.ready")
         specs+=("${NETNS_PREFIX}rs$i:RS$i:$TEST_TMP/rs$i.log")
     done
     # Each topology (each module, each mode) counts from zero.
     rm -f "${stale[@]}"
-    $TOOL servens "${PORTS// /,}" "${specs[@]}" &
+    $TOOL servens "${srv_opt[@]}" "${PORTS// /,}" "${specs[@]}" &
     SERVERS_PID=$!
     {
         echo "link set lo up"
         echo "link add br0 type bridge"
+        if [ -n "$v6" ]; then
+            # No link-local address of the kernel's (tentative at first): br0's own, nodad;
+            # the bridge ports need none.
+            echo "link set br0 addrgenmode none"
+            echo "link set c0 addrgenmode none"
+            for ((i = 1; i <= TOPO_NRS; i++)); do
+                [ "$mode" = nat ] || echo "link set cr$i addrgenmode none"
+            done
+            echo "addr add fe80::2/64 dev br0 nodad"
+        fi
         echo "link set c0 master br0"
         echo "link set c0 up"
         for ((i = 1; i <= TOPO_NRS; i++)); do
             [ "$mode" = nat ] || { echo "link set cr$i master br0"; echo "link set cr$i up"; }
         done
         echo "link set br0 up"
-        echo "addr add 10.0.0.2/24 dev br0"
-        for a in $TOPO_CLIENT_ADDRS; do
-            [ "$a" = 10.0.0.2 ] || echo "addr add $a/24 dev br0"
-        done
-        echo "route add $VIP via 10.0.0.1"
+        if [ -n "$v6" ]; then
+            echo "addr add 2001:db8::2/64 dev br0 nodad"
+            for a in $TOPO_CLIENT_ADDRS; do
+                [ "$a" = 2001:db8::2 ] || echo "addr add $a/64 dev br0 nodad"
+            done
+            echo "route add $VIP via 2001:db8::1"
+            echo "route add 2001:db8:9::/64 via 2001:db8::1"
+        else
+            echo "addr add 10.0.0.2/24 dev br0"
+            for a in $TOPO_CLIENT_ADDRS; do
+                [ "$a" = 10.0.0.2 ] || echo "addr add $a/24 dev br0"
+            done
+            echo "route add $VIP via 10.0.0.1"
+        fi
     } | ip -n "$CL" -batch - || return 1
     {
         echo "link set lo up"
-        echo "addr add 10.0.0.1/24 dev l0"
-        echo "addr add 10.0.1.1/24 dev l0"
+        if [ -n "$v6" ]; then
+            for ((i = 0; i <= TOPO_NRS; i++)); do
+                echo "link set l$i addrgenmode none"
+                echo "addr add fe80::1/64 dev l$i nodad"
+            done
+            echo "addr add 2001:db8::1/64 dev l0 nodad"
+            echo "addr add 2001:db8:0:1::1/64 dev l0 nodad"
+        else
+            echo "addr add 10.0.0.1/24 dev l0"
+            echo "addr add 10.0.1.1/24 dev l0"
+        fi
         echo "link set l0 up"
-        echo "addr add $VIP/32 dev lo"
+        if [ -n "$v6" ]; then
+            echo "addr add $VIP/128 dev lo nodad"
+            echo "route add local 2001:db8:9::/64 dev lo"
+        else
+            echo "addr add $VIP/32 dev lo"
+        fi
         for ((i = 1; i <= TOPO_NRS; i++)); do
-            echo "addr add 172.16.$i.1/24 dev l$i"
+            if [ -n "$v6" ]; then echo "addr add 2001:db8:$i::1/64 dev l$i nodad"
+            else echo "addr add 172.16.$i.1/24 dev l$i"; fi
             echo "link set l$i up"
         done
     } | ip -n "$LVS" -batch - || return 1
     lvs_sh_start || return 1
-    lvs sysctl -qw net.ipv4.ip_forward=1
+    if [ -n "$v6" ]; then
+        lvs sysctl -qw net.ipv6.conf.all.forwarding=1
+    else
+        lvs sysctl -qw net.ipv4.ip_forward=1
+    fi
     for ((i = 1; i <= TOPO_NRS; i++)); do
         rs=${NETNS_PREFIX}rs$i
+        if [ -n "$v6" ]; then
+            {
+                echo "link set lo up"
+                echo "link set r0 addrgenmode none"
+                echo "addr add fe80::2/64 dev r0 nodad"
+                echo "addr add 2001:db8:$i::2/64 dev r0 nodad"
+                echo "link set r0 up"
+                if [ "$mode" = nat ]; then
+                    echo "route add ::/0 via 2001:db8:$i::1"
+                else
+                    echo "link set c0 addrgenmode none"
+                    echo "addr add fe80::1$i/64 dev c0 nodad"
+                    echo "addr add 2001:db8::1$i/64 dev c0 nodad"
+                    echo "addr add 2001:db8:0:1::1$i/64 dev c0 nodad"
+                    echo "link set c0 up"
+                    echo "addr add $VIP/128 dev lo nodad"
+                    echo "route add local 2001:db8:9::/64 dev lo"
+                fi
+            } | ip -n "$rs" -batch - || return 1
+            continue
+        fi
         {
             echo "link set lo up"
             echo "addr add 172.16.$i.2/24 dev r0"
