@@ -11,7 +11,8 @@
                                      separated (a Python start costs seconds under TCG); with
                                      -6 on IPv6 sockets (::) instead of IPv4 ones (0.0.0.0)
   dp_tool.py tcp ADDR PORT N SIZE    N sequential TCP connections, each sends SIZE bytes and
-                                     prints the answer (the real server's name)
+                                     prints the answer (the real server's name); SIGTERM
+                                     ends it after the connection under way
   dp_tool.py udp ADDR PORT N SIZE [SPORT]
                                      N datagrams, each from a new socket (a new connection),
                                      or all from source port SPORT; prints each answer
@@ -175,7 +176,13 @@ class in_netns:
 
 
 def tcp(addr, port, n, size):
+    # SIGTERM: no new connection, the one under way finishes (its socket calls resume after
+    # the handler), so a stop cuts no handshake off.
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     for _ in range(n):
+        if stop:
+            break
         try:
             c = socket.create_connection((addr, port), timeout=5)
             c.sendall(b"x" * (size - 1) + b"\n")
