@@ -109,6 +109,11 @@ one_mode() {
     t0=$SECONDS
     wait_traffic "$mode" 60 || echo "no traffic to every service in 60 s" >> "$o"
     diag "$mode: traffic to every service after $((SECONDS - t0)) s"
+    # A reader of /proc/net/ip_vs_conn a byte at a time (bash's read -d ''), so that every
+    # read() leaves the walk's read-side section and the next one finds its place again while
+    # entries come and go: the churn's `cat` reads a page at a time.
+    ip netns exec "$LVS" bash -c 'while :; do IFS= read -r -d "" x < /proc/net/ip_vs_conn; done' &
+    pids+=($!)
     end=$((SECONDS + RACE_SECONDS))
     : > "$TEST_TMP/churn"
     # At least two cycles, however slow the host.
