@@ -11,7 +11,7 @@
 
 use super::bindings;
 use super::rcu::{RcuLink, ReadGuard};
-use super::skb::Route;
+use super::skb::{Route, RouteKind};
 use super::NetRef;
 use crate::ipvs_core::uapi::AF_INET6;
 use kernel::prelude::*;
@@ -24,7 +24,8 @@ struct Cached {
     dst: *mut bindings::dst_entry,
     saddr: [u8; 16],
     daddr: [u8; 16],
-    known_nh: bool,
+    af: u16,
+    kind: RouteKind,
     local: bool,
 }
 
@@ -44,13 +45,13 @@ impl RouteCache {
         RouteCache { cached: RcuLink::null() }
     }
 
-    /// The route to `daddr` of family `af` (with `known_nh`, as next hop): the cached one
-    /// while it is valid, else a fresh lookup, which is cached in its place. IPv6 routes are
-    /// looked up every time: their validity check needs the route's cookie, which this cache
-    /// does not keep yet.
-    pub(crate) fn route(&self, net: NetRef<'_>, af: u16, daddr: &[u8; 16], known_nh: bool) -> Option<Route> {
+    /// The route to `daddr` of family `af` (the dest's, which for a tunnel may differ from
+    /// the packet's) for `kind`: the cached one while it is valid, else a fresh lookup, which
+    /// is cached in its place. IPv6 routes are looked up every time: their validity check
+    /// needs the route's cookie, which this cache does not keep yet.
+    pub(crate) fn route(&self, net: NetRef<'_>, af: u16, daddr: &[u8; 16], kind: RouteKind) -> Option<Route> {
         if af == AF_INET6 {
-            return Route::output(net, af, daddr, known_nh);
+            return Route::output(net, af, daddr, kind);
         }
         {
             let rcu = ReadGuard::new();
@@ -60,17 +61,18 @@ impl RouteCache {
                 // route is already being released.
                 unsafe {
                     if c.daddr == *daddr
-                        && c.known_nh == known_nh
+                        && c.af == af
+                        && c.kind == kind
                         && bindings::ipvs_rs_dst_valid(c.dst)
                         && bindings::ipvs_rs_dst_hold_safe(c.dst)
                     {
-                        return Some(Route::from_held(c.dst, c.saddr, c.local));
+                        return Some(Route::from_held(c.dst, c.af, c.saddr, c.local));
                     }
                 }
             }
         }
-        let route = Route::output(net, af, daddr, known_nh)?;
-        self.store(&route, daddr, known_nh);
+        let route = Route::output(net, af, daddr, kind)?;
+        self.store(&route, daddr, kind);
         Some(route)
     }
 
@@ -91,9 +93,16 @@ impl RouteCache {
         retire(old);
     }
 
-    fn store(&self, route: &Route, daddr: &[u8; 16], known_nh: bool) {
-        let entry =
-            Cached { rcu: Opaque::uninit(), dst: route.raw(), saddr: route.saddr, daddr: *daddr, known_nh, local: route.is_local() };
+    fn store(&self, route: &Route, daddr: &[u8; 16], kind: RouteKind) {
+        let entry = Cached {
+            rcu: Opaque::uninit(),
+            dst: route.raw(),
+            saddr: route.saddr,
+            daddr: *daddr,
+            af: route.af(),
+            kind,
+            local: route.is_local(),
+        };
         // Without memory the route is simply not cached.
         let Ok(entry) = KBox::new(entry, GFP_ATOMIC) else { return };
         // SAFETY: `route` holds a reference, so the route is live; the entry takes its own.
