@@ -26,6 +26,7 @@
 #include <net/ip6_route.h>
 #include <net/ip6_checksum.h>
 #include <linux/netfilter_ipv6.h>
+#include <net/addrconf.h>
 
 #include "helpers.h"
 
@@ -102,6 +103,17 @@ __sum16 ipvs_rs_ipv6_full_csum(struct sk_buff *skb, unsigned int off, const stru
 { return csum_ipv6_magic(saddr, daddr, skb->len - off, proto, skb_checksum(skb, off, skb->len - off, 0)); }
 bool ipvs_rs_icmpv6_csum_ok(struct sk_buff *skb, unsigned int off) { return ip_vs_checksum_common_check(skb, off, IPPROTO_ICMPV6, AF_INET6); }
 void ipvs_rs_icmpv6_send(struct sk_buff *skb, u8 type, u8 code, u32 info) { icmpv6_send(skb, type, code, info); }
+/* Tunnels: the outer header's source address, the inner headers, fragmentation, PMTU. */
+int ipvs_rs_ipv6_dev_get_saddr(struct net *net, struct dst_entry *dst, const struct in6_addr *daddr, struct in6_addr *saddr)
+{ return ip6_dst_idev(dst) ? ipv6_dev_get_saddr(net, ip6_dst_idev(dst)->dev, daddr, 0, saddr) : -EINVAL; }
+void ipvs_rs_skb_transport_at_network(struct sk_buff *skb) { skb->transport_header = skb->network_header; }
+void ipvs_rs_skb_set_inner_ipproto(struct sk_buff *skb, u8 proto) { skb_set_inner_ipproto(skb, proto); }
+void ipvs_rs_skb_inner_mac_at_inner_network(struct sk_buff *skb) { skb_set_inner_mac_header(skb, skb_inner_network_offset(skb)); }
+void ipvs_rs_skb_set_ignore_df(struct sk_buff *skb) { skb->ignore_df = 1; }
+u16 ipvs_rs_ip6cb_frag_max_size(const struct sk_buff *skb) { return IP6CB(skb)->frag_max_size; }
+bool ipvs_rs_skb_sk_fullsock(const struct sk_buff *skb) { return skb->sk && sk_fullsock(skb->sk); }
+void ipvs_rs_skb_dst_update_pmtu_sk(struct sk_buff *skb, u32 mtu)
+{ if (skb_dst(skb) && skb_dst(skb)->ops->update_pmtu) skb_dst(skb)->ops->update_pmtu(skb_dst(skb), skb->sk, NULL, mtu, true); }
 void ipvs_rs_skb_dev_default(struct sk_buff *skb, struct net *net) { if (!skb->dev) skb->dev = net->loopback_dev; }
 void ipvs_rs_skb_dev_from_dst(struct sk_buff *skb) { if (skb_dst(skb)) skb->dev = skb_dst(skb)->dev; }
 void ipvs_rs_inet_proto_csum_replace2(__sum16 *sum, struct sk_buff *skb, __be16 from, __be16 to, bool pseudohdr)

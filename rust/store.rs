@@ -367,7 +367,7 @@ impl Store for KernelStore {
 
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
         let key = *self.svc(svc).ok_or(Errno::ESRCH)?.key();
-        support::check_dest(key.af(), conf)?;
+        support::check_dest(conf)?;
         self.purge_trash();
         let d = match self.revive(&key, conf) {
             Some(d) => {
@@ -383,7 +383,14 @@ impl Store for KernelStore {
             None if conf.af == AF_INET6 && v6_dest_needs_local(&conf.addr) && !self.lookups.v6_is_local(&conf.addr) => {
                 return Err(Errno::EINVAL)
             }
-            None => Dest::new(conf)?,
+            None => {
+                // Conntrack's IPv6 defragmentation for a new IPv6 dest too (an IPv4 service's
+                // tunnel dest among them), as upstream's `ip_vs_new_dest`.
+                if conf.af == AF_INET6 {
+                    self.lookups.enable_ipv6_defrag()?;
+                }
+                Dest::new(conf)?
+            }
         };
         let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;
         kvec::insert(&mut s.dests, dest, d.clone())?;
@@ -394,7 +401,7 @@ impl Store for KernelStore {
 
     fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
         let s = self.svc(svc).ok_or(Errno::ENOENT)?;
-        support::check_dest(s.key().af(), conf)?;
+        support::check_dest(conf)?;
         let (key, d) = (*s.key(), s.dests.get(dest).ok_or(Errno::ENOENT)?.clone());
         let (old, new) = (d.conf().settings, &conf.settings);
         // The settings live in the shared dest itself: nothing to republish, unless the

@@ -81,6 +81,14 @@ impl IpHeader {
         }
     }
 
+    /// Whether this packet, too big for the next link, is refused with an ICMP or ICMPv6
+    /// error rather than fragmented on the way. `honour_df` is false for a tunnel whose
+    /// `pmtu_disc` is off: IPv4's DF is then ignored (the outer packet goes without DF and may
+    /// be fragmented). IPv6 is always refused: only its source may fragment it.
+    pub fn refuses_fragmentation(&self, honour_df: bool) -> bool {
+        self.dont_fragment && (honour_df || self.is_v6())
+    }
+
     /// The bytes of an address of this family as they sit in the header (4 or 16).
     pub fn wire<'a>(&self, addr: &'a [u8; 16]) -> &'a [u8] {
         addr_wire(self.af, addr)

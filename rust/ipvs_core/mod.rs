@@ -15,7 +15,8 @@
 //!   `store` (the [`store::Store`] the glue implements, and the add/edit/delete commands on
 //!   it), `support` (what this module refuses for now), `timeouts`, `sysctl` (the name-keyed
 //!   table);
-//! - the datapath's decisions: `ip` (the network header, either family), `packet`, `proto_tcp`, `icmp`, `persist`, `defense`, `sched`;
+//! - the datapath's decisions: `ip` (the network header, either family), `packet`, `tunnel`
+//!   (the outer header of a tunnelled packet), `proto_tcp`, `icmp`, `persist`, `defense`, `sched`;
 //! - what users read: `estimator` (counters and rates), `proc_text` (the /proc/net texts);
 //! - leaves everyone uses: `errno`, `addr`.
 //!
@@ -45,4 +46,5 @@ pub mod store;
 pub mod support;
 pub mod sysctl;
 pub mod timeouts;
+pub mod tunnel;
 pub mod uapi;

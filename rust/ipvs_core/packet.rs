@@ -63,18 +63,6 @@ impl Ipv4 {
     pub const DADDR_OFF: usize = 16;
 }
 
-/// Builds the outer header of an IPIP packet. The checksum is left zero (the output path's
-/// `ip_send_check` fills it), the id is left for `ip_select_ident`.
-pub fn ipip_header(tos: u8, ttl: u8, inner_len: u16, saddr: [u8; 4], daddr: [u8; 4], df: bool) -> Option<[u8; 20]> {
-    let tot = inner_len.checked_add(20)?;
-    let [t0, t1] = tot.to_be_bytes();
-    let frag: u8 = if df { 0x40 } else { 0 };
-    Some([
-        0x45, tos, t0, t1, 0, 0, frag, 0, ttl, PROTO_IPIP, 0, 0,
-        saddr[0], saddr[1], saddr[2], saddr[3], daddr[0], daddr[1], daddr[2], daddr[3],
-    ])
-}
-
 /// TCP flags of a segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpFlags {

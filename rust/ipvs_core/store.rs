@@ -39,11 +39,11 @@ pub trait Store {
     fn service_stats(&self, svc: usize) -> StatsView;
     /// Inserts a service at index `svc` (later ones move up) with an unbound scheduler state.
     /// `KernelStore` first refuses what this module cannot serve (`support::check_service`:
-    /// -EAFNOSUPPORT for IPv6, -EPROTONOSUPPORT for SCTP), allocates the service and its stats
-    /// (-ENOMEM), and for the netns's first service registers the netfilter hooks (their
-    /// errno; unregistered again if the insert then fails). Nothing starts per service: the
-    /// rate estimator is one per-netns timer. Upstream's IPv6 defrag is not enabled, since no
-    /// IPv6 service gets this far.
+    /// -EPROTONOSUPPORT for SCTP), allocates the service and its stats (-ENOMEM), turns on
+    /// IPv6 defragmentation for an IPv6 service (its errno), and for the netns's first
+    /// service of its family registers that family's netfilter hooks (their errno;
+    /// unregistered again if the insert then fails). Nothing starts per service: the rate
+    /// estimator is one per-netns timer.
     fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()>;
     /// Replaces a service's configuration (SET_SERVICE). The key never changes. `KernelStore`
     /// checks it again with `support::check_service`, and fails for no other reason than a
@@ -62,12 +62,12 @@ pub trait Store {
     fn dest(&self, svc: usize, dest: usize) -> Option<DestInfo>;
     fn dest_stats(&self, svc: usize, dest: usize) -> StatsView;
     /// Inserts a dest at index `dest` of service `svc` (always 0: newest first). `KernelStore`
-    /// first refuses what this module cannot forward (`support::check_dest`: -EAFNOSUPPORT for
-    /// a non-IPv4 dest, -EOPNOTSUPP for a GUE or GRE tunnel), then revives a matching dest
-    /// from its trash (keeping its counters; stats zeroed if it was bound to another service),
-    /// else refuses an IPv4 address that is neither local nor unicast (-EINVAL, as
-    /// `ip_vs_new_dest()`) and allocates (-ENOMEM). Upstream's IPv6 address checks and IPv6
-    /// defrag are not done, since no IPv6 dest gets this far.
+    /// first refuses what this module cannot forward (`support::check_dest`: -EOPNOTSUPP for
+    /// a GUE or GRE tunnel), then revives a matching dest from its trash (keeping its
+    /// counters; stats zeroed if it was bound to another service), else refuses an address
+    /// that is neither local nor unicast (-EINVAL; for IPv6 a link-local one too, as
+    /// `ip_vs_new_dest()`), turns on IPv6 defragmentation for a new IPv6 dest (its errno) and
+    /// allocates (-ENOMEM).
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()>;
     /// Replaces a dest's configuration (SET_DEST); its identity never changes. `KernelStore`
     /// checks it again with `support::check_dest`, fails for a missing index (-ENOENT),

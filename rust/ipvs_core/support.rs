@@ -5,7 +5,7 @@
 use super::dest::DestConf;
 use super::errno::{Errno, Result};
 use super::service::ServiceConf;
-use super::uapi::{fwd, tun_type, AF_INET, IPPROTO_SCTP};
+use super::uapi::{fwd, tun_type, IPPROTO_SCTP};
 
 /// Services of both families: on an address and port, or a firewall mark. SCTP (which
 /// upstream forwards) is refused with EPROTONOSUPPORT. Other protocols than TCP and UDP are
@@ -18,18 +18,14 @@ pub fn check_service(conf: &ServiceConf) -> Result<()> {
     Ok(())
 }
 
-/// Real servers of both families for NAT, direct routing and local delivery, in a service
-/// of family `svc_af`. Tunnels only as IPIP, IPv4 in IPv4: GUE and GRE are refused with
-/// EOPNOTSUPP, IPv6 tunnels (ip6ip6, and the mixed-family ones upstream allows) with
-/// EAFNOSUPPORT.
-pub fn check_dest(svc_af: u16, conf: &DestConf) -> Result<()> {
-    if conf.settings.fwd_method != fwd::TUNNEL {
-        return Ok(());
-    }
-    if conf.af != AF_INET || svc_af != AF_INET {
-        return Err(Errno::EAFNOSUPPORT);
-    }
-    if conf.settings.tun_type != tun_type::IPIP {
+/// Real servers of both families, in a service of either, for NAT, direct routing,
+/// local delivery and tunnels. Tunnels as IPIP only, but of every family upstream forwards:
+/// IPv4 in IPv4, IPv6 in IPv6, and the mixed ones (an IPv4 service's packets in IPv6 to an
+/// IPv6 real server, an IPv6 service's in IPv4; the control plane allows a dest of another
+/// family than its service only for tunnels, with -EINVAL as upstream). GUE and GRE are
+/// refused with EOPNOTSUPP.
+pub fn check_dest(conf: &DestConf) -> Result<()> {
+    if conf.settings.fwd_method == fwd::TUNNEL && conf.settings.tun_type != tun_type::IPIP {
         return Err(Errno::EOPNOTSUPP);
     }
     Ok(())

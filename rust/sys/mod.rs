@@ -195,7 +195,7 @@ impl NetLookups {
     pub(crate) fn v6_is_local(&self, addr: &[u8; 16]) -> bool {
         // SAFETY: `net` is alive (type invariant).
         let net = unsafe { NetRef::from_raw(self.net) };
-        skb::Route::output(net, crate::ipvs_core::uapi::AF_INET6, addr, false).is_some_and(|r| r.is_local())
+        skb::Route::output(net, crate::ipvs_core::uapi::AF_INET6, addr, skb::RouteKind::Direct).is_some_and(|r| r.is_local())
     }
 
     /// Turns on conntrack's IPv6 defragmentation in this netns, once; it stays on until the

@@ -11,7 +11,7 @@
 
 use super::bindings;
 use super::rcu::{RcuLink, ReadGuard};
-use super::skb::Route;
+use super::skb::{Route, RouteKind};
 use super::NetRef;
 use kernel::prelude::*;
 use kernel::types::Opaque;
@@ -23,7 +23,8 @@ struct Cached {
     dst: *mut bindings::dst_entry,
     saddr: [u8; 16],
     daddr: [u8; 16],
-    known_nh: bool,
+    af: u16,
+    kind: RouteKind,
     local: bool,
     /// What `dst_check` compares an IPv6 route with (its FIB node's serial number when it
     /// was looked up, upstream's `dst_cookie`); 0 for IPv4.
@@ -46,9 +47,10 @@ impl RouteCache {
         RouteCache { cached: RcuLink::null() }
     }
 
-    /// The route to `daddr` of family `af` (with `known_nh`, as next hop): the cached one
-    /// while it is valid, else a fresh lookup, which is cached in its place.
-    pub(crate) fn route(&self, net: NetRef<'_>, af: u16, daddr: &[u8; 16], known_nh: bool) -> Option<Route> {
+    /// The route to `daddr` of family `af` (the dest's, which for a tunnel may differ from
+    /// the packet's) for `kind`: the cached one while it is valid, else a fresh lookup, which
+    /// is cached in its place.
+    pub(crate) fn route(&self, net: NetRef<'_>, af: u16, daddr: &[u8; 16], kind: RouteKind) -> Option<Route> {
         {
             let rcu = ReadGuard::new();
             if let Some(c) = self.cached.get(&rcu) {
@@ -57,17 +59,18 @@ impl RouteCache {
                 // route is already being released.
                 unsafe {
                     if c.daddr == *daddr
-                        && c.known_nh == known_nh
+                        && c.af == af
+                        && c.kind == kind
                         && bindings::ipvs_rs_dst_valid(c.dst, c.cookie)
                         && bindings::ipvs_rs_dst_hold_safe(c.dst)
                     {
-                        return Some(Route::from_held(c.dst, c.saddr, c.local));
+                        return Some(Route::from_held(c.dst, c.af, c.saddr, c.local));
                     }
                 }
             }
         }
-        let route = Route::output(net, af, daddr, known_nh)?;
-        self.store(&route, daddr, known_nh);
+        let route = Route::output(net, af, daddr, kind)?;
+        self.store(&route, daddr, kind);
         Some(route)
     }
 
@@ -88,7 +91,7 @@ impl RouteCache {
         retire(old);
     }
 
-    fn store(&self, route: &Route, daddr: &[u8; 16], known_nh: bool) {
+    fn store(&self, route: &Route, daddr: &[u8; 16], kind: RouteKind) {
         // SAFETY: `route` holds a reference, so the route is live.
         let cookie = unsafe { bindings::ipvs_rs_dst_cookie(route.raw()) };
         let entry = Cached {
@@ -96,7 +99,8 @@ impl RouteCache {
             dst: route.raw(),
             saddr: route.saddr,
             daddr: *daddr,
-            known_nh,
+            af: route.af(),
+            kind,
             local: route.is_local(),
             cookie,
         };

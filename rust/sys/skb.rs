@@ -5,7 +5,8 @@
 
 use super::bindings;
 use super::NetRef;
-use crate::ipvs_core::uapi::AF_INET6;
+use crate::ipvs_core::tunnel::Outer;
+use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
 use core::marker::PhantomData;
 
 /// A packet owned by the current hook invocation.
@@ -19,11 +20,27 @@ pub(crate) struct Skb<'a> {
 /// A route (a counted `dst_entry` reference), dropped unless given to a packet.
 pub(crate) struct Route {
     dst: *mut bindings::dst_entry,
-    /// The source address the route chose (IPv4 routes; zero for IPv6), in network byte
-    /// order.
+    /// The route's family: `AF_INET` or `AF_INET6`.
+    af: u16,
+    /// The source address the route chose, in network byte order: always for IPv4; for
+    /// IPv6 only when looked up for a tunnel ([`RouteKind::Tunnel`]), else zero.
     pub(crate) saddr: [u8; 16],
     /// The route delivers to this host.
     local: bool,
+}
+
+/// What a route is looked up for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteKind {
+    /// To the packet's new destination (NAT).
+    Direct,
+    /// Via the destination as known next hop (`FLOWI_FLAG_KNOWN_NH`, direct routing: the
+    /// packet keeps its own destination address).
+    KnownNextHop,
+    /// To a tunnel endpoint, with the source address the outer header needs (for IPv6 chosen
+    /// by `ipv6_dev_get_saddr` as upstream's `__ip_vs_route_output_v6`, which the other
+    /// kinds do not pay for).
+    Tunnel,
 }
 
 impl Drop for Route {
@@ -34,14 +51,12 @@ impl Drop for Route {
 }
 
 impl Route {
-    /// Looks up the route to `daddr` of family `af`. With `known_nh`, `daddr` is the next
-    /// hop even when the packet's destination address differs (direct routing keeps the VIP
-    /// as destination).
-    pub(crate) fn output(net: NetRef<'_>, af: u16, daddr: &[u8; 16], known_nh: bool) -> Option<Route> {
+    /// Looks up the route to `daddr` of family `af`, for `kind`.
+    pub(crate) fn output(net: NetRef<'_>, af: u16, daddr: &[u8; 16], kind: RouteKind) -> Option<Route> {
         if af == AF_INET6 {
-            Self::output_v6(net, daddr, known_nh)
+            Self::output_v6(net, daddr, kind)
         } else {
-            Self::output_v4(net, [daddr[0], daddr[1], daddr[2], daddr[3]], known_nh)
+            Self::output_v4(net, [daddr[0], daddr[1], daddr[2], daddr[3]], kind == RouteKind::KnownNextHop)
         }
     }
 
@@ -61,12 +76,15 @@ impl Route {
         }
         // SAFETY: `rt` is a live route we hold a reference on; its dst is its first member.
         let (dst, local) = unsafe { (bindings::ipvs_rs_rt_dst(rt), bindings::ipvs_rs_rt_is_local(rt)) };
-        Some(Route { dst, saddr: v4_to_16(fl4.saddr.to_ne_bytes()), local })
+        Some(Route { dst, af: AF_INET, saddr: v4_to_16(fl4.saddr.to_ne_bytes()), local })
     }
 
-    /// `ip6_route_output`; with `known_nh` the kernel makes an uncached clone whose gateway
-    /// is `daddr` (`FLOWI_FLAG_KNOWN_NH`), for direct routing.
-    fn output_v6(net: NetRef<'_>, daddr: &[u8; 16], known_nh: bool) -> Option<Route> {
+    /// `ip6_route_output`; with [`RouteKind::KnownNextHop`] the kernel makes an uncached
+    /// clone whose gateway is `daddr` (`FLOWI_FLAG_KNOWN_NH`), for direct routing; with
+    /// [`RouteKind::Tunnel`] a source address is chosen for the outer header (`None` if
+    /// there is none).
+    fn output_v6(net: NetRef<'_>, daddr: &[u8; 16], kind: RouteKind) -> Option<Route> {
+        let known_nh = kind == RouteKind::KnownNextHop;
         let mut fl6 = bindings::flowi6 {
             __fl_common: bindings::flowi_common {
                 flowic_flags: if known_nh { bindings::FLOWI_FLAG_KNOWN_NH as u8 } else { 0 },
@@ -83,8 +101,28 @@ impl Route {
         }
         // SAFETY: `dst` is a live route we hold a reference on.
         let (error, local) = unsafe { (bindings::ipvs_rs_dst_error(dst), bindings::ipvs_rs_dst_dev_is_loopback(dst)) };
-        let route = Route { dst, saddr: [0; 16], local };
-        (error == 0).then_some(route)
+        let mut route = Route { dst, af: AF_INET6, saddr: [0; 16], local };
+        if error != 0 {
+            return None;
+        }
+        if kind == RouteKind::Tunnel {
+            // SAFETY: reading the plain byte view of the flow's source address (a union of
+            // integer arrays, every bit pattern valid).
+            let chosen = unsafe { fl6.saddr.in6_u.u6_addr8 };
+            if chosen == [0; 16] {
+                let mut saddr = bindings::in6_addr::default();
+                // SAFETY: `net` and the route are live (we hold a reference); the addresses
+                // are on our stack.
+                if unsafe { bindings::ipvs_rs_ipv6_dev_get_saddr(net.as_ptr(), dst, &fl6.daddr, &mut saddr) } < 0 {
+                    return None;
+                }
+                // SAFETY: as above, a plain byte view.
+                route.saddr = unsafe { saddr.in6_u.u6_addr8 };
+            } else {
+                route.saddr = chosen;
+            }
+        }
+        Some(route)
     }
 
     /// The route, for a cache to hold its own reference on.
@@ -96,10 +134,15 @@ impl Route {
     ///
     /// # Safety
     ///
-    /// The caller must own one reference on the live route `dst`, and `saddr`/`local` must
-    /// be what its lookup gave.
-    pub(super) unsafe fn from_held(dst: *mut bindings::dst_entry, saddr: [u8; 16], local: bool) -> Route {
-        Route { dst, saddr, local }
+    /// The caller must own one reference on the live route `dst`, and `af`/`saddr`/`local`
+    /// must be what its lookup gave.
+    pub(super) unsafe fn from_held(dst: *mut bindings::dst_entry, af: u16, saddr: [u8; 16], local: bool) -> Route {
+        Route { dst, af, saddr, local }
+    }
+
+    /// The route's family (a tunnel's outer header is of this family).
+    pub(crate) fn af(&self) -> u16 {
+        self.af
     }
 
     pub(crate) fn mtu(&self) -> u32 {
@@ -410,36 +453,78 @@ impl<'a> Skb<'a> {
         }
     }
 
-    /// Prepends an outer IPv4 header (IPIP). Needs `headroom` bytes of headroom in total.
-    /// The inner packet's IP options are forgotten, the rest of its control block is kept
-    /// as upstream's `ip_vs_tunnel_xmit` keeps it: in particular `frag_max_size` of a
-    /// request the stack reassembled, so that the tunnel packet leaves in fragments no
-    /// larger than the client's were.
-    pub(crate) fn push_ipv4_header(&mut self, header: &[u8; 20], headroom: u32) -> bool {
-        // SAFETY: live skb we own; skb_cow_head may reallocate the head before we push.
+    /// Wraps the packet in the tunnel header `outer` (upstream's `ip_vs_tunnel_xmit` and
+    /// `ip_vs_tunnel_xmit_v6` from the headroom on): room for it and a link-layer header, the
+    /// offload state of an IP-in-IP (IPv4 outside) or IP-in-IPv6 packet set while the inner
+    /// headers are still the packet's, the old network header as transport header, then the
+    /// outer header pushed in front and made the network header. From here on the packet is
+    /// of the outer header's family. The inner packet's IP options are forgotten, the rest of
+    /// its control block is kept as upstream keeps it (`frag_max_size` of a request the stack
+    /// reassembled, so that an IPv4 tunnel packet leaves in fragments no larger than the
+    /// client's were); `ignore_df` lets the output path fragment the outer packet rather than
+    /// refuse it (`pmtu_disc=0`, or an IPv6 outer header). An IPv4 outer header gets its id.
+    /// False if the packet cannot be wrapped (the caller drops it).
+    pub(crate) fn encapsulate(&mut self, net: NetRef<'_>, outer: &Outer) -> bool {
+        let header = outer.bytes();
+        let (Ok(hlen), Ok(room)) = (u32::try_from(header.len()), u32::try_from(header.len() + LL_ROOM)) else {
+            return false;
+        };
+        let gso = if outer.af() == AF_INET6 { bindings::SKB_GSO_IPXIP6 } else { bindings::SKB_GSO_IPXIP4 };
+        // SAFETY: live skb we own whose data starts at its network header. skb_cow_head may
+        // reallocate the head before we push (no pointer into the data is held across it);
+        // iptunnel_handle_offloads frees nothing on error (we drop the packet); the push
+        // stays within the headroom just ensured, and the header is copied into it.
         unsafe {
-            if bindings::ipvs_rs_skb_cow_head(self.raw, headroom) != 0 {
+            if bindings::ipvs_rs_skb_cow_head(self.raw, room) != 0 {
                 return false;
             }
-            // The old IP header becomes the transport header of the tunnel packet.
-            bindings::ipvs_rs_skb_reset_transport_header(self.raw);
-            let p = bindings::skb_push(self.raw, 20).cast::<u8>();
-            core::ptr::copy_nonoverlapping(header.as_ptr(), p, 20);
+            if bindings::iptunnel_handle_offloads(self.raw, gso as i32) != 0 {
+                return false;
+            }
+            bindings::ipvs_rs_skb_transport_at_network(self.raw);
+            bindings::ipvs_rs_skb_set_inner_ipproto(self.raw, outer.inner_proto());
+            bindings::ipvs_rs_skb_inner_mac_at_inner_network(self.raw);
+            let p = bindings::skb_push(self.raw, hlen).cast::<u8>();
+            core::ptr::copy_nonoverlapping(header.as_ptr(), p, header.len());
             bindings::ipvs_rs_skb_reset_network_header(self.raw);
             bindings::ipvs_rs_skb_clear_ip_options(self.raw);
+            bindings::ipvs_rs_skb_set_ignore_df(self.raw);
+        }
+        self.af = outer.af();
+        if self.af == AF_INET {
+            // SAFETY: live skb whose network header is now the IPv4 header just pushed; live
+            // net.
+            unsafe { bindings::ipvs_rs_ip_select_ident(net.as_ptr(), self.raw) };
         }
         true
     }
 
-    /// Sets up offloads for an IPIP packet; false if the skb was freed.
-    pub(crate) fn tunnel_offloads(&mut self) -> bool {
-        // SAFETY: live skb; on error iptunnel_handle_offloads frees nothing, we drop it.
-        unsafe { bindings::iptunnel_handle_offloads(self.raw, bindings::SKB_GSO_IPXIP4 as i32) == 0 }
+    /// Whether the packet is too big for a path of MTU `mtu`: longer than it unless it is GSO
+    /// (segmented to fit later); for an IPv6 packet that conntrack reassembled, whether its
+    /// largest fragment was (upstream's `__mtu_check_toobig_v6`: it leaves in fragments of
+    /// that size again).
+    pub(crate) fn exceeds_mtu(&self, mtu: u32) -> bool {
+        if self.af == AF_INET6 {
+            // SAFETY: live skb of an IPv6 hook, whose control block is IPv6's.
+            let frag_max = unsafe { bindings::ipvs_rs_ip6cb_frag_max_size(self.raw) };
+            if frag_max != 0 {
+                return u32::from(frag_max) > mtu;
+            }
+        }
+        self.len() > mtu && !self.is_gso()
     }
 
-    pub(crate) fn select_ident(&mut self, net: NetRef<'_>) {
-        // SAFETY: live skb with an IPv4 network header; live net.
-        unsafe { bindings::ipvs_rs_ip_select_ident(net.as_ptr(), self.raw) };
+    /// Tells a local sender's socket the MTU left to its packets inside a tunnel (upstream's
+    /// `maybe_update_pmtu`): the route the packet came with (to the virtual address) records
+    /// it. Nothing for a packet that came from a device.
+    pub(crate) fn update_sender_pmtu(&mut self, mtu: u32) {
+        // SAFETY: live skb we own; its route, if any, is live while the skb holds it, and
+        // the socket is only passed along when it is a full socket.
+        unsafe {
+            if !bindings::ipvs_rs_skb_has_dev(self.raw) && bindings::ipvs_rs_skb_sk_fullsock(self.raw) {
+                bindings::ipvs_rs_skb_dst_update_pmtu_sk(self.raw, mtu);
+            }
+        }
     }
 
     /// Tells the sender the path MTU (ICMP fragmentation needed, ICMPv6 packet too big).
@@ -709,6 +794,9 @@ impl<'a> Skb<'a> {
 }
 
 const IPPROTO_UDP: u8 = 17;
+
+/// Headroom kept for a link-layer header in front of a tunnel's outer header.
+const LL_ROOM: usize = 32;
 const IPPROTO_ICMPV6: u8 = 58;
 
 /// ICMPv6 types and codes (include/uapi/linux/icmpv6.h).

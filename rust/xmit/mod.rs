@@ -9,7 +9,8 @@ pub(crate) mod tun;
 
 use crate::conn::ConnData;
 use crate::ipvs_core::ip::IpHeader;
-use crate::sys::skb::{Route, Skb, Verdict};
+use crate::ipvs_core::tunnel;
+use crate::sys::skb::{Route, RouteKind, Skb, Verdict};
 use crate::sys::NetRef;
 
 /// One request packet's transmission: where it goes and how it came.
@@ -34,15 +35,28 @@ pub(crate) enum RouteMode {
     Tunnel { pmtu_disc: bool },
 }
 
-/// The route towards the connection's real server (cached per real server), after upstream's
-/// checks: local routes are refused (no LOCALNODE handling yet), the TTL is decremented (ICMP
-/// time exceeded at 1), then a packet with DF set that would not fit gets ICMP fragmentation
-/// needed (for a tunnel only with `pmtu_disc`, as upstream: otherwise the outer packet is
-/// sent without DF and may be fragmented).
+impl RouteMode {
+    fn kind(self) -> RouteKind {
+        match self {
+            RouteMode::Direct => RouteKind::Direct,
+            RouteMode::KnownNextHop => RouteKind::KnownNextHop,
+            RouteMode::Tunnel { .. } => RouteKind::Tunnel,
+        }
+    }
+}
+
+/// The route towards the connection's real server (of the dest's family, which for a tunnel
+/// may differ from the packet's; cached per real server), after upstream's checks
+/// (`__ip_vs_get_out_rt` and its IPv6 twin): local routes are refused (no LOCALNODE handling
+/// yet), the TTL or hop limit is decremented (ICMP time exceeded at 1), a tunnel's route must
+/// leave the inner packet at least its family's minimum MTU once the outer header is off
+/// (else the packet is dropped; a local sender's socket learns that MTU), then a packet that
+/// would not fit gets ICMP fragmentation needed or ICMPv6 packet too big (an IPv4 packet only
+/// with DF set, and for a tunnel only with `pmtu_disc`, as upstream: otherwise the outer
+/// packet is sent without DF and may be fragmented).
 pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Result<Route, Verdict> {
     let (ip, conn) = (tx.ip, tx.conn);
-    let known_nh = mode == RouteMode::KnownNextHop;
-    let rt = conn.dest.route.route(tx.net, conn.dest.af, &conn.daddr, known_nh).ok_or(Verdict::Drop)?;
+    let rt = conn.dest.route.route(tx.net, conn.dest.af, &conn.daddr, mode.kind()).ok_or(Verdict::Drop)?;
     if rt.is_local() {
         return Err(Verdict::Drop);
     }
@@ -58,12 +72,15 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
     if !ttl_done {
         return Err(Verdict::Drop);
     }
-    let (overhead, df_matters) = match mode {
-        RouteMode::Tunnel { pmtu_disc } => (20, pmtu_disc),
-        _ => (0, true),
+    let (mtu, honour_df) = match mode {
+        RouteMode::Tunnel { pmtu_disc } => {
+            let Some(mtu) = tunnel::inner_mtu(rt.af(), rt.mtu()) else { return Err(Verdict::Drop) };
+            skb.update_sender_pmtu(mtu);
+            (mtu, pmtu_disc)
+        }
+        _ => (rt.mtu(), true),
     };
-    let mtu = rt.mtu().saturating_sub(overhead);
-    if df_matters && skb.len() > mtu && ip.dont_fragment && !skb.is_gso() {
+    if ip.refuses_fragmentation(honour_df) && skb.exceeds_mtu(mtu) {
         skb.icmp_frag_needed(tx.net, mtu);
         return Err(Verdict::Drop);
     }

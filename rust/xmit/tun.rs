@@ -1,31 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
-//! IP-in-IP tunnelling: the packet is wrapped in an outer IPv4 header to the real server,
-//! which decapsulates it and answers the client directly.
+//! IP-in-IP tunnelling: the packet is wrapped in an outer header to the real server, which
+//! decapsulates it and answers the client directly. The outer header is of the real server's
+//! family, the inner packet of the service's: IPv4 in IPv4 (IPIP), IPv6 in IPv6, IPv4 in
+//! IPv6 and IPv6 in IPv4 all take this one path (upstream's `ip_vs_tunnel_xmit` and
+//! `ip_vs_tunnel_xmit_v6`).
 
 use super::{route_out, RouteMode, Tx};
-use crate::ipvs_core::packet::ipip_header;
+use crate::ipvs_core::tunnel::{outer_header, Tunnel};
 use crate::sys::skb::{Skb, Verdict};
 
-/// Room for the outer header and a link-layer header in front of it.
-const HEADROOM: u32 = 20 + 32;
-
 pub(crate) fn xmit(tx: &Tx<'_>, mut skb: Skb<'_>, pmtu_disc: bool) -> Verdict {
-    let ip = tx.ip;
     let rt = match route_out(tx, &mut skb, RouteMode::Tunnel { pmtu_disc }) {
         Ok(rt) => rt,
         Err(v) => return v,
     };
-    let Ok(inner_len) = u16::try_from(skb.len()) else { return Verdict::Drop };
-    // The inner TTL was decremented by route_out; the outer header starts from it.
-    let df = pmtu_disc && ip.dont_fragment;
-    let v4 = |a: &[u8; 16]| [a[0], a[1], a[2], a[3]];
-    let Some(outer) = ipip_header(ip.tos, ip.ttl.saturating_sub(1), inner_len, v4(&rt.saddr), v4(&tx.conn.daddr), df) else {
-        return Verdict::Drop;
-    };
-    if !skb.push_ipv4_header(&outer, HEADROOM) || !skb.tunnel_offloads() {
+    // The route is of the real server's family and chose the outer source address; the
+    // inner TTL was decremented by route_out, and the outer header starts from it.
+    let outer = outer_header(&Tunnel {
+        outer_af: rt.af(),
+        inner: tx.ip,
+        inner_len: skb.len(),
+        saddr: &rt.saddr,
+        daddr: &tx.conn.daddr,
+        pmtu_disc,
+    });
+    if !skb.encapsulate(tx.net, &outer) {
         return Verdict::Drop;
     }
-    skb.select_ident(tx.net);
     skb.set_route(rt);
     skb.set_ipvs_property();
     // The inner flow's conntrack entry is confirmed as it is (when kept), and the outer
@@ -35,5 +36,6 @@ pub(crate) fn xmit(tx: &Tx<'_>, mut skb: Skb<'_>, pmtu_disc: bool) -> Verdict {
     }
     skb.reset_conntrack();
     skb.prepare_forward();
+    // Sent by the outer header's family (`ip_local_out` or `ip6_local_out`).
     skb.local_out(tx.net)
 }
