@@ -116,6 +116,7 @@ void ipvs_rs_skb_dst_update_pmtu_sk(struct sk_buff *skb, u32 mtu)
 { if (skb_dst(skb) && skb_dst(skb)->ops->update_pmtu) skb_dst(skb)->ops->update_pmtu(skb_dst(skb), skb->sk, NULL, mtu, true); }
 void ipvs_rs_skb_dev_default(struct sk_buff *skb, struct net *net) { if (!skb->dev) skb->dev = net->loopback_dev; }
 void ipvs_rs_skb_dev_from_dst(struct sk_buff *skb) { if (skb_dst(skb)) skb->dev = skb_dst(skb)->dev; }
+struct net *ipvs_rs_netdev_notifier_net(void *ptr) { return dev_net(netdev_notifier_info_to_dev(ptr)); }
 void ipvs_rs_inet_proto_csum_replace2(__sum16 *sum, struct sk_buff *skb, __be16 from, __be16 to, bool pseudohdr)
 { inet_proto_csum_replace2(sum, skb, from, to, pseudohdr); }
 void ipvs_rs_ip_select_ident(struct net *net, struct sk_buff *skb) { ip_select_ident(net, skb, NULL); }

@@ -99,6 +99,7 @@ bool ipvs_rs_skb_sk_fullsock(const struct sk_buff *skb);
 void ipvs_rs_skb_dst_update_pmtu_sk(struct sk_buff *skb, u32 mtu);
 void ipvs_rs_skb_dev_default(struct sk_buff *skb, struct net *net);
 void ipvs_rs_skb_dev_from_dst(struct sk_buff *skb);
+struct net *ipvs_rs_netdev_notifier_net(void *ptr);
 void ipvs_rs_inet_proto_csum_replace2(__sum16 *sum, struct sk_buff *skb, __be16 from, __be16 to, bool pseudohdr);
 void ipvs_rs_ip_select_ident(struct net *net, struct sk_buff *skb);
 void ipvs_rs_icmp_send_frag_needed(struct sk_buff *skb, u32 mtu);

@@ -35,9 +35,10 @@
 //! services, connections), atomics (dest settings and counters, sysctls, defense modes), a
 //! service's scheduler lock and a connection-table stripe lock, both BH-disabling spinlocks.
 //!
-//! Lock order, outermost first: `genl_mutex` (genetlink, around every command) → the netns's
-//! `control` mutex → either the hooks' registration mutex or a service's scheduler
-//! `BhSpinLock`. Separately, the defense's `inner` mutex (its work item, sysctl writes) → a
+//! Lock order, outermost first: `genl_mutex` (genetlink, around every command), or RTNL (the
+//! device notifier, `sys::netdev`) → the netns's `control` mutex → either the hooks'
+//! registration mutex or a service's scheduler `BhSpinLock`. Nothing under `control` takes
+//! RTNL. Separately, the defense's `inner` mutex (its work item, sysctl writes) → a
 //! connection-table stripe lock. A stripe lock is never held while taking another lock, and
 //! the datapath releases a scheduler lock before it inserts a connection. Nothing takes a
 //! mutex from softirq.
@@ -102,8 +103,10 @@ sys::param::module_param_int_ro!(CONN_TAB_BITS_PARAM, "conn_tab_bits", CONN_TAB_
 
 struct IpvsModule {
     // Dropped in declaration order: the genl family goes first, so no request can arrive
-    // while the per-netns state is being torn down.
+    // while the per-netns state is being torn down; the device notifier before the pernet
+    // state it reaches.
     _genl: sys::genl::Registration<ctl::family::IpvsFamily>,
+    _netdev: Pin<KBox<sys::netdev::Notifier>>,
     _pernet: sys::pernet::Registration<netns::IpvsNet>,
     // Last: waits for queued RCU frees (connections) before the module text goes away.
     _rcu_barrier: RcuBarrierOnDrop,
@@ -135,6 +138,17 @@ impl sys::pernet::PernetState for netns::IpvsNet {
     }
 }
 
+/// A device going down drops the cached routes of its netns (`sys::netdev`).
+struct DeviceDown;
+
+impl sys::netdev::DeviceEvents for DeviceDown {
+    fn device_down(net: sys::NetRef<'_>) {
+        if let Some(ipvs) = sys::pernet::state::<netns::IpvsNet>(net) {
+            ipvs.forget_routes();
+        }
+    }
+}
+
 impl kernel::Module for IpvsModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         netns::set_conn_tab_bits(CONN_TAB_BITS.get());
@@ -147,10 +161,11 @@ impl kernel::Module for IpvsModule {
             }
         })?;
         let pernet = sys::pernet::Registration::register()?;
+        let netdev = sys::netdev::Notifier::register::<DeviceDown>()?;
         pr_info!(
             "IPVS (ipvs-rs) loaded: connection table size {}\n",
             netns::env().conn_tab_size
         );
-        Ok(IpvsModule { _genl: genl, _pernet: pernet, _rcu_barrier: RcuBarrierOnDrop })
+        Ok(IpvsModule { _genl: genl, _netdev: netdev, _pernet: pernet, _rcu_barrier: RcuBarrierOnDrop })
     }
 }

@@ -101,6 +101,12 @@ impl IpvsNet {
     pub(crate) fn unregister_hooks(&self) {
         self.control.lock().store.unregister_hooks();
     }
+
+    /// A device of this netns is going down: the real servers' cached routes go, as one of
+    /// them may be through it (`sys::netdev`). Process context, under RTNL.
+    pub(crate) fn forget_routes(&self) {
+        self.control.lock().store.forget_routes();
+    }
 }
 
 /// Per-netns datapath state that is not the connection table itself.

@@ -233,6 +233,19 @@ impl KernelStore {
         Ok(())
     }
 
+    /// Drops every dest's cached route, the trash's included: a device went down, and a
+    /// cached route through it would keep it from going away (see `sys::netdev`).
+    pub(crate) fn forget_routes(&self) {
+        for s in self.services.iter() {
+            for d in s.dests.iter() {
+                d.route.reset();
+            }
+        }
+        for t in self.trash.iter() {
+            t.dest.route.reset();
+        }
+    }
+
     /// Whether a service of family `af` exists (its hooks are then registered).
     fn has_family(&self, af: u16) -> bool {
         self.services.iter().any(|s| s.key().af() == af)

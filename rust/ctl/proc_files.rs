@@ -93,8 +93,10 @@ fn seek_conn(net: NetRef<'_>, cur: &mut Cursor<ConnData>, index: u64, rcu: &mut 
 fn show_conn(net: NetRef<'_>, cur: &Cursor<ConnData>, rcu: &Section, out: &mut SeqOut<'_>, origin: Option<&str>) -> fmt::Result {
     let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
     let Some((c, left)) = ipvs.conns.at(cur, rcu) else { return Ok(()) };
+    // Whole seconds, as upstream's `jiffies_delta_to_msecs(..) / 1000` gives them; a racing
+    // re-arm may make `left` stale, never make this overflow.
     let hz = u64::from(crate::sys::hz().max(1));
-    let secs = (left * 1000 / hz / 1000) as u32;
+    let secs = u32::try_from(left / hz).unwrap_or(u32::MAX);
     ip_vs_conn_line(out, &conn_line(c, secs), origin)
 }
 

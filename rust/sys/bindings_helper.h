@@ -10,6 +10,8 @@
 #include <net/net_namespace.h>
 #include <net/ip_vs.h>
 #include <linux/netfilter.h>
+#include <linux/netdevice.h>
+#include <linux/notifier.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/timer.h>
 #include <linux/workqueue.h>

@@ -344,8 +344,15 @@ impl<D: Entry> Table<D> {
         );
         self.allocated.fetch_add(1, Ordering::Relaxed);
         let p = KBox::into_raw(node);
-        // SAFETY: `p` is our fresh node; the timer is set up before anyone can arm it.
-        unsafe { super::timer::init((*p).timer.get(), Some(expire_cb::<D>), &EXPIRY_TIMER_CLASS) };
+        // SAFETY: `p` is our fresh node; the timer is set up before anyone can arm it. Its
+        // expiry time is set too, though the timer is armed only when the returned reference
+        // is dropped: readers (/proc, the DoS defense's sweep) read it as soon as the node is
+        // linked, and `init_timer` leaves it as the allocator did (a freed object's poison
+        // under slub_debug, which /proc once turned into an overflow panic).
+        unsafe {
+            super::timer::init((*p).timer.get(), Some(expire_cb::<D>), &EXPIRY_TIMER_CLASS);
+            (*(*p).timer.get()).expires = jiffies().wrapping_add(u64::from(timeout)) as _;
+        }
         {
             let _g = self.lock(bucket);
             let head = &self.buckets[bucket as usize];

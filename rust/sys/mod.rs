@@ -9,6 +9,7 @@ pub(crate) mod kvec;
 pub(crate) mod modinfo;
 pub(crate) mod param;
 pub(crate) mod pernet;
+pub(crate) mod netdev;
 pub(crate) mod netfilter;
 pub(crate) mod procfs;
 pub(crate) mod rcu;
