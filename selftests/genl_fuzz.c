@@ -47,10 +47,11 @@ static uint64_t rng_state;
 static int supported_only;
 /*
  * With --supported-only: --ipv6 lets IPv6 services and IPv6 dests of IPv6 services through
- * (once ipvs_rs has them), and gives IPv6 services prefix lengths as netmasks (put_service:
- * the same draws, so the rest of the sequence stays the same); --mixed-af (with --ipv6) lets
- * dests of the other family through too (stock takes them as tunnel servers). Off by default:
- * t_genl_fuzz passes them when told (GENL_FUZZ_IPV6).
+ * (once ipvs_rs has them), draws IPv6 as often as IPv4 (pick_af) and gives IPv6 services
+ * prefix lengths as netmasks (put_service), each from a pool of the same size, so the
+ * sequence of draws stays the same; --mixed-af (with --ipv6) lets dests of the other family
+ * through too (stock takes them as tunnel servers). Off by default: t_genl_fuzz passes them
+ * when told (GENL_FUZZ_IPV6).
  */
 static int ipv6_supported, mixed_af_supported;
 static unsigned long long supported_rewrites;
@@ -144,8 +145,10 @@ static void put_random_bytes(struct req *r, uint16_t type, size_t max)
 static uint16_t pick_af(void)
 {
 	static const uint16_t af[] = { AF_INET, AF_INET, AF_INET, AF_INET6, 0, 7, 0xffff };
+	/* --ipv6: as many IPv6 as IPv4 objects (the same draws as from af[]) */
+	static const uint16_t af6[] = { AF_INET, AF_INET6, AF_INET, AF_INET6, 0, 7, 0xffff };
 
-	return af[below(sizeof(af) / sizeof(af[0]))];
+	return (ipv6_supported ? af6 : af)[below(sizeof(af) / sizeof(af[0]))];
 }
 
 static void put_addr(struct req *r, uint16_t type, int vip)
