@@ -5,13 +5,12 @@
 #  - Differential: GENL_FUZZ_DIFF requests (8,000; SELFTESTS_FULL=1: 20,000; make soak:
 #    200,000) from one seed, against stock ip_vs and ipvs_rs, each from a fresh module in a
 #    fresh netns: every request's errno, number of replies and dump status must be the same,
-#    request by request. Without IPv6 services and real servers, SCTP services, persistence
-#    engines and GUE/GRE tunnels, which ipvs_rs refuses until it has them
-#    (rust/ipvs_core/support.rs; host-tested there): genl_fuzz --supported-only rewrites those
-#    values in each finished request, mutations included (see keep_supported there).
-#    GENL_FUZZ_IPV6=1 lets IPv6 services and their IPv6 dests through (genl_fuzz --ipv6),
-#    GENL_FUZZ_IPV6=mixed dests of the other family too (--ipv6 --mixed-af): the default
-#    becomes 1 once ipvs_rs has IPv6, mixed once it has mixed-family tunnels (issue #12).
+#    request by request. Without SCTP services, persistence engines and GUE/GRE tunnels,
+#    which ipvs_rs refuses until it has them (rust/ipvs_core/support.rs; host-tested there):
+#    genl_fuzz --supported-only rewrites those values in each finished request, mutations
+#    included (see keep_supported there). IPv6 services and dests of either family go
+#    through as generated (GENL_FUZZ_IPV6=mixed, the default: genl_fuzz --ipv6 --mixed-af;
+#    1: IPv6 services with dests of their own family only; 0: IPv4 only).
 #  - Robustness: GENL_FUZZ_COUNT requests (20,000; make soak: 2,000,000) from another seed
 #    against ipvs_rs alone: every one is answered (a reply or an errno), no splat, and the
 #    module still answers ipvsadm and unloads cleanly afterwards.
@@ -20,7 +19,7 @@
 DIFF_COUNT=${GENL_FUZZ_DIFF:-$(full_or_quick 20000 8000)}
 COUNT=${GENL_FUZZ_COUNT:-$(full_or_quick 50000 20000)}
 SEED=${GENL_FUZZ_SEED:-$(date +%s)}
-GENL_FUZZ_IPV6=${GENL_FUZZ_IPV6:-0}
+GENL_FUZZ_IPV6=${GENL_FUZZ_IPV6:-mixed}
 case $GENL_FUZZ_IPV6 in
     1) SUPPORTED=(--supported-only --ipv6) ;;
     mixed) SUPPORTED=(--supported-only --ipv6 --mixed-af) ;;
