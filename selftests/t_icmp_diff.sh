@@ -86,7 +86,7 @@ schedule_icmp_case() {
     for v in 0 1; do
         port=4200$((8 + v))
         lvs sysctl -qw net.ipv4.vs.schedule_icmp=$v
-        ag_to "$o" "sched$v" icmp fragneeded $VIP 80 $port 1280
+        ag_to "$o" "sched$v" fragneeded $VIP 80 $port 1280
         # With 1 the error reaches the other real server; with 0 nothing comes, and the
         # listing below shows that no connection was made.
         for ((i = 0; i < 50 && v == 1; i++)); do
