@@ -130,8 +130,9 @@ RULES
         nap 0.2
     done
     echo "path MTU to the client after: RS1 ${m1:-none} RS2 ${m2:-none}" >> "$o"
-    [ "$mode" = tun ] && tunnel_error "$o"
+    # Before the tunnel error, whose connection would make rr pick the first real server again.
     schedule_icmp_case "$o"
+    [ "$mode" = tun ] && tunnel_error "$o"
     # Stock's --stats show the traffic only once its estimator has run over it.
     estimator_rounds
     capture_fn "$o" lvs ipvsadm -Ln --stats --exact -u $VIP:80
