@@ -130,8 +130,13 @@ EOF
     capture_fn "$o" lvs sh -c "ipvsadm -Lnc | awk 'NR>2 {sub(/:[0-9]+\$/, \"\", \$4); print \$1, \$3, \$4, \$5, \$6}' | sort | uniq -c"
     if [ $fam = 6 ]; then
         capture_fn "$o" lvs ipvsadm -Ln --persistent-conn
+        # /proc/net/ip_vs lists the services in the order of stock's hash table, which mixes
+        # in the netns's address: the services, each with its dests, sorted.
         lvs_proc ip_vs
-        printf '%s' "$LVS_PROC" >> "$o"
+        printf '%s' "$LVS_PROC" | head -n 3 >> "$o"
+        printf '%s' "$LVS_PROC" | tail -n +4 |
+            awk '/^  ->/ { r = r "\001" $0; next } { if (r != "") print r; r = $0 } END { if (r != "") print r }' |
+            LC_ALL=C sort | tr '\001' '\n' >> "$o"
         # Pro FromIP FPrt ToIP TPrt DestIP DPrt State Expires: the client's port (but a
         # template's 0000) and the expiry left out.
         lvs_proc ip_vs_conn
