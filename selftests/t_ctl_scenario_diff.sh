@@ -75,6 +75,8 @@ scenario6() {
     local o=$1 save=$TEST_TMP/rules6.save v=[2001:db8::100]
     echo "== IPv6" >> "$o"
     # One shell for the session (run_captures): the commands as they are written here.
+    # /proc/net/ip_vs lists the services in stock's hash order, which mixes in the netns's
+    # address: its services are shown sorted, each with its dests.
     run_captures "$o" <<EOF
 ipvsadm -A -t $v:80 -s wrr
 ipvsadm -A -t $v:80 -s rr                       # duplicate: EEXIST
@@ -113,7 +115,7 @@ ipvsadm -S -n > $save
 ipvsadm -C
 ipvsadm -R < $save
 ipvsadm -S -n
-cat /proc/net/ip_vs
+{ head -n 3 /proc/net/ip_vs; tail -n +4 /proc/net/ip_vs | awk '/^  ->/ { r = r "\001" \$0; next } { if (r != "") print r; r = \$0 } END { if (r != "") print r }' | LC_ALL=C sort | tr '\001' '\n'; }
 ipvsadm -D -f 7 -6
 ipvsadm -D -f 7 -6                              # already gone
 ipvsadm -D -t $v:446
