@@ -17,6 +17,24 @@ pub fn normalize_addr(af: u16, addr: [u8; 16]) -> [u8; 16] {
     }
 }
 
+/// Word `i` (0..4) of an address, read big-endian (as `ntohl` would); 0 past the end.
+pub fn word(addr: &[u8; 16], i: usize) -> u32 {
+    match addr.get(i * 4..i * 4 + 4) {
+        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
+        _ => 0,
+    }
+}
+
+/// An address folded to 32 bits in host order, as the address-hashing schedulers and the
+/// service table hash it: an IPv4 address itself, an IPv6 one the XOR of its four words.
+pub fn fold(af: u16, addr: &[u8; 16]) -> u32 {
+    if af == uapi::AF_INET6 {
+        word(addr, 0) ^ word(addr, 1) ^ word(addr, 2) ^ word(addr, 3)
+    } else {
+        word(addr, 0)
+    }
+}
+
 /// `ip_vs_addr_equal()`: IPv4 compares the first 4 bytes only.
 pub fn addr_equal(af: u16, a: &[u8; 16], b: &[u8; 16]) -> bool {
     if af == uapi::AF_INET6 {
@@ -30,11 +48,7 @@ pub fn addr_equal(af: u16, a: &[u8; 16], b: &[u8; 16]) -> bool {
 /// (`ip_vs_new_dest`: `ipv6_addr_type` not unicast, or link-local): the unspecified address,
 /// multicast, IPv4-mapped, and link-local addresses.
 pub fn v6_dest_needs_local(addr: &[u8; 16]) -> bool {
-    let word = |i: usize| match addr.get(i * 4..i * 4 + 4) {
-        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
-        _ => 0,
-    };
-    let w0 = word(0);
+    let w0 = word(addr, 0);
     let first3 = w0 & 0xe000_0000;
     if first3 != 0 && first3 != 0xe000_0000 {
         return false; // global unicast
@@ -48,8 +62,8 @@ pub fn v6_dest_needs_local(addr: &[u8; 16]) -> bool {
     if w0 & 0xffc0_0000 == 0xfec0_0000 || w0 & 0xfe00_0000 == 0xfc00_0000 {
         return false; // site-local, unique local
     }
-    if w0 | word(1) == 0 {
-        let (w2, w3) = (word(2), word(3));
+    if w0 | word(addr, 1) == 0 {
+        let (w2, w3) = (word(addr, 2), word(addr, 3));
         if w2 == 0 {
             return w3 == 0; // unspecified (loopback and IPv4-compatible are unicast)
         }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! IPv4 and L4 header views and builders for the datapath, on plain byte arrays.
 
+use super::addr;
+
 /// IP protocol numbers the datapath handles.
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
@@ -117,10 +119,7 @@ pub fn jhash_3words(a: u32, b: u32, c: u32, initval: u32) -> u32 {
 /// IPv6 one is mixed in word by word under the same secret seed, so that a client choosing
 /// its addresses in a /64 cannot aim them all at one bucket.
 pub fn conn_hash(protocol: u8, client_addr: &[u8; 16], client_port: [u8; 2], seed: u32) -> u32 {
-    let word = |i: usize| match client_addr.get(i * 4..i * 4 + 4) {
-        Some(&[a, b, c, d]) => u32::from_ne_bytes([a, b, c, d]),
-        _ => 0,
-    };
+    let word = |i| addr::word(client_addr, i);
     let (w0, w1, w2, w3) = (word(0), word(1), word(2), word(3));
     let seed = if (w1 | w2 | w3) != 0 { jhash_3words(w1, w2, w3, seed) } else { seed };
     jhash_3words(w0, u32::from(u16::from_ne_bytes(client_port)), u32::from(protocol), seed)

@@ -5,6 +5,7 @@
 
 use core::fmt::{self, Write};
 
+use super::addr;
 use super::control::ControlPlane;
 use super::dest::DestInfo;
 use super::estimator::StatsView;
@@ -122,12 +123,6 @@ impl fmt::Display for Ipv6Full<'_> {
     }
 }
 
-fn be32(b: &[u8]) -> u32 {
-    match *b {
-        [a, b, c, d, ..] => u32::from_be_bytes([a, b, c, d]),
-        _ => 0,
-    }
-}
 
 /// `IP_VS_CONN_F_FWD_MASK` names (`ip_vs_fwd_name()`).
 pub fn fwd_name(fwd_method: u32) -> &'static str {
@@ -151,13 +146,13 @@ pub fn ip_vs_service_line(out: &mut impl Write, c: &ServiceConf) -> fmt::Result 
                 // Upstream prints no one-packet flag for IPv6.
                 write!(out, "  [{}]:{:04X} {} ", Ipv6Full(&addr), port, c.sched_name())?;
             } else {
-                write!(out, "  {:08X}:{:04X} {} {} ", be32(&addr), port, c.sched_name(), ops)?;
+                write!(out, "  {:08X}:{:04X} {} {} ", addr::word(&addr, 0), port, c.sched_name(), ops)?;
             }
         }
         ServiceKey::Fwmark { mark, .. } => write!(out, "FWM  {:08X} {} {}", mark, c.sched_name(), ops)?,
     }
     if c.flags & svc_flags::PERSISTENT != 0 {
-        writeln!(out, "persistent {} {:08X}", c.timeout as i32, be32(&c.netmask))
+        writeln!(out, "persistent {} {:08X}", c.timeout as i32, u32::from_be_bytes(c.netmask))
     } else {
         out.write_str("\n")
     }
@@ -170,7 +165,7 @@ pub fn ip_vs_dest_line(out: &mut impl Write, d: &DestInfo) -> fmt::Result {
     if c.af == uapi::AF_INET6 {
         write!(out, "  -> [{}]:{:04X}", Ipv6Full(&c.addr), port)?;
     } else {
-        write!(out, "  -> {:08X}:{:04X}", be32(&c.addr), port)?;
+        write!(out, "  -> {:08X}:{:04X}", addr::word(&c.addr, 0), port)?;
     }
     writeln!(
         out,
@@ -206,7 +201,7 @@ impl fmt::Display for ConnAddr<'_> {
         if self.0 == uapi::AF_INET6 {
             write!(f, "{}", Ipv6Full(self.1))
         } else {
-            write!(f, "{:08X}", be32(self.1))
+            write!(f, "{:08X}", addr::word(self.1, 0))
         }
     }
 }

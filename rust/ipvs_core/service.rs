@@ -2,6 +2,7 @@
 //! Virtual services: what identifies and configures one, and where upstream lists it. The
 //! service commands are in [`super::store`].
 
+use super::addr;
 use super::errno::{Errno, Result};
 use super::sched::SchedKind;
 use super::uapi;
@@ -18,14 +19,6 @@ pub enum ServiceKey {
 
 /// Upstream's service hash tables have 256 buckets.
 const SVC_TAB_MASK: u32 = 0xff;
-
-fn be32_at(addr: &[u8; 16], word: usize) -> u32 {
-    let at = word * 4;
-    match addr.get(at..at + 4) {
-        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
-        _ => 0,
-    }
-}
 
 impl ServiceKey {
     pub fn af(&self) -> u16 {
@@ -73,12 +66,7 @@ impl ServiceKey {
         match *self {
             ServiceKey::Addr { af, protocol, addr, port } => {
                 let porth = u32::from(u16::from_be_bytes(port));
-                let fold = if af == uapi::AF_INET6 {
-                    be32_at(&addr, 0) ^ be32_at(&addr, 1) ^ be32_at(&addr, 2) ^ be32_at(&addr, 3)
-                } else {
-                    be32_at(&addr, 0)
-                };
-                let ahash = fold ^ salt;
+                let ahash = addr::fold(af, &addr) ^ salt;
                 let hash = (u32::from(protocol) ^ ahash ^ (porth >> 8) ^ porth) & SVC_TAB_MASK;
                 (0, hash as u8)
             }

@@ -3,8 +3,6 @@
 //! `hash_32()` (multiplicative, `GOLDEN_RATIO_32`) and the 64-bit kernels' `hsiphash()`,
 //! which is SipHash-1-3 with a 64-bit key pair truncated to 32 bits.
 
-use crate::ipvs_core::uapi::AF_INET6;
-
 /// `GOLDEN_RATIO_32` of include/linux/hash.h.
 const GOLDEN_RATIO_32: u32 = 0x61c8_8647;
 
@@ -14,23 +12,9 @@ pub fn hash_32(val: u32, bits: u32) -> u32 {
     val.wrapping_mul(GOLDEN_RATIO_32) >> (32 - bits)
 }
 
-fn be32(addr: &[u8; 16], word: usize) -> u32 {
-    let at = word * 4;
-    match addr.get(at..at + 4) {
-        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
-        _ => 0,
-    }
-}
-
 /// `ntohl(addr_fold)`: an IPv4 address, or the XOR of an IPv6 address's four words, in host
 /// order.
-pub fn fold_addr(af: u16, addr: &[u8; 16]) -> u32 {
-    if af == AF_INET6 {
-        be32(addr, 0) ^ be32(addr, 1) ^ be32(addr, 2) ^ be32(addr, 3)
-    } else {
-        be32(addr, 0)
-    }
-}
+pub use crate::ipvs_core::addr::fold as fold_addr;
 
 /// `hsiphash_key_t` on a 64-bit kernel.
 pub type HsipKey = [u64; 2];
