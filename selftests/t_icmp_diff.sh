@@ -6,7 +6,8 @@
 #    the real server's "port unreachable" reaches the client translated (from the VIP,
 #    quoting the datagram the client sent), so the client's connected socket reports it
 #    (ECONNREFUSED) instead of waiting;
-#  - from the client's side (NAT, DR, and TUN in full runs): a "fragmentation needed" (MTU
+#  - from the client's side (NAT and TUN; DR too in full runs, which relays as TUN does, to
+#    the real server's own address, only without the tunnel): a "fragmentation needed" (MTU
 #    1280), as a router between director and client sends it for a reply of a live UDP
 #    connection, is relayed to that connection's real server (for NAT with its address and
 #    port put back), whose kernel then lowers its path MTU to the client: `ip route get`
@@ -31,12 +32,16 @@
 . "${0%/*}/topo.sh"
 
 PORTS="80"
-MODES="nat dr tun"
+MODES=$(full_or_quick "nat dr tun" "nat tun")
 
-# pmtu NS ADDR: the path MTU netns NS has learnt towards ADDR (nothing while it has none)
+# pmtu NS ADDR: the path MTU netns NS has learnt towards ADDR (nothing while it has none).
+# One process (`ip -n`, parsed by bash): the polls below call it often, and each process
+# start costs about a second under TCG on a busy host.
 pmtu() {
-    ip netns exec "$1" ip -4 route get "$2" |
-        awk '{for (i = 1; i < NF; i++) if ($i == "mtu") { print $(i + 1); exit }}'
+    local route
+    route=$(ip -n "$1" -4 route get "$2")
+    [[ $route =~ \ mtu\ ([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
+    return 0
 }
 pmtu_to_client() { pmtu "$1" 10.0.0.2; }
 
