@@ -14,10 +14,13 @@
 # expire_nodest_conn 0 or 1. The client keeps no TIME_WAIT socket (tcp_max_tw_buckets 0) so it can reconnect
 # from the same port at once. Compared byte for byte: the RS of the old and of the new
 # connection, and the director's entries of that client port (expiry left out).
+# The same over IPv6 (modes nat6 and dr6, topo.sh's IPv6 layout); make check runs NAT over
+# IPv6 and DR over IPv4, full runs all four.
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
 
 PORTS="80"
+MODES=$(full_or_quick "nat dr nat6 dr6" "nat6 dr")
 # The cases that tell the rules apart in each mode (RST gives CLOSE in both; NAT's FIN gives
 # TIME_WAIT, DR's FIN_WAIT without output).
 CASES_nat="fin:kept:0 rst:kept:0 fin:quiesced:1"
@@ -40,32 +43,33 @@ one_case() {        # one_case O REUSE_MODE CASE SPORT
         lvs sysctl -qw net.ipv4.vs.expire_nodest_conn=$nodest
         ENC=$nodest
     fi
-    ag_to "$o" "$label" open $VIP 80 1 10.0.0.2 "$sport"
+    ag_to "$o" "$label" open $VIP 80 1 $CL_IP "$sport"
     read -r _ _ old < "$TEST_TMP/ag.last"     # "open ID RSn"
     case $close in fin) ag_to "$o" "$label" close all ;; rst) ag_to "$o" "$label" reset all ;; esac
-    [ "$dest" = quiesced ] && ipvs_restore "$o" <<< "-e -t $VIP:80 -r 172.16.${old#RS}.2:80 $FLAG -w 0"
+    [ "$dest" = quiesced ] && ipvs_restore "$o" <<< "-e -t $VIPS:80 -r ${RS_IPS[${old#RS}]}:80 $FLAG -w 0"
     nap 0.3             # the last closing segments
-    entries_of "$o" "$label: before:" "10.0.0.2:$sport"
-    ag_to "$o" "$label" open $VIP 80 1 10.0.0.2 "$sport"
+    entries_of "$o" "$label: before:" "$CL_IPS:$sport"
+    ag_to "$o" "$label" open $VIP 80 1 $CL_IP "$sport"
     ag_to "$o" "$label" reset all
     nap 0.3
-    entries_of "$o" "$label: after:" "10.0.0.2:$sport"
-    [ "$dest" = quiesced ] && ipvs_restore "$o" <<< "-e -t $VIP:80 -r 172.16.${old#RS}.2:80 $FLAG -w 1"
+    entries_of "$o" "$label: after:" "$CL_IPS:$sport"
+    [ "$dest" = quiesced ] && ipvs_restore "$o" <<< "-e -t $VIPS:80 -r ${RS_IPS[${old#RS}]}:80 $FLAG -w 1"
 }
 
 one_mode() {
-    local o=$1 mode=$2 reuse c sport=40000 cases
+    local o=$1 mode=${2%6} reuse c sport=40000 cases
+    if [ "$mode" = "$2" ]; then topo_family 4; CL_IPS=$CL_IP; else topo_family 6; CL_IPS=[$CL_IP]; fi
     case $mode in nat) FLAG=-m ;; dr) FLAG=-g ;; esac
-    echo "== mode $mode" >> "$o"
+    echo "== mode $2" >> "$o"
     topo "$mode" || { echo "topology failed" >> "$o"; return; }
     ip netns exec "$CL" sysctl -qw net.ipv4.tcp_max_tw_buckets=0
     lvs sysctl -qw net.ipv4.vs.expire_nodest_conn=0
     ENC=0
     agent_start
     ipvs_restore "$o" <<EOF
--A -t $VIP:80 -s rr
--a -t $VIP:80 -r 172.16.1.2:80 $FLAG
--a -t $VIP:80 -r 172.16.2.2:80 $FLAG
+-A -t $VIPS:80 -s rr
+-a -t $VIPS:80 -r ${RS_IPS[1]}:80 $FLAG
+-a -t $VIPS:80 -r ${RS_IPS[2]}:80 $FLAG
 EOF
     for reuse in 0 1 2; do
         lvs sysctl -qw net.ipv4.vs.conn_reuse_mode=$reuse
@@ -75,7 +79,7 @@ EOF
             one_case "$o" $reuse $c $sport
         done
     done
-    counters_vs_entries "$o" "end of $mode"
+    counters_vs_entries "$o" "end of $2"
     stop_servers
     cleanup_netns
 }
@@ -91,8 +95,8 @@ expected() {
     if [ "$close" = rst ] || [ "$mode" = nat ] || [ "$reuse" = 2 ]; then echo other; else echo same; fi
 }
 
-validate_mode() {
-    local f=$1 mode=$2 reuse c label dest close nodest a want got cases l w rs
+validate_mode() {     # validate_mode PART MODE: MODE's base (nat, dr) decides, the family only addresses
+    local f=$1 m=$2 mode=${2%6} reuse c label dest close nodest a want got cases l w rs rs_re
     local -A opened=()
     # The answers of each case's two opens, in order (read in bash: a process per case costs
     # a good part of a second under TCG).
@@ -111,17 +115,20 @@ validate_mode() {
                 "RS1 RS2"|"RS2 RS1") got=other ;;
                 *) got="answers '$a'" ;;
             esac
-            if [ "$got" = "$want" ]; then pass "$mode: $label: $want RS"; else fail "$mode: $label: $got, want $want RS"; fi
+            if [ "$got" = "$want" ]; then pass "$m: $label: $want RS"; else fail "$m: $label: $got, want $want RS"; fi
         done
     done
     if [ "$mode" = nat ]; then
-        expect_grep "$f" "^m0-fin-kept-enc0: before: TCP TIME_WAIT " "$mode: FIN leaves TIME_WAIT"
+        expect_grep "$f" "^m0-fin-kept-enc0: before: TCP TIME_WAIT " "$m: FIN leaves TIME_WAIT"
     else
-        expect_grep "$f" "^m0-fin-kept-enc0: before: TCP FIN_WAIT " "$mode: FIN leaves FIN_WAIT"
+        expect_grep "$f" "^m0-fin-kept-enc0: before: TCP FIN_WAIT " "$m: FIN leaves FIN_WAIT"
     fi
-    [ "$mode" = nat ] && expect_grep "$f" "^m0-rst-kept-enc0: before: TCP CLOSE " "$mode: RST leaves CLOSE"
-    expect_grep "$f" "^172\.16\.1\.2:80 match\$" "$mode: RS1's counters match its listed entries"
-    expect_grep "$f" "^172\.16\.2\.2:80 match\$" "$mode: RS2's counters match its listed entries"
+    [ "$mode" = nat ] && expect_grep "$f" "^m0-rst-kept-enc0: before: TCP CLOSE " "$m: RST leaves CLOSE"
+    for rs in 1 2; do
+        rs_re="172\.16\.$rs\.2"
+        [ "$mode" = "$m" ] || rs_re="\[2001:db8:$rs::2\]"
+        expect_grep "$f" "^$rs_re:80 match\$" "$m: RS$rs's counters match its listed entries"
+    done
 }
 
 differential per_mode_scenario per_mode_validate

@@ -11,10 +11,13 @@
 #    dropped: the client times out) and 1 (the entry is expired and the packet goes to the
 #    director's own stack, which has no socket there: the client is reset).
 # Compared byte for byte: the answers at each step, `ipvsadm -Ln` and the connection table.
+# The same over IPv6 (modes nat6 and dr6, topo.sh's IPv6 layout); make check runs NAT over
+# IPv4 and DR over IPv6, full runs all four.
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
 
 PORTS="80"
+MODES=$(full_or_quick "nat dr nat6 dr6" "nat dr6")
 
 # open_id O LABEL RS: the id of the last connection under LABEL answered by RS
 open_id() {
@@ -27,12 +30,12 @@ open_id() {
 
 # drained O RS: wait (at most 25 s) until RS has no conns; record the outcome
 drained() {
-    local n deadline=$((SECONDS + 25)) d=172.16.${2#RS}.2:80 arrow addr fwd w act inact
+    local n deadline=$((SECONDS + 25)) d=${RS_IPS[${2#RS}]}:80 arrow addr fwd w act inact
     while :; do
         n=
         while read -r arrow addr fwd w act inact _; do
             [ "$arrow" = "->" ] && [ "$addr" = "$d" ] && n=$((act + inact))
-        done < <(lvs ipvsadm -Ln -t $VIP:80)
+        done < <(lvs ipvsadm -Ln -t $VIPS:80)
         [ "$n" = 0 ] && { echo "$2 drained" >> "$1"; return; }
         [ $SECONDS -lt $deadline ] || break
         nap 0.2
@@ -41,20 +44,21 @@ drained() {
 }
 
 one_mode() {
-    local o=$1 mode=$2 flag end id
+    local o=$1 mode=${2%6} flag end id
+    if [ "$mode" = "$2" ]; then topo_family 4; else topo_family 6; fi
     case $mode in nat) flag=-m; end=reset ;; dr) flag=-g; end=close ;; esac
-    echo "== mode $mode" >> "$o"
+    echo "== mode $2" >> "$o"
     topo "$mode" || { echo "topology failed" >> "$o"; return; }
     agent_start
     lvs sysctl -qw net.ipv4.vs.expire_nodest_conn=0
     ipvs_restore "$o" <<EOF
 --set 0 1 0
--A -t $VIP:80 -s rr
--a -t $VIP:80 -r 172.16.1.2:80 $flag
--a -t $VIP:80 -r 172.16.2.2:80 $flag
+-A -t $VIPS:80 -s rr
+-a -t $VIPS:80 -r ${RS_IPS[1]}:80 $flag
+-a -t $VIPS:80 -r ${RS_IPS[2]}:80 $flag
 EOF
     ag_to "$o" held open $VIP 80 2
-    ipvs_restore "$o" <<< "-e -t $VIP:80 -r 172.16.1.2:80 $flag -w 0"
+    ipvs_restore "$o" <<< "-e -t $VIPS:80 -r ${RS_IPS[1]}:80 $flag -w 0"
     ag_to "$o" quiesced ping all
     ag_to "$o" new open $VIP 80 2
     snapshot "$o" "RS1 quiesced"
@@ -62,25 +66,25 @@ EOF
     # Graceful termination.
     ag_to "$o" drain $end "$(open_id "$o" held RS1)"
     drained "$o" RS1
-    ipvs_restore "$o" <<< "-d -t $VIP:80 -r 172.16.1.2:80"
+    ipvs_restore "$o" <<< "-d -t $VIPS:80 -r ${RS_IPS[1]}:80"
     ag_to "$o" afterdelete ping all
     snapshot "$o" "RS1 drained and deleted"
 
     # Deleted under a held connection, expire_nodest_conn 0.
-    ipvs_restore "$o" <<< "-a -t $VIP:80 -r 172.16.1.2:80 $flag"
+    ipvs_restore "$o" <<< "-a -t $VIPS:80 -r ${RS_IPS[1]}:80 $flag"
     ag_to "$o" nodest0 open $VIP 80 2
     id=$(open_id "$o" nodest0 RS1)
-    ipvs_restore "$o" <<< "-d -t $VIP:80 -r 172.16.1.2:80"
+    ipvs_restore "$o" <<< "-d -t $VIPS:80 -r ${RS_IPS[1]}:80"
     ag_to "$o" nodest0 ping "$id"
     snapshot "$o" "RS1 deleted, expire_nodest_conn 0"
     ag_to "$o" nodest0 reset "$id"
 
     # The same with expire_nodest_conn 1, on a fresh connection.
-    ipvs_restore "$o" <<< "-a -t $VIP:80 -r 172.16.1.2:80 $flag"
+    ipvs_restore "$o" <<< "-a -t $VIPS:80 -r ${RS_IPS[1]}:80 $flag"
     ag_to "$o" nodest1 open $VIP 80 2
     id=$(open_id "$o" nodest1 RS1)
     lvs sysctl -qw net.ipv4.vs.expire_nodest_conn=1
-    ipvs_restore "$o" <<< "-d -t $VIP:80 -r 172.16.1.2:80"
+    ipvs_restore "$o" <<< "-d -t $VIPS:80 -r ${RS_IPS[1]}:80"
     ag_to "$o" nodest1 ping "$id"
     nap 0.5
     snapshot "$o" "RS1 deleted, expire_nodest_conn 1"
@@ -101,7 +105,8 @@ expect_lines() {    # expect_lines F LABEL REGEX DESC
 }
 
 validate_mode() {
-    local f=$1 m=$2 held
+    local f=$1 m=$2 held rs1='172\.16\.1\.2'
+    [ "${m%6}" = "$m" ] || rs1='\[2001:db8:1::2\]'
     # rr's first pick is the dest added last (RS2): stock inserts dests at the list's head.
     held=$(lines_of "$f" held)
     expect_lines "$f" held "open 1 RS[12];open 2 RS[12]" "$m: two held connections"
@@ -114,7 +119,7 @@ validate_mode() {
         "$m: expire_nodest_conn 0: the deleted dest's packets are dropped"
     expect_lines "$f" nodest1 "open 7 RS[12];open 8 RS[12];ping [78] ERROR:ConnectionResetError" \
         "$m: expire_nodest_conn 1: the entry goes, the director's stack resets the client"
-    expect_grep "$f" "^  -> 172\.16\.1\.2:80 +(Masq|Route) +0 +1 +0 *\$" "$m: -Ln: RS1 at weight 0 with its 1 active conn"
+    expect_grep "$f" "^  -> $rs1:80 +(Masq|Route) +0 +1 +0 *\$" "$m: -Ln: RS1 at weight 0 with its 1 active conn"
 }
 
 differential per_mode_scenario per_mode_validate
