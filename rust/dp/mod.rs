@@ -21,12 +21,17 @@ use crate::sys::skb::{DefragUser, Gathered, Skb, Verdict};
 use crate::sys::{pernet, NetRef};
 
 /// Our hooks, at upstream's places relative to conntrack and NAT.
-pub(crate) const HOOKS: [HookSpec; 5] = [
+pub(crate) const HOOKS: [HookSpec; 6] = [
     HookSpec { id: HookId::ReplyLocalIn, hooknum: netfilter::NF_INET_LOCAL_IN, priority: netfilter::NF_IP_PRI_NAT_SRC - 2 },
     HookSpec { id: HookId::RequestLocalIn, hooknum: netfilter::NF_INET_LOCAL_IN, priority: netfilter::NF_IP_PRI_NAT_SRC - 1 },
     HookSpec { id: HookId::ReplyLocalOut, hooknum: netfilter::NF_INET_LOCAL_OUT, priority: netfilter::NF_IP_PRI_NAT_DST + 1 },
     HookSpec { id: HookId::RequestLocalOut, hooknum: netfilter::NF_INET_LOCAL_OUT, priority: netfilter::NF_IP_PRI_NAT_DST + 2 },
     HookSpec { id: HookId::ReplyForward, hooknum: netfilter::NF_INET_FORWARD, priority: 100 },
+    // Errors about a connection to an address this host routes (a firewall-mark service
+    // whose marked packets a policy rule delivers locally, as in a transparent cache
+    // cluster): nothing marks the error, so it is forwarded, and caught here (upstream's
+    // `ip_vs_forward_icmp`).
+    HookSpec { id: HookId::IcmpForward, hooknum: netfilter::NF_INET_FORWARD, priority: netfilter::NF_IP_PRI_NAT_SRC - 1 },
 ];
 
 /// The IPv4 header of a packet, if it has one.
@@ -77,20 +82,24 @@ fn parse(skb: &Skb<'_>, ip: IpHeader) -> Option<L4Packet> {
     Some(L4Packet { ip, sport: [ports[0], ports[1]], dport: [ports[2], ports[3]], complete, tcp })
 }
 
-/// Whether the reply hooks gather `skb`, an IPv4 fragment: upstream's `ip_vs_out_hook`
-/// gathers the fragments of every protocol it knows (TCP, UDP, SCTP) and, in
-/// `ip_vs_out_icmp`, of ICMP, whether or not a connection turns out to need them.
-fn fragment_to_gather(skb: &Skb<'_>) -> bool {
+/// Whether hook `id` gathers `skb`, an IPv4 fragment: upstream's `ip_vs_out_hook` gathers the
+/// fragments of every protocol it knows (TCP, UDP, SCTP) and, in `ip_vs_out_icmp`, of ICMP,
+/// whether or not a connection turns out to need them; `ip_vs_forward_icmp` those of ICMP.
+fn fragment_to_gather(id: HookId, skb: &Skb<'_>) -> bool {
     skb.af() != AF_INET6 && parse_ipv4(skb).is_some_and(|ip| {
-        ip.is_fragment && matches!(ip.protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_ICMP)
+        ip.is_fragment
+            && match id {
+                HookId::IcmpForward => ip.protocol == PROTO_ICMP,
+                _ => matches!(ip.protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_ICMP),
+            }
     })
 }
 
-/// The reassembly queues of the reply hooks that can see fragments (LOCAL_IN gets whole
-/// packets from the stack).
+/// The reassembly queues of the hooks that can see fragments (LOCAL_IN gets whole packets
+/// from the stack).
 fn defrag_user(id: HookId) -> Option<DefragUser> {
     match id {
-        HookId::ReplyForward => Some(DefragUser::Forward),
+        HookId::ReplyForward | HookId::IcmpForward => Some(DefragUser::Forward),
         HookId::ReplyLocalOut => Some(DefragUser::LocalOut),
         _ => None,
     }
@@ -111,7 +120,7 @@ impl netfilter::Handler for Datapath {
         // reach LOCAL_IN whole): gather them first, or their fragments would leave with the
         // real server's address (upstream's `ip_vs_out_hook`).
         let mut skb = match defrag_user(id) {
-            Some(user) if fragment_to_gather(&skb) => match skb.gather_fragments(net, user) {
+            Some(user) if fragment_to_gather(id, &skb) => match skb.gather_fragments(net, user) {
                 Gathered::Whole(skb) => skb,
                 Gathered::Consumed => return Verdict::Stolen,
                 Gathered::Failed(_) => return Verdict::Drop,
@@ -123,7 +132,12 @@ impl netfilter::Handler for Datapath {
             return Verdict::Accept;
         };
         let icmp_protocol = if ip.is_v6() { PROTO_ICMPV6 } else { PROTO_ICMP };
-        let request = matches!(id, HookId::RequestLocalIn | HookId::RequestLocalOut);
+        if id == HookId::IcmpForward && ip.protocol != icmp_protocol {
+            return Verdict::Accept;
+        }
+        // The hooks that see packets towards a virtual service (upstream's `ip_vs_in_hook`
+        // and, for ICMP, `ip_vs_forward_icmp`).
+        let request = matches!(id, HookId::RequestLocalIn | HookId::RequestLocalOut | HookId::IcmpForward);
         if request && ip.protocol != icmp_protocol && !ipvs_protocol(ip.protocol) {
             // `ignore_tunneled`: a packet IPVS has no handler for (IPIP, GRE, ...) is marked as
             // IPVS's, as upstream's `ip_vs_in_hook` marks it. (In 6.12 a tunnel's decapsulation
@@ -139,11 +153,11 @@ impl netfilter::Handler for Datapath {
             HookId::ReplyForward | HookId::ReplyLocalOut => {
                 (ipvs.sysctls.get(sysctl::idx::SNAT_REROUTE) != 0).then_some(net)
             }
-            _ => None,
+            HookId::ReplyLocalIn | HookId::RequestLocalIn | HookId::RequestLocalOut | HookId::IcmpForward => None,
         };
         if ip.protocol == icmp_protocol {
             // IPv4 fragments reach the request hooks only from this host, which sends no
-            // fragmented errors (the reply hooks gathered theirs above).
+            // fragmented errors (the reply hooks and the forward one gathered theirs above).
             if ip.is_fragment && !ip.is_v6() {
                 return Verdict::Accept;
             }
@@ -157,7 +171,7 @@ impl netfilter::Handler for Datapath {
                 icmp::Icmp::Truncated => return Verdict::Drop,
             };
             return match id {
-                HookId::RequestLocalIn => icmp::request(ipvs, net, skb, &ip, &err, false),
+                HookId::RequestLocalIn | HookId::IcmpForward => icmp::request(ipvs, net, skb, &ip, &err, false),
                 HookId::RequestLocalOut => icmp::request(ipvs, net, skb, &ip, &err, true),
                 HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => {
                     icmp::reply(ipvs, skb, &ip, &err, reroute)
@@ -171,6 +185,8 @@ impl netfilter::Handler for Datapath {
             HookId::RequestLocalIn => request::request(ipvs, net, skb, &pkt, false),
             HookId::RequestLocalOut => request::request(ipvs, net, skb, &pkt, true),
             HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => reply::reply(ipvs, net, skb, &pkt, reroute),
+            // Only ICMP gets this far (above).
+            HookId::IcmpForward => Verdict::Accept,
         }
     }
 }

@@ -34,6 +34,9 @@ pub(crate) enum HookId {
     RequestLocalOut = 4,
     /// NAT replies routed through the director (FORWARD).
     ReplyForward = 5,
+    /// ICMP errors for a virtual service the director routes rather than delivers
+    /// (FORWARD, before the reply hook).
+    IcmpForward = 6,
 }
 
 /// `nf_hook_ops.priv`: the hook's id, plus this bit for an IPv6 hook.
@@ -50,6 +53,7 @@ impl HookId {
             3 => HookId::ReplyLocalOut,
             4 => HookId::RequestLocalOut,
             5 => HookId::ReplyForward,
+            6 => HookId::IcmpForward,
             _ => return None,
         };
         Some((id, af))
