@@ -285,11 +285,11 @@ def syn_on(c):
 def udp_connected(addr, port, sport, wait=2.0):
     """One datagram from a UDP socket connected to ADDR:PORT from SPORT, so that an ICMP error
     quoting it reaches the socket: the answer, or ERROR:<the error>."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.settimeout(wait)
     try:
-        s.bind(("0.0.0.0", sport))
+        s.bind((any_addr(addr), sport))
         s.connect((addr, port))
         s.send(b"u" * 100)
         ans = s.recv(100).decode().strip()
@@ -301,13 +301,16 @@ def udp_connected(addr, port, sport, wait=2.0):
 
 def udp_recv(port, wait, ready):
     """Waits up to WAIT s for one datagram on UDP port PORT, creating the file READY once the
-    socket is bound: "got ADDR:PORT" (the sender), or "nothing"."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", port))
+    socket is bound: "got ADDR:PORT" (the sender), or "nothing". Both families (an IPv4
+    sender as its dotted quad)."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::", port))
     open(ready, "w").close()
     s.settimeout(wait)
     try:
-        _, (addr, sport) = s.recvfrom(2048)
+        _, (addr, sport, *_) = s.recvfrom(2048)
+        if addr.startswith("::ffff:") and "." in addr:
+            addr = addr[len("::ffff:"):]
         ans = f"got {addr}:{sport}"
     except OSError:
         ans = "nothing"
@@ -333,15 +336,30 @@ def send_frag_needed(to, mtu, quoted):
     s.close()
 
 
-def frag_needed(vip, vport, cport, mtu):
-    """An ICMP "fragmentation needed" (MTU MTU) to VIP, as a router on the way back would send
-    it, quoting a 1500-byte UDP datagram from VIP:VPORT to this host's CPORT."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def ipv6_header(src, dst, proto, payload_len):
+    """An IPv6 header SRC -> DST, as an ICMPv6 error quotes one."""
+    return struct.pack("!IHBB16s16s", 6 << 28, payload_len, proto, 63,
+                       socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst))
+
+
+def frag_needed(vip, vport, cport, mtu, to=None):
+    """An ICMP "fragmentation needed" (MTU MTU) to VIP (or to TO), as a router on the way back
+    would send it, quoting a 1500-byte UDP datagram from VIP:VPORT to this host's CPORT; for an
+    IPv6 VIP, an ICMPv6 "packet too big" (the kernel computes its checksum over the
+    pseudo-header)."""
+    to = to or vip
+    probe = socket.socket(family(vip), socket.SOCK_DGRAM)
     probe.connect((vip, vport))
     me = probe.getsockname()[0]
     probe.close()
+    if family(vip) == socket.AF_INET6:
+        quoted = ipv6_header(vip, me, socket.IPPROTO_UDP, 1460) + struct.pack("!HHHH", vport, cport, 1460, 0)
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        s.sendto(struct.pack("!BBHI", 2, 0, 0, mtu) + quoted, (to, 0))
+        s.close()
+        return
     quoted = ipv4_header(vip, me, socket.IPPROTO_UDP, 1500) + struct.pack("!HHHH", vport, cport, 1480, 0)
-    send_frag_needed(vip, mtu, quoted)
+    send_frag_needed(to, mtu, quoted)
 
 
 def tunnel_frag_needed(dip, rip, cip, vip, cport, vport, mtu):
@@ -405,8 +423,10 @@ def agent(fifo, out, lifetime=600):
       udpconn ADDR PORT SPORT         one datagram from a connected socket (ICMP errors reach
                                       it): "udpconn ANSWER" (ERROR:ConnectionRefusedError for
                                       a port unreachable)
-      fragneeded VIP VPORT CPORT MTU  an ICMP fragmentation needed to VIP quoting a UDP
-                                      datagram VIP:VPORT -> this host:CPORT: "fragneeded MTU"
+      fragneeded VIP VPORT CPORT MTU [TO]
+                                      an ICMP fragmentation needed (ICMPv6 packet too big) to
+                                      VIP (or TO) quoting a UDP datagram VIP:VPORT -> this
+                                      host:CPORT: "fragneeded MTU"
       udpopen ADDR PORT SPORT         one datagram from a socket bound to SPORT that stays open
                                       (ICMP errors about its packets find it): "udpopen ANSWER"
       quit                            close everything, exit
@@ -533,10 +553,10 @@ def agent(fifo, out, lifetime=600):
         elif cmd == "udpconn":
             emit(f"udpconn {udp_connected(args[0], int(args[1]), int(args[2]))}")
         elif cmd == "udpopen":
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(family(args[0]), socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.settimeout(2.0)
-            s.bind(("0.0.0.0", int(args[2])))
+            s.bind((any_addr(args[0]), int(args[2])))
             kept.append(s)
             try:
                 s.sendto(b"u" * 100, (args[0], int(args[1])))
@@ -545,7 +565,7 @@ def agent(fifo, out, lifetime=600):
                 ans = f"ERROR:{type(e).__name__}"
             emit(f"udpopen {ans}")
         elif cmd == "fragneeded":
-            frag_needed(args[0], int(args[1]), int(args[2]), int(args[3]))
+            frag_needed(args[0], int(args[1]), int(args[2]), int(args[3]), *args[4:5])
             emit(f"fragneeded {args[3]}")
         elif cmd == "ping":
             for i in ids(args):

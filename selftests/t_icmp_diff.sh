@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential: ICMP errors about packets of IPVS connections (upstream's ip_vs_in_icmp and
 # ip_vs_out_icmp) through stock ip_vs.ko and ipvs_rs.ko. Compared byte for byte:
 #  - from the real server's side (NAT): a UDP datagram to a dest port where nothing listens;
@@ -27,23 +28,32 @@
 #    hears of it), and with 1 gets a connection scheduled for that flow (counted in the
 #    service's --stats below; the entry itself lives the 3 s of a new connection) and goes to
 #    its real server, whose path MTU to the client drops;
+#  - forward_icmp (NAT): a "fragmentation needed" about a reply of a live connection (to a
+#    third real server) that the director does not deliver but routes on, as it routes the
+#    errors for a firewall-mark service whose virtual address is not local (a transparent
+#    cache cluster; the test kernel has no IPv6 policy routing to build that, so the client
+#    sends the error to 10.0.9.1, which the director routes to a dummy device): caught in
+#    FORWARD and relayed to the connection's real server (upstream's ip_vs_forward_icmp);
 #  - the ICMP packets are counted on the service (`--stats`).
+# Then again over IPv6 (topo.sh's IPv6 layout; modes nat6 and dr6), with ICMPv6: port
+# unreachable, packet too big (MTU 1280) and nat_icmp_send, schedule_icmp and forward_icmp
+# (to 2001:db8:f::1) alike. make check runs NAT in both families and TUN; full runs add DR in both.
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
 
 PORTS="80"
-MODES=$(full_or_quick "nat dr tun" "nat tun")
+MODES=$(full_or_quick "nat dr tun nat6 dr6" "nat nat6 tun")
 
 # pmtu NS ADDR: the path MTU netns NS has learnt towards ADDR (nothing while it has none).
 # One process (`ip -n`, parsed by bash): the polls below call it often, and each process
 # start costs about a second under TCG on a busy host.
 pmtu() {
     local route
-    route=$(ip -n "$1" -4 route get "$2")
+    route=$(ip -n "$1" route get "$2")
     [[ $route =~ \ mtu\ ([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
     return 0
 }
-pmtu_to_client() { pmtu "$1" 10.0.0.2; }
+pmtu_to_client() { pmtu "$1" "$CL_IP"; }
 
 # tunnel_error O: in TUN, a router's "fragmentation needed" about an IPIP packet
 tunnel_error() {
@@ -76,13 +86,39 @@ nat_icmp_send_case() {
         for ((i = 0; i < 100; i++)); do [ -e "$ready" ] && break; nap 0.2; done
         # With 1 the refusal comes at once; with 0 nobody answers the real server.
         [ $v = 1 ] && wait=20 || wait=0.5
-        echo "nat_icmp_send=$v: real server $(ip netns exec "$RS1" $TOOL udpconn 10.0.0.2 43000 81 $wait)" >> "$o"
+        echo "nat_icmp_send=$v: real server $(ip netns exec "$RS1" $TOOL udpconn "$CL_IP" 43000 81 $wait)" >> "$o"
         # Refused, the datagram was dropped: the client's listener gets a moment more, then goes.
         [ $v = 1 ] && { nap 0.5; kill "$pid" 2>/dev/null; }
         wait "$pid"
         got=$(cat "$TEST_TMP/udprecv")
         echo "nat_icmp_send=$v: client ${got:-nothing}" >> "$o"
     done
+}
+
+# forward_icmp_case O: an error from the client about a reply of a connection to RS3 (whose
+# path MTU to the client the cases above have left alone), sent to an address the director
+# routes on
+forward_icmp_case() {
+    local o=$1 i m to=10.0.9.1 net=10.0.9.0/24 via=10.0.0.1
+    [ "$TOPO_FAMILY" = 4 ] || to=2001:db8:f::1 net=2001:db8:f::/64 via=2001:db8::1
+    ip -n "$CL" route add $net via $via
+    lvs ip -batch - <<EOF
+link add fwd0 type dummy
+link set fwd0 up
+route add $net dev fwd0
+EOF
+    ipvs_restore "$o" <<RULES
+-A -u $VIPS:82 -s rr
+-a -u $VIPS:82 -r ${RS_IPS[3]}:80 -m
+RULES
+    ag_to "$o" fwdconn udp $VIP 82 1 42010
+    ag_to "$o" fwdicmp fragneeded $VIP 82 42010 1280 $to
+    for ((i = 0; i < 50; i++)); do
+        m=$(pmtu_to_client "$RS3")
+        [ -z "$m" ] || break
+        nap 0.2
+    done
+    echo "forward_icmp: RS3's path MTU to the client ${m:-none}" >> "$o"
 }
 
 # schedule_icmp_case O: errors for client ports 42008 (schedule_icmp=0) and 42009 (=1), which
@@ -106,21 +142,22 @@ schedule_icmp_case() {
 }
 
 one_mode() {
-    local o=$1 mode=$2 flag i m1 m2
-    case $mode in nat) flag=-m ;; dr) flag=-g ;; tun) flag=-i ;; esac
-    echo "== mode $mode" >> "$o"
+    local o=$1 mode=${2%6} flag i m1 m2 TOPO_NRS=2
+    if [ "$mode" = "$2" ]; then topo_family 4; else topo_family 6; fi
+    case $mode in nat) flag=-m; TOPO_NRS=3 ;; dr) flag=-g ;; tun) flag=-i ;; esac
+    echo "== mode $2" >> "$o"
     topo "$mode" || { echo "topology failed" >> "$o"; return; }
     agent_start
     ipvs_restore "$o" <<RULES
--A -u $VIP:80 -s rr
--a -u $VIP:80 -r 172.16.1.2:80 $flag
--a -u $VIP:80 -r 172.16.2.2:80 $flag
+-A -u $VIPS:80 -s rr
+-a -u $VIPS:80 -r ${RS_IPS[1]}:80 $flag
+-a -u $VIPS:80 -r ${RS_IPS[2]}:80 $flag
 RULES
     if [ "$mode" = nat ]; then
         # Nothing listens on port 81 of the real server.
         ipvs_restore "$o" <<RULES
--A -u $VIP:81 -s rr
--a -u $VIP:81 -r 172.16.1.2:81 -m
+-A -u $VIPS:81 -s rr
+-a -u $VIPS:81 -r ${RS_IPS[1]}:81 -m
 RULES
         ag_to "$o" closed udpconn $VIP 81 42001
         nat_icmp_send_case "$o"
@@ -137,32 +174,37 @@ RULES
     echo "path MTU to the client after: RS1 ${m1:-none} RS2 ${m2:-none}" >> "$o"
     # Before the tunnel error, whose connection would make rr pick the first real server again.
     schedule_icmp_case "$o"
+    [ "$mode" = nat ] && forward_icmp_case "$o"
     [ "$mode" = tun ] && tunnel_error "$o"
     # Stock's --stats show the traffic only once its estimator has run over it.
     estimator_rounds
-    capture_fn "$o" lvs ipvsadm -Ln --stats --exact -u $VIP:80
+    capture_fn "$o" lvs ipvsadm -Ln --stats --exact -u $VIPS:80
     stop_servers
     cleanup_netns
 }
 
 validate_mode() {
-    local f=$1 mode=$2
-    [ "$mode" = nat ] && expect_grep "$f" "^closed: udpconn ERROR:ConnectionRefusedError$" \
-        "$mode: the real server's port unreachable reached the client's socket, translated"
+    local f=$1 m=$2 mode=${2%6} rs1=172.16.1.2
+    [ "$mode" = "$m" ] || rs1=2001:db8:1::2
     if [ "$mode" = nat ]; then
+        expect_grep "$f" "^closed: udpconn ERROR:ConnectionRefusedError$" \
+            "$m: the real server's port unreachable reached the client's socket, translated"
         expect_grep "$f" "^nat_icmp_send=1: real server ERROR:ConnectionRefusedError$" \
-            "$mode: nat_icmp_send=1: a real server's packet without a connection is refused"
-        expect_grep "$f" "^nat_icmp_send=1: client nothing$" "$mode: nat_icmp_send=1: ... and dropped"
-        expect_grep "$f" "^nat_icmp_send=0: client got 172.16.1.2:81$" \
-            "$mode: nat_icmp_send=0: a real server's packet without a connection passes untranslated"
+            "$m: nat_icmp_send=1: a real server's packet without a connection is refused"
+        expect_grep "$f" "^nat_icmp_send=1: client nothing$" "$m: nat_icmp_send=1: ... and dropped"
+        expect_grep "$f" "^nat_icmp_send=0: client got $rs1:81$" \
+            "$m: nat_icmp_send=0: a real server's packet without a connection passes untranslated"
+        expect_grep "$f" "^fwdconn: RS3$" "$m: the third real server's connection was answered"
+        expect_grep "$f" "^forward_icmp: RS3's path MTU to the client 1280$" \
+            "$m: an error forwarded through the director reached the connection's real server"
     fi
-    expect_grep "$f" "^conn: RS[12]$" "$mode: the UDP connection was answered"
+    expect_grep "$f" "^conn: RS[12]$" "$m: the UDP connection was answered"
     expect_grep "$f" "^path MTU to the client after: RS. (1280 RS. none|none RS. 1280)$" \
-        "$mode: the fragmentation needed reached the connection's real server"
+        "$m: the fragmentation needed reached the connection's real server"
     expect_grep "$f" "^schedule_icmp=1: path MTU to the client: RS1 1280 RS2 1280$" \
-        "$mode: schedule_icmp=1: an error without a connection is scheduled to the other real server"
+        "$m: schedule_icmp=1: an error without a connection is scheduled to the other real server"
     [ "$mode" = tun ] && expect_grep "$f" "^tunnel error: the director's path MTU to the real server 1400, the client's to the VIP 1480$" \
-        "$mode: a router's fragmentation needed about an IPIP packet reached the client, less the outer header"
+        "$m: a router's fragmentation needed about an IPIP packet reached the client, less the outer header"
 }
 
 differential per_mode_scenario per_mode_validate
