@@ -10,3 +10,10 @@ test_full_only() { grep -q '^# full only' "$1"; }
 # test_wants_two_cpus FILE: "# vm-cpus: 2": a race, or processes working side by side; runs in
 # make check's 2-vCPU guest (lane 0)
 test_wants_two_cpus() { grep -q '^# vm-cpus: 2' "$1"; }
+
+# test_without_kmemleak FILE: "# vm-kmemleak: off": make check runs it in a guest booted without
+# kmemleak, whose tracking of every allocation makes each process start under TCG about twice
+# as slow. For the differential tests of behaviour, whose paths the reliability tests (races,
+# teardown, fault injection, fuzzers, floods) run again with kmemleak on; make soak runs every
+# test with kmemleak, as does `make selftest`.
+test_without_kmemleak() { grep -q '^# vm-kmemleak: off' "$1"; }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential: a scripted ipvsadm session of 50+ commands (services, dests, edits, deletes,
 # errors, listings in every format, save/restore) gives byte-identical output and exit codes
 # with stock ip_vs.ko and with ipvs_rs.ko. Then the same kinds of command for IPv6 (scenario6):

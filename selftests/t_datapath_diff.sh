@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential datapath test: the same topology and traffic through stock ip_vs.ko and
 # through ipvs_rs.ko, in NAT, DR and TUN modes (DR and TUN in full runs only: see MODES). A
 # client netns, a director netns and two real-server netns; TCP with wrr (weights 1:2) and

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential: firewall-mark services (-f) through stock ip_vs.ko and ipvs_rs.ko, in NAT and
 # DR. nft on the director marks packets by client address:
 #   10.0.0.2 -> mark 1 (TCP and UDP, ports 80 and 443): -f 1 rr over RS1 and RS2

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (packaging and loading, no datapath: see selftests/markers.sh)
 # ipvs_rs installed as a drop-in for ip_vs, as `make install` (or dkms) installs it: ipvs_rs.ko
 # in /lib/modules/$(uname -r)/updates, depmod, and /etc/modprobe.d/ipvs-rs.conf (installed and
 # removed by packaging/modprobe-conf, as make install/uninstall and dkms do). Then `modprobe

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential: stock ipvsadm against an empty table, on stock ip_vs.ko and on
 # ipvs_rs.ko. Every command's output and exit status must be byte-identical.
 # Also shows that timeouts are per netns.

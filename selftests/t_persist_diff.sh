@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential: persistent services (-p, -M) through stock ip_vs.ko and ipvs_rs.ko, in NAT
 # and DR. Clients 10.0.0.2-.5 and 10.0.1.2-.3 (two /24 groups). Compared byte for byte:
 #  - TCP :80 -p 60 (no netmask) and UDP :53 -p 60 -M 255.255.255.0, rr over two real

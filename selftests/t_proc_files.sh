@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential: /proc/net/ip_vs on an empty table, in the init netns, in a netns
 # created before the module was loaded and in one created after.
 # The other IPVS proc files are compared too, but only reported (not required).

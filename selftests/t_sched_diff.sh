@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential test of the 14 schedulers: the same flows through stock ip_vs.ko and through
 # ipvs_rs.ko, compared byte for byte: which real server answered each flow, the service's
 # dests with ActiveConn and InActConn after each step (over generic netlink) and `ipvsadm -Ln`

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential test of the destination-address schedulers (lblc, lblcr, dh) as users run
 # them: one fwmark service for a range of destination addresses (nft `meta mark set` on the
 # director), through stock ip_vs.ko and through ipvs_rs.ko, compared byte for byte: which
