@@ -37,6 +37,14 @@
                                      ADDR:PORT: the answer, or ERROR:<the socket's error>
   dp_tool.py udprecv PORT WAIT READY waits for one datagram on PORT (creates READY once bound):
                                      "got ADDR:PORT" of its sender, or "nothing"
+  dp_tool.py timeexceeded RIP CIP CPORT RPORT
+                                     an ICMP time exceeded (ICMPv6 for IPv6 addresses) to CIP,
+                                     as a router between director and real server sends it
+                                     about a NAT request CIP:CPORT -> RIP:RPORT (UDP)
+  dp_tool.py icmpwatch 4|6 WAIT READY
+                                     waits up to WAIT s for one ICMP (ICMPv6) time exceeded
+                                     (creates READY once listening): "time exceeded from SRC
+                                     quoting A:P > B:Q" (the quoted UDP datagram), or "nothing"
   dp_tool.py ipip TO SRC DST SPORT DPORT
                                      an IPIP packet to TO carrying UDP SRC:SPORT -> DST:DPORT
   dp_tool.py agent FIFO OUT          runs traffic commands read from FIFO, results appended
@@ -340,6 +348,56 @@ def ipv6_header(src, dst, proto, payload_len):
     """An IPv6 header SRC -> DST, as an ICMPv6 error quotes one."""
     return struct.pack("!IHBB16s16s", 6 << 28, payload_len, proto, 63,
                        socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst))
+
+
+def time_exceeded(rip, cip, cport, rport):
+    """An ICMP time exceeded (ICMPv6 for IPv6) to CIP, quoting a UDP datagram CIP:CPORT ->
+    RIP:RPORT, as a router between the director and the real server RIP sends it about a NAT
+    request (the kernel fills in the outer header, and for ICMPv6 the checksum)."""
+    udp = struct.pack("!HHHH", cport, rport, 108, 0)
+    if family(rip) == socket.AF_INET6:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        s.sendto(struct.pack("!BBHI", 3, 0, 0, 0) + ipv6_header(cip, rip, socket.IPPROTO_UDP, 108) + udp, (cip, 0))
+    else:
+        icmp = struct.pack("!BBHI", 11, 0, 0, 0) + ipv4_header(cip, rip, socket.IPPROTO_UDP, 128) + udp
+        icmp = icmp[:2] + struct.pack("!H", csum16(icmp)) + icmp[4:]
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        s.sendto(icmp, (cip, 0))
+    s.close()
+
+
+def icmp_watch(fam, wait, ready):
+    """The first ICMP (FAM 4) or ICMPv6 (6) time exceeded within WAIT s, as seen by a raw
+    socket: its source and the UDP datagram it quotes."""
+    v6 = fam == "6"
+    if v6:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    open(ready, "w").close()
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data, peer = s.recvfrom(2048)
+        except OSError:
+            break
+        if not v6:
+            data = data[(data[0] & 0xF) * 4:]       # the raw IPv4 socket sees the IP header
+        if len(data) < 8 or data[0] != (3 if v6 else 11):
+            continue
+        q = data[8:]
+        if v6 and len(q) >= 48:
+            src, dst = (socket.inet_ntop(socket.AF_INET6, q[o:o + 16]) for o in (8, 24))
+            l4 = q[40:48]
+        elif not v6 and len(q) >= 28:
+            src, dst = socket.inet_ntoa(q[12:16]), socket.inet_ntoa(q[16:20])
+            l4 = q[(q[0] & 0xF) * 4:][:8]
+        else:
+            continue
+        sport, dport = struct.unpack("!HH", l4[:4])
+        return f"time exceeded from {peer[0]} quoting {src}:{sport} > {dst}:{dport}"
+    return "nothing"
 
 
 def frag_needed(vip, vport, cport, mtu, to=None):
@@ -727,6 +785,10 @@ def main():
         print(udp_recv(int(args[0]), float(args[1]), args[2]))
     elif cmd == "ipip":
         ipip_udp(args[0], args[1], args[2], int(args[3]), int(args[4]))
+    elif cmd == "timeexceeded":
+        time_exceeded(args[0], args[1], int(args[2]), int(args[3]))
+    elif cmd == "icmpwatch":
+        print(icmp_watch(args[0], float(args[1]), args[2]))
     elif cmd == "tunfrag":
         tunnel_frag_needed(*args[:4], *(int(a) for a in args[4:7]))
     elif cmd == "ctcount":

@@ -7,6 +7,9 @@
 #    the real server's "port unreachable" reaches the client translated (from the VIP,
 #    quoting the datagram the client sent), so the client's connected socket reports it
 #    (ECONNREFUSED) instead of waiting;
+#  - a "time exceeded" from a router between director and real server (NAT; the real server
+#    fakes the router) about the request of a live connection reaches the client translated:
+#    from the VIP, quoting the datagram the client sent to the VIP (a raw socket shows both);
 #  - from the client's side (NAT and TUN; DR too in full runs, which relays as TUN does, to
 #    the real server's own address, only without the tunnel): a "fragmentation needed" (MTU
 #    1280), as a router between director and client sends it for a reply of a live UDP
@@ -95,6 +98,22 @@ nat_icmp_send_case() {
     done
 }
 
+# time_exceeded_case O: the UDP connection from client port 42002 (label "conn" in O) is on
+# RS1 or RS2, which sends the client a time exceeded about that connection's request
+time_exceeded_case() {
+    local o=$1 rs n i pid ready=$TEST_TMP/icmpwatch.ready
+    rs=$(sed -n 's/^conn: RS\([12]\)$/\1/p' "$o" | tail -n 1)
+    [ -n "$rs" ] || return 0
+    [ "$rs" = 1 ] && n=$RS1 || n=$RS2
+    rm -f "$ready"
+    ip netns exec "$CL" $TOOL icmpwatch "$TOPO_FAMILY" 20 "$ready" > "$TEST_TMP/icmpwatch" &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do [ -e "$ready" ] && break; nap 0.2; done
+    ip netns exec "$n" $TOOL timeexceeded "${RS_IP[rs]}" "$CL_IP" 42002 80
+    wait "$pid"
+    echo "time exceeded: the client saw $(< "$TEST_TMP/icmpwatch")" >> "$o"
+}
+
 # forward_icmp_case O: an error from the client about a reply of a connection to RS3 (whose
 # path MTU to the client the cases above have left alone), sent to an address the director
 # routes on
@@ -163,6 +182,7 @@ RULES
         nat_icmp_send_case "$o"
     fi
     ag_to "$o" conn udp $VIP 80 1 42002
+    [ "$mode" = nat ] && time_exceeded_case "$o"
     echo "path MTU to the client before: RS1 $(pmtu_to_client "$RS1") RS2 $(pmtu_to_client "$RS2")" >> "$o"
     ag_to "$o" icmp fragneeded $VIP 80 42002 1280
     # The error is relayed at once; on a slow host it may take a moment to arrive.
@@ -184,8 +204,8 @@ RULES
 }
 
 validate_mode() {
-    local f=$1 m=$2 mode=${2%6} rs1=172.16.1.2
-    [ "$mode" = "$m" ] || rs1=2001:db8:1::2
+    local f=$1 m=$2 mode=${2%6} rs1=172.16.1.2 vip=10.0.0.100 cl=10.0.0.2
+    [ "$mode" = "$m" ] || rs1=2001:db8:1::2 vip=2001:db8::100 cl=2001:db8::2
     if [ "$mode" = nat ]; then
         expect_grep "$f" "^closed: udpconn ERROR:ConnectionRefusedError$" \
             "$m: the real server's port unreachable reached the client's socket, translated"
@@ -194,6 +214,8 @@ validate_mode() {
         expect_grep "$f" "^nat_icmp_send=1: client nothing$" "$m: nat_icmp_send=1: ... and dropped"
         expect_grep "$f" "^nat_icmp_send=0: client got $rs1:81$" \
             "$m: nat_icmp_send=0: a real server's packet without a connection passes untranslated"
+        expect_grep "$f" "^time exceeded: the client saw time exceeded from $vip quoting $cl:42002 > $vip:80$" \
+            "$m: a router's time exceeded about a request reached the client from the VIP, quoting what the client sent"
         expect_grep "$f" "^fwdconn: RS3$" "$m: the third real server's connection was answered"
         expect_grep "$f" "^forward_icmp: RS3's path MTU to the client 1280$" \
             "$m: an error forwarded through the director reached the connection's real server"
