@@ -3,10 +3,11 @@
 //! table layouts, weights, flags, fallback, and Maglev's properties.
 mod common;
 use common::{addr16, ctx};
+use ipvs_core_host::ipvs_core::addr;
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::uapi::{AF_INET, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use ipvs_core_host::sched::dh::{self, DestHash};
-use ipvs_core_host::sched::hash::{fold_addr, hash_32, hsiphash, hsiphash_u32};
+use ipvs_core_host::sched::hash::{hash_32, hsiphash, hsiphash_u32};
 use ipvs_core_host::sched::mh::{self, Maglev};
 use ipvs_core_host::sched::sh::{self, SourceHash};
 use ipvs_core_host::sched::{DestView, Flow, SchedCtx, Scheduler, DEST_F_OVERLOAD, SVC_F_SCHED1, SVC_F_SCHED2};
@@ -87,12 +88,12 @@ fn hash_32_and_address_fold() {
     assert_eq!(hash_32(1, 8), 0x61);
     assert_eq!(hash_32(1, 32), 0x61c8_8647);
     assert_eq!(hash_32(0, 10), 0);
-    assert_eq!(fold_addr(AF_INET, &addr16(&[10, 0, 0, 1])), 0x0a00_0001);
+    assert_eq!(addr::fold(AF_INET, &addr16(&[10, 0, 0, 1])), 0x0a00_0001);
     let mut v6 = [0u8; 16];
     v6[3] = 1;
     v6[7] = 2;
     v6[15] = 4;
-    assert_eq!(fold_addr(ipvs_core_host::ipvs_core::uapi::AF_INET6, &v6), 7);
+    assert_eq!(addr::fold(ipvs_core_host::ipvs_core::uapi::AF_INET6, &v6), 7);
 }
 
 // ---- dh ----

@@ -3,9 +3,10 @@
 //! replication and expiry rules, and the cache table itself against a model.
 mod common;
 use common::{addr16, ctx};
+use ipvs_core_host::ipvs_core::addr;
 use ipvs_core_host::ipvs_core::uapi::{AF_INET, IPPROTO_TCP};
 use ipvs_core_host::sched::addrmap::{AddrMap, HARD_LIMIT, MAX_SIZE};
-use ipvs_core_host::sched::hash::{fold_addr, hash_32};
+use ipvs_core_host::sched::hash::hash_32;
 use ipvs_core_host::sched::lblc::LocalityLeastConn;
 use ipvs_core_host::sched::lblcr::LocalityLeastConnRepl;
 use ipvs_core_host::sched::storage::Gfp;
@@ -282,7 +283,7 @@ proptest! {
         // Keys on only 40 of the 1024 chains, about 4 per chain.
         let keys: Vec<[u8; 16]> = (0u32..)
             .map(daddr)
-            .filter(|a| hash_32(fold_addr(AF_INET, a), 10) < 40)
+            .filter(|a| hash_32(addr::fold(AF_INET, a), 10) < 40)
             .take(usize::from(KEYS))
             .collect();
         let key = |k: u16| keys[usize::from(k)];

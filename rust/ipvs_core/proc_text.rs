@@ -123,7 +123,6 @@ impl fmt::Display for Ipv6Full<'_> {
     }
 }
 
-
 /// `IP_VS_CONN_F_FWD_MASK` names (`ip_vs_fwd_name()`).
 pub fn fwd_name(fwd_method: u32) -> &'static str {
     match fwd_method & uapi::fwd::MASK {

@@ -15,8 +15,9 @@
 //! Entries live in chunks of 64, so the table grows by small allocations that succeed in
 //! atomic context, and are removed by moving the last entry into the hole.
 
-use super::hash::{fold_addr, hash_32};
+use super::hash::hash_32;
 use super::storage::{Gfp, Storage, StoreVec};
+use crate::ipvs_core::addr;
 use crate::ipvs_core::errno::{Errno, Result};
 use crate::ipvs_core::addr::addr_equal;
 
@@ -72,7 +73,7 @@ pub struct AddrMap<A: Storage, V> {
 }
 
 fn bucket_of(af: u16, addr: &[u8; 16]) -> usize {
-    hash_32(fold_addr(af, addr), TAB_BITS) as usize
+    hash_32(addr::fold(af, addr), TAB_BITS) as usize
 }
 
 impl<A: Storage, V> AddrMap<A, V> {

@@ -4,10 +4,11 @@
 //! `hash_32(destination address, 8)`, and gets no dest if that one is quiesced (weight <= 0),
 //! overloaded or gone. Adding or deleting a dest refills the table; editing one does not.
 
-use super::hash::{fold_addr, hash_32};
+use super::hash::hash_32;
 use super::slots::{Slot, SlotTable};
 use super::storage::{storage_traits, Storage};
 use super::{DestChange, DestSet, Flow, SchedCtx, Scheduler};
+use crate::ipvs_core::addr;
 use crate::ipvs_core::errno::Result;
 
 const TAB_BITS: u32 = 8;
@@ -29,7 +30,7 @@ impl<A: Storage> DestHash<A> {
 
 /// `ip_vs_dh_hashkey()`.
 pub fn hashkey(af: u16, addr: &[u8; 16]) -> usize {
-    hash_32(fold_addr(af, addr), TAB_BITS) as usize
+    hash_32(addr::fold(af, addr), TAB_BITS) as usize
 }
 
 impl<A: Storage> Scheduler for DestHash<A> {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The hash functions upstream's hashing schedulers use, bit for bit: the address fold,
-//! `hash_32()` (multiplicative, `GOLDEN_RATIO_32`) and the 64-bit kernels' `hsiphash()`,
-//! which is SipHash-1-3 with a 64-bit key pair truncated to 32 bits.
+//! The hash functions upstream's hashing schedulers use, bit for bit: `hash_32()`
+//! (multiplicative, `GOLDEN_RATIO_32`) and the 64-bit kernels' `hsiphash()`, which is
+//! SipHash-1-3 with a 64-bit key pair truncated to 32 bits. The address fold they hash
+//! (`ntohl(addr_fold)`) is [`crate::ipvs_core::addr::fold`].
 
 /// `GOLDEN_RATIO_32` of include/linux/hash.h.
 const GOLDEN_RATIO_32: u32 = 0x61c8_8647;
@@ -11,10 +12,6 @@ pub fn hash_32(val: u32, bits: u32) -> u32 {
     let bits = bits.clamp(1, 32);
     val.wrapping_mul(GOLDEN_RATIO_32) >> (32 - bits)
 }
-
-/// `ntohl(addr_fold)`: an IPv4 address, or the XOR of an IPv6 address's four words, in host
-/// order.
-pub use crate::ipvs_core::addr::fold as fold_addr;
 
 /// `hsiphash_key_t` on a 64-bit kernel.
 pub type HsipKey = [u64; 2];

@@ -11,12 +11,13 @@
 //! the source port with `mh-port` (`SVC_F_SCHED2`); `mh-fallback` (`SVC_F_SCHED1`) walks on
 //! to other slots when that dest is unavailable. Any dest change rebuilds the table.
 
-use super::hash::{fold_addr, hsiphash_u32, HsipKey};
+use super::hash::{hsiphash_u32, HsipKey};
 use super::sh::flow_port;
 use super::slots::SlotTable;
 use super::storage::{storage_traits, Gfp, Storage, StoreVec};
 use super::wrr::gcd;
 use super::{DestChange, DestSet, Flow, SchedCtx, Scheduler, SVC_F_SCHED1};
+use crate::ipvs_core::addr;
 use crate::ipvs_core::errno::{Errno, Result};
 
 /// `primes[CONFIG_IP_VS_MH_TAB_INDEX - 8]` with the default index 12.
@@ -31,7 +32,7 @@ const HASH2: HsipKey = [2_654_446_892, 2_654_446_892];
 
 /// `ip_vs_mh_hashkey()`: `port` in host order.
 pub fn hashkey(af: u16, addr: &[u8; 16], port: u16, key: &HsipKey, offset: u32) -> u32 {
-    let v = offset.wrapping_add(u32::from(port)).wrapping_add(fold_addr(af, addr));
+    let v = offset.wrapping_add(u32::from(port)).wrapping_add(addr::fold(af, addr));
     hsiphash_u32(v, key)
 }
 

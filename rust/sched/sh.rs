@@ -6,10 +6,11 @@
 //! overloaded dest means no dest, unless `sh-fallback` (`SVC_F_SCHED1`) walks on through the
 //! table from there. Any dest change refills the table.
 
-use super::hash::{fold_addr, hash_32};
+use super::hash::hash_32;
 use super::slots::SlotTable;
 use super::storage::{storage_traits, Storage};
 use super::{DestChange, DestSet, Flow, SchedCtx, Scheduler, SVC_F_SCHED1, SVC_F_SCHED2};
+use crate::ipvs_core::addr;
 use crate::ipvs_core::errno::Result;
 use crate::ipvs_core::uapi::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 
@@ -33,7 +34,7 @@ impl<A: Storage> SourceHash<A> {
 
 /// `ip_vs_sh_hashkey()`: `port` in host order.
 pub fn hashkey(af: u16, addr: &[u8; 16], port: u16, offset: u32) -> usize {
-    let h = hash_32(u32::from(port).wrapping_add(fold_addr(af, addr)), TAB_BITS);
+    let h = hash_32(u32::from(port).wrapping_add(addr::fold(af, addr)), TAB_BITS);
     (offset.wrapping_add(h) & TAB_MASK) as usize
 }
 
