@@ -334,12 +334,16 @@ def ipv4_header(src, dst, proto, length):
     return h[:10] + struct.pack("!H", csum16(h)) + h[12:]
 
 
-def send_frag_needed(to, mtu, quoted):
-    """An ICMP "fragmentation needed" (next-hop MTU MTU) quoting QUOTED, through a raw socket
-    to TO (the kernel adds the outer header)."""
-    icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + quoted
-    icmp = icmp[:2] + struct.pack("!H", csum16(icmp)) + icmp[4:]
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+def send_icmp_error(to, icmp_type, code, info, quoted):
+    """An ICMP error (ICMPv6 when TO is an IPv6 address) of ICMP_TYPE and CODE, with INFO as its
+    second word (a next-hop MTU, or 0) and quoting QUOTED, through a raw socket to TO: the
+    kernel adds the outer header, and computes an ICMPv6 checksum itself."""
+    icmp = struct.pack("!BBHI", icmp_type, code, 0, info) + quoted
+    if family(to) == socket.AF_INET6:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    else:
+        icmp = icmp[:2] + struct.pack("!H", csum16(icmp)) + icmp[4:]
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     s.sendto(icmp, (to, 0))
     s.close()
 
@@ -356,14 +360,9 @@ def time_exceeded(rip, cip, cport, rport):
     request (the kernel fills in the outer header, and for ICMPv6 the checksum)."""
     udp = struct.pack("!HHHH", cport, rport, 108, 0)
     if family(rip) == socket.AF_INET6:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-        s.sendto(struct.pack("!BBHI", 3, 0, 0, 0) + ipv6_header(cip, rip, socket.IPPROTO_UDP, 108) + udp, (cip, 0))
+        send_icmp_error(cip, 3, 0, 0, ipv6_header(cip, rip, socket.IPPROTO_UDP, 108) + udp)
     else:
-        icmp = struct.pack("!BBHI", 11, 0, 0, 0) + ipv4_header(cip, rip, socket.IPPROTO_UDP, 128) + udp
-        icmp = icmp[:2] + struct.pack("!H", csum16(icmp)) + icmp[4:]
-        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-        s.sendto(icmp, (cip, 0))
-    s.close()
+        send_icmp_error(cip, 11, 0, 0, ipv4_header(cip, rip, socket.IPPROTO_UDP, 128) + udp)
 
 
 def icmp_watch(fam, wait, ready):
@@ -412,12 +411,10 @@ def frag_needed(vip, vport, cport, mtu, to=None):
     probe.close()
     if family(vip) == socket.AF_INET6:
         quoted = ipv6_header(vip, me, socket.IPPROTO_UDP, 1460) + struct.pack("!HHHH", vport, cport, 1460, 0)
-        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-        s.sendto(struct.pack("!BBHI", 2, 0, 0, mtu) + quoted, (to, 0))
-        s.close()
+        send_icmp_error(to, 2, 0, mtu, quoted)
         return
     quoted = ipv4_header(vip, me, socket.IPPROTO_UDP, 1500) + struct.pack("!HHHH", vport, cport, 1480, 0)
-    send_frag_needed(to, mtu, quoted)
+    send_icmp_error(to, 3, 4, mtu, quoted)
 
 
 def tunnel_frag_needed(dip, rip, cip, vip, cport, vport, mtu):
@@ -426,7 +423,7 @@ def tunnel_frag_needed(dip, rip, cip, vip, cport, vport, mtu):
     CIP:CPORT -> VIP:VPORT with DF set."""
     quoted = ipv4_header(dip, rip, 4, 1500) + ipv4_header(cip, vip, socket.IPPROTO_UDP, 1480)
     quoted += struct.pack("!HHHH", cport, vport, 1460, 0)
-    send_frag_needed(dip, mtu, quoted)
+    send_icmp_error(dip, 3, 4, mtu, quoted)
 
 
 def ipip_udp(to, src, dst, sport, dport, size=100):
