@@ -115,7 +115,7 @@ one_mode() {
     # read() leaves the walk's read-side section and the next one finds its place again while
     # entries come and go: the churn's `cat` reads a page at a time. A pause of 0.1 s between
     # passes (a read that times out on a FIFO) leaves the churn's commands their share of the
-    # guest's CPUs: without it the reader keeps one busy and a churn cycle takes twice as long.
+    # guest's CPUs, of which the reader would otherwise keep one busy.
     mkfifo "$TEST_TMP/reader.fifo" 2> /dev/null
     ip netns exec "$LVS" bash -c 'exec 3<> "$1"
         while :; do IFS= read -r -d "" x < /proc/net/ip_vs_conn; read -r -t 0.1 -u 3 _; done' \
