@@ -198,6 +198,32 @@ cleanup_netns() {
     return 0
 }
 
+# hold_hook_branches: keeps every IPv4 and IPv6 netfilter hook's static branch switched on
+# until the guest ends, with an empty nft table in a netns of its own (not $NETNS_PREFIX*:
+# the runner keeps it across tests). Why: with 2 vCPUs, QEMU 7.2's TCG can run a static
+# branch's old code after the kernel has live-patched it (text_poke_bp), so a vCPU takes the
+# int3 the patcher has already removed and the guest panics ("Oops: int3" in
+# ip_local_deliver). Registering or unregistering any netfilter hook while packets flow flips
+# such a branch (nf_hooks_needed) when it is the only one of its kind: ours, stock's,
+# conntrack's or an nft chain's alike. It was reproduced with no IPVS module loaded, by adding
+# and deleting an nft input chain in one netns under a UDP flood into another. With the
+# branches held on, the tests still register and unregister their hooks (they are per netns)
+# under traffic; only the code patching, which is the emulator's problem, is gone.
+HOOK_BRANCH_NETNS=hook-branches
+hold_hook_branches() {
+    [ -e "/run/netns/$HOOK_BRANCH_NETNS" ] && return 0
+    kmodprobe nf_tables && ip netns add "$HOOK_BRANCH_NETNS" || return 1
+    ip netns exec "$HOOK_BRANCH_NETNS" nft -f - <<EOF
+table inet hold {
+    chain c_pre { type filter hook prerouting priority 0; }
+    chain c_in { type filter hook input priority 0; }
+    chain c_fwd { type filter hook forward priority 0; }
+    chain c_out { type filter hook output priority 0; }
+    chain c_post { type filter hook postrouting priority 0; }
+}
+EOF
+}
+
 # ------------------------------------------------------------------ capture
 # run_capture FILE CMD...: append "$ CMD", its stdout+stderr, "exit=N" to FILE.
 # Commands are bounded in time (exit=124 on a hang).
