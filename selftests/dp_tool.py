@@ -41,6 +41,15 @@
                                      an ICMP time exceeded (ICMPv6 for IPv6 addresses) to CIP,
                                      as a router between director and real server sends it
                                      about a NAT request CIP:CPORT -> RIP:RPORT (UDP)
+  dp_tool.py bulk ADDR PORT UP DOWN WAIT
+                                     one TCP connection that sends UP bytes and receives DOWN
+                                     (see "G" below), each socket call bounded by WAIT s:
+                                     "bulk sent UP got N from NAME", or ERROR:<exception>
+  dp_tool.py icmplog 4|6 STOP WAIT READY
+                                     the ICMP (ICMPv6) errors that reach this netns until the
+                                     file STOP exists (at most WAIT s; creates READY once
+                                     listening), each kind once, sorted: "TYPE/CODE from SRC
+                                     info INFO about SRC > DST" (INFO: a next-hop MTU, or 0)
   dp_tool.py icmpwatch 4|6 WAIT READY
                                      waits up to WAIT s for one ICMP (ICMPv6) time exceeded
                                      (creates READY once listening): "time exceeded from SRC
@@ -51,8 +60,10 @@
                                      to OUT (see agent()): one Python start for a whole test
 
 A TCP connection whose first line starts with "K" is kept open by the server: each line gets
-the server's name as answer, until the client closes. Any other connection gets one answer
-after its first line and is closed by the server (the old protocol).
+the server's name as answer, until the client closes. One whose first line is "G<N>" is read
+to its end, then answered with N bytes that end in the server's name and a newline (a bulk
+transfer each way). Any other connection gets one answer after its first line and is closed
+by the server (the old protocol).
 
 Client commands take IPv4 or IPv6 addresses (tcp, udp, udpnew, from, open): the socket's family
 is the destination's.
@@ -91,22 +102,31 @@ def serve(name, log, ports, netns=None, fam=socket.AF_INET):
         total = 0
         buf = b""
         keep = False
+        bulk = None
         try:
             while True:
                 d = c.recv(65536)
                 if not d:
                     break
                 total += len(d)
+                if bulk is not None:
+                    continue
                 buf += d
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
+                    if line.startswith(b"G") and not keep:
+                        bulk = int(line[1:])
+                        break
                     if line.startswith(b"K") and not keep:
                         keep = True
                         c.settimeout(300)
                     c.sendall(name.encode() + b"\n")
                     if not keep:
                         raise StopIteration
-        except (OSError, StopIteration):
+            if bulk is not None:
+                tail = name.encode() + b"\n"
+                c.sendall(b"d" * max(0, bulk - len(tail)) + tail)
+        except (OSError, StopIteration, ValueError):
             pass
         finally:
             c.close()
@@ -399,6 +419,58 @@ def icmp_watch(fam, wait, ready):
     return "nothing"
 
 
+def bulk(addr, port, up, down, wait):
+    """UP bytes to ADDR:PORT and DOWN bytes back on one TCP connection (the server's "G"
+    protocol), each socket call bounded by WAIT s: a path MTU black hole times out."""
+    try:
+        c = socket.create_connection((addr, port), timeout=wait)
+        c.sendall(f"G{down}\n".encode() + b"u" * up)
+        c.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += d
+        c.close()
+    except OSError as e:
+        return f"ERROR:{type(e).__name__}"
+    name = got.rstrip(b"\n").rsplit(b"d", 1)[-1].decode(errors="replace")
+    return f"bulk sent {up} got {len(got)} from {name}"
+
+
+def icmp_log(fam, stop, wait, ready):
+    """The ICMP (FAM 4) or ICMPv6 (6) errors this netns receives until file STOP exists (at
+    most WAIT s), as a raw socket sees them: each kind once, sorted."""
+    v6 = fam == "6"
+    if v6:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        errors, af, alen, hlen = (1, 2, 3, 4), socket.AF_INET6, 16, 40
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        errors, af, alen, hlen = (3, 11, 12), socket.AF_INET, 4, 20
+    s.settimeout(0.1)
+    open(ready, "w").close()
+    seen = set()
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and not os.path.exists(stop):
+        try:
+            data, peer = s.recvfrom(2048)
+        except OSError:
+            continue
+        if not v6:
+            data = data[(data[0] & 0xF) * 4:]       # the raw IPv4 socket sees the IP header
+        if len(data) < 8 + hlen or data[0] not in errors:
+            continue
+        info = struct.unpack("!I", data[4:8])[0]
+        q = data[8:]
+        off = 8 if v6 else 12
+        src, dst = (socket.inet_ntop(af, q[o:o + alen]) for o in (off, off + alen))
+        seen.add(f"{data[0]}/{data[1]} from {peer[0]} info {info} about {src} > {dst}")
+    s.close()
+    return sorted(seen)
+
+
 def frag_needed(vip, vport, cport, mtu, to=None):
     """An ICMP "fragmentation needed" (MTU MTU) to VIP (or to TO), as a router on the way back
     would send it, quoting a 1500-byte UDP datagram from VIP:VPORT to this host's CPORT; for an
@@ -484,6 +556,7 @@ def agent(fifo, out, lifetime=600):
                                       host:CPORT: "fragneeded MTU"
       udpopen ADDR PORT SPORT         one datagram from a socket bound to SPORT that stays open
                                       (ICMP errors about its packets find it): "udpopen ANSWER"
+      bulk ADDR PORT UP DOWN WAIT     as the "bulk" command: "bulk ..." or ERROR:...
       quit                            close everything, exit
     OUT may be a FIFO. The process exits by itself after LIFETIME seconds.
     """
@@ -551,6 +624,8 @@ def agent(fifo, out, lifetime=600):
         elif cmd == "tcp":
             for _ in range(int(args[2])):
                 emit(tcp_once(args[0], int(args[1]), size=int(args[3])))
+        elif cmd == "bulk":
+            emit(bulk(args[0], int(args[1]), int(args[2]), int(args[3]), float(args[4])))
         elif cmd == "udpnew":
             for _ in range(int(args[2])):
                 emit(udp_once(args[0], int(args[1]), size=int(args[3])))
@@ -784,6 +859,11 @@ def main():
         ipip_udp(args[0], args[1], args[2], int(args[3]), int(args[4]))
     elif cmd == "timeexceeded":
         time_exceeded(args[0], args[1], int(args[2]), int(args[3]))
+    elif cmd == "bulk":
+        print(bulk(args[0], int(args[1]), int(args[2]), int(args[3]), float(args[4])), flush=True)
+    elif cmd == "icmplog":
+        for line in icmp_log(args[0], args[1], float(args[2]), args[3]):
+            print(line, flush=True)
     elif cmd == "icmpwatch":
         print(icmp_watch(args[0], float(args[1]), args[2]))
     elif cmd == "tunfrag":

@@ -47,15 +47,6 @@
 PORTS="80"
 MODES=$(full_or_quick "nat dr tun nat6 dr6" "nat nat6 tun")
 
-# pmtu NS ADDR: the path MTU netns NS has learnt towards ADDR (nothing while it has none).
-# One process (`ip -n`, parsed by bash): the polls below call it often, and each process
-# start costs about a second under TCG on a busy host.
-pmtu() {
-    local route
-    route=$(ip -n "$1" route get "$2")
-    [[ $route =~ \ mtu\ ([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
-    return 0
-}
 pmtu_to_client() { pmtu "$1" "$CL_IP"; }
 
 # tunnel_error O: in TUN, a router's "fragmentation needed" about an IPIP packet

@@ -522,6 +522,16 @@ per_mode_validate() {
     done
 }
 
+# pmtu NS ADDR: the path MTU netns NS has learnt towards ADDR (nothing while it has none).
+# One process (`ip -n`, parsed by bash): tests poll it, and each process start costs about a
+# second under TCG on a busy host.
+pmtu() {
+    local route
+    route=$(ip -n "$1" route get "$2")
+    [[ $route =~ \ mtu\ ([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
+    return 0
+}
+
 # The traffic agent: one "dp_tool.py agent" in the client netns runs every traffic command
 # of a test. agent_start after topo; "ag CMD" prints CMD's result lines (see dp_tool.py
 # agent), or fails if the agent has not answered in 90 s. Commands and answers go through two

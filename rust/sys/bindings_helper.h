@@ -20,6 +20,7 @@
 #include <net/route.h>
 #include <net/ip6_route.h>
 #include <net/ip_tunnels.h>
+#include <net/gso.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/ipv6/nf_defrag_ipv6.h>
 #include "helpers.h"

@@ -461,8 +461,7 @@ impl<'a> Skb<'a> {
     /// of the outer header's family. The inner packet's IP options are forgotten, the rest of
     /// its control block is kept as upstream keeps it (`frag_max_size` of a request the stack
     /// reassembled, so that an IPv4 tunnel packet leaves in fragments no larger than the
-    /// client's were); `ignore_df` lets the output path fragment the outer packet rather than
-    /// refuse it (`pmtu_disc=0`, or an IPv6 outer header). An IPv4 outer header gets its id.
+    /// client's were). An IPv4 outer header gets its id.
     /// False if the packet cannot be wrapped (the caller drops it).
     pub(crate) fn encapsulate(&mut self, net: NetRef<'_>, outer: &Outer) -> bool {
         let header = outer.bytes();
@@ -488,7 +487,6 @@ impl<'a> Skb<'a> {
             core::ptr::copy_nonoverlapping(header.as_ptr(), p, header.len());
             bindings::ipvs_rs_skb_reset_network_header(self.raw);
             bindings::ipvs_rs_skb_clear_ip_options(self.raw);
-            bindings::ipvs_rs_skb_set_ignore_df(self.raw);
         }
         self.af = outer.af();
         if self.af == AF_INET {
@@ -499,10 +497,12 @@ impl<'a> Skb<'a> {
         true
     }
 
-    /// Whether the packet is too big for a path of MTU `mtu`: longer than it unless it is GSO
-    /// (segmented to fit later); for an IPv6 packet that conntrack reassembled, whether its
-    /// largest fragment was (upstream's `__mtu_check_toobig_v6`: it leaves in fragments of
-    /// that size again).
+    /// Whether the packet is too big for a path of MTU `mtu`: longer than it, unless it is a
+    /// GSO packet whose segments will each fit (upstream's `ip_vs_exceeds_mtu`; one whose
+    /// segments do not is refused like any other, so that the sender hears the MTU rather
+    /// than having its segments fragmented on the way); for an IPv6 packet that conntrack
+    /// reassembled, whether its largest fragment was (upstream's `__mtu_check_toobig_v6`: it
+    /// leaves in fragments of that size again).
     pub(crate) fn exceeds_mtu(&self, mtu: u32) -> bool {
         if self.af == AF_INET6 {
             // SAFETY: live skb of an IPv6 hook, whose control block is IPv6's.
@@ -511,7 +511,8 @@ impl<'a> Skb<'a> {
                 return u32::from(frag_max) > mtu;
             }
         }
-        self.len() > mtu && !self.is_gso()
+        // SAFETY: live skb; skb_gso_validate_network_len only reads its GSO state.
+        self.len() > mtu && !(self.is_gso() && unsafe { bindings::skb_gso_validate_network_len(self.raw, mtu) })
     }
 
     /// Tells a local sender's socket the MTU left to its packets inside a tunnel (upstream's
@@ -622,6 +623,18 @@ impl<'a> Skb<'a> {
         }
         // SAFETY: live skb with an IPv4 header; icmp_send only reads it.
         unsafe { bindings::ipvs_rs_icmp_send_port_unreach(self.raw) };
+    }
+
+    /// Lets the stack fragment the packet on its way out even with DF set (`ignore_df`), as
+    /// upstream's transmitters do. What had to fit was checked against the route's MTU before
+    /// (and answered with an ICMP error from the virtual address the client used); what still
+    /// arrives too big at the output is a GSO packet whose segments do not fit, which is
+    /// fragmented rather than answered by the output path from the director's own address,
+    /// and a tunnel packet sent without path MTU discovery (`pmtu_disc=0`, or an IPv6 outer
+    /// header), whose outer packet is fragmented rather than refused.
+    pub(crate) fn allow_fragmentation(&mut self) {
+        // SAFETY: live skb.
+        unsafe { bindings::ipvs_rs_skb_set_ignore_df(self.raw) };
     }
 
     /// Marks the packet as IPVS's, so that our own hooks (and a second IPVS pass) let it be.

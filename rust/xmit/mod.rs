@@ -88,11 +88,13 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
 }
 
 /// Hands a rewritten request on (upstream's `ip_vs_send_or_cont`): the packet is marked as
-/// IPVS's and untracked (unless the connection keeps conntrack, see [`ConnData::nfct`]); from
-/// LOCAL_OUT it simply continues on its new route, otherwise it is sent out by us.
+/// IPVS's, may be fragmented by the stack (see [`Skb::allow_fragmentation`]) and is untracked
+/// (unless the connection keeps conntrack, see [`ConnData::nfct`]); from LOCAL_OUT it simply
+/// continues on its new route, otherwise it is sent out by us.
 pub(crate) fn send(tx: &Tx<'_>, mut skb: Skb<'_>, rt: Route) -> Verdict {
     skb.set_route(rt);
     skb.set_ipvs_property();
+    skb.allow_fragmentation();
     if tx.conn.nfct.is_none() {
         skb.untrack();
     }

@@ -29,6 +29,7 @@ pub(crate) fn xmit(tx: &Tx<'_>, mut skb: Skb<'_>, pmtu_disc: bool) -> Verdict {
     }
     skb.set_route(rt);
     skb.set_ipvs_property();
+    skb.allow_fragmentation();
     // The inner flow's conntrack entry is confirmed as it is (when kept), and the outer
     // packet starts without one (upstream's `ip_vs_tunnel_xmit_prepare`).
     if tx.conn.nfct.is_some() && !skb.confirm_conntrack() {
