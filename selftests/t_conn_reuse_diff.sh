@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# vm-cpus: 2 (its servers, agent and director shell work side by side: in a 1-vCPU guest it takes twice as long)
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential: a client reusing its source port (net.ipv4.vs.conn_reuse_mode 0, 1, 2)
 # through stock ip_vs.ko and ipvs_rs.ko, in NAT and DR, rr over RS1 and RS2.
 # A SYN that finds an entry is rescheduled (the old entry expired at once) when:

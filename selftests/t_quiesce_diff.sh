@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# vm-cpus: 2 (its servers, agent and director shell work side by side: in a 1-vCPU guest it takes twice as long)
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
 # Differential: quiescing (weight 0) and deleting dests under held TCP connections, through
 # stock ip_vs.ko and ipvs_rs.ko, in NAT and DR, rr over RS1 and RS2:
 #  - weight 0: established connections keep flowing to the quiesced RS, new ones go elsewhere;

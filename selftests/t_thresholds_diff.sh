@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
-# vm-cpus: 2 (its servers, agent and director shell work side by side: in a 1-vCPU guest it takes twice as long)
 # Differential: connection thresholds (-x upper, -y lower) through stock ip_vs.ko and
 # ipvs_rs.ko, with rr and then wlc, in DR. RS1 has -x 3 -y 2 (back under 2 conns), RS2 -x 4
 # and no lower mark (back under 75% of 4, i.e. 2 conns); then RS1's thresholds are edited. TCP connections are held open and
