@@ -630,7 +630,7 @@ def agent(fifo, out, lifetime=600):
             for _ in range(int(args[2])):
                 emit(udp_once(args[0], int(args[1]), size=int(args[3])))
         elif cmd == "udpbig":
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(family(args[0]), socket.SOCK_DGRAM)
             s.settimeout(2.0)
             try:
                 s.sendto(b"BIG\n", (args[0], int(args[1])))
@@ -791,11 +791,14 @@ def ct_entries(proto, daddr):
     """(client port, reply source address) of each conntrack entry whose original tuple is
     PROTO to DADDR, from a ctnetlink dump."""
     want_proto = {"tcp": 6, "udp": 17}[proto]
-    want_dst = socket.inet_aton(daddr)
+    fam = family(daddr)
+    want_dst = socket.inet_pton(fam, daddr)
+    # CTA_IP_V4_SRC/DST are 1 and 2, CTA_IP_V6_SRC/DST 3 and 4
+    src_attr, dst_attr = (3, 4) if fam == socket.AF_INET6 else (1, 2)
     s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
     s.settimeout(10)
-    # IPCTNL_MSG_CT_GET of NFNL_SUBSYS_CTNETLINK, NLM_F_REQUEST | NLM_F_DUMP; nfgenmsg AF_INET
-    s.send(struct.pack("=IHHII", 20, (1 << 8) | 1, 0x301, 1, 0) + struct.pack("=BBH", socket.AF_INET, 0, 0))
+    # IPCTNL_MSG_CT_GET of NFNL_SUBSYS_CTNETLINK, NLM_F_REQUEST | NLM_F_DUMP; nfgenmsg of the family
+    s.send(struct.pack("=IHHII", 20, (1 << 8) | 1, 0x301, 1, 0) + struct.pack("=BBH", fam, 0, 0))
     found = []
     while True:
         buf = s.recv(1 << 16)
@@ -811,16 +814,16 @@ def ct_entries(proto, daddr):
                     continue
                 t = tuples.setdefault(k, {})
                 for k2, v2 in nla_walk(v):
-                    if k2 == 1:  # CTA_TUPLE_IP: CTA_IP_V4_SRC, CTA_IP_V4_DST
+                    if k2 == 1:  # CTA_TUPLE_IP: the addresses
                         t["ip"] = dict(nla_walk(v2))
                     elif k2 == 2:  # CTA_TUPLE_PROTO: CTA_PROTO_NUM, CTA_PROTO_SRC_PORT
                         t["l4"] = dict(nla_walk(v2))
             orig, reply = tuples.get(1, {}), tuples.get(2, {})
             num = orig.get("l4", {}).get(1)
-            if orig.get("ip", {}).get(2) == want_dst and num is not None and num[0] == want_proto:
+            if orig.get("ip", {}).get(dst_attr) == want_dst and num is not None and num[0] == want_proto:
                 sport = struct.unpack("!H", orig["l4"].get(2, b"\0\0"))[0]
-                rsrc = reply.get("ip", {}).get(1)
-                found.append((sport, socket.inet_ntoa(rsrc) if rsrc else "?"))
+                rsrc = reply.get("ip", {}).get(src_attr)
+                found.append((sport, socket.inet_ntop(fam, rsrc) if rsrc else "?"))
             buf = buf[(length + 3) & ~3:]
 
 

@@ -13,6 +13,9 @@
 #    conntrack=1, the conntrack entries go with the IPVS connections that kept them (2 s UDP
 #    timeout; counted with ctnetlink once `ipvsadm -Lnc` lists no UDP entry): a stale entry,
 #    whose reply tuple IPVS altered, would catch the next flow from the same client port;
+#  - the same over IPv6 (an ip6 masquerade; conntrack=1 in make check, 0 too in full runs): the
+#    traffic, a fragmented reply gathered and translated, the source the real server sees, and
+#    the conntrack entries going with the connections;
 #  - with conntrack=1, a SYN on an established connection's tuple after its dest was quiesced
 #    (expire_nodest_conn=1) is dropped while the connection's live conntrack entry still
 #    points at the old dest, and that entry goes with the connection; the next SYN is
@@ -39,12 +42,15 @@ PORTS="80"
 # received_from LOG: "proto source" of each connection or datagram a real server saw
 received_from() { awk '{print $1, $3}' "$1" 2>/dev/null | sort | uniq -c; }
 
-nat_masquerade() {  # nat_masquerade O CONNTRACK
-    local o=$1 ct=$2
-    echo "== nat, masquerade towards the real servers, conntrack=$ct" >> "$o"
+# nat_masquerade O CONNTRACK FAMILY: the labels of the IPv6 pass end in 6 ("tcp6: ...").
+nat_masquerade() {
+    local o=$1 ct=$2 fam=$3 v= nftfam=ip
+    topo_family "$fam"
+    [ "$fam" = 6 ] && v=6 nftfam=ip6
+    echo "== nat, IPv$fam, masquerade towards the real servers, conntrack=$ct" >> "$o"
     topo nat || { echo "topology failed" >> "$o"; return; }
-    lvs nft -f - <<'EOF'
-table ip hyg {
+    lvs nft -f - <<EOF
+table $nftfam hyg {
     chain post {
         type nat hook postrouting priority srcnat;
         oifname { "l1", "l2" } masquerade
@@ -55,34 +61,37 @@ EOF
     [ "$ct" = 1 ] && capture_fn "$o" lvs ipvsadm --set 0 0 2
     agent_start
     ipvs_restore "$o" <<EOF
--A -t $VIP:80 -s rr
--a -t $VIP:80 -r 172.16.1.2:80 -m
--a -t $VIP:80 -r 172.16.2.2:80 -m
--A -u $VIP:80 -s rr
--a -u $VIP:80 -r 172.16.1.2:80 -m
--a -u $VIP:80 -r 172.16.2.2:80 -m
+-A -t $VIPS:80 -s rr
+-a -t $VIPS:80 -r ${RS_IPS[1]}:80 -m
+-a -t $VIPS:80 -r ${RS_IPS[2]}:80 -m
+-A -u $VIPS:80 -s rr
+-a -u $VIPS:80 -r ${RS_IPS[1]}:80 -m
+-a -u $VIPS:80 -r ${RS_IPS[2]}:80 -m
 EOF
-    ag_to "$o" tcp from tcp $VIP 80 2 10.0.0.2
-    ag_to "$o" udp from udp $VIP 80 2 10.0.0.2
+    ag_to "$o" tcp$v from tcp $VIP 80 2 $CL_IP
+    ag_to "$o" udp$v from udp $VIP 80 2 $CL_IP
     # A reply too large for one packet: its fragments must all leave translated.
-    ag_to "$o" big udpbig $VIP 80
-    [ "$ct" = 0 ] && dest_addresses "$o" && snat_reroute "$o"
-    [ "$ct" = 1 ] && conntrack_after_expiry "$o" && syn_on_live_conntrack "$o"
+    ag_to "$o" big$v udpbig $VIP 80
+    [ "$fam$ct" = 40 ] && dest_addresses "$o" && snat_reroute "$o"
+    [ "$ct" = 1 ] && conntrack_after_expiry "$o" "$v"
+    [ "$fam$ct" = 41 ] && syn_on_live_conntrack "$o"
     stop_servers
-    echo "rs1 saw: $(received_from "$TEST_TMP/rs1.log" | paste -sd,)" >> "$o"
-    echo "rs2 saw: $(received_from "$TEST_TMP/rs2.log" | paste -sd,)" >> "$o"
+    echo "rs1 saw$v: $(received_from "$TEST_TMP/rs1.log" | paste -sd,)" >> "$o"
+    echo "rs2 saw$v: $(received_from "$TEST_TMP/rs2.log" | paste -sd,)" >> "$o"
     cleanup_netns
+    topo_family 4
 }
 
-conntrack_after_expiry() {  # conntrack_after_expiry O: UDP entries to the VIP once IPVS's are gone
+# conntrack_after_expiry O SUFFIX: UDP entries to the VIP once IPVS's are gone
+conntrack_after_expiry() {
     local o=$1 i n
     for ((i = 0; i < 300; i++)); do
         n=$(lvs ipvsadm -Lnc | grep -c '^UDP')
         [ "$n" -eq 0 ] && break
         sleep 0.1
     done
-    echo "udp connections listed: $n" >> "$o"
-    echo "udp conntrack entries to the VIP: $(lvs python3 -S "$SELFTESTS_DIR/dp_tool.py" ctcount udp $VIP 2>&1)" >> "$o"
+    echo "udp$2 connections listed: $n" >> "$o"
+    echo "udp$2 conntrack entries to the VIP: $(lvs python3 -S "$SELFTESTS_DIR/dp_tool.py" ctcount udp $VIP 2>&1)" >> "$o"
 }
 
 # syn_on_live_conntrack O (conntrack=1): a SYN on the tuple of an established connection
@@ -203,15 +212,44 @@ EOF
     cleanup_netns
 }
 
+# IPv6 with conntrack=1 in make check (a dual-stack kube node); with 0 too in full runs.
+NAT6_CONNTRACK=$(full_or_quick "0 1" "1")
+
 scenario() {
-    local o=$1
-    nat_masquerade "$o" 0
-    nat_masquerade "$o" 1
+    local o=$1 ct
+    nat_masquerade "$o" 0 4
+    nat_masquerade "$o" 1 4
+    for ct in $NAT6_CONNTRACK; do nat_masquerade "$o" "$ct" 6; done
     tun_pmtu "$o"
+}
+
+# validate_nat6 F: the IPv6 passes, each checked in its own section of F
+validate_nat6() {
+    local f=$1 ct s
+    for ct in $NAT6_CONNTRACK; do
+        s=$TEST_TMP/nat6.$ct
+        awk -v h="== nat, IPv6, masquerade towards the real servers, conntrack=$ct" \
+            '$0 == h {f=1; next} /^== /{f=0} f' "$f" > "$s"
+        if grep -E "^(tcp6|udp6): " "$s" | grep -q ERROR ||
+                [ "$(grep -cE '^(tcp6|udp6): .*RS[12]$' "$s")" -ne 4 ]; then
+            fail "IPv6, conntrack=$ct: some NAT traffic failed"
+        else
+            pass "IPv6, conntrack=$ct: NAT traffic answered"
+        fi
+        expect_grep "$s" "^big6: udpbig 3000 2001:db8::100$" \
+            "IPv6, conntrack=$ct: a fragmented NAT reply arrives whole from the VIP"
+    done
+    [ -f "$TEST_TMP/nat6.0" ] &&
+        expect_grep "$TEST_TMP/nat6.0" "^rs1 saw6: .*tcp 2001:db8::2" "IPv6, conntrack=0: the real server sees the client"
+    s=$TEST_TMP/nat6.1
+    expect_grep "$s" "^rs1 saw6: .*tcp 2001:db8:1::1" "IPv6, conntrack=1: the real server sees the masquerade"
+    expect_grep "$s" "^udp6 connections listed: 0$" "IPv6, conntrack=1: the UDP connections expired"
+    expect_grep "$s" "^udp6 conntrack entries to the VIP: 0$" "IPv6, conntrack=1: their conntrack entries went with them"
 }
 
 validate() {
     local f=$1
+    validate_nat6 "$f"
     expect_grep "$f" "^udp connections listed: 0$" "conntrack=1: the UDP connections expired"
     expect_grep "$f" "^udp conntrack entries to the VIP: 0$" "conntrack=1: their conntrack entries went with them"
     expect_grep "$f" "^after the first SYN: no connection from port 41000$" \
