@@ -27,6 +27,7 @@
 #include <net/ip6_checksum.h>
 #include <linux/netfilter_ipv6.h>
 #include <net/addrconf.h>
+#include <net/udp.h>
 
 #include "helpers.h"
 
@@ -110,6 +111,13 @@ void ipvs_rs_skb_transport_at_network(struct sk_buff *skb) { skb->transport_head
 void ipvs_rs_skb_set_inner_ipproto(struct sk_buff *skb, u8 proto) { skb_set_inner_ipproto(skb, proto); }
 void ipvs_rs_skb_inner_mac_at_inner_network(struct sk_buff *skb) { skb_set_inner_mac_header(skb, skb_inner_network_offset(skb)); }
 void ipvs_rs_skb_set_ignore_df(struct sk_buff *skb) { skb->ignore_df = 1; }
+/* GUE and GRE tunnels: the UDP source port, remote checksum offload, the GRE checksum. */
+__be16 ipvs_rs_udp_flow_src_port(struct net *net, struct sk_buff *skb) { return udp_flow_src_port(net, skb, 0, 0, false); }
+int ipvs_rs_skb_checksum_start_offset(const struct sk_buff *skb) { return skb_checksum_start_offset(skb); }
+u16 ipvs_rs_skb_csum_offset(const struct sk_buff *skb) { return skb->csum_offset; }
+void ipvs_rs_skb_csum_none(struct sk_buff *skb) { skb->ip_summed = CHECKSUM_NONE; skb->encapsulation = 0; }
+void ipvs_rs_skb_set_inner_protocol(struct sk_buff *skb, __be16 proto) { skb_set_inner_protocol(skb, proto); }
+__sum16 ipvs_rs_gre_csum(struct sk_buff *skb) { return csum_fold(skb->encapsulation ? lco_csum(skb) : skb_checksum(skb, 0, skb->len, 0)); }
 u16 ipvs_rs_ip6cb_frag_max_size(const struct sk_buff *skb) { return IP6CB(skb)->frag_max_size; }
 bool ipvs_rs_skb_sk_fullsock(const struct sk_buff *skb) { return skb->sk && sk_fullsock(skb->sk); }
 void ipvs_rs_skb_dst_update_pmtu_sk(struct sk_buff *skb, u32 mtu)

@@ -158,6 +158,11 @@ impl Dest {
         self.tun_port.load(Ordering::Relaxed).to_ne_bytes()
     }
 
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_*`.
+    pub(crate) fn tun_flags(&self) -> u16 {
+        self.tun_flags.load(Ordering::Relaxed)
+    }
+
     /// Whether the dest is still in its service's list.
     pub(crate) fn is_available(&self) -> bool {
         self.available.load(Ordering::Relaxed)

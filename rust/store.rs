@@ -380,7 +380,6 @@ impl Store for KernelStore {
 
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
         let key = *self.svc(svc).ok_or(Errno::ESRCH)?.key();
-        support::check_dest(conf)?;
         self.purge_trash();
         let d = match self.revive(&key, conf) {
             Some(d) => {
@@ -414,7 +413,6 @@ impl Store for KernelStore {
 
     fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
         let s = self.svc(svc).ok_or(Errno::ENOENT)?;
-        support::check_dest(conf)?;
         let (key, d) = (*s.key(), s.dests.get(dest).ok_or(Errno::ENOENT)?.clone());
         let (old, new) = (d.conf().settings, &conf.settings);
         // The settings live in the shared dest itself: nothing to republish, unless the

@@ -20,7 +20,11 @@
 #    are (NEW_DEST, SET_DEST), for an IPv6 tunnel dest that is link-local or multicast, and
 #    for a mixed tunnel dest added twice (and that it is added and deleted);
 #  - `ipvsadm -Ln`, /proc/net/ip_vs (services sorted) and the connection table (`-Lnc`,
-#    client port and expiry left out).
+#    client port and expiry left out);
+#  - then the same dests moved to GUE (RS1, fou on port 6080) and GRE (RS2) tunnels, with and
+#    without their checksums and with remote checksum offload, in every family combination:
+#    the same traffic again (including datagrams too big for the tunnels' overhead), what a
+#    GUE dest without its port gets, and `ipvsadm -Ln --tun-info`.
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
 
@@ -277,12 +281,60 @@ EOF
     capture_fn "$o" lvs sh -c "awk 'NR <= 3 { print; next } /^  ->/ { r = r \" |\" \$0; next }
         { if (r != \"\") print r; r = \$0 } END { print r }' /proc/net/ip_vs | LC_ALL=C sort"
     capture_fn "$o" conns_masked
+    gue_gre "$o"
     stop_servers
     { echo "rs1 received:"; received6 "$TEST_TMP/rs.log.RS1"; echo "rs2 received:"; received6 "$TEST_TMP/rs.log.RS2"; } >> "$o"
 }
 
+# gue_gre O: the same dests moved to GUE and GRE tunnels (SET_DEST, which refiles them in the
+# real-server index), each flavour of checksum, in every family combination; the same traffic
+# again (other sizes, so that its lines stand apart). RS1 decapsulates GUE on port 6080 (fou,
+# both families), RS2 GRE: without its checksum in IPv4 (the fallback device gre0), with it
+# in IPv6 (a device that expects it: a GRE receiver drops packets whose checksum presence is
+# not what its device was configured with, so one address takes one kind).
+gue_gre() {
+    local o=$1
+    ip netns exec "$RS1" sh -c "ip fou add port 6080 gue && ip fou add port 6080 gue -6" &&
+        ip -n "$RS2" -batch - <<EOF && ip netns exec "$RS2" sysctl -qw net.ipv4.conf.gre0.rp_filter=0 net.ipv4.conf.g6.rp_filter=0 ||
+link set gre0 up
+link add g6 type ip6gre local 2001:db8:2::2 icsum
+link set g6 up
+EOF
+        { echo "GUE and GRE receivers failed" >> "$o"; return; }
+    echo "== GUE and GRE" >> "$o"
+    ipvs_restore "$o" <<EOF
+-e -t $VIP4:80 -r 172.16.1.2:80 -i --tun-type gue --tun-port 6080 --tun-csum
+-e -t $VIP4:80 -r [2001:db8:2::2]:80 -i --tun-type gre --tun-csum
+-e -u $VIP4:53 -r 172.16.1.2:53 -i --tun-type gue --tun-port 6080
+-e -u $VIP4:53 -r [2001:db8:2::2]:53 -i --tun-type gre --tun-csum
+-e -t [$VIP6]:80 -r [2001:db8:1::2]:80 -i --tun-type gue --tun-port 6080 --tun-remcsum
+-e -t [$VIP6]:80 -r 172.16.2.2:80 -i --tun-type gre
+-e -u [$VIP6]:53 -r [2001:db8:1::2]:53 -i --tun-type gue --tun-port 6080 --tun-csum
+-e -u [$VIP6]:53 -r 172.16.2.2:53 -i --tun-type gre --tun-nocsum
+EOF
+    # A GUE dest needs its port (EINVAL, ipvsadm's message).
+    capture_fn "$o" lvs ipvsadm -e -t $VIP4:80 -r 172.16.1.2:80 -i --tun-type gue
+    capture_fn "$o" ip netns exec "$CL" $TUN6 client "tcp $VIP4 80 4 301" "tcp $VIP6 80 4 501" \
+        "udp $VIP4 53 4 201" "udp $VIP6 53 4 401" "big $VIP4 53 2 1451" "big $VIP6 53 2 1431"
+    capture_fn "$o" lvs ipvsadm -Ln --tun-info
+}
+
 validate() {
     local f=$1
+    expect_grep "$f" "^tcp $VIP4 80 4 301: (RS[12] ){3}RS[12]\$" "GUE and GRE: IPv4 TCP answered"
+    expect_grep "$f" "^tcp $VIP6 80 4 501: (RS[12] ){3}RS[12]\$" "GUE and GRE: IPv6 TCP answered"
+    expect_grep "$f" "^udp $VIP4 53 4 201: RS1 RS2 RS1 RS2\$|^udp $VIP4 53 4 201: RS2 RS1 RS2 RS1\$" \
+        "IPv4 UDP over GUE (IPv4) and GRE (IPv6)"
+    expect_grep "$f" "^udp $VIP6 53 4 401: RS1 RS2 RS1 RS2\$|^udp $VIP6 53 4 401: RS2 RS1 RS2 RS1\$" \
+        "IPv6 UDP over GUE (IPv6) and GRE (IPv4)"
+    [ "$(grep -cE "^2x tcp (301 10\.0\.0\.2|501 2001:db8::2)\$" "$f")" -eq 4 ] &&
+        pass "GUE and GRE: TCP carried whole to both real servers" ||
+        fail "GUE and GRE: TCP not carried whole to both real servers"
+    # 1431 bytes of IPv6 UDP, which the client sends in fragments of the path MTU it learned
+    # above (1460): too big still for GUE with its checksum in IPv6 (1448 left), told, then
+    # carried in smaller fragments; GRE in IPv4 (1476) takes them as they are.
+    expect_grep "$f" "^big $VIP6 53 2 1431: .*ERROR:EMSGSIZE,RS1" \
+        "GUE in IPv6: packet too big for the tunnel's overhead, then tunnelled"
     expect_grep "$f" "^tcp $VIP4 80 4 300: (RS[12] ){3}RS[12]\$" "IPv4 TCP answered"
     expect_grep "$f" "^tcp $VIP6 80 4 500: (RS[12] ){3}RS[12]\$" "IPv6 TCP answered"
     expect_grep "$f" "^udp $VIP4 53 4 200: RS1 RS2 RS1 RS2\$|^udp $VIP4 53 4 200: RS2 RS1 RS2 RS1\$" "IPv4 UDP over both tunnels"
@@ -302,5 +354,7 @@ validate() {
 }
 
 kmodprobe -q ipip 2> /dev/null
+kmodprobe -q ip_gre 2> /dev/null
+kmodprobe -q ip6_gre 2> /dev/null
 differential scenario validate
 finish

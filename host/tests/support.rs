@@ -1,12 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 //! The datapath's refusals: what it cannot forward yet must fail with an errno, not be accepted.
-//! Tunnels of every family (ip6ip6 and the mixed ones) are served; which dest may be of another
+//! Every dest is served (tunnels of every family and type); which dest may be of another
 //! family than its service is the control plane's rule (host/tests/service.rs).
-use ipvs_core_host::ipvs_core::dest::{DestConf, DestSettings};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::service::{ServiceConf, ServiceKey};
-use ipvs_core_host::ipvs_core::support::{check_dest, check_service};
-use ipvs_core_host::ipvs_core::uapi::{fwd, svc_flags, tun_type, AF_INET, AF_INET6};
+use ipvs_core_host::ipvs_core::support::check_service;
+use ipvs_core_host::ipvs_core::uapi::{svc_flags, AF_INET, AF_INET6};
 
 fn svc(key: ServiceKey, flags: u32) -> ServiceConf {
     ServiceConf { key, sched: None, pe: None, flags: flags | svc_flags::HASHED, timeout: 0, netmask: [255; 4] }
@@ -14,16 +13,6 @@ fn svc(key: ServiceKey, flags: u32) -> ServiceConf {
 
 fn addr(af: u16, protocol: u16) -> ServiceKey {
     ServiceKey::Addr { af, protocol, addr: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], port: [0, 80] }
-}
-
-fn dest(af: u16, fwd_method: u32, tun: u8) -> DestConf {
-    DestConf {
-        af,
-        addr: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-        port: [0, 80],
-        settings: DestSettings { fwd_method, weight: 1, tun_type: tun, ..DestSettings::default() },
-        last_weight: 1,
-    }
 }
 
 #[test]
@@ -46,25 +35,6 @@ fn services_the_datapath_serves() {
 fn services_refused_until_implemented() {
     assert_eq!(check_service(&svc(addr(AF_INET, 132), 0)), Err(Errno::EPROTONOSUPPORT));
     assert_eq!(check_service(&svc(addr(AF_INET6, 132), 0)), Err(Errno::EPROTONOSUPPORT));
-}
-
-#[test]
-fn dests_the_datapath_serves() {
-    for af in [AF_INET, AF_INET6] {
-        for m in [fwd::MASQ, fwd::DROUTE, fwd::TUNNEL, fwd::LOCALNODE] {
-            assert_eq!(check_dest(&dest(af, m, tun_type::IPIP)), Ok(()));
-        }
-    }
-    // The tunnel type matters to tunnels only.
-    assert_eq!(check_dest(&dest(AF_INET, fwd::MASQ, tun_type::GUE)), Ok(()));
-}
-
-#[test]
-fn dests_refused_until_implemented() {
-    for af in [AF_INET, AF_INET6] {
-        assert_eq!(check_dest(&dest(af, fwd::TUNNEL, tun_type::GUE)), Err(Errno::EOPNOTSUPP));
-        assert_eq!(check_dest(&dest(af, fwd::TUNNEL, tun_type::GRE)), Err(Errno::EOPNOTSUPP));
-    }
 }
 
 #[test]

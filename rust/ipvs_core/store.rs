@@ -62,15 +62,13 @@ pub trait Store {
     fn dest(&self, svc: usize, dest: usize) -> Option<DestInfo>;
     fn dest_stats(&self, svc: usize, dest: usize) -> StatsView;
     /// Inserts a dest at index `dest` of service `svc` (always 0: newest first). `KernelStore`
-    /// first refuses what this module cannot forward (`support::check_dest`: -EOPNOTSUPP for
-    /// a GUE or GRE tunnel), then revives a matching dest from its trash (keeping its
-    /// counters; stats zeroed if it was bound to another service), else refuses an address
+    /// revives a matching dest from its trash (keeping its counters; stats zeroed if it was bound to another service), else refuses an address
     /// that is neither local nor unicast (-EINVAL; for IPv6 a link-local one too, as
     /// `ip_vs_new_dest()`), turns on IPv6 defragmentation for a new IPv6 dest (its errno) and
     /// allocates (-ENOMEM).
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()>;
     /// Replaces a dest's configuration (SET_DEST); its identity never changes. `KernelStore`
-    /// checks it again with `support::check_dest`, fails for a missing index (-ENOENT),
+    /// fails for a missing index (-ENOENT),
     /// recomputes the overload flag when the thresholds changed
     /// ([`crate::ipvs_core::dest::overloaded`]) and resets the dest's route cache.
     fn update_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()>;

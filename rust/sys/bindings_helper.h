@@ -21,6 +21,8 @@
 #include <net/ip6_route.h>
 #include <net/ip_tunnels.h>
 #include <net/gso.h>
+#include <net/udp.h>
+#include <net/ip6_checksum.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/ipv6/nf_defrag_ipv6.h>
 #include "helpers.h"

@@ -5,7 +5,8 @@
 
 use super::bindings;
 use super::NetRef;
-use crate::ipvs_core::tunnel::Outer;
+use crate::ipvs_core::packet::PROTO_IPIP;
+use crate::ipvs_core::tunnel::{Encap, EncapHeader, Outer, PartialCsum};
 use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
 use core::marker::PhantomData;
 
@@ -453,26 +454,69 @@ impl<'a> Skb<'a> {
         }
     }
 
-    /// Wraps the packet in the tunnel header `outer` (upstream's `ip_vs_tunnel_xmit` and
-    /// `ip_vs_tunnel_xmit_v6` from the headroom on): room for it and a link-layer header, the
-    /// offload state of an IP-in-IP (IPv4 outside) or IP-in-IPv6 packet set while the inner
-    /// headers are still the packet's, the old network header as transport header, then the
-    /// outer header pushed in front and made the network header. From here on the packet is
-    /// of the outer header's family. The inner packet's IP options are forgotten, the rest of
-    /// its control block is kept as upstream keeps it (`frag_max_size` of a request the stack
-    /// reassembled, so that an IPv4 tunnel packet leaves in fragments no larger than the
-    /// client's were). An IPv4 outer header gets its id.
-    /// False if the packet cannot be wrapped (the caller drops it).
-    pub(crate) fn encapsulate(&mut self, net: NetRef<'_>, outer: &Outer) -> bool {
-        let header = outer.bytes();
-        let (Ok(hlen), Ok(room)) = (u32::try_from(header.len()), u32::try_from(header.len() + LL_ROOM)) else {
+    /// Where the packet's transport checksum is to be written, when it is left to offload
+    /// (`CHECKSUM_PARTIAL`), from the start of the packet: `Some(None)` when it starts before
+    /// the packet (upstream drops such a packet rather than describe it to a GUE receiver);
+    /// `None` when the checksum is not left to offload.
+    pub(crate) fn partial_csum(&self) -> Option<Option<PartialCsum>> {
+        if !self.csum_partial() {
+            return None;
+        }
+        // SAFETY: live skb whose checksum is left to offload; these read its offsets.
+        let (start, offset) =
+            unsafe { (bindings::ipvs_rs_skb_checksum_start_offset(self.raw), bindings::ipvs_rs_skb_csum_offset(self.raw)) };
+        let start = start.checked_sub(self.nh() as i32).and_then(|n| u16::try_from(n).ok());
+        Some(start.map(|start| PartialCsum { start, offset }))
+    }
+
+    /// The UDP source port of a GUE tunnel carrying this packet (the kernel's hash of its
+    /// flow, so one flow keeps one port), network order.
+    pub(crate) fn flow_src_port(&mut self, net: NetRef<'_>) -> [u8; 2] {
+        // SAFETY: live skb we own (the flow hash may be computed and kept in it), live net.
+        unsafe { bindings::ipvs_rs_udp_flow_src_port(net.as_ptr(), self.raw) }.to_ne_bytes()
+    }
+
+    /// Wraps the packet in the tunnel header `outer` and the encapsulation `encap` of a
+    /// tunnel of kind `kind` (upstream's `ip_vs_tunnel_xmit` and `ip_vs_tunnel_xmit_v6` from
+    /// the headroom on): room for both and a link-layer header, the offload state of an
+    /// IP-in-IP (IPv4 outside) or IP-in-IPv6 packet, in UDP or GRE when it is, set while the
+    /// inner headers are still the packet's, the old network header as transport header;
+    /// then the encapsulation pushed and made the transport header, its checksum filled (the
+    /// UDP one by the kernel's `udp_set_csum`, which leaves it to offload where it can; a
+    /// GRE one over the whole packet, unless segmentation will), and the outer header pushed
+    /// in front and made the network header. With remote checksum offload a packet that is
+    /// not segmented stops asking for its inner checksum: the receiver fills it. From here
+    /// on the packet is of the outer header's family. The inner packet's IP options are
+    /// forgotten, the rest of its control block is kept as upstream keeps it
+    /// (`frag_max_size` of a request the stack reassembled, so that an IPv4 tunnel packet
+    /// leaves in fragments no larger than the client's were). An IPv4 outer header gets its
+    /// id. False if the packet cannot be wrapped (the caller drops it).
+    pub(crate) fn encapsulate(&mut self, net: NetRef<'_>, outer: &Outer, encap: &EncapHeader, kind: &Encap) -> bool {
+        let (header, middle) = (outer.bytes(), encap.bytes());
+        let sizes = (u32::try_from(header.len()), u32::try_from(middle.len()), u32::try_from(header.len() + middle.len() + LL_ROOM));
+        let (Ok(hlen), Ok(mlen), Ok(room)) = sizes else {
             return false;
         };
-        let gso = if outer.af() == AF_INET6 { bindings::SKB_GSO_IPXIP6 } else { bindings::SKB_GSO_IPXIP4 };
+        let partial = self.csum_partial();
+        let mut gso = if outer.af() == AF_INET6 { bindings::SKB_GSO_IPXIP6 } else { bindings::SKB_GSO_IPXIP4 };
+        gso |= match kind {
+            Encap::Ip => 0,
+            Encap::Gue { .. } => {
+                let csum = if kind.udp_csum() { bindings::SKB_GSO_UDP_TUNNEL_CSUM } else { bindings::SKB_GSO_UDP_TUNNEL };
+                csum | if kind.uses_remcsum(partial) { bindings::SKB_GSO_TUNNEL_REMCSUM } else { 0 }
+            }
+            Encap::Gre { .. } => {
+                if kind.gre_csum() {
+                    bindings::SKB_GSO_GRE_CSUM
+                } else {
+                    bindings::SKB_GSO_GRE
+                }
+            }
+        };
         // SAFETY: live skb we own whose data starts at its network header. skb_cow_head may
         // reallocate the head before we push (no pointer into the data is held across it);
-        // iptunnel_handle_offloads frees nothing on error (we drop the packet); the push
-        // stays within the headroom just ensured, and the header is copied into it.
+        // iptunnel_handle_offloads frees nothing on error (we drop the packet); each push
+        // stays within the headroom just ensured, and the bytes are copied into it.
         unsafe {
             if bindings::ipvs_rs_skb_cow_head(self.raw, room) != 0 {
                 return false;
@@ -483,6 +527,38 @@ impl<'a> Skb<'a> {
             bindings::ipvs_rs_skb_transport_at_network(self.raw);
             bindings::ipvs_rs_skb_set_inner_ipproto(self.raw, outer.inner_proto());
             bindings::ipvs_rs_skb_inner_mac_at_inner_network(self.raw);
+        }
+        if !middle.is_empty() {
+            if kind.uses_remcsum(partial) && !self.is_gso() {
+                // SAFETY: live skb we own; the receiver completes the inner checksum.
+                unsafe { bindings::ipvs_rs_skb_csum_none(self.raw) };
+            }
+            // SAFETY: as above; the push stays within the headroom ensured.
+            unsafe {
+                let p = bindings::skb_push(self.raw, mlen).cast::<u8>();
+                core::ptr::copy_nonoverlapping(middle.as_ptr(), p, middle.len());
+                bindings::ipvs_rs_skb_reset_transport_header(self.raw);
+            }
+            if kind.udp_csum() && !self.fill_udp_csum(outer) {
+                return false;
+            }
+            if let Encap::Gre { .. } = kind {
+                let ethertype = if outer.inner_proto() == PROTO_IPIP { ETH_P_IP } else { ETH_P_IPV6 };
+                // SAFETY: live skb we own; segmentation reads the inner protocol.
+                unsafe { bindings::ipvs_rs_skb_set_inner_protocol(self.raw, ethertype.to_be()) };
+                if kind.gre_csum() && !self.is_gso() {
+                    // SAFETY: the GRE header with its zero checksum field is the linear data
+                    // just pushed; the sum covers it and the payload, as the field says.
+                    unsafe {
+                        let sum = bindings::ipvs_rs_gre_csum(self.raw);
+                        let at = bindings::ipvs_rs_skb_data(self.raw).add(EncapHeader::GRE_CSUM_OFF);
+                        core::ptr::write_unaligned(at.cast::<u16>(), sum);
+                    }
+                }
+            }
+        }
+        // SAFETY: as above.
+        unsafe {
             let p = bindings::skb_push(self.raw, hlen).cast::<u8>();
             core::ptr::copy_nonoverlapping(header.as_ptr(), p, header.len());
             bindings::ipvs_rs_skb_reset_network_header(self.raw);
@@ -493,6 +569,31 @@ impl<'a> Skb<'a> {
             // SAFETY: live skb whose network header is now the IPv4 header just pushed; live
             // net.
             unsafe { bindings::ipvs_rs_ip_select_ident(net.as_ptr(), self.raw) };
+        }
+        true
+    }
+
+    /// Fills the checksum of the UDP header at the packet's data (its transport header), a
+    /// datagram to and from the outer header's addresses.
+    fn fill_udp_csum(&mut self, outer: &Outer) -> bool {
+        let (saddr, daddr) = outer.addrs();
+        // SAFETY: live skb we own whose data and transport header are the UDP header, with
+        // the rest of the datagram behind it.
+        unsafe {
+            let len = bindings::ipvs_rs_skb_len(self.raw) as i32;
+            if outer.af() == AF_INET6 {
+                let addr = |a: &[u8]| {
+                    let mut b = [0u8; 16];
+                    b.copy_from_slice(a.get(..16).unwrap_or(&[0; 16]));
+                    bindings::in6_addr { in6_u: bindings::in6_addr__bindgen_ty_1 { u6_addr8: b } }
+                };
+                let (s, d) = (addr(saddr), addr(daddr));
+                bindings::udp6_set_csum(false, self.raw, &s, &d, len);
+            } else {
+                let word = |a: &[u8]| a.get(..4).and_then(|w| <[u8; 4]>::try_from(w).ok()).map(u32::from_ne_bytes);
+                let (Some(s), Some(d)) = (word(saddr), word(daddr)) else { return false };
+                bindings::udp_set_csum(false, self.raw, s, d, len);
+            }
         }
         true
     }
@@ -810,6 +911,9 @@ const IPPROTO_UDP: u8 = 17;
 
 /// Headroom kept for a link-layer header in front of a tunnel's outer header.
 const LL_ROOM: usize = 32;
+/// The ethertypes a GRE header names.
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
 const IPPROTO_ICMPV6: u8 = 58;
 
 /// ICMPv6 types and codes (include/uapi/linux/icmpv6.h).

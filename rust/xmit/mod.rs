@@ -31,8 +31,9 @@ pub(crate) enum RouteMode {
     Direct,
     /// Via the real server as known next hop, destination unchanged (DR).
     KnownNextHop,
-    /// To the tunnel endpoint; the inner packet must fit with the outer header.
-    Tunnel { pmtu_disc: bool },
+    /// To the tunnel endpoint; the inner packet must fit with the outer header and the
+    /// `encap_len` bytes of UDP and GUE or GRE behind it.
+    Tunnel { pmtu_disc: bool, encap_len: usize },
 }
 
 impl RouteMode {
@@ -49,7 +50,7 @@ impl RouteMode {
 /// may differ from the packet's; cached per real server), after upstream's checks
 /// (`__ip_vs_get_out_rt` and its IPv6 twin): local routes are refused (no LOCALNODE handling
 /// yet), the TTL or hop limit is decremented (ICMP time exceeded at 1), a tunnel's route must
-/// leave the inner packet at least its family's minimum MTU once the outer header is off
+/// leave the inner packet at least its family's minimum MTU once the outer headers are off
 /// (else the packet is dropped; a local sender's socket learns that MTU), then a packet that
 /// would not fit gets ICMP fragmentation needed or ICMPv6 packet too big (an IPv4 packet only
 /// with DF set, and for a tunnel only with `pmtu_disc`, as upstream: otherwise the outer
@@ -73,8 +74,8 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
         return Err(Verdict::Drop);
     }
     let (mtu, honour_df) = match mode {
-        RouteMode::Tunnel { pmtu_disc } => {
-            let Some(mtu) = tunnel::inner_mtu(rt.af(), rt.mtu()) else { return Err(Verdict::Drop) };
+        RouteMode::Tunnel { pmtu_disc, encap_len } => {
+            let Some(mtu) = tunnel::inner_mtu(rt.af(), rt.mtu(), encap_len) else { return Err(Verdict::Drop) };
             skb.update_sender_pmtu(mtu);
             (mtu, pmtu_disc)
         }
