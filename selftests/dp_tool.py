@@ -29,9 +29,10 @@
                                      number of conntrack entries (ctnetlink dump; needs
                                      nf_conntrack_netlink) whose original direction is PROTO
                                      (tcp or udp) to DADDR (from source port SPORT)
-  dp_tool.py tunfrag DIP RIP CIP VIP CPORT VPORT MTU
+  dp_tool.py tunfrag DIP RIP CIP VIP CPORT VPORT MTU [gue PORT|gre [csum]]
                                      an ICMP fragmentation needed to DIP about an IPIP packet
-                                     DIP -> RIP carrying UDP CIP:CPORT -> VIP:VPORT (DF)
+                                     (or GUE to PORT, or GRE) DIP -> RIP carrying UDP
+                                     CIP:CPORT -> VIP:VPORT (DF)
   dp_tool.py udpconn ADDR PORT SPORT WAIT
                                      one datagram from a socket on SPORT connected to
                                      ADDR:PORT: the answer, or ERROR:<the socket's error>
@@ -489,11 +490,19 @@ def frag_needed(vip, vport, cport, mtu, to=None):
     send_icmp_error(to, 3, 4, mtu, quoted)
 
 
-def tunnel_frag_needed(dip, rip, cip, vip, cport, vport, mtu):
+def tunnel_frag_needed(dip, rip, cip, vip, cport, vport, mtu, wrap=()):
     """An ICMP "fragmentation needed" (MTU MTU) to DIP, as a router between the director and a
-    real server sends it about an IPIP packet DIP -> RIP carrying a 1480-byte UDP datagram
-    CIP:CPORT -> VIP:VPORT with DF set."""
-    quoted = ipv4_header(dip, rip, 4, 1500) + ipv4_header(cip, vip, socket.IPPROTO_UDP, 1480)
+    real server sends it about a tunnel packet DIP -> RIP carrying a 1480-byte UDP datagram
+    CIP:CPORT -> VIP:VPORT with DF set: IPIP, or with WRAP ("gue PORT", "gre", "gre csum") in
+    UDP to PORT behind a GUE header or behind a GRE header, as the director wraps them."""
+    if wrap and wrap[0] == "gue":
+        proto, hdr = socket.IPPROTO_UDP, struct.pack("!HHHHBBH", 40000, int(wrap[1]), 1492, 0, 0, 4, 0)
+    elif wrap and wrap[0] == "gre":
+        proto, hdr = 47, struct.pack("!HH", 0x8000 if wrap[1:] == ["csum"] else 0, 0x0800)
+        hdr += b"\0\0\0\0" if wrap[1:] == ["csum"] else b""
+    else:
+        proto, hdr = 4, b""
+    quoted = ipv4_header(dip, rip, proto, 1500) + hdr + ipv4_header(cip, vip, socket.IPPROTO_UDP, 1480)
     quoted += struct.pack("!HHHH", cport, vport, 1460, 0)
     send_icmp_error(dip, 3, 4, mtu, quoted)
 
@@ -870,7 +879,7 @@ def main():
     elif cmd == "icmpwatch":
         print(icmp_watch(args[0], float(args[1]), args[2]))
     elif cmd == "tunfrag":
-        tunnel_frag_needed(*args[:4], *(int(a) for a in args[4:7]))
+        tunnel_frag_needed(*args[:4], *(int(a) for a in args[4:7]), wrap=args[7:])
     elif cmd == "ctcount":
         print(sum(1 for sport, _ in ct_entries(args[0], args[1]) if len(args) < 3 or sport == int(args[2])))
     elif cmd == "agent":

@@ -423,7 +423,7 @@ static void mutate(struct req *r, size_t from)
  * while stock accepts it is taken out of the finished request, after any mutation: an IPv6
  * service with a prefix length stock takes (1..128; without one, both refuse it), an SCTP
  * service, the persistence engine "sip", an IPv6 real server (stock takes one as a tunnel
- * server of an IPv4 service), a GUE or GRE tunnel. With --ipv6 the IPv6 service stays, and
+ * server of an IPv4 service). With --ipv6 the IPv6 service stays, and
  * a dest's family is rewritten only where it differs from the service's (the last AF of the
  * request's SERVICE nest: mixed families, tunnel servers only), to the service's; with
  * --mixed-af too that stays as well. Values are rewritten in place, in every
@@ -484,10 +484,6 @@ static unsigned int keep_supported_nest(unsigned char *p, size_t len, uint16_t n
 					   (*svc_af == AF_INET || *svc_af == AF_INET6) && u16 != *svc_af) {
 					u16 = *svc_af;
 					memcpy(v, &u16, 2);
-				} else if (type == IPVS_DEST_ATTR_TUN_TYPE && vlen >= 1 &&
-					   (v[0] == IP_VS_CONN_F_TUNNEL_TYPE_GUE ||
-					    v[0] == IP_VS_CONN_F_TUNNEL_TYPE_GRE)) {
-					v[0] = IP_VS_CONN_F_TUNNEL_TYPE_IPIP;
 				} else {
 					continue;
 				}

@@ -5,7 +5,7 @@
 #  - Differential: GENL_FUZZ_DIFF requests (8,000; SELFTESTS_FULL=1: 20,000; make soak:
 #    200,000) from one seed, against stock ip_vs and ipvs_rs, each from a fresh module in a
 #    fresh netns: every request's errno, number of replies and dump status must be the same,
-#    request by request. Without SCTP services, persistence engines and GUE/GRE tunnels,
+#    request by request. Without SCTP services and persistence engines,
 #    which ipvs_rs refuses until it has them (rust/ipvs_core/support.rs; host-tested there):
 #    genl_fuzz --supported-only rewrites those values in each finished request, mutations
 #    included (see keep_supported there). IPv6 services and dests of either family go

@@ -64,6 +64,29 @@ tunnel_error() {
         nap 0.2
     done
     echo "tunnel error: the director's path MTU to the real server ${dir:-none}, the client's to the VIP ${cl:-none}" >> "$o"
+    # The same connection's dest moved to a GRE tunnel with its checksum, then to GUE: the
+    # errors quote the packets as those tunnels wrap them, and the client hears the MTU less
+    # their whole overhead (20 + 8, 20 + 12).
+    tunnel_error_wrapped "$o" "$rs" GRE 1350 "--tun-type gre --tun-csum" gre csum
+    tunnel_error_wrapped "$o" "$rs" GUE 1300 "--tun-type gue --tun-port 6080" gue 6080
+}
+
+# tunnel_error_wrapped O RS NAME MTU TUN-OPTIONS WRAP...: RS's dest edited to TUN-OPTIONS, then
+# a router's "fragmentation needed" (MTU) about a packet wrapped as WRAP (dp_tool tunfrag);
+# waits until the director's path MTU to the real server is MTU and the client's has moved.
+tunnel_error_wrapped() {
+    local o=$1 rs=$2 name=$3 mtu=$4 opts=$5 n cl0 cl dir i; shift 5
+    [ "$rs" = 1 ] && n=$RS1 || n=$RS2
+    ipvs_restore "$o" <<< "-e -u $VIP:80 -r 172.16.$rs.2:80 -i $opts"
+    cl0=$(pmtu "$CL" $VIP)
+    ip netns exec "$n" python3 -S "$SELFTESTS_DIR/dp_tool.py" tunfrag 172.16.$rs.1 172.16.$rs.2 \
+        10.0.0.2 $VIP 42003 80 "$mtu" "$@"
+    for ((i = 0; i < 50; i++)); do
+        cl=$(pmtu "$CL" $VIP) dir=$(pmtu "$LVS" 172.16.$rs.2)
+        [ "$dir" != "$mtu" ] || [ "$cl" = "$cl0" ] || break
+        nap 0.2
+    done
+    echo "$name tunnel error: the director's path MTU to the real server ${dir:-none}, the client's to the VIP ${cl:-none}" >> "$o"
 }
 
 # nat_icmp_send_case O: a NAT real server's datagram that belongs to no connection, from its
@@ -218,6 +241,10 @@ validate_mode() {
         "$m: schedule_icmp=1: an error without a connection is scheduled to the other real server"
     [ "$mode" = tun ] && expect_grep "$f" "^tunnel error: the director's path MTU to the real server 1400, the client's to the VIP 1480$" \
         "$m: a router's fragmentation needed about an IPIP packet reached the client, less the outer header"
+    [ "$mode" = tun ] && expect_grep "$f" "^GRE tunnel error: the director's path MTU to the real server 1350, the client's to the VIP 1322$" \
+        "$m: ... about a GRE packet with its checksum, less 28 bytes"
+    [ "$mode" = tun ] && expect_grep "$f" "^GUE tunnel error: the director's path MTU to the real server 1300, the client's to the VIP 1268$" \
+        "$m: ... about a GUE packet, less 32 bytes"
 }
 
 differential per_mode_scenario per_mode_validate

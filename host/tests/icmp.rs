@@ -1,4 +1,4 @@
-#![allow(clippy::expect_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 //! Which ICMP messages the datapath relays, and where the quoted packet's ports are.
 
 use ipvs_core_host::ipvs_core::icmp::{self, Quoted};
@@ -82,4 +82,43 @@ fn protocols_with_an_upstream_handler() {
     for p in [1u8, 4, 41, 47, 0, 255] {
         assert!(!ipvs_protocol(p), "protocol {p}");
     }
+}
+
+#[test]
+fn tunnel_packets_the_director_sends() {
+    use ipvs_core_host::ipvs_core::icmp::{client_mtu, Wrap, WrapKind};
+    let q = |proto| Quoted::parse(20, &quoted_header(5, proto, 0)).unwrap();
+    let gue = [0x30, 0x39, 0x17, 0xc0, 0x05, 0xdc, 0, 0, 0x00, 4, 0, 0];
+    assert_eq!(q(4).wrap(&[0; 12]), Some(Wrap { kind: WrapKind::Ipip, len: 0 }));
+    assert_eq!(q(17).wrap(&gue), Some(Wrap { kind: WrapKind::Gue { port: [0x17, 0xc0] }, len: 12 }));
+    // GUE options (the remote checksum's, two words) come after its header.
+    let mut opts = gue;
+    opts[8] = 2;
+    assert_eq!(q(17).wrap(&opts).map(|w| w.len), Some(20));
+    // A control message, another version, or not IPv4 inside: an ordinary UDP datagram.
+    for (i, b) in [(8, 0x20), (8, 0x40), (9, 41)] {
+        let mut other = gue;
+        other[i] = b;
+        assert_eq!(q(17).wrap(&other), None);
+    }
+    assert_eq!(q(47).wrap(&[0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Some(Wrap { kind: WrapKind::Gre, len: 4 }));
+    assert_eq!(q(47).wrap(&[0x80, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0]).map(|w| w.len), Some(8));
+    // A key or sequence number, another version, IPv6 inside: not one of ours.
+    for h in [[0x20, 0, 8, 0], [0x10, 0, 8, 0], [0, 1, 8, 0], [0, 0, 0x86, 0xdd]] {
+        let mut b = [0; 12];
+        b[..4].copy_from_slice(&h);
+        assert_eq!(q(47).wrap(&b), None);
+    }
+    assert_eq!(q(6).wrap(&gue), None);
+    // A later fragment has no tunnel header.
+    assert_eq!(Quoted::parse(20, &quoted_header(5, 4, 0x10)).unwrap().wrap(&gue), None);
+    // The inner packet behind the wrap.
+    let w = q(17).wrap(&gue).unwrap();
+    let inner = q(17).inner(&w, &quoted_header(5, 17, 0)).unwrap();
+    assert_eq!(inner.off, 28 + 20 + 12);
+    // The client hears the path MTU less the whole overhead, above IPv4's minimum.
+    assert_eq!(client_mtu(1400, 20), 1380);
+    assert_eq!(client_mtu(1400, 32), 1368);
+    assert_eq!(client_mtu(100, 32), 100);
+    assert_eq!(client_mtu(101, 32), 69);
 }

@@ -17,7 +17,7 @@ use super::reply::pass_reply;
 use crate::conn::ConnData;
 use super::request::{self, Conn};
 use super::{count_in, count_out, IpvsNet, L4Packet};
-use crate::ipvs_core::icmp::{self, Quoted};
+use crate::ipvs_core::icmp::{self, Quoted, Wrap, WrapKind};
 use crate::ipvs_core::ip::{IpHeader, IPV6_HLEN};
 use crate::ipvs_core::packet::{conn_hash, TcpFlags};
 use crate::ipvs_core::sysctl;
@@ -35,25 +35,31 @@ pub(super) struct IcmpError {
     dport: [u8; 2],
 }
 
-/// An ICMP error about an IPIP packet, quoting the TCP or UDP packet inside.
+/// An ICMP error about an IPv4 tunnel packet (IPIP, GUE or GRE), quoting the TCP or UDP
+/// packet inside.
 pub(super) struct TunnelError {
     icmp_type: u8,
     code: u8,
     /// The ICMP header's second word (a "fragmentation needed"'s next-hop MTU in its low half).
     info: [u8; 4],
-    /// The IPIP packet's header, as quoted.
+    /// The tunnel packet's header, as quoted, and how it wraps the inner packet.
     outer: Quoted,
+    wrap: Wrap,
     /// The packet it carried, and that packet's ports.
     inner: Quoted,
     sport: [u8; 2],
     dport: [u8; 2],
+    /// The same error taken as one about the quoted packet itself, when that has ports: a
+    /// UDP datagram that only looks like GUE is that, unless the director has a GUE tunnel
+    /// to its destination port, or the error came elsewhere than to this host.
+    pub(super) plain: Option<IcmpError>,
 }
 
 /// What an ICMP packet is to IPVS.
 pub(super) enum Icmp {
     /// An error quoting a TCP or UDP packet: perhaps one of a connection.
     Error(IcmpError),
-    /// An error quoting an IPIP packet: perhaps one the director tunnelled to a real server.
+    /// An error quoting a tunnel packet: perhaps one the director sent to a real server.
     Tunnel(TunnelError),
     /// Anything else (queries, errors about other protocols, about later fragments, or too
     /// short to quote the ports): left to the stack.
@@ -89,25 +95,30 @@ pub(super) fn classify(skb: &Skb<'_>, ip: &IpHeader) -> Icmp {
         return Icmp::Fragmented;
     }
     let Some(quoted) = quoted_packet(skb, ip) else { return Icmp::Unrelated };
-    let inner = skb.read::<20>(quoted.off + quoted.ip.l4_off).and_then(|h| quoted.inner(&h));
-    if let Some(inner) = inner {
+    let plain = quoted
+        .ports_off()
+        .and_then(|off| skb.read::<4>(off))
+        .map(|[s0, s1, d0, d1]| IcmpError { quoted, sport: [s0, s1], dport: [d0, d1] });
+    let after = quoted.off + quoted.ip.l4_off;
+    let wrap = skb.read::<{ icmp::WRAP_PROBE_LEN }>(after).and_then(|b| quoted.wrap(&b));
+    let inner = wrap.and_then(|w| Some((w, quoted.inner(&w, &skb.read::<20>(after + w.len)?)?)));
+    if let Some((wrap, inner)) = inner {
         return match inner.ports_off().and_then(|off| skb.read::<4>(off)) {
             Some([s0, s1, d0, d1]) => Icmp::Tunnel(TunnelError {
                 icmp_type,
                 code,
                 info: [i0, i1, i2, i3],
                 outer: quoted,
+                wrap,
                 inner,
                 sport: [s0, s1],
                 dport: [d0, d1],
+                plain,
             }),
-            None => Icmp::Unrelated,
+            None => plain.map_or(Icmp::Unrelated, Icmp::Error),
         };
     }
-    match quoted.ports_off().and_then(|off| skb.read::<4>(off)) {
-        Some([s0, s1, d0, d1]) => Icmp::Error(IcmpError { quoted, sport: [s0, s1], dport: [d0, d1] }),
-        None => Icmp::Unrelated,
-    }
+    plain.map_or(Icmp::Unrelated, Icmp::Error)
 }
 
 /// An error arriving for a virtual service, from the client's side (a router on the way, or
@@ -201,20 +212,29 @@ pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &IpHeader, err: &IcmpE
     }
 }
 
-/// An error from a router on the tunnel path about an IPIP packet the director sent to a
-/// real server (it arrives for this host, at LOCAL_IN): the client hears of it about its own
-/// packet, which the IPIP packet carried. A "fragmentation needed" also lowers this host's
-/// path MTU towards the real server, and reaches the client (when its packet had DF set)
-/// with that MTU less the outer header.
+/// An error from a router on the tunnel path about an IPv4 tunnel packet (IPIP, GUE or GRE)
+/// the director sent to a real server (it arrives for this host, at LOCAL_IN): the client
+/// hears of it about its own packet, which the tunnel packet carried. A "fragmentation
+/// needed" also lowers this host's path MTU towards the real server, and reaches the client
+/// (when its packet had DF set) with that MTU less the tunnel's headers.
 pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpHeader, err: &TunnelError) -> Verdict {
-    // Only for a tunnel the director has: an IPIP dest at the IPIP packet's destination (the
-    // one indexed last, as upstream's `ip_vs_find_tunnel`).
+    // Only for a tunnel the director has: a dest of that kind at the tunnel packet's
+    // destination, a GUE one at its UDP port (the one indexed last, as upstream's
+    // `ip_vs_find_tunnel`).
+    let (want, port) = match err.wrap.kind {
+        WrapKind::Ipip => (tun_type::IPIP, [0, 0]),
+        WrapKind::Gue { port } => (tun_type::GUE, port),
+        WrapKind::Gre => (tun_type::GRE, [0, 0]),
+    };
     let known = ipvs
         .published
-        .find_tunnel(&ReadGuard::new(), AF_INET, &err.outer.ip.daddr, [0, 0])
-        .is_some_and(|d| d.tun_type() == tun_type::IPIP);
+        .find_tunnel(&ReadGuard::new(), AF_INET, &err.outer.ip.daddr, port)
+        .is_some_and(|d| d.tun_type() == want);
     if !known {
-        return Verdict::Accept;
+        return match &err.plain {
+            Some(plain) => request(ipvs, net, skb, ip, plain, false),
+            None => Verdict::Accept,
+        };
     }
     // The quoted packet is a request (client to VIP), not a reply.
     let q = &err.inner.ip;
@@ -248,7 +268,7 @@ pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpH
         // one reported (the client learns the rest from the director's own "fragmentation
         // needed" on its next packet). Kept, so that clients hear what stock tells them.
         let path_mtu = d.dest.route.cached_mtu().unwrap_or(reported);
-        let mtu = icmp::client_mtu(path_mtu);
+        let mtu = icmp::client_mtu(path_mtu, err.outer.ip.l4_off + err.wrap.len);
         info = mtu.to_be_bytes();
     }
     if skb.pull_to_quoted(inner_off, q.l4_off) {

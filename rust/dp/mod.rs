@@ -163,8 +163,10 @@ impl netfilter::Handler for Datapath {
             }
             let err = match icmp::classify(&skb, &ip) {
                 icmp::Icmp::Error(err) => err,
-                // Errors about our tunnel packets come to this host, at LOCAL_IN.
+                // Errors about our tunnel packets come to this host, at LOCAL_IN; elsewhere
+                // one is about the packet it quotes, if that has ports (UDP like GUE).
                 icmp::Icmp::Tunnel(err) if id == HookId::RequestLocalIn => return icmp::tunnel(ipvs, net, skb, &ip, &err),
+                icmp::Icmp::Tunnel(icmp::TunnelError { plain: Some(err), .. }) => err,
                 icmp::Icmp::Tunnel(_) | icmp::Icmp::Unrelated => return Verdict::Accept,
                 icmp::Icmp::Fragmented if request => return Verdict::Drop,
                 icmp::Icmp::Fragmented => return Verdict::Accept,

@@ -5,6 +5,7 @@
 
 use super::ip::{IpHeader, IPV6_HLEN};
 use super::packet::{Ipv4, PROTO_IPIP, PROTO_TCP, PROTO_UDP};
+use super::tunnel::PROTO_GRE;
 
 pub const DEST_UNREACH: u8 = 3;
 pub const SOURCE_QUENCH: u8 = 4;
@@ -18,14 +19,35 @@ pub const HEADER_LEN: usize = 8;
 pub const CSUM_OFF: usize = 2;
 
 /// The MTU a tunnel error reports to the client: the path MTU towards the real server less
-/// the outer IPv4 header, unless that would leave less than the minimum IPv4 MTU (68).
-pub fn client_mtu(path_mtu: u32) -> u32 {
-    if path_mtu > 68 + 20 {
-        path_mtu - 20
-    } else {
-        path_mtu
+/// the tunnel's `overhead` (the outer IPv4 header and any UDP and GUE or GRE header), unless
+/// that would leave less than the minimum IPv4 MTU (68).
+pub fn client_mtu(path_mtu: u32, overhead: usize) -> u32 {
+    match u32::try_from(overhead) {
+        Ok(o) if path_mtu > 68 + o => path_mtu - o,
+        _ => path_mtu,
     }
 }
+
+/// How a tunnel packet that an ICMP error quotes wraps the IPv4 packet it carries, as the
+/// director's tunnels wrap it: the tunnel's kind and the bytes between the quoted outer
+/// header and the inner one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wrap {
+    pub kind: WrapKind,
+    pub len: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WrapKind {
+    /// IPIP: nothing between the headers.
+    Ipip,
+    /// UDP to this port (network order) with a GUE header.
+    Gue { port: [u8; 2] },
+    Gre,
+}
+
+/// Bytes of a quoted tunnel packet after its outer header that [`Quoted::wrap`] reads.
+pub const WRAP_PROBE_LEN: usize = 12;
 
 /// Whether a message of this type is an error about a packet: destination unreachable
 /// (fragmentation needed among its codes), source quench or time exceeded. Only these are
@@ -72,14 +94,40 @@ impl Quoted {
         Some(Quoted { ip: IpHeader::parse_v6(fixed, len, read)?, off: icmp_off + HEADER_LEN })
     }
 
-    /// The packet an IPIP packet quoted here carries (for an error about a tunnel packet):
-    /// its header is `header`, the 20 bytes after the quoted IPIP header. `None` unless this
-    /// quotes the start of an IPIP packet.
-    pub fn inner(&self, header: &[u8; 20]) -> Option<Quoted> {
-        if self.ip.is_v6() || self.ip.protocol != PROTO_IPIP || self.ip.later_fragment {
+    /// How the quoted packet wraps an IPv4 packet, if it is the start of an IPv4 tunnel
+    /// packet of a kind the director sends (upstream's `ip_vs_in_icmp` with
+    /// `ipvs_udp_decap` and `ipvs_gre_decap`): IPIP; UDP whose GUE header is of version 0, a
+    /// data message, carrying IPv4; GRE of version 0 with no flag but the checksum's,
+    /// carrying IPv4. `after` is the first bytes after the quoted outer header. Whether the
+    /// director has such a tunnel to the quoted destination is for the caller to ask.
+    pub fn wrap(&self, after: &[u8; WRAP_PROBE_LEN]) -> Option<Wrap> {
+        if self.ip.is_v6() || self.ip.later_fragment {
             return None;
         }
-        Some(Quoted { ip: IpHeader::from(&Ipv4::parse(header)?), off: self.off + self.ip.l4_off })
+        match self.ip.protocol {
+            PROTO_IPIP => Some(Wrap { kind: WrapKind::Ipip, len: 0 }),
+            PROTO_UDP => {
+                let [_, _, p0, p1, _, _, _, _, gue0, proto, _, _] = *after;
+                // Version and C (control message) are the top three bits; then the option
+                // length in 32-bit words.
+                (gue0 & 0xe0 == 0 && proto == PROTO_IPIP)
+                    .then_some(Wrap { kind: WrapKind::Gue { port: [p0, p1] }, len: 12 + usize::from(gue0 & 0x1f) * 4 })
+            }
+            PROTO_GRE => {
+                let [f0, f1, e0, e1, ..] = *after;
+                let csum = f0 & 0x80 != 0;
+                (f0 & 0x7f == 0 && f1 == 0 && [e0, e1] == [0x08, 0x00])
+                    .then_some(Wrap { kind: WrapKind::Gre, len: if csum { 8 } else { 4 } })
+            }
+            _ => None,
+        }
+    }
+
+    /// The packet a tunnel packet quoted here carries (for an error about a tunnel packet),
+    /// `wrap` being how it is wrapped: its header is `header`, the 20 bytes after the wrap.
+    pub fn inner(&self, wrap: &Wrap, header: &[u8; 20]) -> Option<Quoted> {
+        let off = self.off + self.ip.l4_off + wrap.len;
+        Some(Quoted { ip: IpHeader::from(&Ipv4::parse(header)?), off })
     }
 
     /// Offset of the quoted ports (source, then destination) from the outer network header,
