@@ -11,13 +11,34 @@
 #    dropped: the client times out) and 1 (the entry is expired and the packet goes to the
 #    director's own stack, which has no socket there: the client is reset).
 # Compared byte for byte: the answers at each step, `ipvsadm -Ln` and the connection table.
-# The same over IPv6 (modes nat6 and dr6, topo.sh's IPv6 layout); make check runs NAT over
-# IPv4 and DR over IPv6, full runs all four.
+# The same over IPv6 (modes nat6 and dr6, topo.sh's IPv6 layout), and there also a persistent
+# service's template on a quiesced dest with expire_quiescent_template 0 and 1 (t_persist_diff
+# covers it over IPv4); make check runs NAT over IPv4 and DR over IPv6, full runs all four.
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
 
-PORTS="80"
+PORTS="80 81"
 MODES=$(full_or_quick "nat dr nat6 dr6" "nat dr6")
+
+# quiescent_template O FLAG (IPv6 modes; t_persist_diff covers IPv4): a persistent service's
+# template whose dest is quiesced keeps its client there with expire_quiescent_template 0, and
+# is expired with 1, so the next connection goes to the other real server.
+quiescent_template() {
+    local o=$1 flag=$2 x
+    ipvs_restore "$o" <<EOF
+-A -t $VIPS:81 -s rr -p 60
+-a -t $VIPS:81 -r ${RS_IPS[1]}:81 $flag
+-a -t $VIPS:81 -r ${RS_IPS[2]}:81 $flag
+EOF
+    ag_to "$o" eqtfirst tcp $VIP 81 1 100
+    x=$(sed -n 's/^eqtfirst: RS\([12]\)$/\1/p' "$o" | tail -n1)
+    [ -n "$x" ] || return 0
+    ipvs_restore "$o" <<< "-e -t $VIPS:81 -r ${RS_IPS[$x]}:81 $flag -w 0"
+    ag_to "$o" eqt0 tcp $VIP 81 1 100
+    lvs sysctl -qw net.ipv4.vs.expire_quiescent_template=1
+    ag_to "$o" eqt1 tcp $VIP 81 1 100
+    lvs sysctl -qw net.ipv4.vs.expire_quiescent_template=0
+}
 
 # open_id O LABEL RS: the id of the last connection under LABEL answered by RS
 open_id() {
@@ -88,6 +109,7 @@ EOF
     ag_to "$o" nodest1 ping "$id"
     nap 0.5
     snapshot "$o" "RS1 deleted, expire_nodest_conn 1"
+    [ "$mode" = "$2" ] || quiescent_template "$o" "$flag"
     stop_servers
     cleanup_netns
 }
@@ -120,6 +142,13 @@ validate_mode() {
     expect_lines "$f" nodest1 "open 7 RS[12];open 8 RS[12];ping [78] ERROR:ConnectionResetError" \
         "$m: expire_nodest_conn 1: the entry goes, the director's stack resets the client"
     expect_grep "$f" "^  -> $rs1:80 +(Masq|Route) +0 +1 +0 *\$" "$m: -Ln: RS1 at weight 0 with its 1 active conn"
+    if [ "${m%6}" != "$m" ]; then
+        local first other
+        first=$(lines_of "$f" eqtfirst)
+        [ "$first" = RS1 ] && other=RS2 || other=RS1
+        expect_lines "$f" eqt0 "$first" "$m: expire_quiescent_template 0: the template keeps the client on its quiesced dest"
+        expect_lines "$f" eqt1 "$other" "$m: expire_quiescent_template 1: the template expires, the next connection goes elsewhere"
+    fi
 }
 
 differential per_mode_scenario per_mode_validate
