@@ -28,6 +28,7 @@
 #include <linux/netfilter_ipv6.h>
 #include <net/addrconf.h>
 #include <net/udp.h>
+#include <net/xfrm.h>
 
 #include "helpers.h"
 
@@ -111,6 +112,8 @@ void ipvs_rs_skb_transport_at_network(struct sk_buff *skb) { skb->transport_head
 void ipvs_rs_skb_set_inner_ipproto(struct sk_buff *skb, u8 proto) { skb_set_inner_ipproto(skb, proto); }
 void ipvs_rs_skb_inner_mac_at_inner_network(struct sk_buff *skb) { skb_set_inner_mac_header(skb, skb_inner_network_offset(skb)); }
 void ipvs_rs_skb_set_ignore_df(struct sk_buff *skb) { skb->ignore_df = 1; }
+struct dst_entry *ipvs_rs_xfrm_lookup6(struct net *net, struct dst_entry *dst, struct flowi6 *fl6)
+{ dst = xfrm_lookup(net, dst, flowi6_to_flowi(fl6), NULL, 0); return IS_ERR(dst) ? NULL : dst; }
 /* GUE and GRE tunnels: the UDP source port, remote checksum offload, the GRE checksum. */
 __be16 ipvs_rs_udp_flow_src_port(struct net *net, struct sk_buff *skb) { return udp_flow_src_port(net, skb, 0, 0, false); }
 int ipvs_rs_skb_checksum_start_offset(const struct sk_buff *skb) { return skb_checksum_start_offset(skb); }

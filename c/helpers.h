@@ -94,6 +94,7 @@ void ipvs_rs_skb_transport_at_network(struct sk_buff *skb);
 void ipvs_rs_skb_set_inner_ipproto(struct sk_buff *skb, u8 proto);
 void ipvs_rs_skb_inner_mac_at_inner_network(struct sk_buff *skb);
 void ipvs_rs_skb_set_ignore_df(struct sk_buff *skb);
+struct dst_entry *ipvs_rs_xfrm_lookup6(struct net *net, struct dst_entry *dst, struct flowi6 *fl6);
 __be16 ipvs_rs_udp_flow_src_port(struct net *net, struct sk_buff *skb);
 int ipvs_rs_skb_checksum_start_offset(const struct sk_buff *skb);
 u16 ipvs_rs_skb_csum_offset(const struct sk_buff *skb);

@@ -24,7 +24,9 @@
 #  - then the same dests moved to GUE (RS1, fou on port 6080) and GRE (RS2) tunnels, with and
 #    without their checksums and with remote checksum offload, in every family combination:
 #    the same traffic again (including datagrams too big for the tunnels' overhead), what a
-#    GUE dest without its port gets, and `ipvsadm -Ln --tun-info`.
+#    GUE dest without its port gets, and `ipvsadm -Ln --tun-info`;
+#  - then IPsec (ESP, transport mode) between the director and RS1 over IPv6, which RS1
+#    requires: the IPv6 service's traffic still reaches RS1, through ESP.
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
 
@@ -102,10 +104,15 @@ def client(cmds):
         kind, addr, port, n, size = cmd.split()
         port, n, size = int(port), int(n), int(size)
         out = []
-        for _ in range(n):
+        for i in range(n):
             s = socket.socket(fam(addr), socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
             s.settimeout(20)
             try:
+                if kind != "tcp":
+                    # A source port of its own (sizes differ between commands): a random one
+                    # could be that of an earlier datagram's connection, still in the table,
+                    # which would take it to that real server and leave rr's turn unchanged.
+                    s.bind(("::" if ":" in addr else "", 20000 + 4 * size + i))
                 s.connect((addr, port))
                 s.sendall(b"x" * (size - 1) + b"\n")
                 a = answer(s)
@@ -317,10 +324,35 @@ EOF
     capture_fn "$o" ip netns exec "$CL" $TUN6 client "tcp $VIP4 80 4 301" "tcp $VIP6 80 4 501" \
         "udp $VIP4 53 4 201" "udp $VIP6 53 4 401" "big $VIP4 53 2 1451" "big $VIP6 53 2 1431"
     capture_fn "$o" lvs ipvsadm -Ln --tun-info
+    ipsec "$o"
+}
+
+# ipsec O: IPsec between the director and RS1 over IPv6 (ESP in transport mode, fixed keys):
+# the director's policy protects what it sends to 2001:db8:1::2, RS1's accepts nothing from
+# 2001:db8:1::1 without ESP. Tunnel packets to RS1 must go through the policy lookup
+# (upstream's xfrm_lookup on an IPv6 tunnel's route), else RS1 drops them.
+ipsec() {
+    local o=$1 n key=0x0123456789abcdef0123456789abcdef01234567
+    local sel="src 2001:db8:1::1/128 dst 2001:db8:1::2/128"
+    local tmpl="tmpl src 2001:db8:1::1 dst 2001:db8:1::2 proto esp mode transport"
+    for n in "$LVS" "$RS1"; do
+        ip -n "$n" xfrm state add src 2001:db8:1::1 dst 2001:db8:1::2 proto esp spi 0x100 mode transport \
+            aead 'rfc4106(gcm(aes))' $key 128 || { echo "IPsec setup failed" >> "$o"; return; }
+    done
+    ip -n "$LVS" xfrm policy add $sel dir out $tmpl &&
+        ip -n "$RS1" xfrm policy add $sel dir in $tmpl || { echo "IPsec setup failed" >> "$o"; return; }
+    echo "== IPsec to RS1" >> "$o"
+    capture_fn "$o" ip netns exec "$CL" $TUN6 client "tcp $VIP6 80 4 502" "udp $VIP6 53 4 402"
+    n=$(ip -n "$RS1" -s xfrm state | awk '/lifetime current:/ { getline; print $2; exit }')
+    echo "RS1's ESP state took packets: $([ "${n%(packets)}" -gt 0 ] 2>/dev/null && echo yes || echo no)" >> "$o"
 }
 
 validate() {
     local f=$1
+    expect_grep "$f" "^tcp $VIP6 80 4 502: (RS[12] ){3}RS[12]\$" "IPsec: IPv6 TCP answered by both real servers"
+    expect_grep "$f" "^udp $VIP6 53 4 402: RS1 RS2 RS1 RS2\$|^udp $VIP6 53 4 402: RS2 RS1 RS2 RS1\$" \
+        "IPsec: IPv6 UDP to RS1 through ESP"
+    expect_grep "$f" "^RS1's ESP state took packets: yes\$" "IPsec: RS1's packets went in ESP"
     expect_grep "$f" "^tcp $VIP4 80 4 301: (RS[12] ){3}RS[12]\$" "GUE and GRE: IPv4 TCP answered"
     expect_grep "$f" "^tcp $VIP6 80 4 501: (RS[12] ){3}RS[12]\$" "GUE and GRE: IPv6 TCP answered"
     expect_grep "$f" "^udp $VIP4 53 4 201: RS1 RS2 RS1 RS2\$|^udp $VIP4 53 4 201: RS2 RS1 RS2 RS1\$" \

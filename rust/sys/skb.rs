@@ -83,7 +83,9 @@ impl Route {
     /// `ip6_route_output`; with [`RouteKind::KnownNextHop`] the kernel makes an uncached
     /// clone whose gateway is `daddr` (`FLOWI_FLAG_KNOWN_NH`), for direct routing; with
     /// [`RouteKind::Tunnel`] a source address is chosen for the outer header (`None` if
-    /// there is none).
+    /// there is none), and the route is passed through the IPsec policy lookup
+    /// (`xfrm_lookup`), which may wrap it in a bundle (as upstream looks up only an IPv6
+    /// tunnel's route: the director's own packets to the real server, from that address).
     fn output_v6(net: NetRef<'_>, daddr: &[u8; 16], kind: RouteKind) -> Option<Route> {
         let known_nh = kind == RouteKind::KnownNextHop;
         let mut fl6 = bindings::flowi6 {
@@ -119,9 +121,19 @@ impl Route {
                 }
                 // SAFETY: as above, a plain byte view.
                 route.saddr = unsafe { saddr.in6_u.u6_addr8 };
+                fl6.saddr = saddr;
             } else {
                 route.saddr = chosen;
             }
+            let dst = core::mem::ManuallyDrop::new(route);
+            // SAFETY: `net` is live; the lookup takes over our reference on the route (it
+            // returns it, or a bundle holding it, or drops it and returns null on error);
+            // `fl6` is the flow the route was looked up for, now with its source.
+            let bundled = unsafe { bindings::ipvs_rs_xfrm_lookup6(net.as_ptr(), dst.dst, &mut fl6) };
+            if bundled.is_null() {
+                return None;
+            }
+            return Some(Route { dst: bundled, ..*dst });
         }
         Some(route)
     }
