@@ -5,7 +5,7 @@
 
 use super::ip::{IpHeader, IPV6_HLEN};
 use super::packet::{Ipv4, PROTO_IPIP, PROTO_TCP, PROTO_UDP};
-use super::tunnel::PROTO_GRE;
+use super::tunnel::{ETH_P_IP, GRE_CSUM_LEN, GRE_HLEN, GUE_HLEN, PROTO_GRE, UDP_HLEN};
 
 pub const DEST_UNREACH: u8 = 3;
 pub const SOURCE_QUENCH: u8 = 4;
@@ -47,7 +47,7 @@ pub enum WrapKind {
 }
 
 /// Bytes of a quoted tunnel packet after its outer header that [`Quoted::wrap`] reads.
-pub const WRAP_PROBE_LEN: usize = 12;
+pub const WRAP_PROBE_LEN: usize = UDP_HLEN + GUE_HLEN;
 
 /// Whether a message of this type is an error about a packet: destination unreachable
 /// (fragmentation needed among its codes), source quench or time exceeded. Only these are
@@ -111,13 +111,13 @@ impl Quoted {
                 // Version and C (control message) are the top three bits; then the option
                 // length in 32-bit words.
                 (gue0 & 0xe0 == 0 && proto == PROTO_IPIP)
-                    .then_some(Wrap { kind: WrapKind::Gue { port: [p0, p1] }, len: 12 + usize::from(gue0 & 0x1f) * 4 })
+                    .then_some(Wrap { kind: WrapKind::Gue { port: [p0, p1] }, len: UDP_HLEN + GUE_HLEN + usize::from(gue0 & 0x1f) * 4 })
             }
             PROTO_GRE => {
                 let [f0, f1, e0, e1, ..] = *after;
                 let csum = f0 & 0x80 != 0;
-                (f0 & 0x7f == 0 && f1 == 0 && [e0, e1] == [0x08, 0x00])
-                    .then_some(Wrap { kind: WrapKind::Gre, len: if csum { 8 } else { 4 } })
+                (f0 & 0x7f == 0 && f1 == 0 && u16::from_be_bytes([e0, e1]) == ETH_P_IP)
+                    .then_some(Wrap { kind: WrapKind::Gre, len: GRE_HLEN + if csum { GRE_CSUM_LEN } else { 0 } })
             }
             _ => None,
         }

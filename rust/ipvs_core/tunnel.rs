@@ -24,16 +24,16 @@ pub const PROTO_GRE: u8 = 47;
 /// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM` and `_REMCSUM` of a dest's `tun_flags`.
 pub const ENCAP_FLAG_CSUM: u16 = 1 << 0;
 pub const ENCAP_FLAG_REMCSUM: u16 = 1 << 1;
-const UDP_HLEN: usize = 8;
+pub const UDP_HLEN: usize = 8;
 /// A GUE header without options; the remote checksum option adds its private flags word and
 /// the start and offset of the checksum.
-const GUE_HLEN: usize = 4;
+pub const GUE_HLEN: usize = 4;
 const GUE_REMCSUM_OPTLEN: usize = 8;
-const GRE_HLEN: usize = 4;
-const GRE_CSUM_LEN: usize = 4;
+pub const GRE_HLEN: usize = 4;
+pub const GRE_CSUM_LEN: usize = 4;
 /// The longest encapsulation: UDP, GUE and the remote checksum option.
 pub const ENCAP_MAX_LEN: usize = UDP_HLEN + GUE_HLEN + GUE_REMCSUM_OPTLEN;
-const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 
 /// How a dest's tunnel carries the inner packet (its `tun_type`, `tun_port`, `tun_flags`).
@@ -163,8 +163,7 @@ pub fn encap_header(encap: &Encap, inner_proto: u8, inner_len: u32, sport: [u8; 
         }
         Encap::Gre { csum } => {
             h.proto = Some(PROTO_GRE);
-            let ethertype = if inner_proto == PROTO_IPV6 { ETH_P_IPV6 } else { ETH_P_IP };
-            let [e0, e1] = ethertype.to_be_bytes();
+            let [e0, e1] = gre_ethertype(inner_proto).to_be_bytes();
             // The C bit (checksum present), version 0.
             let head = [if csum { 0x80 } else { 0 }, 0, e0, e1];
             for (d, s) in h.bytes.iter_mut().zip(head.iter()) {
@@ -173,6 +172,15 @@ pub fn encap_header(encap: &Encap, inner_proto: u8, inner_len: u32, sport: [u8; 
         }
     }
     Some(h)
+}
+
+/// The ethertype a GRE header names for an inner packet of protocol `inner_proto` in IP.
+pub fn gre_ethertype(inner_proto: u8) -> u16 {
+    if inner_proto == PROTO_IPV6 {
+        ETH_P_IPV6
+    } else {
+        ETH_P_IP
+    }
 }
 
 /// An outer header, ready to be pushed in front of the inner packet.

@@ -5,8 +5,7 @@
 
 use super::bindings;
 use super::NetRef;
-use crate::ipvs_core::packet::PROTO_IPIP;
-use crate::ipvs_core::tunnel::{Encap, EncapHeader, Outer, PartialCsum};
+use crate::ipvs_core::tunnel::{gre_ethertype, Encap, EncapHeader, Outer, PartialCsum};
 use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
 use core::marker::PhantomData;
 
@@ -555,9 +554,9 @@ impl<'a> Skb<'a> {
                 return false;
             }
             if let Encap::Gre { .. } = kind {
-                let ethertype = if outer.inner_proto() == PROTO_IPIP { ETH_P_IP } else { ETH_P_IPV6 };
+                let ethertype = gre_ethertype(outer.inner_proto()).to_be();
                 // SAFETY: live skb we own; segmentation reads the inner protocol.
-                unsafe { bindings::ipvs_rs_skb_set_inner_protocol(self.raw, ethertype.to_be()) };
+                unsafe { bindings::ipvs_rs_skb_set_inner_protocol(self.raw, ethertype) };
                 if kind.gre_csum() && !self.is_gso() {
                     // SAFETY: the GRE header with its zero checksum field is the linear data
                     // just pushed; the sum covers it and the payload, as the field says.
@@ -923,9 +922,6 @@ const IPPROTO_UDP: u8 = 17;
 
 /// Headroom kept for a link-layer header in front of a tunnel's outer header.
 const LL_ROOM: usize = 32;
-/// The ethertypes a GRE header names.
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
 const IPPROTO_ICMPV6: u8 = 58;
 
 /// ICMPv6 types and codes (include/uapi/linux/icmpv6.h).
