@@ -183,3 +183,8 @@ u32 ipvs_rs_ip_defrag_vs_out(void) { return IP_DEFRAG_VS_OUT; }
 
 void ipvs_rs_init_delayed_work(struct delayed_work *dw, void (*func)(struct work_struct *)) { INIT_DELAYED_WORK(dw, func); }
 bool ipvs_rs_queue_delayed_long(struct delayed_work *dw, unsigned long delay) { return queue_delayed_work(system_long_wq, dw, delay); }
+
+void ipvs_rs_sk_callback_write_lock(struct sock *sk) { write_lock_bh(&sk->sk_callback_lock); }
+void ipvs_rs_sk_callback_write_unlock(struct sock *sk) { write_unlock_bh(&sk->sk_callback_lock); }
+void ipvs_rs_sk_callback_read_lock(struct sock *sk) { read_lock_bh(&sk->sk_callback_lock); }
+void ipvs_rs_sk_callback_read_unlock(struct sock *sk) { read_unlock_bh(&sk->sk_callback_lock); }

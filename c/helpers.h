@@ -153,4 +153,11 @@ void ipvs_rs_nf_ct_kill(struct nf_conn *ct);
 u32 ipvs_rs_ip_defrag_vs_fwd(void);
 u32 ipvs_rs_ip_defrag_vs_out(void);
 
+/* Sync daemon sockets. */
+struct sock;
+void ipvs_rs_sk_callback_write_lock(struct sock *sk);
+void ipvs_rs_sk_callback_write_unlock(struct sock *sk);
+void ipvs_rs_sk_callback_read_lock(struct sock *sk);
+void ipvs_rs_sk_callback_read_unlock(struct sock *sk);
+
 #endif

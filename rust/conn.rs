@@ -2,6 +2,7 @@
 //! One IPVS connection: the tuple, the chosen dest, and its protocol state; and the per-netns
 //! table that holds connections (`sys::conntab` does the RCU, timers and locking).
 
+use crate::ipvs_core::sync_msg::{self, conn_flag, SyncConn};
 use crate::ipvs_core::uapi::fwd;
 use crate::dest::Dest;
 use crate::stats::Stats;
@@ -10,7 +11,7 @@ use crate::ipvs_core::packet::PROTO_TCP;
 use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
 use crate::sys::conntab::{ConnRef, Entry, Held, Table};
 use crate::sys::NetLookups;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::sync::Arc;
 
 /// Connection state bits kept in one byte: the TCP state index and two flags.
@@ -51,6 +52,19 @@ pub(crate) struct ConnTuple {
     /// For a firewall-mark template, the mark in network order.
     pub(crate) virt: Endpoint,
     pub(crate) dport: [u8; 2],
+    /// The packet's firewall mark when the connection was scheduled (sync messages carry it,
+    /// for a backup to find a firewall-mark service's dest).
+    pub(crate) fwmark: u32,
+}
+
+/// What a sync message says of a connection's state, for the backup to apply.
+pub(crate) struct SyncedState {
+    /// The TCP state index, 0 for UDP; a template's state (`IP_VS_CTPL_S_*`).
+    pub(crate) state: u16,
+    pub(crate) inactive: bool,
+    /// What `in_pkts` becomes (`sync_threshold`), so that the new master's first packets
+    /// sync it again at the usual count.
+    pub(crate) in_pkts: u32,
 }
 
 /// The connection table of a netns.
@@ -71,6 +85,13 @@ pub(crate) struct ConnData {
     /// Forwarding method (`uapi::fwd`), fixed at creation.
     pub(crate) fwd: u32,
     pub(crate) kind: ConnKind,
+    /// The `conntrack` sysctl was set when the entry was made (upstream's
+    /// `IP_VS_CONN_F_NFCT`, which a template carries too: sync messages show it).
+    nfct_flag: bool,
+    /// Made by the backup sync daemon from a master's message (`IP_VS_CONN_F_SYNC`).
+    pub(crate) synced: bool,
+    /// See [`ConnTuple::fwmark`].
+    pub(crate) fwmark: u32,
     /// Set: keep the packets' conntrack entries, tell them about the NAT, and delete the
     /// entry when the connection expires (the `conntrack` sysctl when the connection was
     /// made; upstream's `IP_VS_CONN_F_NFCT`). Unset: the packets IPVS sends on are
@@ -84,9 +105,15 @@ pub(crate) struct ConnData {
     bits: AtomicU8,
     /// `T_*` bits of a template.
     template_bits: AtomicU8,
-    /// Packets from the client (`in_pkts`), saturating: the DoS defense spares entries with
-    /// more than 8.
-    in_pkts: AtomicU8,
+    /// Packets from the client (`in_pkts`), wrapping as upstream's counter: the DoS defense
+    /// spares entries with more than 8, the sync master syncs at counts that
+    /// `sync_threshold` names.
+    in_pkts: AtomicU32,
+    /// The state when the master last synced the connection (`old_state`).
+    sync_old_state: AtomicU8,
+    /// When the master's last sync of it makes the backup's copy expire, in jiffies, with
+    /// the retries in its low 2 bits (`sync_endtime`).
+    sync_endtime: AtomicU64,
     pub(crate) dest: Arc<Dest>,
     pub(crate) svc_stats: Arc<Stats>,
     /// The persistence template this connection was scheduled by.
@@ -117,16 +144,28 @@ impl ConnData {
             dport: t.dport,
             fwd,
             kind,
+            nfct_flag: nfct.is_some(),
+            synced: false,
+            fwmark: t.fwmark,
             owns_conntrack: AtomicBool::new(nfct.is_some()),
             nfct,
             // A new connection counts as inactive until it is established.
             bits: AtomicU8::new(F_INACTIVE | no_output | TcpState::None.index() as u8),
             template_bits: AtomicU8::new(0),
-            in_pkts: AtomicU8::new(0),
+            in_pkts: AtomicU32::new(0),
+            sync_old_state: AtomicU8::new(0),
+            sync_endtime: AtomicU64::new(crate::sys::jiffies() & !3),
             dest,
             svc_stats,
             control: Held::new(control),
         }
+    }
+
+    /// A template made while the `conntrack` sysctl was set: it keeps no conntrack entry, but
+    /// says so in sync messages as upstream's does.
+    pub(crate) fn with_conntrack_flag(mut self, on: bool) -> Self {
+        self.nfct_flag |= on;
+        self
     }
 
     /// A new flow with this connection's tuple replaces it: the conntrack entry that flow
@@ -155,12 +194,14 @@ impl ConnData {
             (ConnKind::OnePacket, Some(ct)) => ct,
             _ => self,
         };
-        let n = target.in_pkts.load(Ordering::Relaxed);
-        if n < u8::MAX {
-            // Racy like upstream's counter only in that two CPUs may count one packet; the
-            // defense reads it as a rough figure.
-            target.in_pkts.store(n + 1, Ordering::Relaxed);
-        }
+        target.in_pkts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a packet from the client and returns the new count (upstream's
+    /// `atomic_inc_return(&cp->in_pkts)`), for the sync master's decision.
+    pub(crate) fn count_in_packet_for_sync(&self) -> i32 {
+        // Upstream's counter is an `atomic_t`: it goes negative when it wraps.
+        self.in_pkts.fetch_add(1, Ordering::Relaxed).wrapping_add(1) as i32
     }
 
     /// What the DoS defense's random drop looks at.
@@ -176,7 +217,7 @@ impl ConnData {
     }
 
     pub(crate) fn in_pkts(&self) -> u32 {
-        u32::from(self.in_pkts.load(Ordering::Relaxed))
+        self.in_pkts.load(Ordering::Relaxed)
     }
 
     /// Whether a packet from `client` to `virt` belongs to this (non-template) connection.
@@ -327,6 +368,133 @@ impl ConnData {
 
     pub(crate) fn is_tcp(&self) -> bool {
         self.protocol == PROTO_TCP
+    }
+
+    /// The state a sync message carries: the TCP state index (0 for UDP), or a template's
+    /// `IP_VS_CTPL_S_*`.
+    pub(crate) fn sync_state(&self) -> u16 {
+        if self.is_template() {
+            if self.template_bits.load(Ordering::Relaxed) & T_ASSURED != 0 {
+                sync_msg::TEMPLATE_STATE_ASSURED
+            } else {
+                sync_msg::TEMPLATE_STATE_NONE
+            }
+        } else {
+            self.state_index() as u16
+        }
+    }
+
+    /// The connection flags a sync message carries (`cp->flags` less `HASHED`).
+    pub(crate) fn sync_flags(&self) -> u32 {
+        let b = self.bits.load(Ordering::Relaxed);
+        let mut f = self.fwd & conn_flag::FWD_MASK;
+        if b & F_NO_OUTPUT != 0 {
+            f |= conn_flag::NOOUTPUT;
+        }
+        if b & F_INACTIVE != 0 {
+            f |= conn_flag::INACTIVE;
+        }
+        if self.is_template() {
+            f |= conn_flag::TEMPLATE;
+        }
+        if self.synced {
+            f |= conn_flag::SYNC;
+        }
+        if self.nfct_flag {
+            f |= conn_flag::NFCT;
+        }
+        f
+    }
+
+    /// This connection as a sync message entry, with its timeout in seconds.
+    pub(crate) fn sync_entry(&self, timeout_secs: u32) -> SyncConn {
+        SyncConn {
+            af: self.af,
+            protocol: self.protocol,
+            flags: self.sync_flags(),
+            state: self.sync_state(),
+            cport: self.cport,
+            vport: self.vport,
+            dport: self.dport,
+            fwmark: self.fwmark,
+            timeout: timeout_secs,
+            caddr: self.caddr,
+            vaddr: self.vaddr,
+            daddr: self.daddr,
+            seq: None,
+        }
+    }
+
+    /// Whether a template controls this connection (upstream's `in_persistence`).
+    pub(crate) fn is_controlled_by_template(&self) -> bool {
+        self.control.get().is_some_and(|c| c.is_template())
+    }
+
+    /// The template (or controlling connection) and its expiry delay.
+    pub(crate) fn control_with_timeout(&self) -> Option<(&ConnData, u32)> {
+        self.control.get_with_timeout()
+    }
+
+    /// Runs the master's sync decision on this connection's bookkeeping: `decide` gets the
+    /// state at the last sync and the last `sync_endtime`, and says whether to sync and the
+    /// new `sync_endtime` (stored only if no other CPU changed it meanwhile; a sync forced by
+    /// a state change happens either way, as upstream's).
+    pub(crate) fn sync_decide(&self, decide: impl FnOnce(u16, u64) -> sync_msg::NeedOutcome) -> bool {
+        let old_state = u16::from(self.sync_old_state.load(Ordering::Relaxed));
+        let orig = self.sync_endtime.load(Ordering::Relaxed);
+        match decide(old_state, orig) {
+            sync_msg::NeedOutcome::Skip => false,
+            sync_msg::NeedOutcome::Sync { endtime, force } => {
+                self.sync_old_state.store(self.sync_state() as u8, Ordering::Relaxed);
+                let won = self.sync_endtime.compare_exchange(orig, endtime, Ordering::Relaxed, Ordering::Relaxed).is_ok();
+                won || force
+            }
+        }
+    }
+
+    /// A connection made by the backup from a sync message: its state, activity and packet
+    /// count as the message says (the dest's counters follow).
+    pub(crate) fn synced_from(mut self, s: &SyncedState) -> Self {
+        self.synced = true;
+        self.apply_synced(s);
+        self.sync_old_state.store(s.state as u8, Ordering::Relaxed);
+        self
+    }
+
+    /// A sync message updates this connection: its state and activity (moving it between
+    /// the dest's active and inactive counts), and its packet count.
+    pub(crate) fn apply_synced(&self, s: &SyncedState) {
+        self.in_pkts.store(s.in_pkts, Ordering::Relaxed);
+        self.sync_old_state.store(s.state as u8, Ordering::Relaxed);
+        if self.is_template() {
+            if s.state != sync_msg::TEMPLATE_STATE_NONE {
+                self.template_bits.fetch_or(T_ASSURED, Ordering::Relaxed);
+            } else {
+                self.template_bits.fetch_and(!T_ASSURED, Ordering::Relaxed);
+            }
+            return;
+        }
+        let state = (s.state as u8) & STATE_MASK;
+        let mut cur = self.bits.load(Ordering::Relaxed);
+        loop {
+            let mut next = (cur & !(STATE_MASK | F_INACTIVE)) | state;
+            if s.inactive {
+                next |= F_INACTIVE;
+            }
+            match self.bits.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        match (cur & F_INACTIVE != 0, s.inactive) {
+            (true, false) => {
+                self.dest.active.fetch_add(1, Ordering::Relaxed);
+            }
+            (false, true) => {
+                self.dest.active.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! | `stats`, `dest`, `service`, `conn` | the runtime objects: counters; a real server; a virtual service and the tables the datapath finds it in; a connection |
 //! | `store` | a netns's services and dests as the control plane keeps them, and their publication to the datapath |
 //! | `defense` | a netns's DoS defense state |
-//! | `netns` | [`netns::IpvsNet`], the per-netns root that owns all of the above, and its periodic work |
+//! | `netns` | [`netns::IpvsNet`], the per-netns root that owns all of the above, and its periodic work; `netns::syncd`, the connection sync daemons (master and backup) |
 //! | `dp`, `xmit` | the datapath: the netfilter hooks and what they do with a packet; one transmitter per forwarding method |
 //! | `ctl` | the control plane's entry points: the IPVS generic netlink family and /proc/net files |
 //!
@@ -42,6 +42,11 @@
 //! connection-table stripe lock. A stripe lock is never held while taking another lock, and
 //! the datapath releases a scheduler lock before it inserts a connection. Nothing takes a
 //! mutex from softirq.
+//!
+//! The sync daemons' `daemons` mutex (genl NEW/DEL_DAEMON, the daemons' work items) is taken
+//! before `control` and never under `genl_mutex`'s other locks or RTNL, since making and
+//! closing multicast sockets takes RTNL; their `outbox` BH spinlock (the datapath adds entries
+//! to the master's messages) is innermost.
 //!
 //! # Errors
 //!

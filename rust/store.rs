@@ -293,10 +293,6 @@ impl KernelStore {
 }
 
 impl Store for KernelStore {
-    fn has_netdev(&self, name: &[u8]) -> bool {
-        self.lookups.has_netdev(name)
-    }
-
     fn service_count(&self) -> usize {
         self.services.len()
     }

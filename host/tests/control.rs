@@ -8,6 +8,7 @@ use ipvs_core_host::ipvs_core::policy::{CmdAttrs, CMD_POLICY};
 use ipvs_core_host::ipvs_core::decode::{parse_dest, parse_service};
 use ipvs_core_host::ipvs_core::service::ServiceKey;
 use ipvs_core_host::ipvs_core::nlattr::{align, Table, Writer};
+use ipvs_core_host::ipvs_core::daemon::{DaemonConfig, DaemonRequest, Daemons, Device, Group};
 use ipvs_core_host::ipvs_core::uapi::{cmd, cmd_attr, daemon_attr, dest_attr, svc_attr, AF_INET, AF_INET6};
 
 const ENV: Env = Env { hz: 1000, conn_tab_size: 4096, ipv6_enabled: true };
@@ -167,47 +168,88 @@ fn get_service_doit() {
     assert!(w.is_empty());
 }
 
-#[test]
-fn daemon_commands() {
-    let mut cp = ControlPlane::new(VecStore::new(), 0);
-    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&[])), Err(Errno::EINVAL));
-    let del = |state: u32| attr(cmd_attr::DAEMON, &attr(daemon_attr::STATE, &state.to_ne_bytes()));
-    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&del(1))), Err(Errno::ESRCH));
-    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&del(2))), Err(Errno::ESRCH));
-    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&del(3))), Err(Errno::EINVAL));
-    let new = attr(
-        cmd_attr::DAEMON,
-        &cat(&[
-            attr(daemon_attr::STATE, &1u32.to_ne_bytes()),
-            attr(daemon_attr::MCAST_IFN, b"lo\0"),
-            attr(daemon_attr::SYNC_ID, &1u32.to_ne_bytes()),
-            attr(daemon_attr::MCAST_GROUP, &[10, 0, 0, 1]),
-        ]),
-    );
-    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new)), Err(Errno::EINVAL), "group must be multicast");
+fn daemon_nest(state: u32, ifn: &[u8], extra: &[Vec<u8>]) -> Vec<u8> {
+    let mut parts = vec![
+        attr(daemon_attr::STATE, &state.to_ne_bytes()),
+        attr(daemon_attr::MCAST_IFN, ifn),
+        attr(daemon_attr::SYNC_ID, &1u32.to_ne_bytes()),
+    ];
+    parts.extend(extra.iter().cloned());
+    attr(cmd_attr::DAEMON, &cat(&parts))
 }
 
-/// Upstream's order in NEW_DAEMON: the interface must exist (ENODEV whatever the state), then
-/// the state must be master or backup (EINVAL), then the daemon would start.
 #[test]
-fn new_daemon_interface_then_state() {
-    let mut cp = ControlPlane::new(VecStore::new(), 0);
-    let new = |state: u32, ifn: &[u8]| {
-        attr(
-            cmd_attr::DAEMON,
-            &cat(&[
-                attr(daemon_attr::STATE, &state.to_ne_bytes()),
-                attr(daemon_attr::MCAST_IFN, ifn),
-                attr(daemon_attr::SYNC_ID, &1u32.to_ne_bytes()),
-            ]),
-        )
+fn daemon_commands() {
+    let cp = ControlPlane::new(VecStore::new(), 0);
+    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&[])), Err(Errno::EINVAL));
+    let del = |state: u32| attr(cmd_attr::DAEMON, &attr(daemon_attr::STATE, &state.to_ne_bytes()));
+    assert_eq!(cp.daemon_cmd(cmd::DEL_DAEMON, &cmd_attrs(&del(2))), Ok(DaemonRequest::Stop { state: 2 }));
+    let group = |g: &[u8]| daemon_nest(1, b"lo\0", &[attr(daemon_attr::MCAST_GROUP, g)]);
+    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&group(&[10, 0, 0, 1]))), Err(Errno::EINVAL), "group must be multicast");
+    let group6 = |g: &[u8; 16]| daemon_nest(1, b"lo\0", &[attr(daemon_attr::MCAST_GROUP6, g)]);
+    let mut not_mc6 = [0u8; 16];
+    not_mc6[0] = 0xfe;
+    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&group6(&not_mc6))), Err(Errno::EINVAL));
+    // Without state, interface or sync id.
+    let no_id = attr(cmd_attr::DAEMON, &cat(&[attr(daemon_attr::STATE, &1u32.to_ne_bytes()), attr(daemon_attr::MCAST_IFN, b"lo\0")]));
+    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&no_id)), Err(Errno::EINVAL));
+    let Ok(DaemonRequest::Start { state: 1, cfg }) = cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&daemon_nest(1, b"eth0\0", &[]))) else {
+        panic!("a plain master start parses");
     };
-    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(1, b"nosuch0\0"))), Err(Errno::ENODEV));
-    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(3, b"nosuch0\0"))), Err(Errno::ENODEV));
-    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(3, b"lo\0"))), Err(Errno::EINVAL));
-    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(0, b"eth0\0"))), Err(Errno::EINVAL));
-    // Not implemented yet: refused as such, never pretended.
-    assert_eq!(cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&new(2, b"lo\0"))), Err(Errno::EOPNOTSUPP));
+    assert_eq!((cfg.ifname(), cfg.group, cfg.port, cfg.ttl, cfg.sync_maxlen), (&b"eth0"[..], Group::V4([224, 0, 0, 81]), 0, 0, 0));
+}
+
+/// Upstream's order in `start_sync_thread()`: the interface must exist (ENODEV whatever the
+/// state), then a daemon of the state must not run (EEXIST) and the state must be master or
+/// backup (EINVAL); DEL_DAEMON answers ESRCH for a daemon that does not run.
+#[test]
+fn daemons_start_and_stop() {
+    let cp = ControlPlane::new(VecStore::new(), 0);
+    let cfg = |ifn: &[u8]| match cp.daemon_cmd(cmd::NEW_DAEMON, &cmd_attrs(&daemon_nest(1, ifn, &[]))) {
+        Ok(DaemonRequest::Start { cfg, .. }) => cfg,
+        other => panic!("{other:?}"),
+    };
+    let dev = |name: &[u8]| (name == b"lo" || name == b"eth0").then_some(Device { ifindex: 2, mtu: 9000 });
+    let mut d: Daemons<u32> = Daemons::default();
+    let mut started = Vec::new();
+    let mut start = |state: u32, ifn: &[u8], d: &mut Daemons<u32>| {
+        d.start(state, cfg(ifn), 4, dev, |s, c, _, ports| {
+            started.push((s, c.sync_maxlen, ports));
+            Ok(s)
+        })
+    };
+    assert_eq!(start(1, b"nosuch0\0", &mut d), Err(Errno::ENODEV));
+    assert_eq!(start(3, b"nosuch0\0", &mut d), Err(Errno::ENODEV));
+    assert_eq!(start(3, b"lo\0", &mut d), Err(Errno::EINVAL));
+    assert_eq!(start(1, b"eth0\0", &mut d), Ok(()));
+    assert_eq!(start(1, b"eth0\0", &mut d), Err(Errno::EEXIST));
+    assert_eq!(start(2, b"eth0\0", &mut d), Ok(()));
+    assert_eq!(d.state(), 3);
+    // A master's messages fit 1500 bytes; a backup's buffer fits the device's MTU.
+    assert_eq!(started, vec![(1, 1472, 4), (2, 8972, 4)]);
+    assert_eq!(d.configs().map(|(s, _)| s).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(d.stop(1), Ok(1));
+    assert_eq!(d.stop(1), Err(Errno::ESRCH));
+    assert_eq!(d.stop(3), Err(Errno::EINVAL));
+    assert_eq!(d.state(), 2);
+}
+
+/// `start_sync_thread()`'s limits on the message size, and the IPv6 headers.
+#[test]
+fn daemon_config_settles() {
+    let base = DaemonConfig { ifname: [0; 16], syncid: 0, sync_maxlen: 0, group: Group::V4([224, 0, 0, 81]), port: 0, ttl: 0 };
+    let settle = |mut c: DaemonConfig, state: u32, mtu: u32| {
+        c.settle(state, mtu);
+        (c.sync_maxlen, c.port, c.ttl)
+    };
+    assert_eq!(settle(base, 1, 9000), (1472, 8848, 1));
+    assert_eq!(settle(base, 2, 1280), (1472, 8848, 1));
+    assert_eq!(settle(base, 2, 100_000), (65507, 8848, 1));
+    assert_eq!(settle(DaemonConfig { sync_maxlen: 100, ..base }, 2, 1500), (1024, 8848, 1));
+    assert_eq!(settle(DaemonConfig { sync_maxlen: 100, port: 9000, ttl: 5, ..base }, 1, 1500), (100, 9000, 5));
+    assert_eq!(settle(DaemonConfig { sync_maxlen: 65535, ..base }, 1, 1500), (65507, 8848, 1));
+    let v6 = DaemonConfig { group: Group::V6([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x51]), ..base };
+    assert_eq!(settle(v6, 1, 1500), (1452, 8848, 1));
 }
 
 #[test]

@@ -124,3 +124,17 @@ fn estimator_follows_upstream_fixed_point() {
     // One step from zero is a quarter of 50/s, 12.5, which upstream's rounding (+0x1ff >> 10) makes 12.
     assert_eq!(rate(1, step(1, 0, 0, 100)), 12);
 }
+
+#[test]
+fn sync_sysctl_checks_refuse_what_upstream_refuses() {
+    use ipvs_core_host::ipvs_core::sysctl::{Check, Kind, DEFS};
+    let kind = |name: &str| DEFS.iter().find(|d| d.cname.trim_end_matches('\0') == name).map(|d| d.kind);
+    assert_eq!(kind("sync_threshold"), Some(Kind::Checked(Check::SyncThreshold)));
+    assert_eq!(kind("sync_ports"), Some(Kind::Checked(Check::PowerOfTwo)));
+    let t = |a, b| Check::SyncThreshold.accepts([a, b]);
+    assert!(t(3, 50) && t(3, 0) && t(0, 0) && t(0, 1) && t(49, 50));
+    assert!(!t(50, 3) && !t(50, 50) && !t(-1, 50) && !t(3, -1));
+    let p = |a| Check::PowerOfTwo.accepts([a, 0]);
+    assert!(p(1) && p(2) && p(4) && p(1 << 30));
+    assert!(!p(0) && !p(3) && !p(-2) && !p(i32::MIN) && !p(6));
+}

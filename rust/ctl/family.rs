@@ -72,11 +72,14 @@ impl Family for IpvsFamily {
     fn set(net: NetRef<'_>, command: u8, attrs: &[Option<&[u8]>]) -> Result<(), Errno> {
         let attrs = cmd_attrs(attrs);
         with_net(net, |ipvs| {
+            if let cmd::NEW_DAEMON | cmd::DEL_DAEMON = command {
+                // Checked under the control lock, carried out without it (the daemons' sockets
+                // take RTNL, under which the control lock is taken).
+                let request = ipvs.control.lock().daemon_cmd(command, &attrs)?;
+                return ipvs.daemon_request(net, request);
+            }
             let mut control = ipvs.control.lock();
-            let result = match command {
-                cmd::NEW_DAEMON | cmd::DEL_DAEMON => control.daemon_cmd(command, &attrs),
-                _ => control.set_cmd(command, &attrs, &env()),
-            };
+            let result = control.set_cmd(command, &attrs, &env());
             ipvs.sync_datapath(&mut control);
             let dests_removed = control.store.take_dests_removed();
             drop(control);
@@ -105,7 +108,10 @@ impl Family for IpvsFamily {
                     let request = dump.request_copy();
                     control.dump_dests(&request, start, &env, |c, fill| dump.entry(c, fill))
                 }
-                // No sync daemon runs, so there is nothing to list.
+                cmd::GET_DAEMON => {
+                    drop(control);
+                    ipvs.dump_daemons(start, |fill| dump.entry(cmd::NEW_DAEMON, fill))
+                }
                 _ => start,
             };
             dump.cursor()[0] = next as _;

@@ -116,6 +116,13 @@ impl netfilter::Handler for Datapath {
         let Some(ipvs) = pernet::state::<IpvsNet>(net) else {
             return Verdict::Accept;
         };
+        // The hooks that see packets towards a virtual service (upstream's `ip_vs_in_hook`
+        // and, for ICMP, `ip_vs_forward_icmp`); a backup director with `backup_only` leaves
+        // them to the local stack.
+        let request = matches!(id, HookId::RequestLocalIn | HookId::RequestLocalOut | HookId::IcmpForward);
+        if request && ipvs.backup_only() {
+            return Verdict::Accept;
+        }
         // Replies of NAT connections may come fragmented from the real server (requests
         // reach LOCAL_IN whole): gather them first, or their fragments would leave with the
         // real server's address (upstream's `ip_vs_out_hook`).
@@ -135,9 +142,6 @@ impl netfilter::Handler for Datapath {
         if id == HookId::IcmpForward && ip.protocol != icmp_protocol {
             return Verdict::Accept;
         }
-        // The hooks that see packets towards a virtual service (upstream's `ip_vs_in_hook`
-        // and, for ICMP, `ip_vs_forward_icmp`).
-        let request = matches!(id, HookId::RequestLocalIn | HookId::RequestLocalOut | HookId::IcmpForward);
         if request && ip.protocol != icmp_protocol && !ipvs_protocol(ip.protocol) {
             // `ignore_tunneled`: a packet IPVS has no handler for (IPIP, GRE, ...) is marked as
             // IPVS's, as upstream's `ip_vs_in_hook` marks it. (In 6.12 a tunnel's decapsulation

@@ -101,7 +101,6 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L
         },
     };
     let d = conn.data();
-    d.count_in_packet();
     let len = skb.len();
     let tx = crate::xmit::Tx { net, conn: d, ip, local };
     count_in(ipvs, d, len);
@@ -116,10 +115,32 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L
         // LOCALNODE: deliver here.
         _ => Verdict::Accept,
     };
+    count_and_sync(ipvs, d, timeout);
     if let Conn::OnePacket(d) = conn {
         d.discard();
     }
     verdict
+}
+
+/// After the transmit, as upstream: the packet is counted on the connection (a one-packet
+/// connection's on its template) and, on a sync master, the connection and its template
+/// are offered to the sync daemon with that count (a one-packet connection with the
+/// threshold, as it is synced only through its template).
+fn count_and_sync(ipvs: &IpvsNet, d: &ConnData, timeout: u32) {
+    let master = ipvs.sync.is_master();
+    if d.is_one_packet() {
+        if master {
+            // `sync_conn` counts the packet on the template.
+            ipvs.sync_conn(d, timeout, ipvs.sysctls.pair(sysctl::idx::SYNC_THRESHOLD).0);
+        } else {
+            d.count_in_packet();
+        }
+    } else {
+        let pkts = d.count_in_packet_for_sync();
+        if master {
+            ipvs.sync_conn(d, timeout, pkts);
+        }
+    }
 }
 
 /// `ip_vs_leave()` without a connection: ICMP port unreachable and drop, except for other
@@ -171,7 +192,7 @@ pub(super) fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: 
         (dest, dport, None)
     };
     let method = dest.fwd_method();
-    let tuple = ConnTuple { af: ip.af, protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport };
+    let tuple = ConnTuple { af: ip.af, protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport, fwmark: skb.mark() };
     // The connection holds its own reference on the template; dropping ours afterwards
     // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
     let nfct = (ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0).then(|| ipvs.dp.conntrack.share());
@@ -207,7 +228,7 @@ fn persistent_dest(
     let ip = &pkt.ip;
     let psvc = svc.persist();
     let tk = persist::template_key(&psvc, ip.protocol, &ip.saddr, &ip.daddr, pkt.dport);
-    let key = ConnTuple { af: ip.af, protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0] };
+    let key = ConnTuple { af: ip.af, protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0], fwmark: skb.mark() };
     let hash = conn_hash(tk.protocol, &tk.client_net, [0, 0], ipvs.dp.seed);
     if let Some(ct) = ipvs.conns.lookup(hash, |c| c.is_template_for(&key)) {
         let d = &ct.data().dest;
@@ -227,7 +248,9 @@ fn persistent_dest(
     };
     let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
     let method = dest.fwd_method();
-    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, None, svc.stats.clone(), None);
+    let conntrack = ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0;
+    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, None, svc.stats.clone(), None)
+        .with_conntrack_flag(conntrack);
     if svc.has_flag(svc_flags::ONEPACKET) {
         template.set_one_packet_template();
     }

@@ -10,18 +10,15 @@
 use super::addr;
 use super::env::Env;
 use super::errno::{Errno, Result};
-use super::nlattr::{Full, Table, Writer};
-use super::policy::{CmdAttrs, CMD_POLICY, DAEMON_POLICY};
+use super::nlattr::{Full, Writer};
+use super::daemon::{self, DaemonRequest};
+use super::policy::{CmdAttrs, CMD_POLICY};
 use super::encode::{put_dest, put_service, FillFn};
 use super::decode::{af_supported, parse_dest, parse_service, DestSpec, ServiceSpec};
 use super::service::ServiceUser;
 use super::store::{self, Store};
 use super::timeouts::{TimeoutUpdate, Timeouts};
-use super::uapi::{self, cmd, cmd_attr, daemon_attr, info_attr};
-
-/// Sync daemon states (`IP_VS_STATE_*`).
-pub const STATE_MASTER: u32 = 1;
-pub const STATE_BACKUP: u32 = 2;
+use super::uapi::{self, cmd, cmd_attr, info_attr};
 
 /// The control state of one network namespace.
 pub struct ControlPlane<S: Store> {
@@ -29,7 +26,7 @@ pub struct ControlPlane<S: Store> {
     pub store: S,
     /// Orders services as upstream's hash tables do (see [`ServiceKey::list_slot`]).
     pub hash_salt: u32,
-    /// `IP_VS_STATE_*` bits of the running sync daemons (none can run yet).
+    /// `IP_VS_STATE_*` bits of the running sync daemons (the glue keeps it up to date).
     pub sync_state: u32,
 }
 
@@ -146,51 +143,15 @@ impl<S: Store> ControlPlane<S> {
         }
     }
 
-    /// NEW_DAEMON and DEL_DAEMON (`ip_vs_genl_set_daemon()`).
-    pub fn daemon_cmd(&mut self, command: u8, attrs: &CmdAttrs<'_>) -> Result<()> {
-        let nested = attrs.get(cmd_attr::DAEMON).ok_or(Errno::EINVAL)?;
-        let d = Table::parse(nested, &DAEMON_POLICY).map_err(|_| Errno::EINVAL)?;
-        match command {
-            cmd::NEW_DAEMON => {
-                let (Some(state), Some(ifn), Some(_syncid)) = (
-                    d.u32(daemon_attr::STATE),
-                    d.get(daemon_attr::MCAST_IFN),
-                    d.u32(daemon_attr::SYNC_ID),
-                ) else {
-                    return Err(Errno::EINVAL);
-                };
-                if let Some(group) = d.bytes::<4>(daemon_attr::MCAST_GROUP) {
-                    if group[0] & 0xf0 != 0xe0 {
-                        return Err(Errno::EINVAL);
-                    }
-                } else if let Some(group6) = d.bytes::<16>(daemon_attr::MCAST_GROUP6) {
-                    if group6[0] != 0xff {
-                        return Err(Errno::EINVAL);
-                    }
-                }
-                // The sync protocol cannot carry dests of another family than their service.
-                if self.mixed_family_dests() > 0 {
-                    return Err(Errno::EINVAL);
-                }
-                // Upstream's start_sync_thread: the interface must exist, then the state
-                // must be one of the two.
-                if !self.store.has_netdev(ifn) {
-                    return Err(Errno::ENODEV);
-                }
-                match state {
-                    // The connection sync daemon is not implemented yet.
-                    STATE_MASTER | STATE_BACKUP => Err(Errno::EOPNOTSUPP),
-                    _ => Err(Errno::EINVAL),
-                }
-            }
-            cmd::DEL_DAEMON => match d.u32(daemon_attr::STATE) {
-                None => Err(Errno::EINVAL),
-                // No sync daemon can be running, so there is none to stop.
-                Some(STATE_MASTER | STATE_BACKUP) => Err(Errno::ESRCH),
-                Some(_) => Err(Errno::EINVAL),
-            },
-            _ => Err(Errno::EINVAL),
+    /// NEW_DAEMON and DEL_DAEMON (`ip_vs_genl_set_daemon()`): the checked request, which the
+    /// glue carries out on the netns's [`super::daemon::Daemons`]. A daemon cannot start while
+    /// a dest has another family than its service: sync messages cannot carry such dests.
+    pub fn daemon_cmd(&self, command: u8, attrs: &CmdAttrs<'_>) -> Result<DaemonRequest> {
+        let request = daemon::parse_request(command, attrs)?;
+        if matches!(request, DaemonRequest::Start { .. }) && self.mixed_family_dests() > 0 {
+            return Err(Errno::EINVAL);
         }
+        Ok(request)
     }
 
     /// The commands whose doit is `ip_vs_genl_get_cmd()`: writes the reply's attributes and

@@ -9,8 +9,9 @@
 //! Where things are:
 //! - the wire: `uapi` (the ABI's numbers), `nlattr` (attribute codec), `policy` (the family's
 //!   attribute policies), `decode` (the SERVICE and DEST of a request), `encode` (replies and
-//!   dump entries);
-//! - the control plane of a netns: `control` (its state and the genl commands), `env` (what
+//!   dump entries), `sync_msg` (the connection sync messages between directors);
+//! - the control plane of a netns: `control` (its state and the genl commands), `daemon`
+//!   (the sync daemons' commands and configuration), `env` (what
 //!   it needs of the kernel), `service` and `dest` (what identifies and configures each),
 //!   `store` (the [`store::Store`] the glue implements, and the add/edit/delete commands on
 //!   it), `support` (what this module refuses for now), `timeouts`, `sysctl` (the name-keyed
@@ -24,6 +25,7 @@
 
 pub mod addr;
 pub mod control;
+pub mod daemon;
 pub mod decode;
 pub mod defense;
 pub mod dest;
@@ -44,6 +46,7 @@ pub mod sched;
 pub mod service;
 pub mod store;
 pub mod support;
+pub mod sync_msg;
 pub mod sysctl;
 pub mod timeouts;
 pub mod tunnel;

@@ -30,9 +30,6 @@ use super::uapi::{self, fwd, svc_flags, tun_type};
 /// described on each method as `KernelStore` has them: what this module cannot serve yet
 /// (`super::support`), address checks, allocation failures and the hooks' registration.
 pub trait Store {
-    /// Whether the netns has a network device named `name` (bytes up to the first NUL, at
-    /// most 15): the interface of a sync daemon.
-    fn has_netdev(&self, name: &[u8]) -> bool;
     fn service_count(&self) -> usize;
     fn service(&self, svc: usize) -> Option<ServiceConf>;
     /// Counters and rates of a service, as replies and /proc show them.

@@ -11,8 +11,9 @@ pub enum Kind {
     IntRange(i32, i32),
     /// An `int` of jiffies shown and set in seconds; its default is in seconds.
     Jiffies,
-    /// Two `int`s on one line.
-    IntPair,
+    /// `Check::count` ints, parsed and then checked together: a write the check refuses
+    /// fails with EINVAL and changes nothing.
+    Checked(Check),
     /// An `unsigned long`.
     ULong,
     /// A list of CPUs as text ("0-3"), defaulting to every possible CPU.
@@ -21,6 +22,35 @@ pub enum Kind {
     /// re-evaluates the defense at once, which may rewrite it (upstream's
     /// `proc_do_defense_mode`).
     DefenseMode,
+}
+
+/// The checks of [`Kind::Checked`] entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// `sync_threshold`: threshold and period both non-negative, and the period either 0
+    /// or above the threshold (upstream's `proc_do_sync_threshold`).
+    SyncThreshold,
+    /// `sync_ports`: a power of two, at least 1 (upstream's `proc_do_sync_ports`).
+    PowerOfTwo,
+}
+
+impl Check {
+    /// How many ints the entry has.
+    pub const fn count(self) -> usize {
+        match self {
+            Check::SyncThreshold => 2,
+            Check::PowerOfTwo => 1,
+        }
+    }
+
+    /// Whether a write of `v` (its first `count` ints) is taken.
+    pub fn accepts(self, v: [i32; 2]) -> bool {
+        let [a, b] = v;
+        match self {
+            Check::SyncThreshold => a >= 0 && b >= 0 && (b == 0 || a < b),
+            Check::PowerOfTwo => a >= 1 && a & (a - 1) == 0,
+        }
+    }
 }
 
 /// One entry: its file name (NUL-terminated for the kernel), kind and default.
@@ -57,7 +87,7 @@ pub const DEFS: &[Def] = &[
     defense("secure_tcp\0"),
     int("snat_reroute\0", 1),
     range("sync_version\0", 1, 0, 1),
-    range("sync_ports\0", 1, 1, 1 << 30),
+    Def { cname: "sync_ports\0", kind: Kind::Checked(Check::PowerOfTwo), default: [1, 0] },
     int("sync_persist_mode\0", 0),
     Def { cname: "sync_qlen_max\0", kind: Kind::ULong, default: [0, 0] },
     int("sync_sock_size\0", 0),
@@ -66,7 +96,7 @@ pub const DEFS: &[Def] = &[
     int("sloppy_tcp\0", 0),
     int("sloppy_sctp\0", 0),
     int("expire_quiescent_template\0", 0),
-    Def { cname: "sync_threshold\0", kind: Kind::IntPair, default: [3, 50] },
+    Def { cname: "sync_threshold\0", kind: Kind::Checked(Check::SyncThreshold), default: [3, 50] },
     Def { cname: "sync_refresh_period\0", kind: Kind::Jiffies, default: [0, 0] },
     range("sync_retries\0", 0, 0, 3),
     int("nat_icmp_send\0", 0),
@@ -136,6 +166,15 @@ pub mod idx {
     pub const CONN_REUSE_MODE: usize = index("conn_reuse_mode");
     pub const LBLC_EXPIRATION: usize = index("lblc_expiration");
     pub const LBLCR_EXPIRATION: usize = index("lblcr_expiration");
+    pub const SYNC_VERSION: usize = index("sync_version");
+    pub const SYNC_PORTS: usize = index("sync_ports");
+    pub const SYNC_PERSIST_MODE: usize = index("sync_persist_mode");
+    pub const SYNC_QLEN_MAX: usize = index("sync_qlen_max");
+    pub const SYNC_SOCK_SIZE: usize = index("sync_sock_size");
+    pub const SYNC_THRESHOLD: usize = index("sync_threshold");
+    pub const SYNC_REFRESH_PERIOD: usize = index("sync_refresh_period");
+    pub const SYNC_RETRIES: usize = index("sync_retries");
+    pub const BACKUP_ONLY: usize = index("backup_only");
 }
 
 /// The text of a CPU list covering CPUs `0..n`, as the kernel prints cpumasks ("0", "0-3").

@@ -122,6 +122,32 @@ pub mod fwd {
     pub const DROUTE: u32 = 3;
 }
 
+/// Connection flags (`IP_VS_CONN_F_*`), as /proc and the sync messages show them. A version 1
+/// sync message carries all 32 bits, a version 0 one the low 16; a backup keeps `BACKUP_MASK`.
+pub mod conn_flag {
+    pub const FWD_MASK: u32 = super::fwd::MASK;
+    /// Made by the backup from a sync message.
+    pub const SYNC: u32 = 0x0020;
+    pub const HASHED: u32 = 0x0040;
+    /// No reply seen through the director yet.
+    pub const NOOUTPUT: u32 = 0x0080;
+    /// Not established: counted in the dest's InActConn.
+    pub const INACTIVE: u32 = 0x0100;
+    /// Sequence numbers adjusted on output, on input.
+    pub const OUT_SEQ: u32 = 0x0200;
+    pub const IN_SEQ: u32 = 0x0400;
+    pub const SEQ_MASK: u32 = OUT_SEQ | IN_SEQ;
+    /// The client port is not known yet (a port-zero template's connection).
+    pub const NO_CPORT: u32 = 0x0800;
+    /// A persistence template, not a connection.
+    pub const TEMPLATE: u32 = 0x1000;
+    pub const ONE_PACKET: u32 = 0x2000;
+    /// What a backup keeps of a message's flags when it makes an entry.
+    pub const BACKUP_MASK: u32 = FWD_MASK | NOOUTPUT | INACTIVE | SEQ_MASK | NO_CPORT | TEMPLATE;
+    /// Packets go through netfilter conntrack (a backup decides that for itself).
+    pub const NFCT: u32 = 1 << 16;
+}
+
 /// Tunnel types of a TUNNEL dest (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
 pub mod tun_type {
     pub const IPIP: u8 = 0;
@@ -153,6 +179,8 @@ pub const IPPROTO_SCTP: u16 = 132;
 pub const IFNAME_MAXLEN: usize = 16;
 pub const SCHEDNAME_MAXLEN: usize = 16;
 pub const PENAME_MAXLEN: usize = 16;
+/// The longest persistence-engine data a connection carries (`IP_VS_PEDATA_MAXLEN`).
+pub const PEDATA_MAXLEN: usize = 255;
 /// `union nf_inet_addr`: room for an IPv6 address.
 pub const INET_ADDR_LEN: usize = 16;
 /// `struct ip_vs_flags { u32 flags; u32 mask; }`.

@@ -25,4 +25,10 @@
 #include <net/ip6_checksum.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/ipv6/nf_defrag_ipv6.h>
+#include <linux/net.h>
+#include <linux/socket.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/inetdevice.h>
+#include <net/sock.h>
 #include "helpers.h"

@@ -135,6 +135,13 @@ impl<D: Entry> Held<D> {
         (!p.is_null()).then(|| unsafe { &(*p).data })
     }
 
+    /// The referenced entry's data and its current expiry delay in jiffies.
+    pub(crate) fn get_with_timeout(&self) -> Option<(&D, u32)> {
+        let p = self.node.load(Ordering::Acquire);
+        // SAFETY: as in `get`.
+        (!p.is_null()).then(|| unsafe { (&(*p).data, (*p).timeout.load(Ordering::Relaxed)) })
+    }
+
     /// Gives the reference back without re-arming the referenced entry's timer.
     pub(crate) fn release(&self) {
         let p = self.node.swap(core::ptr::null_mut(), Ordering::AcqRel);

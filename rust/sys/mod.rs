@@ -16,6 +16,7 @@ pub(crate) mod rcu;
 pub(crate) mod route_cache;
 pub(crate) mod sched_storage;
 pub(crate) mod skb;
+pub(crate) mod sock;
 pub(crate) mod sync;
 pub(crate) mod sysctl;
 pub(crate) mod timer;
@@ -211,17 +212,5 @@ impl NetLookups {
             self.ipv6_defrag = true;
         }
         Ok(())
-    }
-
-    /// Whether this netns has a network device named `name` (what a C string of at most
-    /// `IFNAMSIZ - 1` bytes up to its first NUL says, as upstream's `strscpy` reads it).
-    pub(crate) fn has_netdev(&self, name: &[u8]) -> bool {
-        let mut c_name = [0u8; bindings::IFNAMSIZ as usize];
-        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len()).min(c_name.len() - 1);
-        c_name[..len].copy_from_slice(&name[..len]);
-        let _rcu = rcu::ReadGuard::new();
-        // SAFETY: `net` is alive (type invariant); `c_name` is NUL-terminated; the lookup runs
-        // under the RCU read lock it requires, and only its null-ness is used.
-        !unsafe { bindings::dev_get_by_name_rcu(self.net, c_name.as_ptr().cast()) }.is_null()
     }
 }

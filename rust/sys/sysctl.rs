@@ -3,7 +3,7 @@
 
 use super::bindings;
 use super::NetRef;
-use crate::ipvs_core::sysctl::{Kind, COUNT, DEFS};
+use crate::ipvs_core::sysctl::{Check, Kind, COUNT, DEFS};
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::ffi::{c_int, c_void};
@@ -34,6 +34,19 @@ impl Values<'_> {
         // SAFETY: `i` is in bounds of the values, alive for `'a`; a proc write may change the
         // int concurrently, so read it with a single volatile access, as READ_ONCE would.
         unsafe { core::ptr::read_volatile(self.base.add(i).cast::<c_int>()) }
+    }
+
+    /// Both ints of entry `i` (a two-int entry, such as `sync_threshold`); zeros for an unknown
+    /// index.
+    pub(crate) fn pair(&self, i: usize) -> (i32, i32) {
+        if i >= COUNT {
+            return (0, 0);
+        }
+        // SAFETY: as in `get`, for each int of the slot.
+        unsafe {
+            let p = self.base.add(i).cast::<c_int>();
+            (core::ptr::read_volatile(p), core::ptr::read_volatile(p.add(1)))
+        }
     }
 
     /// Stores `v` in entry `i` (its first int), as the kernel's own handlers store a write.
@@ -139,10 +152,10 @@ impl NetSysctls {
                 Kind::Int => (Some(bindings::proc_dointvec), 4, false),
                 Kind::IntRange(..) => (Some(bindings::proc_dointvec_minmax), 4, true),
                 Kind::Jiffies => (Some(bindings::proc_dointvec_jiffies), 4, false),
-                Kind::IntPair => (Some(bindings::proc_dointvec), 8, false),
                 Kind::ULong => (Some(bindings::proc_doulongvec_minmax), 8, false),
                 Kind::CpuList => (Some(bindings::proc_dostring), CPULIST_LEN, false),
                 Kind::DefenseMode => (Some(defense_mode_handler), 4, false),
+                Kind::Checked(check) => (Some(checked_handler), 4 * check.count(), false),
             };
             let data = if def.kind == Kind::CpuList {
                 cpulist.get().cast::<c_void>()
@@ -162,6 +175,8 @@ impl NetSysctls {
                         bounds.cast_mut().cast()
                     } else if def.kind == Kind::DefenseMode {
                         notify_ptr
+                    } else if let Kind::Checked(check) = def.kind {
+                        core::ptr::from_ref::<Check>(check_of(check)).cast_mut().cast()
                     } else {
                         core::ptr::null_mut()
                     },
@@ -185,6 +200,11 @@ impl NetSysctls {
     /// The current value of entry `i` (its first int).
     pub(crate) fn get(&self, i: usize) -> i32 {
         self.values().get(i)
+    }
+
+    /// Both ints of entry `i` (see [`Values::pair`]).
+    pub(crate) fn pair(&self, i: usize) -> (i32, i32) {
+        self.values().pair(i)
     }
 
     /// The values, to read and write.
@@ -259,6 +279,60 @@ unsafe extern "C" fn defense_mode_handler(
         // SAFETY: by the `Notify` invariant, a non-null listener is alive and of the type
         // `call` was made for.
         unsafe { (notify.call)(l, values, idx, val) };
+    }
+    rc
+}
+
+/// A `'static` home for each check, for `extra1` to point at.
+fn check_of(check: Check) -> &'static Check {
+    match check {
+        Check::SyncThreshold => &Check::SyncThreshold,
+        Check::PowerOfTwo => &Check::PowerOfTwo,
+    }
+}
+
+/// A `Kind::Checked` entry: parse into a copy, refuse what the check refuses with EINVAL,
+/// else store every int.
+///
+/// # Safety
+///
+/// Only the sysctl core may call it, for an entry registered by `NetSysctls::register` with
+/// `Kind::Checked` (its `data` a slot of the values, its `extra1` a `'static` `Check`).
+unsafe extern "C" fn checked_handler(
+    table: *const bindings::ctl_table,
+    write: c_int,
+    buffer: *mut c_void,
+    lenp: *mut usize,
+    ppos: *mut bindings::loff_t,
+) -> c_int {
+    // SAFETY: the table entry is ours and registered: its `data` is a slot of the values,
+    // alive until unregistration (which waits for this handler), and `extra1` a static.
+    let (slot, check) = unsafe { ((*table).data.cast::<c_int>(), *(*table).extra1.cast::<Check>()) };
+    let n = check.count().min(2);
+    let mut vals: [c_int; 2] = [0; 2];
+    for (i, v) in vals.iter_mut().enumerate().take(n) {
+        // SAFETY: the slot holds two ints; single volatile reads, as READ_ONCE.
+        *v = unsafe { core::ptr::read_volatile(slot.add(i)) };
+    }
+    let tmp = bindings::ctl_table {
+        data: vals.as_mut_ptr().cast(),
+        maxlen: (n * core::mem::size_of::<c_int>()) as c_int,
+        // SAFETY: reading a field of our registered entry.
+        mode: unsafe { (*table).mode },
+        ..Default::default()
+    };
+    // SAFETY: `tmp` describes `n` ints on our stack; the buffer, length and position are the
+    // caller's, passed through unchanged.
+    let rc = unsafe { bindings::proc_dointvec(&tmp, write, buffer, lenp, ppos) };
+    if write == 0 || rc != 0 {
+        return rc;
+    }
+    if !check.accepts(vals) {
+        return EINVAL.to_errno();
+    }
+    for (i, v) in vals.iter().enumerate().take(n) {
+        // SAFETY: as above; single volatile stores, as WRITE_ONCE.
+        unsafe { core::ptr::write_volatile(slot.add(i), *v) };
     }
     rc
 }

@@ -79,6 +79,12 @@ impl<T: Sync + 'static> Delayed<T> {
         self.queue(1);
     }
 
+    /// Runs the callback in `delay` jiffies (at least one), unless a run is already pending
+    /// (which then keeps its own time). Softirq-safe.
+    pub(crate) fn kick_after(&self, delay: u32) {
+        self.queue(delay.max(1));
+    }
+
     fn queue(&self, delay: u32) {
         // SAFETY: the item was initialised in `new` and is pinned; queueing an already queued
         // item does nothing, and a disabled one is refused by the workqueue.

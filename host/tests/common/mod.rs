@@ -49,11 +49,6 @@ impl VecStore {
 }
 
 impl Store for VecStore {
-    /// The host's test netns has "lo" and "eth0".
-    fn has_netdev(&self, name: &[u8]) -> bool {
-        let name = name.split(|&b| b == 0).next().unwrap_or_default();
-        name == b"lo" || name == b"eth0"
-    }
     fn service_count(&self) -> usize {
         self.services.len()
     }

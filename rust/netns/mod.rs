@@ -5,6 +5,8 @@
 //! The kernel's entry points (netfilter hooks in `dp`, generic netlink and /proc in `ctl`)
 //! find it with `pernet::state`; the crate root builds it, with those entry points' parts.
 
+pub(crate) mod syncd;
+
 use crate::conn::ConnTable;
 use crate::defense::Defense;
 use crate::ipvs_core::estimator;
@@ -14,6 +16,7 @@ use crate::ipvs_core::timeouts::Timeouts;
 use crate::service::Published;
 use crate::stats::Stats;
 use crate::store::KernelStore;
+use syncd::SyncState;
 use crate::sys::netfilter::Hooks;
 use crate::sys::rcu::ReadGuard;
 use crate::sys::sync::LockClass;
@@ -41,6 +44,18 @@ pub(crate) struct IpvsNet {
     /// that removed them; stopped as early, as it walks `conns`.
     #[pin]
     nodest_work: Delayed<IpvsNet>,
+    /// The sync daemons' work (`crate::syncd`): sending the master's queued messages, sending
+    /// those that waited long enough, and draining a backup's sockets. Stopped before the
+    /// daemons' state (`sync`), which they lock.
+    #[pin]
+    pub(crate) sync_send_work: Delayed<IpvsNet>,
+    #[pin]
+    pub(crate) sync_flush_work: Delayed<IpvsNet>,
+    #[pin]
+    pub(crate) sync_recv_work: Delayed<IpvsNet>,
+    /// The sync daemons and the master's outbox; the daemons stop in `unregister_hooks`.
+    #[pin]
+    pub(crate) sync: SyncState,
     /// The rate estimator, stopped next: its ticks read `published` and `dp`.
     #[pin]
     estimator: Periodic<IpvsNet>,
@@ -78,6 +93,10 @@ impl IpvsNet {
             try_pin_init!(IpvsNet {
                 defense_work <- Delayed::periodic(sys::hz(), IpvsNet::defense_tick),
                 nodest_work <- Delayed::on_demand(IpvsNet::expire_nodest_conns),
+                sync_send_work <- Delayed::on_demand(IpvsNet::sync_send),
+                sync_flush_work <- Delayed::on_demand(IpvsNet::sync_flush),
+                sync_recv_work <- Delayed::on_demand(IpvsNet::sync_receive),
+                sync <- SyncState::new(),
                 estimator <- Periodic::new(estimator::PERIOD_SECS * sys::hz(), &ESTIMATOR_TIMER_CLASS),
                 control <- new_mutex!(ControlPlane::new(store, sys::random_u32())),
                 sysctls,
@@ -93,6 +112,9 @@ impl IpvsNet {
         ipvs.sysctls.listen(&ipvs.defense);
         ipvs.defense_work.start(&ipvs);
         ipvs.nodest_work.start(&ipvs);
+        ipvs.sync_send_work.start(&ipvs);
+        ipvs.sync_flush_work.start(&ipvs);
+        ipvs.sync_recv_work.start(&ipvs);
         Ok(ipvs)
     }
 
@@ -100,6 +122,8 @@ impl IpvsNet {
     /// packet is inside a hook.
     pub(crate) fn unregister_hooks(&self) {
         self.control.lock().store.unregister_hooks();
+        // Their sockets are of this netns, and their work reads what the netns state holds.
+        self.stop_daemons();
     }
 
     /// A device of this netns is going down: the real servers' cached routes go, as one of
