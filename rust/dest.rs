@@ -44,6 +44,9 @@ pub(crate) struct Dest {
     persist: AtomicI32,
     /// Cleared when the dest is removed from its service; its connections keep it alive.
     available: AtomicBool,
+    /// The dest of synced connections that named none of this director's dests: in no
+    /// service, and replaced by a real one when one appears (see `Dest::new_unbound`).
+    pub(crate) unbound: bool,
     pub(crate) stats: Stats,
     /// The route to it, reused between packets.
     pub(crate) route: RouteCache,
@@ -52,6 +55,16 @@ pub(crate) struct Dest {
 impl Dest {
     /// A new dest with `conf`, available (process context).
     pub(crate) fn new(conf: &DestConf) -> Result<Arc<Self>> {
+        Self::build(conf, false)
+    }
+
+    /// A dest of its own for a synced connection whose dest this director does not have (the
+    /// backup's `unbound_dest`): it counts nowhere that the control plane or a scheduler sees.
+    pub(crate) fn new_unbound(conf: &DestConf) -> Result<Arc<Self>> {
+        Self::build(conf, true)
+    }
+
+    fn build(conf: &DestConf, unbound: bool) -> Result<Arc<Self>> {
         let dest = Arc::new(
             Dest {
                 af: conf.af,
@@ -71,6 +84,7 @@ impl Dest {
                 total: AtomicI32::new(0),
                 persist: AtomicI32::new(0),
                 available: AtomicBool::new(true),
+                unbound,
                 stats: Stats::new()?,
                 route: RouteCache::new(),
             },

@@ -239,10 +239,11 @@ run_capture() {
 # trailing "# comment" and blank lines are left out), all from one shell, so that a long
 # session costs one process per command rather than two (timeout's; each exec costs about
 # half a second under TCG). The session as a whole is bounded in time (4 x
-# RUN_CAPTURE_TIMEOUT); commands read nothing from stdin.
-run_captures() {
-    local f=$1
-    timeout -k 5 $((${RUN_CAPTURE_TIMEOUT:-60} * 4)) bash -c '
+# RUN_CAPTURE_TIMEOUT); commands read nothing from stdin. With NETNS, the shell runs there.
+run_captures() {   # run_captures FILE [NETNS] < COMMANDS
+    local f=$1 in_ns=()
+    [ -n "${2:-}" ] && in_ns=(ip netns exec "$2")
+    timeout -k 5 $((${RUN_CAPTURE_TIMEOUT:-60} * 4)) "${in_ns[@]}" bash -c '
         set -f      # [2001:db8::1]:80 is an address, not a pattern
         while IFS= read -r line; do
             line=${line%%[[:space:]]#*}

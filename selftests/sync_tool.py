@@ -35,6 +35,11 @@ replayer for a backup daemon, and an encoder of well-formed and hostile messages
       KINDS, in order, the marker last).
   sync_tool.py craft --list
       the kinds, each datagram's label: what it holds and what a stock backup does with it.
+  sync_tool.py fuzz --file FILE... --out FILE [--count N] [--seed S]
+      writes N (default 2000) hex lines, each a datagram mutated from one of FILEs' (flipped
+      bytes, header and entry fields at edge values, cuts, extensions, splices, random bytes),
+      reproducibly from seed S. None carries the client of craft's "marker2", the message a
+      test sends after the burst to see that the backup still applies messages.
 
 Addresses of the crafted entries (the services a test's backup has): VIP 10.0.0.100, real
 servers 172.16.1.2 and 172.16.2.2, IPv6 VIP 2001:db8::100 and real server 2001:db8:1::2, a
@@ -618,6 +623,14 @@ def craft(kind, sid):
         c, p = cl(20, 1)
         return [(v1_message([v1_entry(132, c, p, VIP, 80, RS1, 80, state=8, timeout=900)], sid),
                  "an established SCTP entry (stock applies it when it has SCTP)")]
+    if kind == "bind":
+        c, p = cl(15, 1)
+        return [(v1_message([v1_entry(TCP, c, p, VIP, 80, "172.16.9.9", 80, timeout=900)], sid),
+                 "an update of nodest's unbound entry (sent once its dest exists: bound to it)")]
+    if kind == "marker2":
+        return [(v1_message([v1_entry(UDP, "10.0.9.8", 9998, VIP, 9999, RS1, 9999, state=0,
+                                      flags=F_INACTIVE, timeout=300)], sid),
+                 "sent after a fuzz burst: UDP 10.0.9.8:9998 > VIP:9999")]
     if kind == "marker":
         return [(v1_message([v1_entry(UDP, "10.0.9.9", 9999, VIP, 9999, RS1, 9999, state=0,
                                       flags=F_INACTIVE, timeout=300)], sid),
@@ -649,11 +662,75 @@ def cmd_craft(args):
                 f.write(f"# {kind}: {comment}\n{d.hex()}\n")
 
 
+# ---------------------------------------------------------------- fuzzing
+# The second marker (craft "marker2"): sent after a fuzz burst, applied only by a backup that
+# still reads its socket. Fuzzed datagrams never carry its client (10.0.9.8, port 9998).
+MARKER2_CLIENT = socket.inet_aton("10.0.9.8") + struct.pack("!H", 9998)
+
+
+def mutate(rng, d, corpus):
+    """One datagram made from D: byte flips, a header or entry field set to an edge value,
+    a cut, an extension, a splice with another datagram, or random bytes."""
+    how = rng.randrange(8)
+    b = bytearray(d)
+    if how == 0 or not b:
+        return bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 3, 4, 7, 8, 12, 44, rng.randrange(1500)])))
+    if how == 1:
+        for _ in range(rng.randrange(1, 9)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+    elif how == 2:
+        # a 16-bit field of the header or of the first entries (counts, sizes, ver_size,
+        # flags, state, option type and length) set to an edge value
+        off = rng.choice([0, 2, 4, 6, 8, 10, 12, 14, 44, 46, 48, 80, 82]) + rng.choice([0, 0, 1])
+        if off + 2 <= len(b):
+            b[off:off + 2] = struct.pack("!H", rng.choice([0, 1, 2, 0x7F, 0x80, 0xFF, 0x0FFF, 0x1000,
+                                                            0x8000, 0xFFFF, len(b), len(b) + 4]))
+    elif how == 3:
+        del b[rng.randrange(len(b) + 1):]
+    elif how == 4:
+        b += bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
+    elif how == 5:
+        o = rng.choice(corpus)
+        b = b[:rng.randrange(len(b) + 1)] + o[rng.randrange(len(o) + 1):]
+    elif how == 6:
+        # the header's count and size kept true to the bytes, the bytes after them random
+        if len(b) >= V1_HDR:
+            p = rng.randrange(V1_HDR, len(b) + 1)
+            b[p:] = bytes(rng.randrange(256) for _ in range(len(b) - p))
+    else:
+        # the size field made to match whatever the other mutations left
+        b = bytearray(mutate(rng, d, corpus))
+        if len(b) >= 4:
+            b[2:4] = struct.pack("!H", len(b) & 0xFFFF)
+    return bytes(b)
+
+
+def cmd_fuzz(args):
+    o, rest = options(args, {"file": [], "out": None, "count": 2000, "seed": 1})
+    if rest or not o["file"] or not o["out"]:
+        die("fuzz --file FILE... --out FILE [--count N] [--seed S]")
+    import random
+    rng = random.Random(int(o["seed"]))
+    corpus = [d for path in o["file"] for _, d in read_hex(path) if d]
+    if not corpus:
+        die("fuzz: no datagram to start from")
+    n = 0
+    with open(o["out"], "w") as f:
+        while n < int(o["count"]):
+            d = mutate(rng, rng.choice(corpus), corpus)
+            if MARKER2_CLIENT in d or not d or len(d) > 65507:
+                continue
+            f.write(d.hex() + "\n")
+            n += 1
+    print(f"wrote {n} fuzzed datagrams")
+
+
 def main():
     if len(sys.argv) < 2:
-        die("usage: capture|decode|replay|craft ... (see the docstring)")
+        die("usage: capture|decode|replay|craft|fuzz ... (see the docstring)")
     cmd, args = sys.argv[1], sys.argv[2:]
-    handlers = {"capture": cmd_capture, "decode": cmd_decode, "replay": cmd_replay, "craft": cmd_craft}
+    handlers = {"capture": cmd_capture, "decode": cmd_decode, "replay": cmd_replay, "craft": cmd_craft,
+                "fuzz": cmd_fuzz}
     if cmd not in handlers:
         die(f"unknown command {cmd}")
     handlers[cmd](args)

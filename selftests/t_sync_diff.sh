@@ -50,6 +50,12 @@ CRAFTED=$TEST_TMP/crafted.hex
 # The backup's marker (the last crafted message): UDP 10.0.9.9:9999 > VIP:9999, as
 # /proc/net/ip_vs_conn lists it.
 MARKER_RE='^UDP 0A000909 270F 0A000064 270F '
+# The fuzz pass over the backup's receive path: datagrams mutated from the crafted ones and
+# stock's capture (the seed is this run's unless SYNC_FUZZ_SEED is given; a failure names it),
+# then the second marker, UDP 10.0.9.8:9998 > VIP:9999.
+FUZZED=$TEST_TMP/fuzzed.hex MARKER2=$TEST_TMP/marker2.hex BIND=$TEST_TMP/bind.hex
+FUZZ_COUNT=3000 FUZZ_SEED=${SYNC_FUZZ_SEED:-$((RANDOM * 32768 + RANDOM))}
+MARKER2_RE=$'(^|\n)UDP 0A000908 270E 0A000064 270F '
 SPLAT_RE='(^|\] )(BUG[: ]|WARNING:|Oops|kernel BUG|general protection fault|Kernel panic|UBSAN:|INFO: task .* blocked|rcu: INFO:|INFO: rcu)|self-detected stall'
 
 # The services of the master and of the backup.
@@ -112,22 +118,6 @@ sync_topo() {
     } | ip -n "$PEER" -batch -
 }
 
-# ns_session NS FILE < COMMANDS: as run_captures (lib.sh), in netns NS: one shell for the
-# whole session ("$ CMD", its output, "exit=N" for each line; "# comments" left out).
-ns_session() {
-    local ns=$1 f=$2
-    timeout -k 5 240 ip netns exec "$ns" bash -c '
-        set -f
-        while IFS= read -r line; do
-            line=${line%%[[:space:]]#*}
-            line=${line%"${line##*[![:space:]]}"}
-            [ -n "$line" ] || continue
-            printf "\$ %s\n" "$line"
-            { eval "$line"; } < /dev/null 2>&1
-            printf "exit=%d\n" $?
-        done' >> "$f" 2>&1
-}
-
 # step FILE CMD...: "$ CMD", its output and "exit=N" into FILE; returns CMD's status
 step() {
     local f=$1 rc=0; shift
@@ -140,7 +130,7 @@ step() {
 # control O NETNS: the daemon's control commands, in the director (its master daemon stopped)
 control() {
     echo "== control" >> "$1"
-    ns_session "$2" "$1" <<'EOF'
+    run_captures "$1" "$2" <<'EOF'
 ipvsadm -C                                                      # the master part's services
 ipvsadm -L --daemon                                             # none: nothing listed
 ipvsadm --start-daemon master --mcast-interface sy0 --syncid 7
@@ -364,8 +354,50 @@ backup_tables() {
                  if (p == "persistent") print "-- backup services, persistent connections"; next }
          p != "again" { print }' "$TEST_TMP/bk.list" >> "$o"
     counters_vs_entries "$o" "backup"
+    backup_bind "$o"
+    backup_fuzz "$o"
     step "$o" lvs ipvsadm --stop-daemon backup
     step "$o" lvs ipvsadm -L --daemon
+}
+
+# backup_bind O: a dest added for the unbound entry of 10.0.7.15:30151 (craft "nodest"),
+# then an update of that entry (craft "bind", sent again until it shows): the backup binds
+# the connection to the new dest, which counts it.
+backup_bind() {
+    local o=$1 deadline out=
+    step "$o" lvs ipvsadm -a -t 10.0.0.100:80 -r 172.16.9.9:80 -m
+    deadline=$((SECONDS + 30))
+    while :; do
+        ip netns exec "$PEER" $SYNC replay --file "$BIND" --ifaddr 192.168.78.2 > /dev/null 2>&1
+        nap 0.3
+        out=$(lvs ipvsadm -Ln -t 10.0.0.100:80 2>&1)
+        [[ $out =~ 172\.16\.9\.9:80\ +Masq\ +1\ +1\  ]] && break
+        [ $SECONDS -lt $deadline ] || break
+    done
+    echo "\$ ipvsadm -Ln -t 10.0.0.100:80 (after the update of the unbound entry)" >> "$o"
+    echo "$out" >> "$o"
+}
+
+# backup_fuzz O: the fuzzed datagrams to the running backup, then the second marker (sent again
+# until applied: a burst may have filled the socket's buffer) to see that it still applies
+# messages. The kernel's log is checked for splats at the end of the half.
+backup_fuzz() {
+    local o=$1 deadline found= files=(--file "$CRAFTED")
+    [ -s "$STOCK_CAPTURE" ] && files+=(--file "$STOCK_CAPTURE")
+    [ -e "$FUZZED" ] || $SYNC fuzz "${files[@]}" --out "$FUZZED" \
+        --count "$FUZZ_COUNT" --seed "$FUZZ_SEED" > /dev/null || fail "sync_tool.py fuzz"
+    echo "\$ replay from the peer: $FUZZ_COUNT fuzzed datagrams" >> "$o"
+    ip netns exec "$PEER" $SYNC replay --file "$FUZZED" --ifaddr 192.168.78.2 >> "$o" 2>&1
+    deadline=$((SECONDS + 60))
+    while [ -z "$found" ] && [ $SECONDS -lt $deadline ]; do
+        ip netns exec "$PEER" $SYNC replay --file "$MARKER2" --ifaddr 192.168.78.2 > /dev/null 2>&1
+        for _ in 1 2 3 4 5; do
+            lvs_proc ip_vs_conn || break 2
+            [[ $LVS_PROC =~ $MARKER2_RE ]] && { found=1; break; }
+            nap 0.2
+        done
+    done
+    echo "-- after the fuzzed datagrams, a message applied: ${found:-no}" >> "$o"
 }
 
 scenario() {
@@ -397,6 +429,15 @@ scenario() {
         cat "$o.$part" >> "$o"
         rm -f "$o.$part"
     done
+    # The netns goes (and then the module) with a master and a backup daemon running, the
+    # backup's socket full of fuzzed datagrams.
+    echo "== teardown with the daemons running" >> "$o"
+    LVS=$BK
+    step "$o" lvs ipvsadm --start-daemon master --mcast-interface sy0 --syncid 7
+    step "$o" lvs ipvsadm --start-daemon backup --mcast-interface sy0 --syncid 7
+    if [ -e "$FUZZED" ]; then
+        ip netns exec "$PEER" $SYNC replay --file "$FUZZED" --ifaddr 192.168.78.2 >> "$o" 2>&1
+    fi
     lvs_sh_stop
     lvs_holder_stop
     cleanup_netns
@@ -549,10 +590,15 @@ validate() {
     has V_K '^TCP ~3m NONE 10\.0\.7\.11:0 10\.0\.0\.100:8080 172\.16\.1\.2:8080$' "backup: v0 template, 3 minutes"
     has V_K '^UDP ~2m NONE 10\.0\.7\.19:0 10\.0\.0\.100:5353 172\.16\.1\.2:5353$' "backup: v1 template's own timeout"
     has V_B '^  -> 172\.16\.1\.2:0 +Route +1 +1 +0 *$' "backup: the firewall-mark entry counted on its dest"
+    has V_B '^  -> 172\.16\.9\.9:80 +Masq +1 +1 +0 *$' "backup: an update binds an unbound connection once its dest exists"
+    has V_B "^sent $FUZZ_COUNT datagrams\$" "backup: the fuzzed datagrams sent (seed $FUZZ_SEED)"
+    has V_B '^-- after the fuzzed datagrams, a message applied: 1$' "backup: still applies messages after the fuzzed ones (seed $FUZZ_SEED)"
 }
 
 pre_load() {
     [ -e "$CRAFTED" ] || $SYNC craft --out "$CRAFTED" all || fail "sync_tool.py craft"
+    [ -e "$MARKER2" ] || $SYNC craft --out "$MARKER2" marker2 || fail "sync_tool.py craft marker2"
+    [ -e "$BIND" ] || $SYNC craft --out "$BIND" bind || fail "sync_tool.py craft bind"
 }
 
 differential scenario validate

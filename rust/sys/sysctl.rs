@@ -233,6 +233,32 @@ unsafe fn notify<L: ModeListener>(listener: *const c_void, values: Values<'_>, i
     l.mode_written(values, idx, val);
 }
 
+/// `proc_dointvec` of a handler's arguments, read into or shown from `vals` rather than the
+/// entry's data, with the entry's mode: a handler checks a write before it stores it.
+///
+/// # Safety
+///
+/// The arguments are a proc handler's, from the sysctl core, for one of our entries.
+unsafe fn dointvec_into(
+    table: *const bindings::ctl_table,
+    vals: &mut [c_int],
+    write: c_int,
+    buffer: *mut c_void,
+    lenp: *mut usize,
+    ppos: *mut bindings::loff_t,
+) -> c_int {
+    let tmp = bindings::ctl_table {
+        data: vals.as_mut_ptr().cast(),
+        maxlen: core::mem::size_of_val(vals) as c_int,
+        // SAFETY: reading a field of the caller's registered entry.
+        mode: unsafe { (*table).mode },
+        ..Default::default()
+    };
+    // SAFETY: `tmp` describes `vals`, on the caller's side for the call; the buffer, length
+    // and position are the sysctl core's, passed through unchanged.
+    unsafe { bindings::proc_dointvec(&tmp, write, buffer, lenp, ppos) }
+}
+
 /// `proc_do_defense_mode()`: parse into a copy, refuse values outside 0..=3 with EINVAL, and
 /// hand a changed value to the listener (which stores it and re-evaluates at once).
 ///
@@ -252,17 +278,10 @@ unsafe extern "C" fn defense_mode_handler(
     let (slot, notify) = unsafe { ((*table).data.cast::<c_int>(), &*(*table).extra1.cast::<Notify>()) };
     // SAFETY: `slot` is one of the values (see above); a single volatile read.
     let cur = unsafe { core::ptr::read_volatile(slot) };
-    let mut val: c_int = cur;
-    let tmp = bindings::ctl_table {
-        data: core::ptr::from_mut(&mut val).cast(),
-        maxlen: core::mem::size_of::<c_int>() as c_int,
-        // SAFETY: reading a field of our registered entry.
-        mode: unsafe { (*table).mode },
-        ..Default::default()
-    };
-    // SAFETY: `tmp` describes one int on our stack; the buffer, length and position are the
-    // caller's, passed through unchanged.
-    let rc = unsafe { bindings::proc_dointvec(&tmp, write, buffer, lenp, ppos) };
+    let mut vals: [c_int; 1] = [cur];
+    // SAFETY: the caller's arguments, passed through (our own contract).
+    let rc = unsafe { dointvec_into(table, &mut vals, write, buffer, lenp, ppos) };
+    let [val] = vals;
     if write == 0 || val == cur {
         return rc;
     }
@@ -314,16 +333,8 @@ unsafe extern "C" fn checked_handler(
         // SAFETY: the slot holds two ints; single volatile reads, as READ_ONCE.
         *v = unsafe { core::ptr::read_volatile(slot.add(i)) };
     }
-    let tmp = bindings::ctl_table {
-        data: vals.as_mut_ptr().cast(),
-        maxlen: (n * core::mem::size_of::<c_int>()) as c_int,
-        // SAFETY: reading a field of our registered entry.
-        mode: unsafe { (*table).mode },
-        ..Default::default()
-    };
-    // SAFETY: `tmp` describes `n` ints on our stack; the buffer, length and position are the
-    // caller's, passed through unchanged.
-    let rc = unsafe { bindings::proc_dointvec(&tmp, write, buffer, lenp, ppos) };
+    // SAFETY: the caller's arguments, passed through (our own contract).
+    let rc = unsafe { dointvec_into(table, vals.get_mut(..n).unwrap_or(&mut []), write, buffer, lenp, ppos) };
     if write == 0 || rc != 0 {
         return rc;
     }

@@ -162,22 +162,49 @@ impl IpvsNet {
         if let Some(c) = found {
             c.data().apply_synced(&state);
             c.set_timeout(timeout);
+            if !c.data().dest.unbound {
+                return;
+            }
+            // An update binds an unbound connection once its dest exists (upstream's
+            // `ip_vs_try_bind_dest`): a dest is fixed for a connection's life here, so
+            // the connection is replaced by one bound to it, in the same state.
+            let guard = ReadGuard::new();
+            let Some(bound) = self.find_sync_dest(&guard, s) else { return };
+            drop(guard);
+            c.expire_now();
+            self.insert_synced(s, tuple, hash, timeout, &state, bound, counters);
             return;
         }
         let guard = ReadGuard::new();
         let bound = self.find_sync_dest(&guard, s);
         drop(guard);
-        let Some((dest, svc_stats)) = bound.map_or_else(|| unbound_dest(s), Some) else {
+        let Some(dest) = bound.map_or_else(|| unbound_dest(s), Some) else {
             counters.entries_dropped += 1;
             return;
         };
+        self.insert_synced(s, tuple, hash, timeout, &state, dest, counters);
+    }
+
+    /// Inserts the connection or template of `s`, bound to `dest` (and its service's counters).
+    #[allow(clippy::too_many_arguments)]
+    fn insert_synced(
+        &self,
+        s: &SyncConn,
+        tuple: ConnTuple,
+        hash: u32,
+        timeout: u32,
+        state: &SyncedState,
+        (dest, svc_stats): (Arc<Dest>, Arc<Stats>),
+        counters: &mut BackupCounters,
+    ) {
+        let template = s.flags & conn_flag::TEMPLATE != 0;
         let kind = if template { ConnKind::Template } else { ConnKind::Normal };
         let nfct = (self.sysctls.get(idx::CONNTRACK) != 0 && !template).then(|| self.dp.conntrack.share());
         let conntrack = self.sysctls.get(idx::CONNTRACK) != 0;
         let method = dest.fwd_method();
         let data = ConnData::new(tuple, kind, dest, method, nfct, svc_stats, None)
             .with_conntrack_flag(conntrack)
-            .synced_from(&state);
+            .synced_from(state);
         if let Err(data) = self.conns.insert(hash, timeout, data, GFP_KERNEL) {
             data.discard();
             counters.entries_dropped += 1;
@@ -220,7 +247,7 @@ impl IpvsNet {
 fn unbound_dest(s: &SyncConn) -> Option<(Arc<Dest>, Arc<Stats>)> {
     let settings = DestSettings { fwd_method: s.flags & conn_flag::FWD_MASK, weight: 1, ..DestSettings::default() };
     let conf = DestConf { af: s.af, addr: s.daddr, port: s.dport, settings, last_weight: 1 };
-    let dest = Dest::new(&conf).ok()?;
+    let dest = Dest::new_unbound(&conf).ok()?;
     let stats = Arc::new(Stats::new().ok()?, GFP_KERNEL).ok()?;
     Some((dest, stats))
 }
