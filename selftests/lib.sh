@@ -186,6 +186,20 @@ netns_add() {       # netns_add NAME: creates $NETNS_PREFIX$NAME, echoes the ful
     echo "$n"
 }
 
+# wait_for DESC SECONDS CMD...: polls CMD until it succeeds; false (and a diagnostic) after
+# SECONDS.
+wait_for() {
+    local desc=$1 deadline=$((SECONDS + $2))
+    shift 2
+    until "$@"; do
+        if [ $SECONDS -ge $deadline ]; then
+            diag "timed out waiting for: $desc"
+            return 1
+        fi
+        sleep 0.3
+    done
+}
+
 cleanup_netns() {
     local n
     # A process of the test's that lives in a netns keeps it alive: the director shell goes

@@ -28,20 +28,6 @@ SW=${NETNS_PREFIX}sw CL=${NETNS_PREFIX}cl D1=${NETNS_PREFIX}d1 D2=${NETNS_PREFIX
 RS=${NETNS_PREFIX}rs DR=${NETNS_PREFIX}dr
 SPLAT_RE='(^|\] )(BUG[: ]|WARNING:|Oops|kernel BUG|general protection fault|Kernel panic|UBSAN:|INFO: task .* blocked|rcu: INFO:|INFO: rcu)|self-detected stall'
 
-# wait_for DESC SECONDS CMD...: polls CMD until it succeeds; false (and a diagnostic) after
-# SECONDS.
-wait_for() {
-    local desc=$1 deadline=$((SECONDS + $2))
-    shift 2
-    until "$@"; do
-        if [ $SECONDS -ge $deadline ]; then
-            diag "timed out waiting for: $desc"
-            return 1
-        fi
-        sleep 0.3
-    done
-}
-
 topology() {
     local n
     for n in "$SW" "$CL" "$D1" "$D2" "$RS" "$DR"; do echo "netns add $n"; done | ip -batch - || return 1

@@ -261,3 +261,35 @@ fn dump_dests_ignores_bad_requests() {
     assert_eq!(cp.dump_dests(&svc, 3, &ENV, |_, _| { calls += 1; Ok(()) }), 3);
     assert_eq!(calls, 0);
 }
+
+/// The backup's receive work reads at most its budget per run and applies every datagram it
+/// reads: a flood of any size is applied whole, over as many runs as it takes, each datagram
+/// once; a run that stops at its budget asks for another; errors do not end the queue.
+#[test]
+fn backup_drain_applies_every_datagram_once() {
+    use ipvs_core_host::ipvs_core::daemon::{drain, Read};
+    for queued in [0usize, 1, 63, 64, 65, 128, 129, 1000] {
+        let mut queue: std::collections::VecDeque<Option<usize>> = (0..queued).map(Some).collect();
+        // An error the socket reports once, in the middle.
+        queue.insert(queued / 2, None);
+        let mut applied = Vec::new();
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            let more = drain(64, || match queue.pop_front() {
+                Some(Some(d)) => {
+                    applied.push(d);
+                    Read::Datagram
+                }
+                Some(None) => Read::Error,
+                None => Read::Empty,
+            });
+            if !more {
+                break;
+            }
+            assert!(runs <= queued + 2, "the work never ends");
+        }
+        assert_eq!(applied, (0..queued).collect::<Vec<_>>(), "{queued} queued");
+        assert!(queue.is_empty());
+    }
+}

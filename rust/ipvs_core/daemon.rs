@@ -240,3 +240,27 @@ impl<R> Daemons<R> {
         slot.take().map(|(_, r)| r).ok_or(Errno::ESRCH)
     }
 }
+
+/// What one read of a backup's socket gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// A datagram, read and applied.
+    Datagram,
+    /// Nothing queued (EAGAIN).
+    Empty,
+    /// An error the socket reported once (a pending ICMP error): not the end of the queue.
+    Error,
+}
+
+/// One run of a backup's receive work over one socket: `read` (which reads and applies one
+/// datagram) until the queue is empty or `budget` reads were made, so that a flood cannot
+/// hold a worker. Whether datagrams may be left, for another run. The budget is checked
+/// before each read: a datagram read is always applied.
+pub fn drain(budget: usize, mut read: impl FnMut() -> Read) -> bool {
+    for _ in 0..budget {
+        if read() == Read::Empty {
+            return false;
+        }
+    }
+    true
+}

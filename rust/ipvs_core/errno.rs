@@ -16,6 +16,7 @@ impl Errno {
     pub const ENOSPC: Errno = Errno(28);
     pub const ERANGE: Errno = Errno(34);
     pub const EMSGSIZE: Errno = Errno(90);
+    pub const ENOPROTOOPT: Errno = Errno(92);
     pub const EOPNOTSUPP: Errno = Errno(95);
     pub const EPROTONOSUPPORT: Errno = Errno(93);
     pub const EAFNOSUPPORT: Errno = Errno(97);

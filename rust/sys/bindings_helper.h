@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Kernel headers the module's generated bindings are made from (tools/gen-bindings). */
+#include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/netlink.h>
 #include <linux/proc_fs.h>

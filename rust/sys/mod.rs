@@ -7,6 +7,7 @@ pub(crate) mod conntrack;
 pub(crate) mod genl;
 pub(crate) mod kvec;
 pub(crate) mod modinfo;
+pub(crate) mod module_use;
 pub(crate) mod param;
 pub(crate) mod pernet;
 pub(crate) mod netdev;

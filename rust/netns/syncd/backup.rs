@@ -7,7 +7,7 @@ use super::Running;
 use crate::conn::{ConnData, ConnKind, ConnTuple, SyncedState};
 use crate::dest::Dest;
 use crate::ipvs_core::dest::{DestConf, DestSettings};
-use crate::ipvs_core::daemon::{DaemonConfig, Device};
+use crate::ipvs_core::daemon::{self, DaemonConfig, Device, Read};
 use crate::ipvs_core::errno::Errno;
 use crate::ipvs_core::packet::conn_hash;
 use crate::ipvs_core::proto_tcp::{self, TcpState};
@@ -16,6 +16,7 @@ use crate::ipvs_core::sysctl::idx;
 use crate::ipvs_core::uapi::fwd;
 use crate::netns::IpvsNet;
 use crate::sys::rcu::ReadGuard;
+use crate::sys::module_use::ModuleUse;
 use crate::sys::sock::{Receiver, UdpSocket};
 use crate::stats::Stats;
 use crate::sys::NetRef;
@@ -39,10 +40,12 @@ pub(crate) struct Backup {
     buf: KVec<u8>,
     syncid: u32,
     pub(crate) counters: BackupCounters,
+    /// Dropped after the receivers, by the field order.
+    _module: ModuleUse,
 }
 
 impl Backup {
-    pub(crate) fn new(net: NetRef<'_>, cfg: &DaemonConfig, dev: Device, ports: u32, sock_size: i32) -> Result<Self, Errno> {
+    pub(crate) fn new(net: NetRef<'_>, cfg: &DaemonConfig, dev: Device, ports: u32, sock_size: i32, module: ModuleUse) -> Result<Self, Errno> {
         let mut receivers = KVec::with_capacity(ports as usize, GFP_KERNEL)?;
         for id in 0..ports {
             let port = cfg.port.wrapping_add(id as u16);
@@ -50,7 +53,7 @@ impl Backup {
             receivers.push(Receiver::new(s), GFP_KERNEL)?;
         }
         let buf = KVec::from_elem(0u8, usize::from(cfg.sync_maxlen), GFP_KERNEL)?;
-        Ok(Backup { receivers, buf, syncid: cfg.syncid, counters: BackupCounters::default() })
+        Ok(Backup { receivers, buf, syncid: cfg.syncid, counters: BackupCounters::default(), _module: module })
     }
 
     pub(crate) fn receivers(&self) -> impl Iterator<Item = &Receiver<IpvsNet>> {
@@ -78,21 +81,18 @@ impl IpvsNet {
         let mut daemons = self.sync.daemons.lock();
         let Some(Running::Backup(b)) = daemons.backup_mut() else { return };
         let mut more = false;
-        for i in 0..b.receivers.len() {
-            for n in 0..=BATCH {
-                let Some(r) = b.receivers.get(i) else { break };
-                let len = match r.socket().recv(&mut b.buf) {
-                    Ok(len) => len,
-                    // EAGAIN: drained. Other errors (a pending ICMP error) end this round too.
-                    Err(_) => break,
-                };
-                if n == BATCH {
-                    more = true;
-                    break;
+        let Backup { receivers, buf, syncid, counters, .. } = b;
+        for r in receivers.iter() {
+            more |= daemon::drain(BATCH, || match r.socket().recv(buf) {
+                Ok(len) => {
+                    if let Some(msg) = buf.get(..len) {
+                        self.process_message(msg, *syncid, counters);
+                    }
+                    Read::Datagram
                 }
-                let Some(msg) = b.buf.get(..len) else { break };
-                self.process_message(msg, b.syncid, &mut b.counters);
-            }
+                Err(Errno::EAGAIN) => Read::Empty,
+                Err(_) => Read::Error,
+            });
         }
         drop(daemons);
         if more {

@@ -12,6 +12,7 @@ use crate::ipvs_core::sync_msg::{self, MessageWriter, SyncConn, Version};
 use crate::ipvs_core::sysctl::idx;
 use crate::ipvs_core::uapi::AF_INET;
 use crate::netns::IpvsNet;
+use crate::sys::module_use::ModuleUse;
 use crate::sys::sock::UdpSocket;
 use crate::sys::NetRef;
 use kernel::prelude::*;
@@ -168,48 +169,45 @@ impl Outbox {
     }
 }
 
-/// A running master: one connected sender per port, and the messages whose send found the
-/// socket's buffer full.
+/// A running master: one connected sender per port, and the messages taken from the outbox
+/// and not sent yet (the first of them found its socket's buffer full).
 pub(crate) struct Master {
     sockets: KVec<UdpSocket>,
     pending: KVec<Message>,
+    /// Dropped after the sockets, by the field order.
+    _module: ModuleUse,
 }
 
 impl Master {
-    pub(crate) fn new(net: NetRef<'_>, cfg: &DaemonConfig, dev: Device, ports: u32, sock_size: i32) -> Result<Self, Errno> {
+    pub(crate) fn new(net: NetRef<'_>, cfg: &DaemonConfig, dev: Device, ports: u32, sock_size: i32, module: ModuleUse) -> Result<Self, Errno> {
         let mut sockets = KVec::with_capacity(ports as usize, GFP_KERNEL)?;
         for id in 0..ports {
             let port = cfg.port.wrapping_add(id as u16);
             let s = UdpSocket::sender(net, &cfg.group, port, dev.ifindex, cfg.ttl, sock_size)?;
             sockets.push(s, GFP_KERNEL)?;
         }
-        Ok(Master { sockets, pending: KVec::new() })
+        Ok(Master { sockets, pending: KVec::new(), _module: module })
     }
 
-    /// Sends the pending messages and then `msgs`, in order; what meets a full send buffer
-    /// stays pending. Whether anything is pending.
-    fn send(&mut self, msgs: KVec<Message>) -> bool {
-        let mut all = core::mem::take(&mut self.pending);
-        for m in msgs {
-            if all.push(m, GFP_KERNEL).is_err() {
-                // Out of memory: this message is lost, like one upstream cannot allocate.
-                continue;
-            }
-        }
+    /// Sends the pending messages in order, up to one that meets a full send buffer: it and
+    /// those after it stay pending. Whether any stay.
+    fn send_pending(&mut self) -> bool {
+        let mut left = KVec::new();
         let mut blocked = false;
-        for m in all {
+        for m in core::mem::take(&mut self.pending) {
             if !blocked {
                 let Some(sock) = self.sockets.get(m.port) else { continue };
                 match sock.send(m.buf.get(..m.len).unwrap_or(&[])) {
                     Err(Errno::EAGAIN) => blocked = true,
-                    // Upstream logs other errors and drops the message.
+                    // Sent, or refused for good: upstream logs the error and drops it.
                     _ => continue,
                 }
             }
-            // Keep the order: after a blocked send, everything waits.
-            let _ = self.pending.push(m, GFP_KERNEL);
+            // Out of memory, a message is lost, as one upstream cannot allocate.
+            let _ = left.push(m, GFP_KERNEL);
         }
-        !self.pending.is_empty()
+        self.pending = left;
+        blocked
     }
 }
 
@@ -277,9 +275,14 @@ impl IpvsNet {
     pub(crate) fn sync_send(&self) {
         let mut daemons = self.sync.daemons.lock();
         let Some(Running::Master(m)) = daemons.master_mut() else { return };
-        let msgs = core::mem::take(&mut self.sync.outbox.lock().queue);
-        if m.send(msgs) {
-            // The socket's buffer is full: try again in a tick.
+        // While a send buffer is full, the queue stays in the outbox, where `sync_qlen_max`
+        // bounds it (as upstream's sender leaves it queued while it waits).
+        let blocked = m.send_pending() || {
+            m.pending = core::mem::take(&mut self.sync.outbox.lock().queue);
+            m.send_pending()
+        };
+        if blocked {
+            // Try again in a tick.
             self.sync_send_work.kick_after(1);
         }
     }

@@ -21,6 +21,7 @@ use crate::ipvs_core::errno::Errno;
 use crate::ipvs_core::nlattr::{Full, Writer};
 use crate::ipvs_core::sysctl::idx;
 use crate::netns::IpvsNet;
+use crate::sys::module_use::ModuleUse;
 use crate::sys::sock::{self, DataReady};
 use crate::sys::sync::{BhSpinLock, LockClass};
 use crate::sys::NetRef;
@@ -117,13 +118,15 @@ impl IpvsNet {
     }
 
     fn start_daemon(&self, net: NetRef<'_>, state: u32, cfg: &DaemonConfig, dev: Device, ports: u32) -> Result<Running, Errno> {
+        // A running daemon keeps the module (upstream's answer when it is going: ENOPROTOOPT).
+        let module = ModuleUse::take().ok_or(Errno::ENOPROTOOPT)?;
         let sock_size = self.sysctls.get(idx::SYNC_SOCK_SIZE);
         if state == STATE_MASTER {
-            let m = master::Master::new(net, cfg, dev, ports, sock_size)?;
+            let m = master::Master::new(net, cfg, dev, ports, sock_size, module)?;
             self.sync.outbox.lock().start(cfg, ports, self.sysctls.get(idx::SYNC_VERSION));
             Ok(Running::Master(m))
         } else {
-            let b = backup::Backup::new(net, cfg, dev, ports, sock_size)?;
+            let b = backup::Backup::new(net, cfg, dev, ports, sock_size, module)?;
             for r in b.receivers() {
                 // SAFETY: the receiver lives in `self.sync.daemons`, so `self` outlives it;
                 // it is dropped when the daemon stops or the netns state goes.
