@@ -47,6 +47,7 @@ firewall-mark service (mark 5) over 172.16.1.2. Every crafted connection has a c
 own, 10.0.7.K:30000+K*10+N, so that the backup's connection table shows which entries were
 applied.
 """
+import random
 import select
 import socket
 import struct
@@ -709,7 +710,6 @@ def cmd_fuzz(args):
     o, rest = options(args, {"file": [], "out": None, "count": 2000, "seed": 1})
     if rest or not o["file"] or not o["out"]:
         die("fuzz --file FILE... --out FILE [--count N] [--seed S]")
-    import random
     rng = random.Random(int(o["seed"]))
     corpus = [d for path in o["file"] for _, d in read_hex(path) if d]
     if not corpus:

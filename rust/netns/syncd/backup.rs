@@ -160,32 +160,31 @@ impl IpvsNet {
         let timeout = self.synced_timeout(s, template);
         let state = SyncedState { state: s.state, inactive, in_pkts: threshold as u32 };
         if let Some(c) = found {
+            // An update binds an unbound connection once its dest exists (upstream's
+            // `ip_vs_try_bind_dest`): a dest is fixed for a connection's life here, so the
+            // connection is replaced by one bound to it, in the same state. The new one is
+            // found first (a bucket's newest leads); without memory the old one stays.
+            if c.data().dest.unbound {
+                if let Some(bound) = self.find_sync_dest(s) {
+                    if self.insert_synced(s, tuple, hash, timeout, &state, bound, counters) {
+                        c.expire_now();
+                        return;
+                    }
+                }
+            }
             c.data().apply_synced(&state);
             c.set_timeout(timeout);
-            if !c.data().dest.unbound {
-                return;
-            }
-            // An update binds an unbound connection once its dest exists (upstream's
-            // `ip_vs_try_bind_dest`): a dest is fixed for a connection's life here, so
-            // the connection is replaced by one bound to it, in the same state.
-            let guard = ReadGuard::new();
-            let Some(bound) = self.find_sync_dest(&guard, s) else { return };
-            drop(guard);
-            c.expire_now();
-            self.insert_synced(s, tuple, hash, timeout, &state, bound, counters);
             return;
         }
-        let guard = ReadGuard::new();
-        let bound = self.find_sync_dest(&guard, s);
-        drop(guard);
-        let Some(dest) = bound.map_or_else(|| unbound_dest(s), Some) else {
+        let Some(dest) = self.find_sync_dest(s).or_else(|| unbound_dest(s)) else {
             counters.entries_dropped += 1;
             return;
         };
         self.insert_synced(s, tuple, hash, timeout, &state, dest, counters);
     }
 
-    /// Inserts the connection or template of `s`, bound to `dest` (and its service's counters).
+    /// Inserts the connection or template of `s`, bound to `dest` (and its service's
+    /// counters); whether it was (without memory it is counted as dropped).
     #[allow(clippy::too_many_arguments)]
     fn insert_synced(
         &self,
@@ -196,7 +195,7 @@ impl IpvsNet {
         state: &SyncedState,
         (dest, svc_stats): (Arc<Dest>, Arc<Stats>),
         counters: &mut BackupCounters,
-    ) {
+    ) -> bool {
         let template = s.flags & conn_flag::TEMPLATE != 0;
         let kind = if template { ConnKind::Template } else { ConnKind::Normal };
         let nfct = (self.sysctls.get(idx::CONNTRACK) != 0 && !template).then(|| self.dp.conntrack.share());
@@ -205,9 +204,13 @@ impl IpvsNet {
         let data = ConnData::new(tuple, kind, dest, method, nfct, svc_stats, None)
             .with_conntrack_flag(conntrack)
             .synced_from(state);
-        if let Err(data) = self.conns.insert(hash, timeout, data, GFP_KERNEL) {
-            data.discard();
-            counters.entries_dropped += 1;
+        match self.conns.insert(hash, timeout, data, GFP_KERNEL) {
+            Ok(_) => true,
+            Err(data) => {
+                data.discard();
+                counters.entries_dropped += 1;
+                false
+            }
         }
     }
 
@@ -230,8 +233,9 @@ impl IpvsNet {
 
     /// `ip_vs_find_dest`: the service of the entry (by firewall mark first), then its dest
     /// at `daddr` and the entry's port, or (a firewall-mark service's non-NAT dest) port 0.
-    fn find_sync_dest(&self, guard: &ReadGuard, s: &SyncConn) -> Option<(Arc<Dest>, Arc<Stats>)> {
-        let svc = self.published.find(guard, s.af, u16::from(s.protocol), &s.vaddr, s.vport, s.fwmark)?;
+    fn find_sync_dest(&self, s: &SyncConn) -> Option<(Arc<Dest>, Arc<Stats>)> {
+        let guard = ReadGuard::new();
+        let svc = self.published.find(&guard, s.af, u16::from(s.protocol), &s.vaddr, s.vport, s.fwmark)?;
         let port = if s.fwmark != 0 && s.flags & conn_flag::FWD_MASK != fwd::MASQ { [0, 0] } else { s.dport };
         let alt = [port[0] ^ s.dport[0], port[1] ^ s.dport[1]];
         let at = |p: [u8; 2]| svc.dests.iter().find(|d| d.af == s.af && d.addr == s.daddr && d.port == p).cloned();
