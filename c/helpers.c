@@ -150,6 +150,10 @@ void ipvs_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_clas
 }
 void ipvs_rs_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void ipvs_rs_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
+void ipvs_rs_spin_lock_nested(spinlock_t *lock, int subclass) { spin_lock_nested(lock, subclass); }
+struct kmem_cache *ipvs_rs_kmem_cache_create(const char *name, unsigned int size, unsigned int align) { return kmem_cache_create(name, size, align, 0, NULL); }
+void *ipvs_rs_kmem_cache_alloc(struct kmem_cache *cache, bool atomic) { return kmem_cache_alloc(cache, atomic ? GFP_ATOMIC : GFP_KERNEL); }
+void ipvs_rs_spin_unlock(spinlock_t *lock) { spin_unlock(lock); }
 void ipvs_rs_cond_resched(void) { cond_resched(); }
 void ipvs_rs_cond_resched_rcu(void) { cond_resched_rcu(); }
 u32 ipvs_rs_get_random_u32(void) { return get_random_u32(); }

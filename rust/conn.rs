@@ -9,7 +9,7 @@ use crate::stats::Stats;
 use crate::ipvs_core::defense::EntryKind;
 use crate::ipvs_core::packet::PROTO_TCP;
 use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
-use crate::sys::conntab::{ConnRef, Entry, Held, Table};
+use crate::sys::conntab::{ConnRef, Entry, Held, NodeCache, Table};
 use crate::sys::NetLookups;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::sync::Arc;
@@ -518,4 +518,16 @@ impl Entry for ConnData {
         // someone holds) is looked at again in a minute.
         60u32.saturating_mul(crate::sys::hz())
     }
+
+    fn hash(&self, key: u32) -> u32 {
+        // What the datapath and the sync backup look a connection or template up by.
+        crate::ipvs_core::packet::conn_hash(self.protocol, &self.caddr, self.cport, key)
+    }
+
+    fn node_cache() -> &'static NodeCache<Self> {
+        &CONN_CACHE
+    }
 }
+
+/// Where connections and templates are allocated (`/proc/slabinfo`: ipvs_rs_conn).
+pub(crate) static CONN_CACHE: NodeCache<ConnData> = NodeCache::new(kernel::c_str!("ipvs_rs_conn"));

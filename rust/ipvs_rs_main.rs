@@ -113,8 +113,10 @@ struct IpvsModule {
     _genl: sys::genl::Registration<ctl::family::IpvsFamily>,
     _netdev: Pin<KBox<sys::netdev::Notifier>>,
     _pernet: sys::pernet::Registration<netns::IpvsNet>,
-    // Last: waits for queued RCU frees (connections) before the module text goes away.
+    // Waits for queued RCU frees (connections) before the module text goes away.
     _rcu_barrier: RcuBarrierOnDrop,
+    // Last: the connections' slab cache, empty by now.
+    _conn_cache: sys::conntab::NodeCacheGuard<conn::ConnData>,
 }
 
 struct RcuBarrierOnDrop;
@@ -157,6 +159,7 @@ impl sys::netdev::DeviceEvents for DeviceDown {
 impl kernel::Module for IpvsModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         netns::set_conn_tab_bits(CONN_TAB_BITS.get());
+        let conn_cache = conn::CONN_CACHE.create()?;
         // The family first: if stock ip_vs holds it, fail before creating /proc/net/ip_vs.
         let genl = sys::genl::Registration::register(module).inspect_err(|&e| {
             if e == EEXIST {
@@ -171,6 +174,6 @@ impl kernel::Module for IpvsModule {
             "IPVS (ipvs-rs) loaded: connection table size {}\n",
             netns::env().conn_tab_size
         );
-        Ok(IpvsModule { _genl: genl, _netdev: netdev, _pernet: pernet, _rcu_barrier: RcuBarrierOnDrop })
+        Ok(IpvsModule { _genl: genl, _netdev: netdev, _pernet: pernet, _rcu_barrier: RcuBarrierOnDrop, _conn_cache: conn_cache })
     }
 }

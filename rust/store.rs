@@ -349,6 +349,44 @@ impl Store for KernelStore {
         }
     }
 
+    fn remove_all_services(&mut self) {
+        // The dests go to the trash in the order one removal at a time leaves them: the last
+        // service first. The indexes are emptied whole rather than a dest at a time (a real
+        // server shared by many services fills one bucket of the real-server index).
+        let mut emptied: Result<()> = Ok(());
+        while let Some(last) = self.services.len().checked_sub(1) {
+            let Some(mut s) = kvec::remove(&mut self.services, last) else { break };
+            let key = *s.key();
+            for d in core::mem::take(&mut s.dests) {
+                d.set_available(false);
+                self.dests_removed = true;
+                if self.trash.push(Trashed { svc: key, dest: d }, GFP_KERNEL).is_err() {
+                    pr_warn!("out of memory: a removed IPVS dest cannot be revived\n");
+                }
+            }
+        }
+        for table in [TableId::ByAddr, TableId::ByMark] {
+            for i in 0..SVC_BUCKETS {
+                let Ok(b) = self.bucket_mut((table, i)) else { continue };
+                if !b.is_empty() {
+                    *b = KVec::new();
+                    emptied = emptied.and(self.mark_dirty((table, i)));
+                }
+            }
+        }
+        for i in 0..RS_BUCKETS {
+            if let Some(b) = self.real_servers.get_mut(i).filter(|b| !b.is_empty()) {
+                *b = KVec::new();
+                emptied = emptied.and(self.mark_dirty((TableId::RealServers, i)));
+            }
+        }
+        if emptied.is_err() {
+            self.rebuild_all = true;
+        }
+        self.purge_trash();
+        self.hooks.unregister_all();
+    }
+
     fn zero_stats(&mut self, svc: usize) {
         if let Some(s) = self.svc(svc) {
             s.stats.zero();

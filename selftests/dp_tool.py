@@ -20,11 +20,12 @@
                                      for each SRC address in turn, N connections (TCP) or
                                      datagrams from a new socket (UDP) to each of the comma-
                                      separated PORTS; prints "SRC PORT ANSWER" per connection
-  dp_tool.py flood ADDR PORT SECONDS [PERSOCKET [RATE]]
-                                     UDP datagrams for SECONDS, at most RATE a second (default:
-                                     as fast as it can), from a new socket (a new connection)
-                                     every PERSOCKET datagrams; send errors are ignored (the
-                                     load balancer may be going away)
+  dp_tool.py flood ADDR PORT SECONDS [PERSOCKET [RATE [count]]]
+                                     UDP datagrams for SECONDS, at most RATE a second (0, the
+                                     default: as fast as it can), from a new socket (a new
+                                     connection) every PERSOCKET datagrams; send errors are
+                                     ignored (the load balancer may be going away); "count":
+                                     SIGTERM ends it too, and it prints "flows N" (sockets)
   dp_tool.py ctcount PROTO DADDR [SPORT]
                                      number of conntrack entries (ctnetlink dump; needs
                                      nf_conntrack_netlink) whose original direction is PROTO
@@ -33,6 +34,15 @@
                                      an ICMP fragmentation needed to DIP about an IPIP packet
                                      (or GUE to PORT, or GRE) DIP -> RIP carrying UDP
                                      CIP:CPORT -> VIP:VPORT (DF)
+  dp_tool.py sticky ADDR PORT FLOWS INTERVAL ALIVE STOP SECONDS
+                                     FLOWS UDP flows, each from a socket of its own (a fixed
+                                     source port), that in turn send a datagram and wait up to
+                                     1 s for its answer, every INTERVAL s, until the file STOP
+                                     exists (at most SECONDS): "flow I sent N answered M
+                                     switches S early E by NAME[,NAME]" per flow, S the times
+                                     the answering server changed, E those of them less than
+                                     ALIVE s after the flow's last answer (its connection was
+                                     alive then: a lookup missed it)
   dp_tool.py udpconn ADDR PORT SPORT WAIT
                                      one datagram from a socket on SPORT connected to
                                      ADDR:PORT: the answer, or ERROR:<the socket's error>
@@ -736,12 +746,17 @@ def agent(fifo, out, lifetime=600):
         c.close()
 
 
-def flood(addr, port, seconds, per_socket=8, rate=0):
+def flood(addr, port, seconds, per_socket=8, rate=0, count=False):
+    """With COUNT, SIGTERM ends it too, and it prints "flows N": the sockets it sent from."""
     start = time.monotonic()
     deadline = start + seconds
     sent = 0
+    flows = 0
+    stopped = []
+    if count:
+        signal.signal(signal.SIGTERM, lambda *_: stopped.append(1))
     s = None
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stopped:
         if rate and sent > rate * (time.monotonic() - start):
             time.sleep(per_socket / rate)
             continue
@@ -750,6 +765,7 @@ def flood(addr, port, seconds, per_socket=8, rate=0):
             s.close()
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setblocking(False)
+        flows += 1
         for _ in range(per_socket):
             try:
                 s.sendto(b"f" * 32, (addr, port))
@@ -757,6 +773,52 @@ def flood(addr, port, seconds, per_socket=8, rate=0):
                 pass
     if s is not None:
         s.close()
+    if count:
+        print(f"flows {flows}", flush=True)
+
+
+def sticky(addr, port, flows, interval, alive, stop, seconds):
+    """FLOWS UDP flows to ADDR:PORT that each keep their source port, each datagram waiting up
+    to 1 s for its answer, until file STOP exists (at most SECONDS). A flow whose connection a
+    lookup failed to find gets a new connection, which the scheduler may give to another real
+    server: a change of the answering server less than ALIVE s (less than the connection
+    timeout) after the flow's last answer tells; a later one may be the connection's expiry
+    on a slow host."""
+    socks = []
+    for _ in range(flows):
+        s = socket.socket(family(addr), socket.SOCK_DGRAM)
+        s.connect((addr, port))
+        s.settimeout(1.0)
+        socks.append(s)
+    sent = [0] * flows
+    answered = [0] * flows
+    switches = [0] * flows
+    early = [0] * flows
+    names = [set() for _ in range(flows)]
+    last = [None] * flows       # (name, time of the answer)
+    start = time.monotonic()
+    while not os.path.exists(stop) and time.monotonic() - start < seconds:
+        for i, s in enumerate(socks):
+            sent_at = time.monotonic()
+            try:
+                s.send(b"s" * 16)
+                sent[i] += 1
+                data = s.recv(256)
+            except OSError:
+                continue
+            answered[i] += 1
+            name = data.decode(errors="replace").strip()
+            names[i].add(name)
+            if last[i] is not None and last[i][0] != name:
+                switches[i] += 1
+                if sent_at - last[i][1] < alive:
+                    early[i] += 1
+            last[i] = (name, time.monotonic())
+        time.sleep(interval)
+    for i, s in enumerate(socks):
+        s.close()
+        print(f"flow {i} sent {sent[i]} answered {answered[i]} switches {switches[i]} early {early[i]}"
+              f" by {','.join(sorted(names[i]))}", flush=True)
 
 
 def trickle(addr, ports, seconds, flows, interval):
@@ -859,10 +921,12 @@ def main():
         ports = [int(p) for p in args[2].split(",")]
         from_sources(args[0], args[1], ports, int(args[3]), args[4:])
     elif cmd == "flood":
-        flood(args[0], int(args[1]), float(args[2]), *(int(a) for a in args[3:5]))
+        flood(args[0], int(args[1]), float(args[2]), *(int(a) for a in args[3:5]), count=args[5:6] == ["count"])
     elif cmd == "trickle":
         ports = [int(p) for p in args[1].split(",")]
         trickle(args[0], ports, float(args[2]), int(args[3]), float(args[4]))
+    elif cmd == "sticky":
+        sticky(args[0], int(args[1]), int(args[2]), float(args[3]), float(args[4]), args[5], float(args[6]))
     elif cmd == "udpconn":
         print(udp_connected(args[0], int(args[1]), int(args[2]), float(args[3])))
     elif cmd == "udprecv":

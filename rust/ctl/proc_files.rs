@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! /proc/net/ip_vs, ip_vs_stats, ip_vs_stats_percpu, ip_vs_conn and ip_vs_conn_sync, in
-//! stock's exact text format.
+//! stock's exact text format, and ip_vs_status, the connection table's size.
 
 use crate::netns::IpvsNet;
 use crate::ipvs_core::estimator::StatsView;
 use crate::ipvs_core::proc_text::{
     ip_vs_conn_header, ip_vs_conn_line, ip_vs_conn_sync_header, ip_vs_header, ip_vs_stats, ConnLine,
-    ip_vs_stats_percpu,
+    ip_vs_stats_percpu, ip_vs_status,
 };
 use crate::ipvs_core::proto_tcp::{tcp_state_name, udp};
 use crate::sys::pernet;
@@ -64,6 +64,17 @@ impl ProcShow for IpVsStatsPercpu {
         let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
         let total = &ipvs.dp.total;
         ip_vs_stats_percpu(out, &mut total.per_cpu(), &total.view())
+    }
+}
+
+/// /proc/net/ip_vs_status: the connection table's size.
+struct IpVsStatus;
+impl ProcShow for IpVsStatus {
+    const NAME: &'static CStr = c_str!("ip_vs_status");
+    fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
+        let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
+        let s = ipvs.conns.size();
+        ip_vs_status(out, s.entries, s.buckets, s.max_buckets, s.resizes)
     }
 }
 
@@ -128,5 +139,6 @@ pub(crate) fn create_all(net: NetRef<'_>, files: &mut KVec<ProcEntry>) -> Result
     files.push(ProcEntry::create_seq::<IpVsConn>(net)?, GFP_KERNEL)?;
     files.push(ProcEntry::create::<IpVsStatsPercpu>(net)?, GFP_KERNEL)?;
     files.push(ProcEntry::create_seq::<IpVsConnSync>(net)?, GFP_KERNEL)?;
+    files.push(ProcEntry::create::<IpVsStatus>(net)?, GFP_KERNEL)?;
     Ok(())
 }

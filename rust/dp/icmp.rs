@@ -128,11 +128,11 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ip
     let q = &err.quoted.ip;
     // The quoted reply's destination is the client.
     let (client, virt) = ((q.daddr, err.dport), (q.saddr, err.sport));
-    let hash = conn_hash(q.protocol, &client.0, client.1, ipvs.dp.seed);
+    let hash = |key| conn_hash(q.protocol, &client.0, client.1, key);
     let (conn, scheduled) = match ipvs.conns.lookup(hash, |c| c.matches_in(q.af, q.protocol, &client, &virt)) {
         Some(c) => (Conn::Table(c), false),
         None if ipvs.sysctls.get(sysctl::idx::SCHEDULE_ICMP) == 0 => return Verdict::Accept,
-        None => match schedule(ipvs, net, &mut skb, err, hash) {
+        None => match schedule(ipvs, net, &mut skb, err) {
             Ok(Some(c)) => (c, true),
             Ok(None) => return Verdict::Accept,
             Err(v) => return v,
@@ -152,7 +152,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ip
 /// `schedule_icmp`: a connection for the flow an error quotes (a reply, VIP to client), made
 /// as the client's packet opening it would make it (`ip_vs_try_to_schedule` with the inverse
 /// header: TCP needs no SYN here, only the quoted ports).
-fn schedule(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, err: &IcmpError, hash: u32) -> Result<Option<Conn>, Verdict> {
+fn schedule(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, err: &IcmpError) -> Result<Option<Conn>, Verdict> {
     let q = &err.quoted.ip;
     let opening = L4Packet {
         ip: IpHeader { saddr: q.daddr, daddr: q.saddr, ..*q },
@@ -161,7 +161,7 @@ fn schedule(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, err: &IcmpError,
         complete: true,
         tcp: TcpFlags { syn: true, ..TcpFlags::default() },
     };
-    request::new_conn(ipvs, net, skb, &opening, hash)
+    request::new_conn(ipvs, net, skb, &opening)
 }
 
 /// Relays an error from the client's side to the real server of its connection `d`.
@@ -193,7 +193,7 @@ pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &IpHeader, err: &IcmpE
     let q = &err.quoted.ip;
     // The quoted request went from the client to the real server.
     let (server, client) = ((q.daddr, err.dport), (q.saddr, err.sport));
-    let hash = conn_hash(q.protocol, &client.0, client.1, ipvs.dp.seed);
+    let hash = |key| conn_hash(q.protocol, &client.0, client.1, key);
     let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(q.af, q.protocol, &server, &client)) else {
         return Verdict::Accept;
     };
@@ -239,7 +239,7 @@ pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpH
     // The quoted packet is a request (client to VIP), not a reply.
     let q = &err.inner.ip;
     let (client, virt) = ((q.saddr, err.sport), (q.daddr, err.dport));
-    let hash = conn_hash(q.protocol, &client.0, client.1, ipvs.dp.seed);
+    let hash = |key| conn_hash(q.protocol, &client.0, client.1, key);
     let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_in(AF_INET, q.protocol, &client, &virt)) else {
         return Verdict::Accept;
     };

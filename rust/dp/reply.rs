@@ -46,7 +46,7 @@ fn unmatched_reply(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4P
 /// upstream's `handle_response` does with them.
 pub(super) fn reply(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L4Packet, reroute: Option<NetRef<'_>>) -> Verdict {
     let ip = &pkt.ip;
-    let hash = conn_hash(ip.protocol, &ip.daddr, pkt.dport, ipvs.dp.seed);
+    let hash = |key| conn_hash(ip.protocol, &ip.daddr, pkt.dport, key);
     let (server, client) = ((ip.saddr, pkt.sport), (ip.daddr, pkt.dport));
     let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(ip.af, ip.protocol, &server, &client)) else {
         return unmatched_reply(ipvs, net, &mut skb, pkt);

@@ -14,7 +14,7 @@ use crate::ipvs_core::sysctl;
 use crate::ipvs_core::uapi::{fwd, svc_flags};
 use crate::netns::IpvsNet;
 use crate::service::Service;
-use crate::sys::conntab::ConnRef;
+use crate::sys::conntab::{ConnRef, Gfp};
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Skb, Verdict};
 use crate::sys::NetRef;
@@ -56,7 +56,7 @@ fn replace_conn(c: ConnRef<ConnData>, skb: &Skb<'_>) -> Option<Verdict> {
 /// scheduling, then sent on by the connection's transmitter.
 pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
     let ip = &pkt.ip;
-    let hash = conn_hash(ip.protocol, &ip.saddr, pkt.sport, ipvs.dp.seed);
+    let hash = |key| conn_hash(ip.protocol, &ip.saddr, pkt.sport, key);
     let (client, virt) = ((ip.saddr, pkt.sport), (ip.daddr, pkt.dport));
     let mut found = ipvs.conns.lookup(hash, |c| c.matches_in(ip.af, ip.protocol, &client, &virt));
     // A SYN on an old connection: reschedule when its dest is quiesced and
@@ -94,7 +94,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L
         Some(c) => Conn::Table(c),
         // Upstream's `*_conn_schedule` drops a packet too short for its L4 header.
         None if !pkt.complete => return Verdict::Drop,
-        None => match new_conn(ipvs, net, &mut skb, pkt, hash) {
+        None => match new_conn(ipvs, net, &mut skb, pkt) {
             Ok(Some(c)) => c,
             Ok(None) => return Verdict::Accept,
             Err(v) => return v,
@@ -155,7 +155,7 @@ fn leave(svc: &Service, net: NetRef<'_>, skb: &mut Skb<'_>, dport: [u8; 2]) -> V
 
 /// Schedules a new connection (`*_conn_schedule` and `ip_vs_schedule`): `Ok(None)` when the
 /// packet is not for a virtual service, `Err` with the verdict when it must not pass.
-pub(super) fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet, hash: u32) -> Result<Option<Conn>, Verdict> {
+pub(super) fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet) -> Result<Option<Conn>, Verdict> {
     let ip = &pkt.ip;
     // Only a SYN opens a TCP connection (any non-RST packet with sloppy_tcp); anything else
     // is left to the local stack.
@@ -202,7 +202,7 @@ pub(super) fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: 
         Conn::OnePacket(data)
     } else {
         let initial = 3u32.saturating_mul(crate::sys::hz());
-        Conn::Table(ipvs.conns.insert(hash, initial, data, GFP_ATOMIC).map_err(|data| {
+        Conn::Table(ipvs.conns.insert(initial, data, Gfp::Atomic).map_err(|data| {
             data.discard();
             Verdict::Drop
         })?)
@@ -229,7 +229,7 @@ fn persistent_dest(
     let psvc = svc.persist();
     let tk = persist::template_key(&psvc, ip.protocol, &ip.saddr, &ip.daddr, pkt.dport);
     let key = ConnTuple { af: ip.af, protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0], fwmark: skb.mark() };
-    let hash = conn_hash(tk.protocol, &tk.client_net, [0, 0], ipvs.dp.seed);
+    let hash = |key| conn_hash(tk.protocol, &tk.client_net, [0, 0], key);
     if let Some(ct) = ipvs.conns.lookup(hash, |c| c.is_template_for(&key)) {
         let d = &ct.data().dest;
         let quiescent_expired =
@@ -254,7 +254,7 @@ fn persistent_dest(
     if svc.has_flag(svc_flags::ONEPACKET) {
         template.set_one_packet_template();
     }
-    let ct = ipvs.conns.insert(hash, svc.conf.timeout, template, GFP_ATOMIC).map_err(|template| {
+    let ct = ipvs.conns.insert(svc.conf.timeout, template, Gfp::Atomic).map_err(|template| {
         template.discard();
         Verdict::Drop
     })?;

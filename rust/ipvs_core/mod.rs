@@ -48,6 +48,7 @@ pub mod store;
 pub mod support;
 pub mod sync_msg;
 pub mod sysctl;
+pub mod table_size;
 pub mod timeouts;
 pub mod tunnel;
 pub mod uapi;

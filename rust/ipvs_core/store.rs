@@ -50,6 +50,13 @@ pub trait Store {
     /// its dest trash (see [`trash_matches`]), without scheduler hooks.
     /// `KernelStore` unregisters the netfilter hooks with the netns's last service.
     fn remove_service(&mut self, svc: usize);
+    /// Removes every service (FLUSH), as `remove_service` would from the last to the first.
+    /// `KernelStore` does it in one pass, not a dest at a time.
+    fn remove_all_services(&mut self) {
+        while let Some(last) = self.service_count().checked_sub(1) {
+            self.remove_service(last);
+        }
+    }
     /// Zeroes the stats of a service and of each of its dests.
     fn zero_stats(&mut self, svc: usize);
     /// Zeroes the netns totals (/proc/net/ip_vs_stats).
@@ -282,9 +289,7 @@ pub fn del_service<S: Store>(store: &mut S, svc: usize) {
 
 /// `ip_vs_flush()`.
 pub fn flush<S: Store>(store: &mut S) {
-    while let Some(last) = store.service_count().checked_sub(1) {
-        store.remove_service(last);
-    }
+    store.remove_all_services();
 }
 
 /// `ip_vs_zero_all()`: every service, its dests, and the netns totals.

@@ -44,6 +44,9 @@ pub(crate) struct IpvsNet {
     /// that removed them; stopped as early, as it walks `conns`.
     #[pin]
     nodest_work: Delayed<IpvsNet>,
+    /// Once a second, resizes the connection table to its load; stopped before the table.
+    #[pin]
+    conn_resize_work: Delayed<IpvsNet>,
     /// The sync daemons' work (`crate::syncd`): sending the master's queued messages, sending
     /// those that waited long enough, and draining a backup's sockets. Stopped before the
     /// daemons' state (`sync`), which they lock.
@@ -72,7 +75,7 @@ pub(crate) struct IpvsNet {
     /// /proc/net entries, removed when the netns state is dropped.
     proc_files: KVec<ProcEntry>,
     /// Connections; entries point to dests of `published` snapshots.
-    pub(crate) conns: KBox<ConnTable>,
+    pub(crate) conns: Pin<KBox<ConnTable>>,
     /// Services as the datapath sees them.
     pub(crate) published: Published,
     pub(crate) dp: DpState,
@@ -93,6 +96,7 @@ impl IpvsNet {
             try_pin_init!(IpvsNet {
                 defense_work <- Delayed::periodic(sys::hz(), IpvsNet::defense_tick),
                 nodest_work <- Delayed::on_demand(IpvsNet::expire_nodest_conns),
+                conn_resize_work <- Delayed::periodic(sys::hz(), IpvsNet::resize_conns),
                 sync_send_work <- Delayed::on_demand(IpvsNet::sync_send),
                 sync_flush_work <- Delayed::on_demand(IpvsNet::sync_flush),
                 sync_recv_work <- Delayed::on_demand(IpvsNet::sync_receive),
@@ -112,6 +116,7 @@ impl IpvsNet {
         ipvs.sysctls.listen(&ipvs.defense);
         ipvs.defense_work.start(&ipvs);
         ipvs.nodest_work.start(&ipvs);
+        ipvs.conn_resize_work.start(&ipvs);
         ipvs.sync_send_work.start(&ipvs);
         ipvs.sync_flush_work.start(&ipvs);
         ipvs.sync_recv_work.start(&ipvs);
@@ -138,8 +143,6 @@ pub(crate) struct DpState {
     /// Timeouts in seconds (TCP, TCP FIN, UDP), mirrored from the control plane for softirq
     /// readers.
     timeouts: [AtomicU32; 3],
-    /// Seed of the connection hash.
-    pub(crate) seed: u32,
     /// Netns totals (/proc/net/ip_vs_stats), shared with the control plane's store.
     pub(crate) total: Arc<Stats>,
     /// This netns's conntrack table, which connections that keep conntrack remember.
@@ -151,7 +154,6 @@ impl DpState {
         let t = Timeouts::default();
         Ok(DpState {
             timeouts: [AtomicU32::new(t.tcp), AtomicU32::new(t.tcp_fin), AtomicU32::new(t.udp)],
-            seed: crate::sys::random_u32(),
             total: Arc::new(Stats::new()?, GFP_KERNEL)?,
             conntrack,
         })
@@ -172,7 +174,8 @@ impl DpState {
     }
 }
 
-/// Size of the connection table, fixed at load time from `conn_tab_bits`.
+/// The connection table's largest size, fixed at load time from `conn_tab_bits`; what
+/// GET_INFO and /proc/net/ip_vs report as its size, as upstream 6.12 reports its fixed one.
 static CONN_TAB_SIZE: AtomicU32 = AtomicU32::new(0);
 
 /// Sizes the connection table; called once from module init, before any registration.
@@ -224,6 +227,11 @@ impl IpvsNet {
     /// connections) expire now (upstream's `ip_vs_expire_nodest_conn_flush`).
     fn expire_nodest_conns(&self) {
         self.conns.expire_where(|c| !c.dest.is_available());
+    }
+
+    /// Every second: the connection table grows or shrinks if its load asks for it.
+    fn resize_conns(&self) {
+        self.conns.resize();
     }
 
     /// Every second (upstream's `defense_work_handler`): re-evaluate the DoS defense from

@@ -1,11 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The connection table: an RCU hash table of reference-counted entries, each with its own
-//! expiry timer, sized by `conn_tab_bits`.
+//! expiry timer, that grows and shrinks with the number of entries it holds.
+//!
+//! Generations: the buckets are a [`Buckets`] generation with its own random hash key. A
+//! resize (process context, one at a time: [`Table::resize`]) makes a new generation and
+//! publishes it as `next`, waits a grace period (from then on every insert goes to `next`),
+//! moves the entries bucket by bucket, publishes `next` as `cur`, and frees the old generation
+//! after another grace period. [`ipvs_core::table_size`](crate::ipvs_core::table_size) says
+//! when and to what size.
 //!
 //! Locking: readers (the softirq datapath, /proc readers) walk buckets under RCU with no lock.
-//! Writers (insert from the datapath, unlink from timers and teardown) take the bucket's stripe
-//! lock with bottom halves disabled. An entry is freed by `call_rcu` after it is unlinked, never
-//! under a lock.
+//! Writers (insert from the datapath, unlink from timers and teardown, a move) take the
+//! bucket's stripe lock with bottom halves disabled; a move holds the old bucket's stripe and,
+//! nested, the new one's. An entry is freed by `call_rcu` after it is unlinked, never under a
+//! lock.
+//!
+//! Readers never miss an entry during a resize: a lookup that finds `next` published walks its
+//! bucket of `next`, then its bucket of `cur`, and starts over if a move went through its `cur`
+//! bucket's stripe meanwhile (each stripe counts its moves in a sequence number, odd while one
+//! is under way). A lookup that finds no `next` needs no check: moves start only a grace period
+//! after `next` is published, so none can run during its read-side section. Moved entries go
+//! to the tail of their new bucket, behind what was inserted there since, so a bucket still
+//! lists the newer of two entries with one tuple first.
 //!
 //! Entry lifetime: the table holds one reference. Users get more with [`Table::lookup`]; a
 //! reference's drop re-arms the expiry timer. The timer unlinks the entry only when the table's
@@ -14,19 +30,24 @@
 //! the last user's drop may have re-armed it just before, and only then is the free queued.
 //!
 //! Teardown: [`Table::clear`] runs after the hooks are unregistered and a grace period has
-//! passed (the netns core's `pre_exit` -> `synchronize_rcu` -> `exit`), so no packet holds a
-//! reference. It unlinks what is left and then waits until every entry ever allocated has been
-//! freed (`allocated` reaches 0), including those an expiry timer on another CPU unlinked just
-//! before: their `call_rcu` may be queued after a first `rcu_barrier`, so it waits in a loop.
-//! Only then may the table, and what entries point to, be freed, and the module text go.
+//! passed (the netns core's `pre_exit` -> `synchronize_rcu` -> `exit`), and after the resize
+//! work is stopped, so no packet holds a reference. It unlinks what is left and then waits
+//! until every entry ever allocated has been freed (`allocated` reaches 0), including those an
+//! expiry timer on another CPU unlinked just before: their `call_rcu` may be queued after a
+//! first `rcu_barrier`, so it waits in a loop. Only then may the table, and what entries point
+//! to, be freed, and the module text go.
 
 use super::bindings;
-use super::rcu::{RcuLink, ReadGuard, Section};
+use super::rcu::{RcuLink, ReadGuard, ReadSide, Section};
 use super::sync::LockClass;
-use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use crate::ipvs_core::table_size;
+use core::marker::PhantomData;
+use core::sync::atomic::{fence, AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
 use kernel::alloc::KVVec;
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 use kernel::types::Opaque;
 
 /// What an entry carries.
@@ -39,6 +60,105 @@ pub(crate) trait Entry: Sized + Send + Sync + 'static {
     /// Called on every entry at teardown, while all entries are still alive, to give back
     /// references the entry holds on others (so none points to a freed entry later).
     fn detach(&self);
+    /// The entry's bucket hash under a generation's `key`: what a lookup for it computes from
+    /// the packet with the same key.
+    fn hash(&self, key: u32) -> u32;
+    /// The slab cache the table's entries of this type come from.
+    fn node_cache() -> &'static NodeCache<Self>;
+}
+
+/// Whether an allocation may sleep.
+#[derive(Clone, Copy)]
+pub(crate) enum Gfp {
+    /// Softirq (the datapath): `GFP_ATOMIC`.
+    Atomic,
+    /// Process context: `GFP_KERNEL`.
+    Kernel,
+}
+
+/// The slab cache of one type of table entry (upstream's `ip_vs_conn_cachep`): objects of
+/// exactly one node each, so an entry costs its size and no more. Made at module load
+/// ([`NodeCache::create`]); destroyed when the returned guard drops, unless entries are still
+/// allocated from it (then it stays, and says so: better a leak than a use after free).
+pub(crate) struct NodeCache<D: Entry> {
+    cache: AtomicPtr<bindings::kmem_cache>,
+    /// Objects allocated and not yet freed.
+    live: AtomicUsize,
+    name: &'static CStr,
+    _entries: PhantomData<fn() -> D>,
+}
+
+// SAFETY: the cache pointer is set once before use and the slab allocator synchronises
+// itself; the counter is atomic.
+unsafe impl<D: Entry> Sync for NodeCache<D> {}
+
+impl<D: Entry> NodeCache<D> {
+    pub(crate) const fn new(name: &'static CStr) -> Self {
+        NodeCache { cache: AtomicPtr::new(core::ptr::null_mut()), live: AtomicUsize::new(0), name, _entries: PhantomData }
+    }
+
+    /// Creates the cache, for as long as the guard lives (module init to exit, after the last
+    /// table of `D` is gone and an RCU barrier).
+    pub(crate) fn create(&'static self) -> Result<NodeCacheGuard<D>> {
+        let size = core::mem::size_of::<Node<D>>() as u32;
+        let align = core::mem::align_of::<Node<D>>() as u32;
+        // SAFETY: a static name; the cache is destroyed only by the guard's drop.
+        let cache = unsafe { bindings::ipvs_rs_kmem_cache_create(self.name.as_char_ptr(), size, align) };
+        if cache.is_null() {
+            return Err(ENOMEM);
+        }
+        self.cache.store(cache, Ordering::Release);
+        Ok(NodeCacheGuard { owner: self })
+    }
+
+    /// An uninitialised object, or null (no memory, or no cache).
+    fn alloc(&self, gfp: Gfp) -> *mut Node<D> {
+        let cache = self.cache.load(Ordering::Acquire);
+        if cache.is_null() {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: a live cache (destroyed only while nothing is allocated from it); its objects
+        // have `Node<D>`'s size and alignment (`create`).
+        let p = unsafe { bindings::ipvs_rs_kmem_cache_alloc(cache, matches!(gfp, Gfp::Atomic)) }.cast::<Node<D>>();
+        if !p.is_null() {
+            self.live.fetch_add(1, Ordering::Relaxed);
+        }
+        p
+    }
+
+    /// Gives an object back.
+    ///
+    /// # Safety
+    ///
+    /// `p` came from [`NodeCache::alloc`] of this cache, holds nothing that needs a drop any
+    /// more, and is not used again.
+    unsafe fn free(&self, p: *mut Node<D>) {
+        let cache = self.cache.load(Ordering::Acquire);
+        // SAFETY: per the contract `p` is an object of `cache`, which lives while `live` > 0.
+        unsafe { bindings::kmem_cache_free(cache, p.cast()) };
+        self.live.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Destroys its [`NodeCache`] when dropped.
+pub(crate) struct NodeCacheGuard<D: Entry + 'static> {
+    owner: &'static NodeCache<D>,
+}
+
+impl<D: Entry> Drop for NodeCacheGuard<D> {
+    fn drop(&mut self) {
+        let live = self.owner.live.load(Ordering::Acquire);
+        if live != 0 {
+            pr_err!("{} entries still allocated at unload: their slab cache stays\n", live);
+            return;
+        }
+        let cache = self.owner.cache.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !cache.is_null() {
+            // SAFETY: made by `create`; nothing is allocated from it, and no table of `D` is
+            // left to allocate (the guard outlives them).
+            unsafe { bindings::kmem_cache_destroy(cache) };
+        }
+    }
 }
 
 #[repr(C)]
@@ -53,7 +173,10 @@ struct Node<D: Entry> {
     refcnt: AtomicI32,
     /// Expiry delay in jiffies, re-armed whenever a reference is dropped.
     timeout: AtomicU32,
-    bucket: u32,
+    /// The generation and bucket the entry is linked in. Set under that bucket's stripe lock;
+    /// a move changes them holding the old and the new bucket's.
+    home: AtomicPtr<Buckets<D>>,
+    bucket: AtomicU32,
     table: *const Table<D>,
     data: D,
 }
@@ -180,89 +303,309 @@ pub(crate) struct Sample {
     pub(crate) idle: i64,
 }
 
-/// The table.
-pub(crate) struct Table<D: Entry> {
-    /// `1 << bits` bucket heads. With `conn_tab_bits` up to 20 this is 8 MiB, past what
-    /// kmalloc gives, so it comes from kvmalloc, charged to the netns creator's memory cgroup.
-    buckets: KVVec<RcuLink<Node<D>>>,
-    locks: KVec<Opaque<bindings::spinlock_t>>,
+/// One stripe of a generation's buckets: its lock, and the count of moves out of its buckets
+/// (odd while one is under way), which lookups during a resize check.
+struct Stripe {
+    lock: Opaque<bindings::spinlock_t>,
+    moves: AtomicU32,
+}
+
+/// A generation of buckets: `1 << bits` heads, their stripe locks, and the hash key.
+pub(crate) struct Buckets<D: Entry> {
+    /// With `conn_tab_bits` up to 20 this is 8 MiB, past what kmalloc gives, so it comes from
+    /// kvmalloc, charged to the netns creator's memory cgroup.
+    heads: KVVec<RcuLink<Node<D>>>,
+    /// A power of two, no more than the heads.
+    stripes: KVec<Stripe>,
     mask: u32,
+    bits: u32,
+    /// Random for each generation: a remote host cannot aim its flows at one bucket, and a
+    /// resize also re-deals the buckets.
+    key: u32,
+}
+
+/// Every generation's stripe locks are one kind of lock, and the entries' expiry timers another.
+static STRIPE_LOCK_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_conntab_stripe"));
+static EXPIRY_TIMER_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_conn_expiry"));
+
+/// Stripe locks: enough to spread contention, few enough to stay small.
+const MAX_STRIPES: usize = 1024;
+
+/// The lockdep subclass of the new generation's stripe lock a move takes inside the old one's.
+const MOVE_NESTING: i32 = 1;
+
+impl<D: Entry> Buckets<D> {
+    fn new(bits: u32) -> Result<KBox<Self>> {
+        let bits = bits.min(27);
+        let size = 1usize << bits;
+        let mut heads = KVVec::with_capacity(size, GFP_KERNEL_ACCOUNT)?;
+        for _ in 0..size {
+            heads.push(RcuLink::null(), GFP_KERNEL_ACCOUNT)?;
+        }
+        let nstripes = size.min(MAX_STRIPES);
+        let mut stripes = KVec::with_capacity(nstripes, GFP_KERNEL_ACCOUNT)?;
+        for _ in 0..nstripes {
+            stripes.push(Stripe { lock: Opaque::uninit(), moves: AtomicU32::new(0) }, GFP_KERNEL_ACCOUNT)?;
+        }
+        for stripe in stripes.iter() {
+            // SAFETY: initialises each lock in place; the KVec is full and never grows again,
+            // so the locks do not move.
+            unsafe { bindings::ipvs_rs_spin_lock_init(stripe.lock.get(), STRIPE_LOCK_CLASS.name(), STRIPE_LOCK_CLASS.key()) };
+        }
+        let key = super::random_u32();
+        Ok(KBox::new(Buckets { heads, stripes, mask: (size - 1) as u32, bits, key }, GFP_KERNEL_ACCOUNT)?)
+    }
+
+    /// The bucket of `hash`.
+    fn index(&self, hash: u32) -> u32 {
+        hash & self.mask
+    }
+
+    fn head(&self, bucket: u32) -> &RcuLink<Node<D>> {
+        // SAFETY: every bucket number is masked by `mask`, one less than `heads.len()`. (No
+        // bounds-check panic path on the packet path.)
+        unsafe { self.heads.get_unchecked((bucket & self.mask) as usize) }
+    }
+
+    fn stripe(&self, bucket: u32) -> &Stripe {
+        // `stripes.len()` is a power of two no larger than the bucket count (see `new`).
+        let i = bucket as usize & self.stripes.len().wrapping_sub(1);
+        // SAFETY: `i` is masked below `stripes.len()`, which is at least 1. (No bounds-check
+        // panic path here: objtool rejects a function that falls through into one.)
+        unsafe { self.stripes.get_unchecked(i) }
+    }
+
+    fn lock(&self, bucket: u32) -> StripeGuard<'_> {
+        let stripe = self.stripe(bucket);
+        // SAFETY: initialised in `new`.
+        unsafe { bindings::ipvs_rs_spin_lock_bh(stripe.lock.get()) };
+        StripeGuard { stripe, nested: false }
+    }
+
+    /// The stripe lock of `bucket`, taken inside another generation's (a move): bottom halves
+    /// are already disabled by the outer one.
+    fn lock_nested(&self, bucket: u32) -> StripeGuard<'_> {
+        let stripe = self.stripe(bucket);
+        // SAFETY: initialised in `new`; the caller holds a `lock` guard of another generation.
+        unsafe { bindings::ipvs_rs_spin_lock_nested(stripe.lock.get(), MOVE_NESTING) };
+        StripeGuard { stripe, nested: true }
+    }
+
+    /// The entry of `bucket` for which `matches` holds, with a reference taken.
+    fn find(&self, bucket: u32, rcu: &ReadGuard, matches: &mut impl FnMut(&D) -> bool) -> Option<ConnRef<D>> {
+        let mut link = self.head(bucket).get(rcu);
+        while let Some(node) = link {
+            if matches(&node.data) {
+                if let Some(r) = Table::try_get(node) {
+                    return Some(r);
+                }
+            }
+            link = node.next.get(rcu);
+        }
+        None
+    }
+
+    /// Links the fresh node `p` at the head of its bucket under this generation's key.
+    ///
+    /// # Safety
+    ///
+    /// `p` is an initialised node, not linked, that no one else can reach yet.
+    unsafe fn link_new(&self, p: *mut Node<D>) {
+        // SAFETY: `p` is ours (contract).
+        let node = unsafe { &*p };
+        let bucket = self.index(node.data.hash(self.key));
+        let _g = self.lock(bucket);
+        let head = self.head(bucket);
+        let first = head.addr();
+        node.home.store(core::ptr::from_ref(self).cast_mut(), Ordering::Relaxed);
+        node.bucket.store(bucket, Ordering::Relaxed);
+        node.pprev.store(core::ptr::from_ref(head).cast_mut(), Ordering::Relaxed);
+        // SAFETY: under the stripe lock we own the bucket's links, and the nodes on them are
+        // alive; linked nodes are freed only a grace period after their unlink (`expire_cb`,
+        // `clear`), as `RcuLink` requires. The head is published last, so readers see a fully
+        // initialised node.
+        unsafe {
+            node.next.publish(first);
+            if !first.is_null() {
+                (*first).pprev.store(core::ptr::from_ref(&node.next).cast_mut(), Ordering::Relaxed);
+            }
+            head.publish(p);
+        }
+    }
+
+    /// Moves every entry of `bucket` to the tail of its bucket in `new`, in order, bumping the
+    /// stripe's move count around it. Process context, under the resize mutex.
+    fn move_bucket(&self, bucket: u32, new: &Buckets<D>) {
+        let _g = self.lock(bucket);
+        let stripe = self.stripe(bucket);
+        let moves = stripe.moves.load(Ordering::Relaxed);
+        stripe.moves.store(moves.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        let head = self.head(bucket);
+        loop {
+            let p = head.addr();
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: `p` is linked in a bucket whose stripe lock we hold, so it is alive and
+            // only we change its links (and those pointing to it).
+            let node = unsafe { &*p };
+            let to = new.index(node.data.hash(new.key));
+            let _n = new.lock_nested(to);
+            let next = node.next.addr();
+            // SAFETY: as above; `next`, if any, is linked after `p` in the same bucket. A reader
+            // standing on `p` follows its `next` into the new bucket (or to its end), and finds
+            // the move count changed afterwards.
+            unsafe {
+                head.publish(next);
+                if !next.is_null() {
+                    (*next).pprev.store(core::ptr::from_ref(head).cast_mut(), Ordering::Relaxed);
+                }
+                node.next.publish(core::ptr::null_mut());
+            }
+            // The tail link of the new bucket: its head, or its last entry's `next`.
+            let mut tail = new.head(to);
+            loop {
+                let last = tail.addr();
+                if last.is_null() {
+                    break;
+                }
+                // SAFETY: linked in the new bucket, whose stripe lock we hold: alive.
+                tail = unsafe { &(*last).next };
+            }
+            node.home.store(core::ptr::from_ref(new).cast_mut(), Ordering::Relaxed);
+            node.bucket.store(to, Ordering::Relaxed);
+            node.pprev.store(core::ptr::from_ref(tail).cast_mut(), Ordering::Relaxed);
+            // SAFETY: `p` stays allocated until a grace period after its unlink (as in
+            // `link_new`); its links are set before it is published.
+            unsafe { tail.publish(p) };
+        }
+        stripe.moves.store(moves.wrapping_add(2), Ordering::Release);
+    }
+}
+
+/// The table.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Table<D: Entry> {
+    /// The generation lookups and inserts use; never null once `new` returned.
+    cur: RcuLink<Buckets<D>>,
+    /// During a resize, the generation entries move to (and inserts go to).
+    next: RcuLink<Buckets<D>>,
+    /// The upper bound of a generation's bits (`conn_tab_bits`).
+    max_bits: u32,
     /// Linked entries.
     count: AtomicU32,
     /// Entries allocated and not yet freed (linked, or unlinked with their free pending);
     /// `clear` waits for it to reach 0.
     allocated: AtomicU32,
+    /// Generations made since the table was.
+    resizes: AtomicU32,
+    /// Held by a resize, and by the walks that must not see one (they sleep between buckets).
+    #[pin]
+    resizing: Mutex<()>,
 }
 
-// SAFETY: all shared mutation is through atomics or under the stripe locks.
+// SAFETY: all shared mutation is through atomics, under the stripe locks, or under `resizing`.
 unsafe impl<D: Entry> Send for Table<D> {}
 // SAFETY: as above.
 unsafe impl<D: Entry> Sync for Table<D> {}
 
-/// Every table's stripe locks are one kind of lock, and the entries' expiry timers another.
-static STRIPE_LOCK_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_conntab_stripe"));
-static EXPIRY_TIMER_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_conn_expiry"));
-
-/// Stripe locks: enough to spread contention, few enough to stay small.
-const MAX_LOCKS: usize = 1024;
+/// What the table says of its size.
+#[derive(Clone, Copy)]
+pub(crate) struct TableSize {
+    pub(crate) entries: u32,
+    pub(crate) buckets: u32,
+    pub(crate) max_buckets: u32,
+    pub(crate) resizes: u32,
+}
 
 impl<D: Entry> Table<D> {
-    /// A table of `1 << bits` buckets, boxed so entries can point back to it.
-    pub(crate) fn new(bits: u32) -> Result<KBox<Self>> {
-        let size = 1usize << bits.min(27);
-        let mut buckets = KVVec::with_capacity(size, GFP_KERNEL_ACCOUNT)?;
-        for _ in 0..size {
-            buckets.push(RcuLink::null(), GFP_KERNEL_ACCOUNT)?;
-        }
-        let nlocks = size.min(MAX_LOCKS);
-        let mut locks = KVec::with_capacity(nlocks, GFP_KERNEL_ACCOUNT)?;
-        for _ in 0..nlocks {
-            locks.push(Opaque::uninit(), GFP_KERNEL_ACCOUNT)?;
-        }
-        for lock in locks.iter() {
-            // SAFETY: initialises each lock in place; the KVec is full and never grows again,
-            // so the locks do not move.
-            unsafe { bindings::ipvs_rs_spin_lock_init(lock.get(), STRIPE_LOCK_CLASS.name(), STRIPE_LOCK_CLASS.key()) };
-        }
-        let table = Table { buckets, locks, mask: (size - 1) as u32, count: AtomicU32::new(0), allocated: AtomicU32::new(0) };
-        Ok(KBox::new(table, GFP_KERNEL_ACCOUNT)?)
+    /// A table of the smallest size that grows up to `1 << max_bits` buckets; pinned, as
+    /// entries point back to it.
+    pub(crate) fn new(max_bits: u32) -> Result<Pin<KBox<Self>>> {
+        let first = Buckets::new(table_size::MIN_BITS.min(max_bits))?;
+        let table = KBox::pin_init(
+            pin_init!(Table {
+                cur: RcuLink::null(),
+                next: RcuLink::null(),
+                max_bits,
+                count: AtomicU32::new(0),
+                allocated: AtomicU32::new(0),
+                resizes: AtomicU32::new(0),
+                resizing <- new_mutex!(()),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        // SAFETY: the generation lives until `clear`'s caller drops the table (our drop), or a
+        // grace period after a resize replaced it.
+        unsafe { table.cur.publish(KBox::into_raw(first)) };
+        Ok(table)
     }
 
-    fn lock(&self, bucket: u32) -> StripeGuard<'_> {
-        // `locks.len()` is a power of two no larger than the bucket count (see `new`).
-        let i = bucket as usize & self.locks.len().wrapping_sub(1);
-        // SAFETY: `i` is masked below `locks.len()`, which is at least 1. (No bounds-check
-        // panic path here: objtool rejects a function that falls through into one.)
-        let lock = unsafe { self.locks.get_unchecked(i) };
-        // SAFETY: initialised in `new`.
-        unsafe { bindings::ipvs_rs_spin_lock_bh(lock.get()) };
-        StripeGuard { lock }
+    /// The generation in use, for a caller in a read-side section or holding `resizing`.
+    fn generation<'a>(&'a self, rcu: &'a impl ReadSide) -> Option<&'a Buckets<D>> {
+        self.cur.get(rcu)
     }
 
-    /// Finds an entry of bucket `hash` for which `matches` holds, and takes a reference.
-    pub(crate) fn lookup(&self, hash: u32, mut matches: impl FnMut(&D) -> bool) -> Option<ConnRef<D>> {
+    /// Entries, buckets (now and at most) and resizes so far, for /proc.
+    pub(crate) fn size(&self) -> TableSize {
         let rcu = ReadGuard::new();
-        let head = &self.buckets[(hash & self.mask) as usize];
-        let mut link = head.get(&rcu);
-        while let Some(node) = link {
-            if matches(&node.data) {
-                if let Some(r) = Self::try_get(node) {
+        let buckets = self.generation(&rcu).map_or(0, |b| b.mask.wrapping_add(1));
+        TableSize {
+            entries: self.count.load(Ordering::Relaxed),
+            buckets,
+            max_buckets: 1u32 << self.max_bits.min(31),
+            resizes: self.resizes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Finds an entry for which `matches` holds and takes a reference; `hash` gives the bucket
+    /// hash of what is looked for under a generation's key.
+    pub(crate) fn lookup(&self, hash: impl Fn(u32) -> u32, mut matches: impl FnMut(&D) -> bool) -> Option<ConnRef<D>> {
+        let rcu = ReadGuard::new();
+        loop {
+            // `next` before `cur`: a resize publishes `cur` before it withdraws `next`, so seeing
+            // no `next` means seeing the `cur` it left.
+            let next = self.next.get(&rcu);
+            let cur = self.generation(&rcu)?;
+            let bucket = cur.index(hash(cur.key));
+            let Some(next) = next else {
+                return cur.find(bucket, &rcu, &mut matches);
+            };
+            let stripe = cur.stripe(bucket);
+            let moves = stripe.moves.load(Ordering::Acquire);
+            if moves & 1 == 0 {
+                // `next` first: what was inserted during the resize is newer than anything
+                // still in `cur`.
+                if let Some(r) = next.find(next.index(hash(next.key)), &rcu, &mut matches) {
                     return Some(r);
                 }
+                if let Some(r) = cur.find(bucket, &rcu, &mut matches) {
+                    return Some(r);
+                }
+                fence(Ordering::Acquire);
+                if stripe.moves.load(Ordering::Relaxed) == moves {
+                    return None;
+                }
             }
-            link = node.next.get(&rcu);
+            core::hint::spin_loop();
         }
-        None
     }
 
     /// Lets every entry for which `doomed` holds expire at once (entries dying already are
     /// skipped). Process context: it yields the CPU between buckets, like upstream's
-    /// `cond_resched_rcu`, so a large table does not stall others.
+    /// `cond_resched_rcu`, so a large table does not stall others; no resize runs meanwhile.
     pub(crate) fn expire_where(&self, mut doomed: impl FnMut(&D) -> bool) {
-        for (i, head) in self.buckets.iter().enumerate() {
+        let _no_resize = self.resizing.lock();
+        let mut bucket = 0u32;
+        loop {
             {
                 let rcu = ReadGuard::new();
-                let mut link = head.get(&rcu);
+                let Some(b) = self.generation(&rcu) else { return };
+                if bucket > b.mask {
+                    return;
+                }
+                let mut link = b.head(bucket).get(&rcu);
                 while let Some(node) = link {
                     if doomed(&node.data) {
                         if let Some(r) = Self::try_get(node) {
@@ -272,24 +615,27 @@ impl<D: Entry> Table<D> {
                     link = node.next.get(&rcu);
                 }
             }
-            if i % 64 == 63 {
+            if bucket % 64 == 63 {
                 // SAFETY: process context, no lock or RCU read section held here.
                 unsafe { bindings::ipvs_rs_cond_resched() };
             }
+            bucket += 1;
         }
     }
 
     /// The DoS defense's sweep (upstream's `ip_vs_random_dropentry`): looks at the entries of
     /// `table size >> shift` buckets picked at random (at least one) and lets those for which
-    /// `doomed` holds expire at once. Process context: yields the CPU between buckets.
+    /// `doomed` holds expire at once. Process context: yields the CPU between buckets; no
+    /// resize runs meanwhile.
     pub(crate) fn expire_sampled(&self, shift: u32, mut doomed: impl FnMut(&D, Sample) -> bool) {
-        let picks = (self.buckets.len() >> shift).max(1);
+        let _no_resize = self.resizing.lock();
+        let picks = (self.size().buckets >> shift).max(1);
         for i in 0..picks {
-            let bucket = super::random_u32() & self.mask;
-            if let Some(head) = self.buckets.get(bucket as usize) {
+            {
                 let rcu = ReadGuard::new();
+                let Some(b) = self.generation(&rcu) else { return };
                 let now = jiffies();
-                let mut link = head.get(&rcu);
+                let mut link = b.head(super::random_u32()).get(&rcu);
                 while let Some(node) = link {
                     // SAFETY: reading the expiry of a live timer; a racing re-arm gives a
                     // slightly stale value, which only shifts the idle time by one packet.
@@ -327,30 +673,30 @@ impl<D: Entry> Table<D> {
         None
     }
 
-    /// Inserts a new entry in bucket `hash`; it expires `timeout` jiffies after the returned
-    /// reference is dropped. If no memory can be had, the data comes back to the caller, so
-    /// that what it accounts for (a dest's connection counters) can be given back.
-    pub(crate) fn insert(&self, hash: u32, timeout: u32, data: D, flags: kernel::alloc::Flags) -> Result<ConnRef<D>, D> {
-        let bucket = hash & self.mask;
-        let Ok(slot) = KBox::<Node<D>>::new_uninit(flags) else {
+    /// Inserts a new entry; it expires `timeout` jiffies after the returned reference is
+    /// dropped. If no memory can be had, the data comes back to the caller, so that what it
+    /// accounts for (a dest's connection counters) can be given back.
+    pub(crate) fn insert(&self, timeout: u32, data: D, gfp: Gfp) -> Result<ConnRef<D>, D> {
+        let cache = D::node_cache();
+        let p = cache.alloc(gfp);
+        if p.is_null() {
             return Err(data);
+        }
+        let node = Node {
+            timer: Opaque::uninit(),
+            rcu: Opaque::uninit(),
+            next: RcuLink::null(),
+            pprev: AtomicPtr::new(core::ptr::null_mut()),
+            refcnt: AtomicI32::new(2), // the table's and the caller's
+            timeout: AtomicU32::new(timeout),
+            home: AtomicPtr::new(core::ptr::null_mut()),
+            bucket: AtomicU32::new(0),
+            table: self,
+            data,
         };
-        let node = KBox::write(
-            slot,
-            Node {
-                timer: Opaque::uninit(),
-                rcu: Opaque::uninit(),
-                next: RcuLink::null(),
-                pprev: AtomicPtr::new(core::ptr::null_mut()),
-                refcnt: AtomicI32::new(2), // the table's and the caller's
-                timeout: AtomicU32::new(timeout),
-                bucket,
-                table: self,
-                data,
-            },
-        );
+        // SAFETY: `p` is a fresh object of the cache, of `Node<D>`'s size and alignment.
+        unsafe { p.write(node) };
         self.allocated.fetch_add(1, Ordering::Relaxed);
-        let p = KBox::into_raw(node);
         // SAFETY: `p` is our fresh node; the timer is set up before anyone can arm it. Its
         // expiry time is set too, though the timer is armed only when the returned reference
         // is dropped: readers (/proc, the DoS defense's sweep) read it as soon as the node is
@@ -360,38 +706,54 @@ impl<D: Entry> Table<D> {
             super::timer::init((*p).timer.get(), Some(expire_cb::<D>), &EXPIRY_TIMER_CLASS);
             (*(*p).timer.get()).expires = jiffies().wrapping_add(u64::from(timeout)) as _;
         }
-        {
-            let _g = self.lock(bucket);
-            let head = &self.buckets[bucket as usize];
-            let first = head.addr();
-            // SAFETY: under the stripe lock we own the bucket's links and the nodes on them
-            // are alive; `p` is not yet visible. Linked nodes are freed only a grace period
-            // after their unlink (`expire_cb`, `clear`), as `RcuLink` requires. The head is
-            // published last, so readers see a fully initialised node.
-            unsafe {
-                (*p).next.publish(first);
-                (*p).pprev.store(core::ptr::from_ref(head).cast_mut(), Ordering::Relaxed);
-                if !first.is_null() {
-                    (*first).pprev.store(core::ptr::from_ref(&(*p).next).cast_mut(), Ordering::Relaxed);
-                }
-                head.publish(p);
-            }
-        }
+        let rcu = ReadGuard::new();
+        // During a resize into `next`: a move may already have passed the bucket of `cur`
+        // this would go to. Without one, no move starts before this section ends.
+        let Some(b) = self.next.get(&rcu).or_else(|| self.generation(&rcu)) else {
+            // No generation (not after `new`): the node was never reachable. Its other
+            // fields need no drop.
+            // SAFETY: `p` was written above and no one else has seen it; `data` is moved out
+            // once, and the object goes back to the cache it came from.
+            let data = unsafe {
+                let data = core::ptr::read(&(*p).data);
+                cache.free(p);
+                data
+            };
+            self.allocated.fetch_sub(1, Ordering::Relaxed);
+            return Err(data);
+        };
+        // SAFETY: `p` is fresh and not yet reachable.
+        unsafe { b.link_new(p) };
+        drop(rcu);
         self.count.fetch_add(1, Ordering::Relaxed);
         Ok(ConnRef { node: p })
     }
 
     /// Unlinks `p` if still linked and no one but the table holds it (or `force`). Under the
-    /// stripe lock.
+    /// stripe lock of the bucket it is in.
     ///
     /// # Safety
     ///
     /// `p` must be a node of this table that has not been freed.
     unsafe fn unlink(&self, p: *mut Node<D>, force: bool) -> bool {
-        // SAFETY: per the contract the node is alive; links change only under this lock.
-        unsafe {
-            let node = &*p;
-            let _g = self.lock(node.bucket);
+        // SAFETY: per the contract the node is alive.
+        let node = unsafe { &*p };
+        let _rcu = ReadGuard::new();
+        loop {
+            let home = node.home.load(Ordering::Acquire);
+            let bucket = node.bucket.load(Ordering::Relaxed);
+            if home.is_null() {
+                return false;
+            }
+            // SAFETY: the generation an entry is linked in is freed only a grace period after
+            // the resize that moved every entry out of it, and we are in a read-side section
+            // that began while `p` was linked in it.
+            let b = unsafe { &*home };
+            let _g = b.lock(bucket);
+            if node.home.load(Ordering::Relaxed) != home || node.bucket.load(Ordering::Relaxed) != bucket {
+                // Moved meanwhile: lock its new bucket.
+                continue;
+            }
             let pprev = node.pprev.load(Ordering::Relaxed);
             if pprev.is_null() {
                 return false;
@@ -400,62 +762,111 @@ impl<D: Entry> Table<D> {
                 return false;
             }
             let next = node.next.addr();
-            (*pprev).publish(next);
-            if !next.is_null() {
-                (*next).pprev.store(pprev, Ordering::Relaxed);
+            // SAFETY: links change only under this lock; `pprev` and `next` are the links of
+            // live nodes (or the bucket head) next to ours.
+            unsafe {
+                (*pprev).publish(next);
+                if !next.is_null() {
+                    (*next).pprev.store(pprev, Ordering::Relaxed);
+                }
             }
             node.pprev.store(core::ptr::null_mut(), Ordering::Relaxed);
+            break;
         }
         self.count.fetch_sub(1, Ordering::Relaxed);
         true
     }
 
-    /// Calls `f` on every entry with the jiffies left until it expires, under RCU (for
-    /// /proc). `f` returns false to stop.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&D, u64) -> bool) {
+    /// Resizes the table if its load asks for it (`table_size::resize_to`). Process context
+    /// (the netns's resize work); without memory for the new generation it stays as it is.
+    pub(crate) fn resize(&self) {
+        let _resizing = self.resizing.lock();
+        let old = self.cur.addr();
+        // SAFETY: `cur` is never null after `new`, and only a resize (we hold its mutex)
+        // replaces and frees it.
+        let old_ref = unsafe { &*old };
+        let Some(bits) = table_size::resize_to(self.count.load(Ordering::Relaxed), old_ref.bits, self.max_bits) else {
+            return;
+        };
+        let Ok(new) = Buckets::<D>::new(bits) else { return };
+        let new = KBox::into_raw(new);
+        // SAFETY: `new` lives until a later resize replaces it and a grace period passes.
+        unsafe { self.next.publish(new) };
+        // Every insert that may still go to `old` is in a read-side section begun before.
+        // SAFETY: process context, no lock held but the mutex.
+        unsafe { bindings::synchronize_rcu() };
+        // SAFETY: `new` is ours until freed by a later resize, which needs our mutex.
+        let new_ref = unsafe { &*new };
+        for bucket in 0..=old_ref.mask {
+            old_ref.move_bucket(bucket, new_ref);
+            if bucket % 64 == 63 {
+                // SAFETY: process context, no spinlock or RCU read section held here.
+                unsafe { bindings::ipvs_rs_cond_resched() };
+            }
+        }
+        // SAFETY: as above for `new`; `cur` first, see `lookup`.
+        unsafe {
+            self.cur.publish(new);
+            self.next.publish(core::ptr::null_mut());
+        }
+        self.resizes.fetch_add(1, Ordering::Relaxed);
+        // No reader, insert or unlink is left in `old`.
+        // SAFETY: process context, as above; then `old` is unreachable and empty.
+        unsafe {
+            bindings::synchronize_rcu();
+            drop(KBox::from_raw(old));
+        }
+    }
+
+    /// Calls `f` on every entry with the jiffies left until it expires, under RCU, with no
+    /// resize under way (the caller holds `resizing`).
+    fn for_each_locked(&self, mut f: impl FnMut(&D, u64)) {
         let now = jiffies();
         let rcu = ReadGuard::new();
-        for head in self.buckets.iter() {
+        let Some(b) = self.generation(&rcu) else { return };
+        for head in b.heads.iter() {
             let mut link = head.get(&rcu);
             while let Some(node) = link {
                 // SAFETY: reading the expiry of a live timer; a racing re-arm gives a
-                // slightly stale value, which /proc tolerates.
+                // slightly stale value, which callers tolerate.
                 let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
-                if !f(&node.data, expires.saturating_sub(now)) {
-                    return;
-                }
+                f(&node.data, expires.saturating_sub(now));
                 link = node.next.get(&rcu);
             }
         }
     }
 
     /// Removes and frees every entry, and returns once all are freed. Process context, after
-    /// the users (hooks) are gone and a grace period has passed.
+    /// the users (hooks, the resize work) are gone and a grace period has passed.
     pub(crate) fn clear(&self) {
+        let _resizing = self.resizing.lock();
         // First let every entry drop its references on the others, while none is freed.
-        self.for_each(|d, _| {
-            d.detach();
-            true
-        });
-        for (i, head) in self.buckets.iter().enumerate() {
-            loop {
-                let p = head.addr();
-                if p.is_null() {
-                    break;
-                }
-                // SAFETY: `p` is linked, hence alive; after the forced unlink no new reference
-                // can be taken and the timer callback finds it unlinked and does nothing, so
-                // after timer_shutdown_sync nothing else touches it and we may queue the free.
-                unsafe {
-                    if self.unlink(p, true) {
-                        bindings::timer_shutdown_sync((*p).timer.get());
-                        bindings::call_rcu((*p).rcu.get(), Some(free_cb::<D>));
+        self.for_each_locked(|d, _| d.detach());
+        let cur = self.cur.addr();
+        // SAFETY: `cur` is null (a table whose `new` failed half way) or the live generation,
+        // which no one else replaces while we hold the mutex.
+        if let Some(b) = unsafe { cur.as_ref() } {
+            for (i, head) in b.heads.iter().enumerate() {
+                loop {
+                    let p = head.addr();
+                    if p.is_null() {
+                        break;
+                    }
+                    // SAFETY: `p` is linked, hence alive; after the forced unlink no new
+                    // reference can be taken and the timer callback finds it unlinked and does
+                    // nothing, so after timer_shutdown_sync nothing else touches it and we may
+                    // queue the free.
+                    unsafe {
+                        if self.unlink(p, true) {
+                            bindings::timer_shutdown_sync((*p).timer.get());
+                            bindings::call_rcu((*p).rcu.get(), Some(free_cb::<D>));
+                        }
                     }
                 }
-            }
-            if i % 64 == 63 {
-                // SAFETY: process context, no lock or RCU read section held here.
-                unsafe { bindings::ipvs_rs_cond_resched() };
+                if i % 64 == 63 {
+                    // SAFETY: process context, no spinlock or RCU read section held here.
+                    unsafe { bindings::ipvs_rs_cond_resched() };
+                }
             }
         }
         // Entries an expiry timer unlinked before us are not in any bucket, but their callback
@@ -467,20 +878,34 @@ impl<D: Entry> Table<D> {
     }
 }
 
-impl<D: Entry> Drop for Table<D> {
-    fn drop(&mut self) {
+#[pinned_drop]
+impl<D: Entry> PinnedDrop for Table<D> {
+    fn drop(self: Pin<&mut Self>) {
         self.clear();
+        let cur = self.cur.addr();
+        if !cur.is_null() {
+            // SAFETY: every entry is freed (`clear`), no reader is left (the users are gone, a
+            // grace period passed) and no resize runs (its work was stopped first).
+            drop(unsafe { KBox::from_raw(cur) });
+        }
     }
 }
 
 struct StripeGuard<'a> {
-    lock: &'a Opaque<bindings::spinlock_t>,
+    stripe: &'a Stripe,
+    nested: bool,
 }
 
 impl Drop for StripeGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: taken in `Table::lock`.
-        unsafe { bindings::ipvs_rs_spin_unlock_bh(self.lock.get()) };
+        // SAFETY: taken in `Buckets::lock` (with bottom halves) or `lock_nested` (inside one).
+        unsafe {
+            if self.nested {
+                bindings::ipvs_rs_spin_unlock(self.stripe.lock.get());
+            } else {
+                bindings::ipvs_rs_spin_unlock_bh(self.stripe.lock.get());
+            }
+        }
     }
 }
 
@@ -530,9 +955,11 @@ unsafe extern "C" fn expire_cb<D: Entry>(timer: *mut bindings::timer_list) {
 /// bucket came or went. Entries inserted or removed while a reader is between reads may be
 /// missed or shown twice only around the place where that happened (an entry removed from the
 /// cursor's bucket before it shifts it by one; upstream's walk, which counts from the start
-/// of the table, shifts for a change anywhere before it).
+/// of the table, shifts for a change anywhere before it). A walk follows the generation in
+/// use at each step: a resize while a reader is between reads may make it miss or repeat
+/// entries, as bucket numbers then name other buckets.
 pub(crate) struct Cursor<D: Entry> {
-    /// Bucket of the entry; the bucket count once the walk is past the end.
+    /// Bucket of the entry; [`PAST_END`] once the walk is past the end.
     bucket: usize,
     /// Index of the entry in its bucket.
     index: usize,
@@ -557,6 +984,9 @@ impl<D: Entry> Default for Cursor<D> {
         Cursor { bucket: 0, index: 0, ordinal: 0, node: core::ptr::null(), epoch: 0 }
     }
 }
+
+/// A [`Cursor`]'s bucket once its walk is past the end, whatever the table's size then.
+const PAST_END: usize = usize::MAX;
 
 /// Buckets a walk crosses between two pauses of its read-side section.
 const WALK_PAUSE_EVERY: u32 = 64;
@@ -613,9 +1043,9 @@ impl<D: Entry> Table<D> {
         if !rcu.held() {
             return;
         }
-        let Some(head) = self.buckets.get(cur.bucket) else {
+        let Some(head) = self.generation(&*rcu).and_then(|b| b.heads.get(cur.bucket)) else {
             cur.node = core::ptr::null();
-            cur.bucket = self.buckets.len();
+            cur.bucket = PAST_END;
             cur.epoch = rcu.epoch();
             return;
         };
@@ -664,15 +1094,15 @@ impl<D: Entry> Table<D> {
     /// a pause is kept: only the bucket number is).
     fn next_bucket(&self, cur: &mut Cursor<D>, rcu: &mut Section, crossed: &mut u32) {
         loop {
-            cur.bucket += 1;
+            cur.bucket = cur.bucket.saturating_add(1);
             cur.index = 0;
             *crossed += 1;
             if *crossed % WALK_PAUSE_EVERY == 0 {
                 rcu.pause();
             }
             cur.epoch = rcu.epoch();
-            let Some(head) = self.buckets.get(cur.bucket) else {
-                cur.bucket = self.buckets.len();
+            let Some(head) = self.generation(&*rcu).and_then(|b| b.heads.get(cur.bucket)) else {
+                cur.bucket = PAST_END;
                 cur.node = core::ptr::null();
                 return;
             };
@@ -691,11 +1121,16 @@ impl<D: Entry> Table<D> {
 /// Only `call_rcu` may call it, for the `rcu` head of a node queued by this table.
 unsafe extern "C" fn free_cb<D: Entry>(head: *mut bindings::callback_head) {
     let off = core::mem::offset_of!(Node<D>, rcu);
-    // SAFETY: `head` is the `rcu` field of a node from `KBox::into_raw`, unlinked and with no
-    // reader left after the grace period.
-    let node = unsafe { KBox::from_raw(head.cast::<u8>().sub(off).cast::<Node<D>>()) };
-    let table = node.table;
-    drop(node);
+    // SAFETY: `head` is the `rcu` field of a node of `D::node_cache()` (see `insert`),
+    // unlinked and with no reader left after the grace period: we own it, and drop and free it
+    // once.
+    let table = unsafe {
+        let node = head.cast::<u8>().sub(off).cast::<Node<D>>();
+        let table = (*node).table;
+        core::ptr::drop_in_place(node);
+        D::node_cache().free(node);
+        table
+    };
     // SAFETY: the table outlives its entries: `clear` (run before the table is freed) waits
     // for this count, which we drop last, after the entry and its data are gone.
     unsafe { (*table).allocated.fetch_sub(1, Ordering::Release) };

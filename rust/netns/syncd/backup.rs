@@ -15,6 +15,7 @@ use crate::ipvs_core::sync_msg::{self, conn_flag, EntryFault, SyncConn};
 use crate::ipvs_core::sysctl::idx;
 use crate::ipvs_core::uapi::fwd;
 use crate::netns::IpvsNet;
+use crate::sys::conntab::Gfp;
 use crate::sys::rcu::ReadGuard;
 use crate::sys::module_use::ModuleUse;
 use crate::sys::sock::{Receiver, UdpSocket};
@@ -130,8 +131,7 @@ impl IpvsNet {
     fn apply_entry(&self, s: &SyncConn, counters: &mut BackupCounters) {
         let template = s.flags & conn_flag::TEMPLATE != 0;
         let inactive = s.flags & conn_flag::INACTIVE != 0;
-        let seed = self.dp.seed;
-        let hash = conn_hash(s.protocol, &s.caddr, s.cport, seed);
+        let hash = |key| conn_hash(s.protocol, &s.caddr, s.cport, key);
         let tuple = ConnTuple {
             af: s.af,
             protocol: s.protocol,
@@ -166,7 +166,7 @@ impl IpvsNet {
             // found first (a bucket's newest leads); without memory the old one stays.
             if c.data().dest.unbound {
                 if let Some(bound) = self.find_sync_dest(s) {
-                    if self.insert_synced(s, tuple, hash, timeout, &state, bound, counters) {
+                    if self.insert_synced(s, tuple, timeout, &state, bound, counters) {
                         c.expire_now();
                         return;
                     }
@@ -180,7 +180,7 @@ impl IpvsNet {
             counters.entries_dropped += 1;
             return;
         };
-        self.insert_synced(s, tuple, hash, timeout, &state, dest, counters);
+        self.insert_synced(s, tuple, timeout, &state, dest, counters);
     }
 
     /// Inserts the connection or template of `s`, bound to `dest` (and its service's
@@ -190,7 +190,6 @@ impl IpvsNet {
         &self,
         s: &SyncConn,
         tuple: ConnTuple,
-        hash: u32,
         timeout: u32,
         state: &SyncedState,
         (dest, svc_stats): (Arc<Dest>, Arc<Stats>),
@@ -204,7 +203,7 @@ impl IpvsNet {
         let data = ConnData::new(tuple, kind, dest, method, nfct, svc_stats, None)
             .with_conntrack_flag(conntrack)
             .synced_from(state);
-        match self.conns.insert(hash, timeout, data, GFP_KERNEL) {
+        match self.conns.insert(timeout, data, Gfp::Kernel) {
             Ok(_) => true,
             Err(data) => {
                 data.discard();
