@@ -269,14 +269,7 @@ impl KernelStore {
 
     /// Drops trashed dests no connection uses any more (upstream's trash expiry).
     fn purge_trash(&mut self) {
-        let mut i = 0;
-        while i < self.trash.len() {
-            if self.trash.get(i).is_some_and(|t| t.dest.in_use()) {
-                i += 1;
-            } else {
-                drop(kvec::remove(&mut self.trash, i));
-            }
-        }
+        kvec::retain(&mut self.trash, |t| t.dest.in_use());
     }
 
     /// A matching dest from the trash (`ip_vs_trash_get_dest()`), for a new dest of `svc`.

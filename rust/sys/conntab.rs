@@ -100,6 +100,9 @@ impl<D: Entry> NodeCache<D> {
     /// Creates the cache, for as long as the guard lives (module init to exit, after the last
     /// table of `D` is gone and an RCU barrier).
     pub(crate) fn create(&'static self) -> Result<NodeCacheGuard<D>> {
+        if !self.cache.load(Ordering::Acquire).is_null() {
+            return Err(EBUSY);
+        }
         let size = core::mem::size_of::<Node<D>>() as u32;
         let align = core::mem::align_of::<Node<D>>() as u32;
         // SAFETY: a static name; the cache is destroyed only by the guard's drop.
@@ -311,9 +314,10 @@ struct Stripe {
 }
 
 /// A generation of buckets: `1 << bits` heads, their stripe locks, and the hash key.
-pub(crate) struct Buckets<D: Entry> {
+struct Buckets<D: Entry> {
     /// With `conn_tab_bits` up to 20 this is 8 MiB, past what kmalloc gives, so it comes from
-    /// kvmalloc, charged to the netns creator's memory cgroup.
+    /// kvmalloc, charged to the memory cgroup of the task that allocates it (the netns's
+    /// creator for the first generation, the resize work for later ones).
     heads: KVVec<RcuLink<Node<D>>>,
     /// A power of two, no more than the heads.
     stripes: KVec<Stripe>,

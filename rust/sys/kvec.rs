@@ -26,3 +26,18 @@ pub(crate) fn remove<T>(v: &mut KVec<T>, idx: usize) -> Option<T> {
         Some(item)
     }
 }
+
+/// Keeps the elements for which `keep` holds, in their order, and drops the others, in one
+/// pass (removing them one by one would move the tail each time).
+pub(crate) fn retain<T>(v: &mut KVec<T>, mut keep: impl FnMut(&T) -> bool) {
+    let mut kept = 0;
+    for i in 0..v.len() {
+        if v.as_slice().get(i).is_some_and(&mut keep) {
+            v.as_mut_slice().swap(kept, i);
+            kept += 1;
+        }
+    }
+    while v.len() > kept {
+        drop(remove(v, v.len() - 1));
+    }
+}
