@@ -588,11 +588,16 @@ def craft(kind, sid):
                  "good, ONE_PACKET (skipped), good, type 2 (fatal), good (dropped)")]
     if kind == "update":
         return [(v1_message([tcp80(14, 1), tcp80(14, 2)], sid), "two established entries to RS1"),
-                (v1_message([tcp80(14, 1, state=CLOSE_WAIT, flags=F_INACTIVE, timeout=60),
-                             tcp80(14, 2, rs=RS2)], sid),
-                 "first: now CLOSE_WAIT and inactive; second: now to RS2 (the old one expires)"),
+                (v1_message([tcp80(14, 1, state=CLOSE_WAIT, flags=F_INACTIVE, timeout=60)], sid),
+                 "first: now CLOSE_WAIT and inactive")]
+    if kind == "replace":
+        return [(v1_message([tcp80(14, 2, rs=RS2)], sid),
+                 "update's second entry, now to RS2 (the one to RS1 expires)"),
                 (v1_message([tcp80(14, 2, state=CLOSE_WAIT, flags=F_INACTIVE, timeout=60)], sid),
-                 "second, inactive, to RS1 again: the expiry of the replaced one (ignored)")]
+                 "inactive, to RS1 again: the expiry of the replaced one (ignored)"),
+                (v1_message([v1_entry(UDP, "10.0.9.7", 9997, VIP, 9999, RS1, 9999, state=0,
+                                      flags=F_INACTIVE, timeout=300)], sid),
+                 "a marker after them: UDP 10.0.9.7:9997 > VIP:9999")]
     if kind == "nodest":
         c, p = cl(15, 1)
         return [(v1_message([v1_entry(TCP, c, p, VIP, 80, "172.16.9.9", 80, timeout=900),
@@ -648,7 +653,7 @@ KINDS = ["short", "size", "syncid", "mandopt", "overrun", "version", "seqlen", "
 
 def cmd_craft(args):
     if args == ["--list"]:
-        for kind in KINDS + ["sctp"]:
+        for kind in KINDS + ["sctp", "replace"]:
             for _, comment in craft(kind, 7):
                 print(f"{kind}: {comment}")
         return
