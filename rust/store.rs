@@ -257,8 +257,13 @@ impl KernelStore {
 
     /// A dest left service `svc`: unlinked, and kept in the trash while connections use it.
     fn trash(&mut self, svc: ServiceKey, dest: Arc<Dest>) {
-        dest.set_available(false);
         self.unindex_real_server(&dest);
+        self.trash_unindexed(svc, dest);
+    }
+
+    /// `trash` for a dest the real-server index no longer holds (a flush empties it whole).
+    fn trash_unindexed(&mut self, svc: ServiceKey, dest: Arc<Dest>) {
+        dest.set_available(false);
         self.dests_removed = true;
         if self.trash.push(Trashed { svc, dest }, GFP_KERNEL).is_err() {
             // Its connections still hold it; only a revival by a later NEW_DEST (which would
@@ -351,11 +356,7 @@ impl Store for KernelStore {
             let Some(mut s) = kvec::remove(&mut self.services, last) else { break };
             let key = *s.key();
             for d in core::mem::take(&mut s.dests) {
-                d.set_available(false);
-                self.dests_removed = true;
-                if self.trash.push(Trashed { svc: key, dest: d }, GFP_KERNEL).is_err() {
-                    pr_warn!("out of memory: a removed IPVS dest cannot be revived\n");
-                }
+                self.trash_unindexed(key, d);
             }
         }
         for table in [TableId::ByAddr, TableId::ByMark] {

@@ -365,21 +365,29 @@ backup_tables() {
     step "$o" lvs ipvsadm -L --daemon
 }
 
+# replay_until_listed FILE RE SECS: replays FILE from the peer to the backup, again every
+# second or so (a burst may have filled the socket's buffer), until a line of the backup's
+# /proc/net/ip_vs_conn (left in LVS_PROC) matches RE; 1 if none did in SECS s.
+replay_until_listed() {
+    local deadline=$((SECONDS + $3))
+    while [ $SECONDS -lt "$deadline" ]; do
+        ip netns exec "$PEER" $SYNC replay --file "$1" --ifaddr 192.168.78.2 > /dev/null 2>&1
+        for _ in 1 2 3 4 5; do
+            lvs_proc ip_vs_conn || return 1
+            [[ $LVS_PROC =~ $2 ]] && return 0
+            nap 0.2
+        done
+    done
+    return 1
+}
+
 # backup_replace O: 10.0.7.14:30142 moved to RS2 by an update, then a stale expiry of it to RS1
 # (ignored: the entry found first is the new one), then a marker (UDP 10.0.9.7:9997; the
 # backup reads in order: once it is applied, so are the others), sent again until applied:
 # whether the entry to RS2 is then established.
 backup_replace() {
-    local o=$1 deadline marked= found=
-    deadline=$((SECONDS + 30))
-    while [ -z "$marked" ] && [ $SECONDS -lt $deadline ]; do
-        ip netns exec "$PEER" $SYNC replay --file "$REPLACE" --ifaddr 192.168.78.2 > /dev/null 2>&1
-        for _ in 1 2 3 4 5; do
-            lvs_proc ip_vs_conn || break 2
-            [[ $LVS_PROC =~ $'\n'"UDP 0A000907 270D 0A000064 270F " ]] && { marked=1; break; }
-            nap 0.2
-        done
-    done
+    local o=$1 found=
+    replay_until_listed "$REPLACE" $'\n'"UDP 0A000907 270D 0A000064 270F " 30
     [[ $LVS_PROC =~ $'\n'"TCP 0A00070E 75BE 0A000064 0050 AC100202 0050 ESTABLISHED " ]] && found=1
     echo "-- an update moved 10.0.7.14:30142 to RS2, established after its stale expiry: ${found:-no}" >> "$o"
 }
@@ -406,21 +414,13 @@ backup_bind() {
 # until applied: a burst may have filled the socket's buffer) to see that it still applies
 # messages. The kernel's log is checked for splats at the end of the half.
 backup_fuzz() {
-    local o=$1 deadline found= files=(--file "$CRAFTED")
+    local o=$1 found= files=(--file "$CRAFTED")
     [ -s "$STOCK_CAPTURE" ] && files+=(--file "$STOCK_CAPTURE")
     [ -e "$FUZZED" ] || $SYNC fuzz "${files[@]}" --out "$FUZZED" \
         --count "$FUZZ_COUNT" --seed "$FUZZ_SEED" > /dev/null || fail "sync_tool.py fuzz"
     echo "\$ replay from the peer: $FUZZ_COUNT fuzzed datagrams" >> "$o"
     ip netns exec "$PEER" $SYNC replay --file "$FUZZED" --ifaddr 192.168.78.2 >> "$o" 2>&1
-    deadline=$((SECONDS + 60))
-    while [ -z "$found" ] && [ $SECONDS -lt $deadline ]; do
-        ip netns exec "$PEER" $SYNC replay --file "$MARKER2" --ifaddr 192.168.78.2 > /dev/null 2>&1
-        for _ in 1 2 3 4 5; do
-            lvs_proc ip_vs_conn || break 2
-            [[ $LVS_PROC =~ $MARKER2_RE ]] && { found=1; break; }
-            nap 0.2
-        done
-    done
+    replay_until_listed "$MARKER2" "$MARKER2_RE" 60 && found=1
     echo "-- after the fuzzed datagrams, a message applied: ${found:-no}" >> "$o"
 }
 
