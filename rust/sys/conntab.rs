@@ -184,6 +184,16 @@ struct Node<D: Entry> {
     data: D,
 }
 
+impl<D: Entry> Node<D> {
+    /// The jiffies the expiry timer is set for, read without its lock: a re-arm racing with
+    /// the read may give the value just before it.
+    fn expires(&self) -> u64 {
+        // SAFETY: the timer was set up at insertion and lives as long as the node; reading
+        // its expiry is a plain word read.
+        unsafe { core::ptr::read_volatile(&(*self.timer.get()).expires) as u64 }
+    }
+}
+
 /// A counted reference to an entry.
 pub(crate) struct ConnRef<D: Entry> {
     node: *mut Node<D>,
@@ -641,10 +651,8 @@ impl<D: Entry> Table<D> {
                 let now = jiffies();
                 let mut link = b.head(super::random_u32()).get(&rcu);
                 while let Some(node) = link {
-                    // SAFETY: reading the expiry of a live timer; a racing re-arm gives a
-                    // slightly stale value, which only shifts the idle time by one packet.
-                    let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
-                    let left = expires.wrapping_sub(now) as i64;
+                    // A racing re-arm only shifts the idle time by one packet.
+                    let left = node.expires().wrapping_sub(now) as i64;
                     let sample = Sample {
                         held: node.refcnt.load(Ordering::Relaxed) > 1,
                         idle: i64::from(node.timeout.load(Ordering::Relaxed)).wrapping_sub(left),
@@ -822,19 +830,15 @@ impl<D: Entry> Table<D> {
         }
     }
 
-    /// Calls `f` on every entry with the jiffies left until it expires, under RCU, with no
-    /// resize under way (the caller holds `resizing`).
-    fn for_each_locked(&self, mut f: impl FnMut(&D, u64)) {
-        let now = jiffies();
+    /// Calls `f` on every entry, under RCU, with no resize under way (the caller holds
+    /// `resizing`).
+    fn for_each_locked(&self, mut f: impl FnMut(&D)) {
         let rcu = ReadGuard::new();
         let Some(b) = self.generation(&rcu) else { return };
         for head in b.heads.iter() {
             let mut link = head.get(&rcu);
             while let Some(node) = link {
-                // SAFETY: reading the expiry of a live timer; a racing re-arm gives a
-                // slightly stale value, which callers tolerate.
-                let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
-                f(&node.data, expires.saturating_sub(now));
+                f(&node.data);
                 link = node.next.get(&rcu);
             }
         }
@@ -845,7 +849,7 @@ impl<D: Entry> Table<D> {
     pub(crate) fn clear(&self) {
         let _resizing = self.resizing.lock();
         // First let every entry drop its references on the others, while none is freed.
-        self.for_each_locked(|d, _| d.detach());
+        self.for_each_locked(|d| d.detach());
         let cur = self.cur.addr();
         // SAFETY: `cur` is null (a table whose `new` failed half way) or the live generation,
         // which no one else replaces while we hold the mutex.
@@ -1023,10 +1027,8 @@ impl<D: Entry> Table<D> {
     /// in the section held now.
     pub(crate) fn at<'s>(&'s self, cur: &Cursor<D>, rcu: &'s Section) -> Option<(&'s D, u64)> {
         let node = Self::current(cur, rcu)?;
-        // SAFETY: reading the expiry of a live timer; a racing re-arm gives a slightly stale
-        // value, which /proc tolerates.
-        let expires = unsafe { core::ptr::read_volatile(&(*node.timer.get()).expires) } as u64;
-        Some((&node.data, expires.saturating_sub(jiffies())))
+        // A racing re-arm gives a slightly stale value, which /proc tolerates.
+        Some((&node.data, node.expires().saturating_sub(jiffies())))
     }
 
     /// The node `cur` stands on, if it found it in the section held now.
