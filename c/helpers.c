@@ -87,6 +87,7 @@ void ipvs_rs_ipv4_update_pmtu(struct sk_buff *skb, struct net *net, u32 mtu) { i
 void ipvs_rs_consume_skb(struct sk_buff *skb) { consume_skb(skb); }
 void ipvs_rs_skb_dst_drop(struct sk_buff *skb) { skb_dst_drop(skb); }
 void ipvs_rs_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst) { skb_dst_set(skb, dst); }
+void ipvs_rs_skb_dst_set_noref(struct sk_buff *skb, struct dst_entry *dst) { skb_dst_set_noref(skb, dst); }
 struct dst_entry *ipvs_rs_rt_dst(struct rtable *rt) { return &rt->dst; }
 unsigned int ipvs_rs_dst_mtu(const struct dst_entry *dst) { return dst_mtu(dst); }
 bool ipvs_rs_rt_is_local(const struct rtable *rt) { return rt->rt_flags & RTCF_LOCAL; }
@@ -158,7 +159,11 @@ void ipvs_rs_cond_resched(void) { cond_resched(); }
 void ipvs_rs_cond_resched_rcu(void) { cond_resched_rcu(); }
 u32 ipvs_rs_get_random_u32(void) { return get_random_u32(); }
 unsigned int ipvs_rs_nr_cpu_ids(void) { return nr_cpu_ids; }
-unsigned int ipvs_rs_this_cpu(void) { return raw_smp_processor_id(); }
+u64 *ipvs_rs_alloc_percpu_u64s(unsigned int n) { return (u64 __force *)__alloc_percpu(n * sizeof(u64), sizeof(u64)); }
+void ipvs_rs_free_percpu(void *p) { free_percpu((void __percpu __force *)p); }
+void ipvs_rs_this_cpu_add_u64(u64 *p, u64 v) { this_cpu_add(*(u64 __percpu __force *)p, v); }
+u64 *ipvs_rs_per_cpu_ptr(u64 *p, unsigned int cpu) { return (u64 __force *)per_cpu_ptr((u64 __percpu __force *)p, cpu); }
+bool ipvs_rs_cpu_possible(unsigned int cpu) { return cpu_possible(cpu); }
 
 bool ipvs_rs_skb_has_dev(const struct sk_buff *skb) { return skb->dev; }
 void ipvs_rs_local_bh_disable(void) { local_bh_disable(); }

@@ -4,15 +4,9 @@
 
 use crate::ipvs_core::estimator::{self, COUNTERS};
 use crate::ipvs_core::estimator::StatsView;
+use crate::sys::percpu::PerCpuCounters;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use kernel::prelude::*;
-
-/// One CPU's counters, on their own cache line so that CPUs do not contend for it.
-#[derive(Default)]
-#[repr(align(64))]
-struct CpuCounters {
-    c: [AtomicU64; COUNTERS],
-}
 
 const CONNS: usize = 0;
 const INPKTS: usize = 1;
@@ -21,10 +15,14 @@ const INBYTES: usize = 3;
 const OUTBYTES: usize = 4;
 
 /// Packet and connection counters, per CPU, with their rate estimator. The datapath adds to
-/// the current CPU's counters without locks; the estimator timer is the only writer of the
-/// estimator fields.
+/// the current CPU's counters without locks or locked instructions; the estimator timer is
+/// the only writer of the estimator fields. Zeroing does not write the per-CPU counters (a
+/// remote store could be lost under a concurrent add): it records the current totals as the
+/// new zero, as upstream's `kstats0`.
 pub(crate) struct Stats {
-    cpus: KVec<CpuCounters>,
+    cpus: PerCpuCounters<COUNTERS>,
+    /// The totals at the last zeroing, subtracted from what is shown.
+    zero: [AtomicU64; COUNTERS],
     est_last: [AtomicU64; COUNTERS],
     est_avg: [AtomicI64; COUNTERS],
     /// Set by zeroing: readers show zero rates and the next tick restarts from zero.
@@ -33,24 +31,18 @@ pub(crate) struct Stats {
 
 impl Stats {
     pub(crate) fn new() -> Result<Self> {
-        let n = crate::sys::nr_cpu_ids().max(1);
-        let mut cpus = KVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            cpus.push(CpuCounters::default(), GFP_KERNEL)?;
-        }
         Ok(Stats {
-            cpus,
+            cpus: PerCpuCounters::new()?,
+            zero: Default::default(),
             est_last: Default::default(),
             est_avg: Default::default(),
             est_reset: AtomicBool::new(false),
         })
     }
 
+    #[inline]
     fn add(&self, i: usize, v: u64) {
-        let cpu = crate::sys::this_cpu();
-        if let Some(c) = self.cpus.get(cpu).or_else(|| self.cpus.first()).and_then(|s| s.c.get(i)) {
-            c.fetch_add(v, Ordering::Relaxed);
-        }
+        self.cpus.add(i, v);
     }
 
     pub(crate) fn count_in(&self, bytes: u32) {
@@ -67,12 +59,11 @@ impl Stats {
         self.add(CONNS, 1);
     }
 
+    /// The totals since the last zeroing.
     fn sum(&self) -> [u64; COUNTERS] {
-        let mut t = [0u64; COUNTERS];
-        for cpu in self.cpus.iter() {
-            for (acc, c) in t.iter_mut().zip(cpu.c.iter()) {
-                *acc = acc.wrapping_add(c.load(Ordering::Relaxed));
-            }
+        let mut t = self.cpus.sum();
+        for (v, z) in t.iter_mut().zip(self.zero.iter()) {
+            *v = v.wrapping_sub(z.load(Ordering::Relaxed));
         }
         t
     }
@@ -98,15 +89,10 @@ impl Stats {
         Self::to_view(self.sum(), self.rates())
     }
 
-    /// Each CPU's counters (no rates), for /proc/net/ip_vs_stats_percpu.
+    /// Each CPU's counters (no rates), for /proc/net/ip_vs_stats_percpu: as they are, not
+    /// zeroed (upstream's per-CPU rows are not either).
     pub(crate) fn per_cpu(&self) -> impl Iterator<Item = StatsView> + '_ {
-        self.cpus.iter().map(|cpu| {
-            let mut c = [0u64; COUNTERS];
-            for (dst, src) in c.iter_mut().zip(cpu.c.iter()) {
-                *dst = src.load(Ordering::Relaxed);
-            }
-            Self::to_view(c, [0; COUNTERS])
-        })
+        self.cpus.per_cpu().map(|(_, c)| Self::to_view(c, [0; COUNTERS]))
     }
 
     /// One estimator tick (every 2 s, from the estimator timer only).
@@ -125,10 +111,8 @@ impl Stats {
     }
 
     pub(crate) fn zero(&self) {
-        for cpu in self.cpus.iter() {
-            for c in cpu.c.iter() {
-                c.store(0, Ordering::Relaxed);
-            }
+        for (z, v) in self.zero.iter().zip(self.cpus.sum()) {
+            z.store(v, Ordering::Relaxed);
         }
         self.est_reset.store(true, Ordering::Relaxed);
     }

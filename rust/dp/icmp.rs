@@ -171,7 +171,8 @@ fn relay_in(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpHeader, er
         return Verdict::Drop;
     }
     count_in(ipvs, d, skb.len());
-    let tx = Tx { net, conn: d, ip, local };
+    let rcu = ReadGuard::new();
+    let tx = Tx { net, rcu: &rcu, conn: d, ip, local };
     if d.fwd == fwd::MASQ {
         return xmit::nat::xmit_icmp_in(&tx, skb, &err.quoted);
     }

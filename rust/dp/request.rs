@@ -102,7 +102,8 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L
     };
     let d = conn.data();
     let len = skb.len();
-    let tx = crate::xmit::Tx { net, conn: d, ip, local };
+    let rcu = ReadGuard::new();
+    let tx = crate::xmit::Tx { net, rcu: &rcu, conn: d, ip, local };
     count_in(ipvs, d, len);
     let timeout = track(ipvs, d, pkt, Direction::Input);
     if let Conn::Table(c) = &conn {

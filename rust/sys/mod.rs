@@ -9,6 +9,7 @@ pub(crate) mod kvec;
 pub(crate) mod modinfo;
 pub(crate) mod module_use;
 pub(crate) mod param;
+pub(crate) mod percpu;
 pub(crate) mod pernet;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
@@ -121,12 +122,6 @@ pub(crate) fn jiffies() -> u64 {
 pub(crate) fn nr_cpu_ids() -> usize {
     // SAFETY: reads a boot-time constant.
     (unsafe { bindings::ipvs_rs_nr_cpu_ids() }) as usize
-}
-
-/// The current CPU. The datapath runs in softirq (not migrated); elsewhere it is a hint.
-pub(crate) fn this_cpu() -> usize {
-    // SAFETY: reads the per-task CPU number.
-    (unsafe { bindings::ipvs_rs_this_cpu() }) as usize
 }
 
 /// Available memory as the DoS defense counts it, in pages: free plus block-device buffer

@@ -5,9 +5,10 @@
 //! it, every packet paid a FIB lookup, and direct routing (the real server as known next hop,
 //! which the kernel never caches) a route allocation and its RCU free.
 //!
-//! Readers take a reference on the cached route under RCU, without locks. A miss looks the
-//! route up and swaps in a new entry; the replaced entry (and its route reference) is freed
-//! after a grace period. Two CPUs missing at once both store, and one entry wins.
+//! Readers borrow the cached route for their RCU read-side section, without locks and without
+//! taking a reference (the entry holds one until a grace period after it is replaced). A miss
+//! looks the route up and swaps in a new entry; the replaced entry (and its route reference)
+//! is freed after a grace period. Two CPUs missing at once both store, and one entry wins.
 
 use super::bindings;
 use super::rcu::{RcuLink, ReadGuard};
@@ -48,24 +49,22 @@ impl RouteCache {
     }
 
     /// The route to `daddr` of family `af` (the dest's, which for a tunnel may differ from
-    /// the packet's) for `kind`: the cached one while it is valid, else a fresh lookup, which
-    /// is cached in its place.
-    pub(crate) fn route(&self, net: NetRef<'_>, af: u16, daddr: &[u8; 16], kind: RouteKind) -> Option<Route> {
-        {
-            let rcu = ReadGuard::new();
-            if let Some(c) = self.cached.get(&rcu) {
-                // SAFETY: an entry holds its route until it is freed, a grace period after it
-                // was replaced, so under `rcu` `rt` is live; `dst_hold_safe` fails if the
-                // route is already being released.
-                unsafe {
-                    if c.daddr == *daddr
-                        && c.af == af
-                        && c.kind == kind
-                        && bindings::ipvs_rs_dst_valid(c.dst, c.cookie)
-                        && bindings::ipvs_rs_dst_hold_safe(c.dst)
-                    {
-                        return Some(Route::from_held(c.dst, c.af, c.saddr, c.local));
-                    }
+    /// the packet's) for `kind`: the cached one while it is valid, borrowed for `rcu`, else
+    /// a fresh (counted) lookup, which is cached in its place.
+    pub(crate) fn route<'rcu>(
+        &self,
+        rcu: &'rcu ReadGuard,
+        net: NetRef<'_>,
+        af: u16,
+        daddr: &[u8; 16],
+        kind: RouteKind,
+    ) -> Option<Route<'rcu>> {
+        if let Some(c) = self.cached.get(rcu) {
+            // SAFETY: an entry holds its route until it is freed, a grace period after it was
+            // replaced, so the route is live for `rcu`; `dst_check` tells a stale one.
+            unsafe {
+                if c.daddr == *daddr && c.af == af && c.kind == kind && bindings::ipvs_rs_dst_valid(c.dst, c.cookie) {
+                    return Some(Route::borrowed(c.dst, c.af, c.saddr, c.local, rcu));
                 }
             }
         }
@@ -91,7 +90,7 @@ impl RouteCache {
         retire(old);
     }
 
-    fn store(&self, route: &Route, daddr: &[u8; 16], kind: RouteKind) {
+    fn store(&self, route: &Route<'_>, daddr: &[u8; 16], kind: RouteKind) {
         // SAFETY: `route` holds a reference, so the route is live.
         let cookie = unsafe { bindings::ipvs_rs_dst_cookie(route.raw()) };
         let entry = Cached {

@@ -7,6 +7,7 @@ use super::bindings;
 use super::NetRef;
 use crate::ipvs_core::tunnel::{gre_ethertype, Encap, EncapHeader, Outer, PartialCsum};
 use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
+use super::rcu::ReadGuard;
 use core::marker::PhantomData;
 
 /// A packet owned by the current hook invocation.
@@ -17,8 +18,13 @@ pub(crate) struct Skb<'a> {
     _life: PhantomData<&'a mut bindings::sk_buff>,
 }
 
-/// A route (a counted `dst_entry` reference), dropped unless given to a packet.
-pub(crate) struct Route {
+/// A route to send a packet on: either counted (a `dst_entry` reference of its own, dropped
+/// unless given to a packet) or borrowed from a route cache for the RCU read-side section
+/// `'rcu`, without a reference, as upstream attaches its cached routes with
+/// `skb_dst_set_noref`. A borrowed route can go to a packet only as it is sent
+/// ([`Skb::send_on`]); a packet that continues after our hook takes a counted one
+/// ([`Route::counted`]).
+pub(crate) struct Route<'rcu> {
     dst: *mut bindings::dst_entry,
     /// The route's family: `AF_INET` or `AF_INET6`.
     af: u16,
@@ -27,6 +33,9 @@ pub(crate) struct Route {
     pub(crate) saddr: [u8; 16],
     /// The route delivers to this host.
     local: bool,
+    /// We hold a reference on `dst` (else it is borrowed for `'rcu`).
+    counted: bool,
+    _rcu: PhantomData<&'rcu ReadGuard>,
 }
 
 /// What a route is looked up for.
@@ -43,16 +52,22 @@ pub(crate) enum RouteKind {
     Tunnel,
 }
 
-impl Drop for Route {
+impl Drop for Route<'_> {
     fn drop(&mut self) {
-        // SAFETY: we hold one reference on `dst`.
-        unsafe { bindings::dst_release(self.dst) };
+        if self.counted {
+            // SAFETY: we hold one reference on `dst`.
+            unsafe { bindings::dst_release(self.dst) };
+        }
     }
 }
 
-impl Route {
+impl Route<'static> {
+    fn new_counted(dst: *mut bindings::dst_entry, af: u16, saddr: [u8; 16], local: bool) -> Self {
+        Route { dst, af, saddr, local, counted: true, _rcu: PhantomData }
+    }
+
     /// Looks up the route to `daddr` of family `af`, for `kind`.
-    pub(crate) fn output(net: NetRef<'_>, af: u16, daddr: &[u8; 16], kind: RouteKind) -> Option<Route> {
+    pub(crate) fn output(net: NetRef<'_>, af: u16, daddr: &[u8; 16], kind: RouteKind) -> Option<Self> {
         if af == AF_INET6 {
             Self::output_v6(net, daddr, kind)
         } else {
@@ -60,7 +75,7 @@ impl Route {
         }
     }
 
-    fn output_v4(net: NetRef<'_>, daddr: [u8; 4], known_nh: bool) -> Option<Route> {
+    fn output_v4(net: NetRef<'_>, daddr: [u8; 4], known_nh: bool) -> Option<Self> {
         let mut fl4 = bindings::flowi4 {
             daddr: u32::from_ne_bytes(daddr),
             __fl_common: bindings::flowi_common {
@@ -76,7 +91,7 @@ impl Route {
         }
         // SAFETY: `rt` is a live route we hold a reference on; its dst is its first member.
         let (dst, local) = unsafe { (bindings::ipvs_rs_rt_dst(rt), bindings::ipvs_rs_rt_is_local(rt)) };
-        Some(Route { dst, af: AF_INET, saddr: v4_to_16(fl4.saddr.to_ne_bytes()), local })
+        Some(Route::new_counted(dst, AF_INET, v4_to_16(fl4.saddr.to_ne_bytes()), local))
     }
 
     /// `ip6_route_output`; with [`RouteKind::KnownNextHop`] the kernel makes an uncached
@@ -85,7 +100,7 @@ impl Route {
     /// there is none), and the route is passed through the IPsec policy lookup
     /// (`xfrm_lookup`), which may wrap it in a bundle (as upstream looks up only an IPv6
     /// tunnel's route: the director's own packets to the real server, from that address).
-    fn output_v6(net: NetRef<'_>, daddr: &[u8; 16], kind: RouteKind) -> Option<Route> {
+    fn output_v6(net: NetRef<'_>, daddr: &[u8; 16], kind: RouteKind) -> Option<Self> {
         let known_nh = kind == RouteKind::KnownNextHop;
         let mut fl6 = bindings::flowi6 {
             __fl_common: bindings::flowi_common {
@@ -103,7 +118,7 @@ impl Route {
         }
         // SAFETY: `dst` is a live route we hold a reference on.
         let (error, local) = unsafe { (bindings::ipvs_rs_dst_error(dst), bindings::ipvs_rs_dst_dev_is_loopback(dst)) };
-        let mut route = Route { dst, af: AF_INET6, saddr: [0; 16], local };
+        let mut route = Route::new_counted(dst, AF_INET6, [0; 16], local);
         if error != 0 {
             return None;
         }
@@ -132,9 +147,29 @@ impl Route {
             if bundled.is_null() {
                 return None;
             }
-            return Some(Route { dst: bundled, ..*dst });
+            return Some(Route::new_counted(bundled, dst.af, dst.saddr, dst.local));
         }
         Some(route)
+    }
+
+}
+
+impl<'rcu> Route<'rcu> {
+    /// A route borrowed without a reference for the read-side section of `_rcu`.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must stay live until `_rcu` ends (a cache that holds a reference on it and
+    /// drops that only a grace period after unpublishing it), and `af`/`saddr`/`local`
+    /// must be what its lookup gave.
+    pub(super) unsafe fn borrowed(
+        dst: *mut bindings::dst_entry,
+        af: u16,
+        saddr: [u8; 16],
+        local: bool,
+        _rcu: &'rcu ReadGuard,
+    ) -> Self {
+        Route { dst, af, saddr, local, counted: false, _rcu: PhantomData }
     }
 
     /// The route, for a cache to hold its own reference on.
@@ -142,14 +177,16 @@ impl Route {
         self.dst
     }
 
-    /// A route from a reference the caller took (and gives to the new `Route`).
-    ///
-    /// # Safety
-    ///
-    /// The caller must own one reference on the live route `dst`, and `af`/`saddr`/`local`
-    /// must be what its lookup gave.
-    pub(super) unsafe fn from_held(dst: *mut bindings::dst_entry, af: u16, saddr: [u8; 16], local: bool) -> Route {
-        Route { dst, af, saddr, local }
+    /// The same route with a reference of its own, to outlive the read-side section; `None`
+    /// if the route is already being released.
+    pub(crate) fn counted(self) -> Option<Route<'static>> {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: a borrowed route is live for `'rcu`, which has not ended (we borrow it);
+        // `dst_hold_safe` fails rather than revive a route whose last reference went.
+        if !this.counted && !unsafe { bindings::ipvs_rs_dst_hold_safe(this.dst) } {
+            return None;
+        }
+        Some(Route::new_counted(this.dst, this.af, this.saddr, this.local))
     }
 
     /// The route's family (a tunnel's outer header is of this family).
@@ -454,15 +491,34 @@ impl<'a> Skb<'a> {
         Some(Writable { skb: self, len })
     }
 
-    /// Replaces the packet's route.
-    pub(crate) fn set_route(&mut self, route: Route) {
-        let dst = route.dst;
-        core::mem::forget(route);
-        // SAFETY: the skb takes over our route reference.
+    /// Replaces the packet's route with a counted one, which the packet keeps wherever it
+    /// goes.
+    pub(crate) fn set_route(&mut self, route: Route<'static>) {
+        let route = core::mem::ManuallyDrop::new(route);
+        // SAFETY: the skb takes over our route reference (a `'static` route is counted).
         unsafe {
             bindings::ipvs_rs_skb_dst_drop(self.raw);
-            bindings::ipvs_rs_skb_dst_set(self.raw, dst);
+            bindings::ipvs_rs_skb_dst_set(self.raw, route.dst);
         }
+    }
+
+    /// Sends the packet out on `route` now ([`Skb::local_out`]). A borrowed route is attached
+    /// without a reference: it is live for the whole send, which runs inside its read-side
+    /// section, and the stack takes a reference (`skb_dst_force`) wherever it keeps the
+    /// packet beyond that (a qdisc, a neighbour queue, NFQUEUE).
+    pub(crate) fn send_on(self, net: NetRef<'_>, route: Route<'_>) -> Verdict {
+        let route = core::mem::ManuallyDrop::new(route);
+        // SAFETY: live skb we own; a counted route's reference goes to the skb, a borrowed
+        // route outlives this call (see above).
+        unsafe {
+            bindings::ipvs_rs_skb_dst_drop(self.raw);
+            if route.counted {
+                bindings::ipvs_rs_skb_dst_set(self.raw, route.dst);
+            } else {
+                bindings::ipvs_rs_skb_dst_set_noref(self.raw, route.dst);
+            }
+        }
+        self.local_out(net)
     }
 
     /// Where the packet's transport checksum is to be written, when it is left to offload

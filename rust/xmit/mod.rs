@@ -10,12 +10,15 @@ pub(crate) mod tun;
 use crate::conn::ConnData;
 use crate::ipvs_core::ip::IpHeader;
 use crate::ipvs_core::tunnel;
+use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Route, RouteKind, Skb, Verdict};
 use crate::sys::NetRef;
 
 /// One request packet's transmission: where it goes and how it came.
 pub(crate) struct Tx<'a> {
     pub(crate) net: NetRef<'a>,
+    /// The read-side section the packet is sent in: cached routes are borrowed for it.
+    pub(crate) rcu: &'a ReadGuard,
     pub(crate) conn: &'a ConnData,
     /// The packet's network header as parsed on entry.
     pub(crate) ip: &'a IpHeader,
@@ -55,9 +58,9 @@ impl RouteMode {
 /// would not fit gets ICMP fragmentation needed or ICMPv6 packet too big (an IPv4 packet only
 /// with DF set, and for a tunnel only with `pmtu_disc`, as upstream: otherwise the outer
 /// packet is sent without DF and may be fragmented).
-pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Result<Route, Verdict> {
+pub(crate) fn route_out<'a>(tx: &Tx<'a>, skb: &mut Skb<'_>, mode: RouteMode) -> Result<Route<'a>, Verdict> {
     let (ip, conn) = (tx.ip, tx.conn);
-    let rt = conn.dest.route.route(tx.net, conn.dest.af, &conn.daddr, mode.kind()).ok_or(Verdict::Drop)?;
+    let rt = conn.dest.route.route(tx.rcu, tx.net, conn.dest.af, &conn.daddr, mode.kind()).ok_or(Verdict::Drop)?;
     if rt.is_local() {
         return Err(Verdict::Drop);
     }
@@ -92,17 +95,19 @@ pub(crate) fn route_out(tx: &Tx<'_>, skb: &mut Skb<'_>, mode: RouteMode) -> Resu
 /// IPVS's, may be fragmented by the stack (see [`Skb::allow_fragmentation`]) and is untracked
 /// (unless the connection keeps conntrack, see [`ConnData::nfct`]); from LOCAL_OUT it simply
 /// continues on its new route, otherwise it is sent out by us.
-pub(crate) fn send(tx: &Tx<'_>, mut skb: Skb<'_>, rt: Route) -> Verdict {
-    skb.set_route(rt);
+pub(crate) fn send(tx: &Tx<'_>, mut skb: Skb<'_>, rt: Route<'_>) -> Verdict {
     skb.set_ipvs_property();
     skb.allow_fragmentation();
     if tx.conn.nfct.is_none() {
         skb.untrack();
     }
     if tx.local {
+        // The packet goes on after our hook, past the read-side section.
+        let Some(rt) = rt.counted() else { return Verdict::Drop };
+        skb.set_route(rt);
         Verdict::Accept
     } else {
         skb.prepare_forward();
-        skb.local_out(tx.net)
+        skb.send_on(tx.net, rt)
     }
 }

@@ -46,7 +46,6 @@ pub(crate) fn xmit(tx: &Tx<'_>, mut skb: Skb<'_>, pmtu_disc: bool) -> Verdict {
     if !skb.encapsulate(tx.net, &outer, &middle, &encap) {
         return Verdict::Drop;
     }
-    skb.set_route(rt);
     skb.set_ipvs_property();
     skb.allow_fragmentation();
     // The inner flow's conntrack entry is confirmed as it is (when kept), and the outer
@@ -57,5 +56,5 @@ pub(crate) fn xmit(tx: &Tx<'_>, mut skb: Skb<'_>, pmtu_disc: bool) -> Verdict {
     skb.reset_conntrack();
     skb.prepare_forward();
     // Sent by the outer header's family (`ip_local_out` or `ip6_local_out`).
-    skb.local_out(tx.net)
+    skb.send_on(tx.net, rt)
 }
