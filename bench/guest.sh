@@ -238,7 +238,9 @@ load_variant() {
         stock) kmodprobe ip_vs && kmodprobe ip_vs_rr ;;
         stock20) kmodprobe ip_vs conn_tab_bits=20 && kmodprobe ip_vs_rr ;;
         ipvs_rs | ipvs_rs20 | baseline)
-            for m in $(ours_deps); do kmodprobe "$m" || return 1; done
+            # ours_deps sets OURS_DEPS (it prints nothing).
+            ours_deps
+            for m in $OURS_DEPS; do kmodprobe "$m" || return 1; done
             case "$1" in
                 ipvs_rs20) insmod "$IPVS_RS_KO" conn_tab_bits=20 ;;
                 baseline) insmod "$BENCH_BASELINE_KO" ;;

@@ -34,7 +34,6 @@
 
 struct net *ipvs_rs_genl_info_net(const struct genl_info *info) { return genl_info_net(info); }
 struct net *ipvs_rs_skb_sock_net(const struct sk_buff *skb) { return sock_net(skb->sk); }
-void *ipvs_rs_net_generic(const struct net *net, unsigned int id) { return net_generic(net, id); }
 struct proc_dir_entry *ipvs_rs_net_proc_dir(const struct net *net) { return net->proc_net; }
 struct net *ipvs_rs_seq_file_single_net(struct seq_file *seq) { return seq_file_single_net(seq); }
 struct net *ipvs_rs_seq_file_net(struct seq_file *seq) { return seq_file_net(seq); }
@@ -56,22 +55,17 @@ unsigned char *ipvs_rs_skb_tail_pointer(const struct sk_buff *skb) { return skb_
 int ipvs_rs_skb_tailroom(const struct sk_buff *skb) { return skb_tailroom(skb); }
 unsigned int ipvs_rs_skb_len(const struct sk_buff *skb) { return skb->len; }
 const struct genl_family *ipvs_rs_dump_family(struct netlink_callback *cb) { return genl_dumpit_info(cb)->info.family; }
-unsigned int ipvs_rs_hz(void) { return HZ; }
 unsigned long ipvs_rs_totalram_pages(void) { return totalram_pages(); }
 
-int ipvs_rs_skb_network_offset(const struct sk_buff *skb) { return skb_network_offset(skb); }
 unsigned char *ipvs_rs_skb_data(const struct sk_buff *skb) { return skb->data; }
 void *ipvs_rs_skb_header_pointer(const struct sk_buff *skb, int offset, int len, void *buffer)
 { return skb_header_pointer(skb, offset, len, buffer); }
 int ipvs_rs_skb_cow_head(struct sk_buff *skb, unsigned int headroom) { return skb_cow_head(skb, headroom); }
 void ipvs_rs_skb_reset_network_header(struct sk_buff *skb) { skb_reset_network_header(skb); }
 void ipvs_rs_skb_reset_transport_header(struct sk_buff *skb) { skb_reset_transport_header(skb); }
-void ipvs_rs_skb_set_ipvs_property(struct sk_buff *skb) { skb->ipvs_property = 1; }
-bool ipvs_rs_skb_ipvs_property(const struct sk_buff *skb) { return skb->ipvs_property; }
 u32 ipvs_rs_skb_mark(const struct sk_buff *skb) { return skb->mark; }
 bool ipvs_rs_skb_is_gso(const struct sk_buff *skb) { return skb_is_gso(skb); }
 bool ipvs_rs_skb_csum_partial(const struct sk_buff *skb) { return skb->ip_summed == CHECKSUM_PARTIAL; }
-void ipvs_rs_skb_forward_csum(struct sk_buff *skb) { skb_forward_csum(skb); }
 void ipvs_rs_skb_clear_ip_options(struct sk_buff *skb) { memset(&IPCB(skb)->opt, 0, sizeof(IPCB(skb)->opt)); }
 __sum16 ipvs_rs_udp4_full_csum(struct sk_buff *skb, unsigned int off, __be32 saddr, __be32 daddr)
 { return csum_tcpudp_magic(saddr, daddr, skb->len - off, IPPROTO_UDP, skb_checksum(skb, off, skb->len - off, 0)); }
@@ -112,7 +106,6 @@ int ipvs_rs_ipv6_dev_get_saddr(struct net *net, struct dst_entry *dst, const str
 void ipvs_rs_skb_transport_at_network(struct sk_buff *skb) { skb->transport_header = skb->network_header; }
 void ipvs_rs_skb_set_inner_ipproto(struct sk_buff *skb, u8 proto) { skb_set_inner_ipproto(skb, proto); }
 void ipvs_rs_skb_inner_mac_at_inner_network(struct sk_buff *skb) { skb_set_inner_mac_header(skb, skb_inner_network_offset(skb)); }
-void ipvs_rs_skb_set_ignore_df(struct sk_buff *skb) { skb->ignore_df = 1; }
 struct dst_entry *ipvs_rs_xfrm_lookup6(struct net *net, struct dst_entry *dst, struct flowi6 *fl6)
 { dst = xfrm_lookup(net, dst, flowi6_to_flowi(fl6), NULL, 0); return IS_ERR(dst) ? NULL : dst; }
 /* GUE and GRE tunnels: the UDP source port, remote checksum offload, the GRE checksum. */
@@ -139,7 +132,6 @@ void ipvs_rs_icmp_send_port_unreach(struct sk_buff *skb) { icmp_send(skb, ICMP_D
 void ipvs_rs_rcu_read_lock(void) { rcu_read_lock(); }
 void ipvs_rs_rcu_read_unlock(void) { rcu_read_unlock(); }
 void ipvs_rs_rcu_check_read(void) { RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "ipvs_rs: RCU pointer read unlocked"); }
-unsigned long ipvs_rs_jiffies(void) { return jiffies; }
 /* spin_lock_init() with the caller's lockdep class (the macro would give all our locks one). */
 void ipvs_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key)
 {
@@ -168,7 +160,6 @@ bool ipvs_rs_cpu_possible(unsigned int cpu) { return cpu_possible(cpu); }
 bool ipvs_rs_skb_has_dev(const struct sk_buff *skb) { return skb->dev; }
 void ipvs_rs_local_bh_disable(void) { local_bh_disable(); }
 void ipvs_rs_local_bh_enable(void) { local_bh_enable(); }
-void ipvs_rs_skb_clear_tstamp(struct sk_buff *skb) { skb_clear_tstamp(skb); }
 void ipvs_rs_skb_orphan(struct sk_buff *skb) { skb_orphan(skb); }
 struct nf_conn *ipvs_rs_nf_ct_get(const struct sk_buff *skb, unsigned int *ctinfo)
 { return nf_ct_get(skb, (enum ip_conntrack_info *)ctinfo); }

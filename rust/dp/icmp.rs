@@ -161,7 +161,7 @@ fn schedule(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, err: &IcmpError)
         complete: true,
         tcp: TcpFlags { syn: true, ..TcpFlags::default() },
     };
-    request::new_conn(ipvs, net, skb, &opening)
+    request::new_conn(ipvs, net, &ReadGuard::new(), skb, &opening)
 }
 
 /// Relays an error from the client's side to the real server of its connection `d`.

@@ -17,6 +17,7 @@ use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpState, TcpTables
 use crate::ipvs_core::sysctl;
 use crate::netns::IpvsNet;
 use crate::sys::netfilter::{self, HookId, HookSpec};
+use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{DefragUser, Gathered, Skb, Verdict};
 use crate::sys::{pernet, NetRef};
 
@@ -35,6 +36,7 @@ pub(crate) const HOOKS: [HookSpec; 6] = [
 ];
 
 /// The IPv4 header of a packet, if it has one.
+#[inline]
 fn parse_ipv4(skb: &Skb<'_>) -> Option<Ipv4> {
     Ipv4::parse(&skb.read::<20>(0)?)
 }
@@ -82,17 +84,26 @@ fn parse(skb: &Skb<'_>, ip: IpHeader) -> Option<L4Packet> {
     Some(L4Packet { ip, sport: [ports[0], ports[1]], dport: [ports[2], ports[3]], complete, tcp })
 }
 
-/// Whether hook `id` gathers `skb`, an IPv4 fragment: upstream's `ip_vs_out_hook` gathers the
-/// fragments of every protocol it knows (TCP, UDP, SCTP) and, in `ip_vs_out_icmp`, of ICMP,
-/// whether or not a connection turns out to need them; `ip_vs_forward_icmp` those of ICMP.
-fn fragment_to_gather(id: HookId, skb: &Skb<'_>) -> bool {
-    skb.af() != AF_INET6 && parse_ipv4(skb).is_some_and(|ip| {
-        ip.is_fragment
-            && match id {
-                HookId::IcmpForward => ip.protocol == PROTO_ICMP,
-                _ => matches!(ip.protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_ICMP),
-            }
-    })
+/// Whether hook `id` gathers a packet with header `ip`, an IPv4 fragment: upstream's
+/// `ip_vs_out_hook` gathers the fragments of every protocol it knows (TCP, UDP, SCTP) and, in
+/// `ip_vs_out_icmp`, of ICMP, whether or not a connection turns out to need them;
+/// `ip_vs_forward_icmp` those of ICMP.
+fn fragment_to_gather(id: HookId, ip: &IpHeader) -> bool {
+    !ip.is_v6()
+        && ip.is_fragment
+        && match id {
+            HookId::IcmpForward => ip.protocol == PROTO_ICMP,
+            _ => matches!(ip.protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_ICMP),
+        }
+}
+
+/// The network header of a packet of family `af`, parsed.
+fn parse_ip(af: u16, skb: &Skb<'_>) -> Option<IpHeader> {
+    if af == AF_INET6 {
+        parse_ipv6(skb)
+    } else {
+        parse_ipv4(skb).map(|v4| IpHeader::from(&v4))
+    }
 }
 
 /// The reassembly queues of the hooks that can see fragments (LOCAL_IN gets whole packets
@@ -109,7 +120,7 @@ fn defrag_user(id: HookId) -> Option<DefragUser> {
 pub(crate) struct Datapath;
 
 impl netfilter::Handler for Datapath {
-    fn hook(id: HookId, af: u16, net: NetRef<'_>, skb: Skb<'_>) -> Verdict {
+    fn hook(id: HookId, af: u16, net: NetRef<'_>, rcu: &ReadGuard, skb: Skb<'_>) -> Verdict {
         if skb.ipvs_property() {
             return Verdict::Accept;
         }
@@ -123,18 +134,23 @@ impl netfilter::Handler for Datapath {
         if request && ipvs.backup_only() {
             return Verdict::Accept;
         }
+        let parsed = parse_ip(af, &skb);
         // Replies of NAT connections may come fragmented from the real server (requests
         // reach LOCAL_IN whole): gather them first, or their fragments would leave with the
         // real server's address (upstream's `ip_vs_out_hook`).
-        let mut skb = match defrag_user(id) {
-            Some(user) if fragment_to_gather(id, &skb) => match skb.gather_fragments(net, user) {
-                Gathered::Whole(skb) => skb,
-                Gathered::Consumed => return Verdict::Stolen,
-                Gathered::Failed(_) => return Verdict::Drop,
-            },
-            _ => skb,
+        let (mut skb, ip) = match defrag_user(id) {
+            Some(user) if parsed.as_ref().is_some_and(|ip| fragment_to_gather(id, ip)) => {
+                match skb.gather_fragments(net, user) {
+                    Gathered::Whole(skb) => {
+                        let ip = parse_ip(af, &skb);
+                        (skb, ip)
+                    }
+                    Gathered::Consumed => return Verdict::Stolen,
+                    Gathered::Failed(_) => return Verdict::Drop,
+                }
+            }
+            _ => (skb, parsed),
         };
-        let ip = if af == AF_INET6 { parse_ipv6(&skb) } else { parse_ipv4(&skb).map(|v4| IpHeader::from(&v4)) };
         let Some(ip) = ip else {
             return Verdict::Accept;
         };
@@ -188,9 +204,11 @@ impl netfilter::Handler for Datapath {
             return Verdict::Accept;
         };
         match id {
-            HookId::RequestLocalIn => request::request(ipvs, net, skb, &pkt, false),
-            HookId::RequestLocalOut => request::request(ipvs, net, skb, &pkt, true),
-            HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => reply::reply(ipvs, net, skb, &pkt, reroute),
+            HookId::RequestLocalIn => request::request(ipvs, net, rcu, skb, &pkt, false),
+            HookId::RequestLocalOut => request::request(ipvs, net, rcu, skb, &pkt, true),
+            HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => {
+                reply::reply(ipvs, net, rcu, skb, &pkt, reroute)
+            }
             // Only ICMP gets this far (above).
             HookId::IcmpForward => Verdict::Accept,
         }

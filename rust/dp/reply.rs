@@ -44,11 +44,18 @@ fn unmatched_reply(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4P
 /// A reply of a connection passing the director: a NAT reply gets the VIP as source; a DR or
 /// TUN one (the director on its way) only counts and moves the connection's state, as
 /// upstream's `handle_response` does with them.
-pub(super) fn reply(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L4Packet, reroute: Option<NetRef<'_>>) -> Verdict {
+pub(super) fn reply(
+    ipvs: &IpvsNet,
+    net: NetRef<'_>,
+    rcu: &ReadGuard,
+    mut skb: Skb<'_>,
+    pkt: &L4Packet,
+    reroute: Option<NetRef<'_>>,
+) -> Verdict {
     let ip = &pkt.ip;
     let hash = |key| conn_hash(ip.protocol, &ip.daddr, pkt.dport, key);
     let (server, client) = ((ip.saddr, pkt.sport), (ip.daddr, pkt.dport));
-    let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(ip.af, ip.protocol, &server, &client)) else {
+    let Some(conn) = ipvs.conns.lookup_in(rcu, hash, |c| c.matches_out(ip.af, ip.protocol, &server, &client)) else {
         return unmatched_reply(ipvs, net, &mut skb, pkt);
     };
     let d = conn.data();

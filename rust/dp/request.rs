@@ -54,11 +54,11 @@ fn replace_conn(c: ConnRef<ConnData>, skb: &Skb<'_>) -> Option<Verdict> {
 
 /// A packet towards a virtual service (client to VIP): its connection found, or made by
 /// scheduling, then sent on by the connection's transmitter.
-pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
+pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, rcu: &ReadGuard, mut skb: Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
     let ip = &pkt.ip;
     let hash = |key| conn_hash(ip.protocol, &ip.saddr, pkt.sport, key);
     let (client, virt) = ((ip.saddr, pkt.sport), (ip.daddr, pkt.dport));
-    let mut found = ipvs.conns.lookup(hash, |c| c.matches_in(ip.af, ip.protocol, &client, &virt));
+    let mut found = ipvs.conns.lookup_in(rcu, hash, |c| c.matches_in(ip.af, ip.protocol, &client, &virt));
     // A SYN on an old connection: reschedule when its dest is quiesced and
     // expire_nodest_conn is set, or when conn_reuse_mode expects a new connection here.
     if ip.protocol == PROTO_TCP && pkt.tcp.syn {
@@ -94,7 +94,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L
         Some(c) => Conn::Table(c),
         // Upstream's `*_conn_schedule` drops a packet too short for its L4 header.
         None if !pkt.complete => return Verdict::Drop,
-        None => match new_conn(ipvs, net, &mut skb, pkt) {
+        None => match new_conn(ipvs, net, rcu, &mut skb, pkt) {
             Ok(Some(c)) => c,
             Ok(None) => return Verdict::Accept,
             Err(v) => return v,
@@ -102,8 +102,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, pkt: &L
     };
     let d = conn.data();
     let len = skb.len();
-    let rcu = ReadGuard::new();
-    let tx = crate::xmit::Tx { net, rcu: &rcu, conn: d, ip, local };
+    let tx = crate::xmit::Tx { net, rcu, conn: d, ip, local };
     count_in(ipvs, d, len);
     let timeout = track(ipvs, d, pkt, Direction::Input);
     if let Conn::Table(c) = &conn {
@@ -156,7 +155,13 @@ fn leave(svc: &Service, net: NetRef<'_>, skb: &mut Skb<'_>, dport: [u8; 2]) -> V
 
 /// Schedules a new connection (`*_conn_schedule` and `ip_vs_schedule`): `Ok(None)` when the
 /// packet is not for a virtual service, `Err` with the verdict when it must not pass.
-pub(super) fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: &L4Packet) -> Result<Option<Conn>, Verdict> {
+pub(super) fn new_conn(
+    ipvs: &IpvsNet,
+    net: NetRef<'_>,
+    rcu: &ReadGuard,
+    skb: &mut Skb<'_>,
+    pkt: &L4Packet,
+) -> Result<Option<Conn>, Verdict> {
     let ip = &pkt.ip;
     // Only a SYN opens a TCP connection (any non-RST packet with sloppy_tcp); anything else
     // is left to the local stack.
@@ -165,8 +170,7 @@ pub(super) fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: 
     {
         return Ok(None);
     }
-    let guard = ReadGuard::new();
-    let Some(svc) = ipvs.published.find(&guard, ip.af, u16::from(ip.protocol), &ip.daddr, pkt.dport, skb.mark()) else {
+    let Some(svc) = ipvs.published.find(rcu, ip.af, u16::from(ip.protocol), &ip.daddr, pkt.dport, skb.mark()) else {
         return Ok(None);
     };
     let flow = Flow { af: ip.af, protocol: u16::from(ip.protocol), saddr: ip.saddr, sport: pkt.sport, daddr: ip.daddr, dport: pkt.dport };
@@ -212,7 +216,6 @@ pub(super) fn new_conn(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, pkt: 
     conn.data().dest.stats.count_conn();
     svc.stats.count_conn();
     ipvs.dp.total.count_conn();
-    drop(guard);
     Ok(Some(conn))
 }
 

@@ -575,26 +575,35 @@ impl<D: Entry> Table<D> {
 
     /// Finds an entry for which `matches` holds and takes a reference; `hash` gives the bucket
     /// hash of what is looked for under a generation's key.
-    pub(crate) fn lookup(&self, hash: impl Fn(u32) -> u32, mut matches: impl FnMut(&D) -> bool) -> Option<ConnRef<D>> {
-        let rcu = ReadGuard::new();
+    pub(crate) fn lookup(&self, hash: impl Fn(u32) -> u32, matches: impl FnMut(&D) -> bool) -> Option<ConnRef<D>> {
+        self.lookup_in(&ReadGuard::new(), hash, matches)
+    }
+
+    /// [`Table::lookup`] inside the caller's read-side section `rcu`.
+    pub(crate) fn lookup_in(
+        &self,
+        rcu: &ReadGuard,
+        hash: impl Fn(u32) -> u32,
+        mut matches: impl FnMut(&D) -> bool,
+    ) -> Option<ConnRef<D>> {
         loop {
             // `next` before `cur`: a resize publishes `cur` before it withdraws `next`, so seeing
             // no `next` means seeing the `cur` it left.
-            let next = self.next.get(&rcu);
-            let cur = self.generation(&rcu)?;
+            let next = self.next.get(rcu);
+            let cur = self.generation(rcu)?;
             let bucket = cur.index(hash(cur.key));
             let Some(next) = next else {
-                return cur.find(bucket, &rcu, &mut matches);
+                return cur.find(bucket, rcu, &mut matches);
             };
             let stripe = cur.stripe(bucket);
             let moves = stripe.moves.load(Ordering::Acquire);
             if moves & 1 == 0 {
                 // `next` first: what was inserted during the resize is newer than anything
                 // still in `cur`.
-                if let Some(r) = next.find(next.index(hash(next.key)), &rcu, &mut matches) {
+                if let Some(r) = next.find(next.index(hash(next.key)), rcu, &mut matches) {
                     return Some(r);
                 }
-                if let Some(r) = cur.find(bucket, &rcu, &mut matches) {
+                if let Some(r) = cur.find(bucket, rcu, &mut matches) {
                     return Some(r);
                 }
                 fence(Ordering::Acquire);

@@ -93,8 +93,9 @@ impl NetRef<'_> {
 
 /// Facts about the running kernel the pure core needs.
 pub(crate) fn hz() -> u32 {
-    // SAFETY: returns a compile-time constant.
-    unsafe { bindings::ipvs_rs_hz() }
+    // `HZ` itself is also defined by the UAPI headers (as 100, for user space); the kernel's
+    // is its configured tick rate.
+    bindings::CONFIG_HZ
 }
 
 pub(crate) fn ipv6_enabled() -> bool {
@@ -114,8 +115,9 @@ pub(crate) fn random_u32() -> u32 {
 
 /// The jiffies counter.
 pub(crate) fn jiffies() -> u64 {
-    // SAFETY: reads the jiffies counter.
-    (unsafe { bindings::ipvs_rs_jiffies() }) as u64
+    // SAFETY: the kernel's jiffies counter lives as long as the kernel; one aligned word, read
+    // once (it is volatile in C).
+    (unsafe { core::ptr::read_volatile(core::ptr::addr_of!(bindings::jiffies)) }) as u64
 }
 
 /// Number of possible CPU ids.

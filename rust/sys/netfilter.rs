@@ -2,6 +2,7 @@
 //! Netfilter hooks registered in one netns, dispatching to a safe handler.
 
 use super::bindings;
+use super::rcu::ReadGuard;
 use super::skb::{Skb, Verdict};
 use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
 use super::NetRef;
@@ -87,7 +88,8 @@ pub(crate) trait Handler: 'static {
     /// Handles one packet of family `af` (`AF_INET` or `AF_INET6`). The skb is the
     /// handler's for the call: it either returns it to netfilter with the verdict, or
     /// consumes it (sending it on) and returns `Stolen`.
-    fn hook(id: HookId, af: u16, net: NetRef<'_>, skb: Skb<'_>) -> Verdict;
+    /// `rcu` is the read-side section netfilter runs its hooks in.
+    fn hook(id: HookId, af: u16, net: NetRef<'_>, rcu: &ReadGuard, skb: Skb<'_>) -> Verdict;
 }
 
 /// The `nf_hookfn` of every hook.
@@ -106,7 +108,10 @@ unsafe extern "C" fn hook_cb<H: Handler>(
     // SAFETY: netfilter passes a live state whose net is live for the call, and an skb of
     // the hook's family that we own until we return a verdict.
     let (net, skb) = unsafe { (NetRef::from_raw((*state).net), Skb::from_raw(skb, af)) };
-    H::hook(id, af, net, skb).to_raw()
+    // SAFETY: netfilter runs every hook inside rcu_read_lock (`nf_hook`, and the callers of
+    // `nf_reinject`), which outlasts this call; the guard stays here and is lent only.
+    let rcu = unsafe { ReadGuard::assume_held() };
+    H::hook(id, af, net, &rcu, skb).to_raw()
 }
 
 /// The hooks of one netns, for both families. Built once with the netns state; a family's

@@ -36,9 +36,19 @@ impl<const N: usize> PerCpuCounters<N> {
     #[inline]
     pub(crate) fn add(&self, i: usize, v: u64) {
         if i < N {
-            // SAFETY: `base` holds N counters per CPU and `i < N`; `this_cpu_add` resolves the
-            // current CPU's copy and adds in one interruptible-safe step.
-            unsafe { bindings::ipvs_rs_this_cpu_add_u64(self.base.wrapping_add(i), v) };
+            let p = self.base.wrapping_add(i);
+            // SAFETY: `base` holds N counters per CPU and `i < N`. On x86-64, `this_cpu_add`
+            // is this one instruction: the %gs base is the current CPU's per-CPU area, so the
+            // add lands in its copy and cannot be split by preemption or an interrupt.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                core::arch::asm!("add qword ptr gs:[{p}], {v}", p = in(reg) p, v = in(reg) v, options(nostack))
+            };
+            // SAFETY: as above; `this_cpu_add` resolves the current CPU's copy.
+            #[cfg(not(target_arch = "x86_64"))]
+            unsafe {
+                bindings::ipvs_rs_this_cpu_add_u64(p, v)
+            };
         }
     }
 

@@ -48,7 +48,13 @@ fn owns<T: 'static>() -> bool {
 
 fn slot(net: NetRef<'_>) -> *mut *const kernel::ffi::c_void {
     // SAFETY: `net` is live and our id is registered while any state exists.
-    unsafe { bindings::ipvs_rs_net_generic(net.as_ptr(), *NET_ID.0.get()).cast() }
+    // `net_generic`, without a call: `net->gen` (replaced under RCU, and we are in a read-side
+    // section or hold the netns) is an array of pointers, ours at our id.
+    unsafe {
+        let gen = core::ptr::read_volatile(core::ptr::addr_of!((*net.as_ptr()).gen));
+        let ptrs = gen.cast::<*mut kernel::ffi::c_void>();
+        core::ptr::read_volatile(ptrs.add(*NET_ID.0.get() as usize)).cast()
+    }
 }
 
 /// The state of `net`, if it has been created (and `T` is the registered type).

@@ -18,6 +18,17 @@ impl ReadGuard {
         unsafe { bindings::ipvs_rs_rcu_read_lock() };
         ReadGuard { _not_send: PhantomData }
     }
+
+    /// The read-side section the caller is already in (a netfilter hook's), as a guard that
+    /// does not end it: it is never dropped, and callers get only a reference to it.
+    ///
+    /// # Safety
+    ///
+    /// The caller must stay inside an RCU read-side critical section while the guard lives,
+    /// and must neither drop the guard nor hand it out by value.
+    pub(super) unsafe fn assume_held() -> core::mem::ManuallyDrop<ReadGuard> {
+        core::mem::ManuallyDrop::new(ReadGuard { _not_send: PhantomData })
+    }
 }
 
 impl Drop for ReadGuard {

@@ -229,7 +229,7 @@ impl Writable<'_, '_> {
             return None;
         }
         // SAFETY: by the type invariant the range is in the skb's linear, writable head.
-        Some(unsafe { bindings::ipvs_rs_skb_data(self.skb.raw).add(self.skb.nh() + offset) })
+        Some(unsafe { (*self.skb.raw).data.add(self.skb.nh() + offset) })
     }
 
     /// Reads bytes of the writable part.
@@ -404,26 +404,43 @@ impl<'a> Skb<'a> {
         Skb { raw, af, _life: PhantomData }
     }
 
-    /// The family of the packet's network header.
-    pub(crate) fn af(&self) -> u16 {
-        self.af
+    /// The offset of the network header from `skb->data` (`skb_network_offset`). The
+    /// fields of the packet's own header are read here rather than through a C call each:
+    /// the datapath asks for them several times a packet.
+    fn nh(&self) -> usize {
+        // SAFETY: live skb; plain reads of its own fields (the header offsets are a union
+        // member that is always the one in use).
+        let (head, data, network) =
+            unsafe { ((*self.raw).head, (*self.raw).data, (*self.raw).__bindgen_anon_4.headers.as_ref().network_header) };
+        let offset = (head as usize).wrapping_add(usize::from(network)).wrapping_sub(data as usize) as isize;
+        usize::try_from(offset).unwrap_or(0)
     }
 
-    fn nh(&self) -> usize {
-        // SAFETY: live skb.
-        usize::try_from(unsafe { bindings::ipvs_rs_skb_network_offset(self.raw) }).unwrap_or(0)
+    /// `skb->len` and the bytes of it in the linear area (`skb_headlen`).
+    fn lengths(&self) -> (u32, u32) {
+        // SAFETY: live skb; plain reads of its own fields.
+        let (len, data_len) = unsafe { ((*self.raw).len, (*self.raw).data_len) };
+        (len, len.saturating_sub(data_len))
     }
 
     /// Total length from the network header on.
     pub(crate) fn len(&self) -> u32 {
-        // SAFETY: live skb.
-        unsafe { bindings::ipvs_rs_skb_len(self.raw) }.saturating_sub(self.nh() as u32)
+        self.lengths().0.saturating_sub(self.nh() as u32)
     }
 
     /// Copies `N` bytes at `offset`, or `None` past the end.
     pub(crate) fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
         let mut buf = [0u8; N];
-        let off = i32::try_from(self.nh() + offset).ok()?;
+        let at = self.nh().checked_add(offset)?;
+        // The common case: the bytes are in the linear area, copied from it directly (what
+        // skb_header_pointer would do, without the call).
+        if at.checked_add(N).is_some_and(|end| end <= self.lengths().1 as usize) {
+            // SAFETY: `at..at + N` lies within the linear area, which starts at `skb->data`
+            // and is readable while we own the skb.
+            unsafe { core::ptr::copy_nonoverlapping((*self.raw).data.add(at), buf.as_mut_ptr(), N) };
+            return Some(buf);
+        }
+        let off = i32::try_from(at).ok()?;
         // SAFETY: skb_header_pointer bounds-checks against the skb; the returned pointer is
         // valid for N bytes. When the bytes are not all in the linear area (a packet the
         // stack or we reassembled, paged data) it copies them into `buf` and returns `buf`
@@ -443,8 +460,21 @@ impl<'a> Skb<'a> {
     }
 
     pub(crate) fn ipvs_property(&self) -> bool {
-        // SAFETY: live skb.
-        unsafe { bindings::ipvs_rs_skb_ipvs_property(self.raw) }
+        self.headers().ipvs_property() != 0
+    }
+
+    /// The `headers` group of the packet's fields (offsets, checksum state, flags): read and
+    /// written here in place of a C call each, as skbuff.h's inline functions do, since the
+    /// datapath touches them on every packet.
+    fn headers(&self) -> &bindings::sk_buff__bindgen_ty_4__bindgen_ty_2 {
+        // SAFETY: live skb, ours for `'a`; `headers` is the struct_group's named view of these
+        // fields, valid whatever the packet.
+        unsafe { (*self.raw).__bindgen_anon_4.headers.as_ref() }
+    }
+
+    fn headers_mut(&mut self) -> &mut bindings::sk_buff__bindgen_ty_4__bindgen_ty_2 {
+        // SAFETY: as in `headers`; nobody else touches the skb while the hook owns it.
+        unsafe { (*self.raw).__bindgen_anon_4.headers.as_mut() }
     }
 
     /// The firewall mark (`skb->mark`), which selects fwmark services.
@@ -801,20 +831,22 @@ impl<'a> Skb<'a> {
     /// and a tunnel packet sent without path MTU discovery (`pmtu_disc=0`, or an IPv6 outer
     /// header), whose outer packet is fragmented rather than refused.
     pub(crate) fn allow_fragmentation(&mut self) {
-        // SAFETY: live skb.
-        unsafe { bindings::ipvs_rs_skb_set_ignore_df(self.raw) };
+        self.headers_mut().set_ignore_df(1);
     }
 
     /// Marks the packet as IPVS's, so that our own hooks (and a second IPVS pass) let it be.
     pub(crate) fn set_ipvs_property(&mut self) {
-        // SAFETY: live skb.
-        unsafe { bindings::ipvs_rs_skb_set_ipvs_property(self.raw) };
+        self.headers_mut().set_ipvs_property(1);
     }
 
     /// Forgets the packet's conntrack entry and marks it untracked (upstream's
     /// `ip_vs_notrack`), so that conntrack and NAT rules (a MASQUERADE on a docker or kube
     /// node) leave the rewritten packet alone.
     pub(crate) fn untrack(&mut self) {
+        // SAFETY: live skb; a plain read of its conntrack field (0: no entry at all).
+        if unsafe { (*self.raw)._nfct } == 0 {
+            return;
+        }
         let mut ctinfo = 0;
         // SAFETY: live skb; nf_ct_get only reads its conntrack field.
         let ct = unsafe { bindings::ipvs_rs_nf_ct_get(self.raw, &mut ctinfo) };
@@ -906,8 +938,10 @@ impl<'a> Skb<'a> {
     }
 
     pub(crate) fn forward_csum(&mut self) {
-        // SAFETY: live skb we own.
-        unsafe { bindings::ipvs_rs_skb_forward_csum(self.raw) };
+        // `skb_forward_csum`: a checksum over the received packet is no use once it changes.
+        if u32::from(self.headers().ip_summed()) == bindings::CHECKSUM_COMPLETE {
+            self.headers_mut().set_ip_summed(bindings::CHECKSUM_NONE as u8);
+        }
     }
 
     /// Prepares a packet that arrived from a device for sending on from here (the
@@ -916,12 +950,23 @@ impl<'a> Skb<'a> {
     /// (it belongs to this host's stack, not to the real server's flow).
     pub(crate) fn prepare_forward(&mut self) {
         self.forward_csum();
-        // SAFETY: live skb we own.
-        unsafe {
-            if bindings::ipvs_rs_skb_has_dev(self.raw) {
-                bindings::ipvs_rs_skb_clear_tstamp(self.raw);
-                bindings::ipvs_rs_skb_orphan(self.raw);
-            }
+        // SAFETY: live skb we own; plain reads of its device and destructor fields.
+        let (has_dev, has_destructor) = unsafe {
+            let list = &(*self.raw).__bindgen_anon_1.__bindgen_anon_1;
+            (!list.__bindgen_anon_1.dev.is_null(), (*self.raw).__bindgen_anon_3.__bindgen_anon_1.destructor.is_some())
+        };
+        if !has_dev {
+            return;
+        }
+        // `skb_clear_tstamp`: a receive timestamp goes, a departure time set on purpose stays.
+        if self.headers().tstamp_type() == 0 {
+            // SAFETY: live skb we own; `tstamp` is the view of that union in use then.
+            unsafe { (*self.raw).__bindgen_anon_2.tstamp = 0 };
+        }
+        // `skb_orphan` has nothing to do without a destructor.
+        if has_destructor {
+            // SAFETY: live skb we own.
+            unsafe { bindings::ipvs_rs_skb_orphan(self.raw) };
         }
     }
 
