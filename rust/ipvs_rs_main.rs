@@ -86,6 +86,7 @@ mod defense;
 mod dest;
 mod dp;
 mod netns;
+mod rs_index;
 mod service;
 mod stats;
 mod store;

@@ -11,9 +11,8 @@
 use crate::dest::{Dest, Dests};
 use crate::ipvs_core::persist::PersistSvc;
 use crate::ipvs_core::sched::{Flow, SchedCtx, SchedState};
-use crate::ipvs_core::addr::addr_equal;
 use crate::ipvs_core::service::{ServiceConf, ServiceKey};
-use crate::ipvs_core::uapi::{fwd, tun_type};
+use crate::rs_index::{rs_bucket, RealServer, RS_BUCKETS};
 use crate::ipvs_core::sysctl;
 use crate::stats::Stats;
 use crate::sys::rcu::{RcuBox, ReadGuard};
@@ -93,9 +92,6 @@ impl Service {
 
 /// Buckets of each published service table (upstream's `IP_VS_SVC_TAB_SIZE`).
 pub(crate) const SVC_BUCKETS: usize = 256;
-/// Buckets of the real-server index (upstream's `IP_VS_RTAB_SIZE`).
-pub(crate) const RS_BUCKETS: usize = 16;
-
 /// The bucket of a service on `addr:port` (any family; IPv4 addresses use the first word).
 fn addr_bucket(protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> usize {
     let a = u32::from_be_bytes([addr[0], addr[1], addr[2], addr[3]]);
@@ -106,13 +102,6 @@ fn addr_bucket(protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> usize {
 /// The bucket of a firewall-mark service.
 fn mark_bucket(mark: u32) -> usize {
     (mark.wrapping_mul(0x9e37_79b1) >> 24) as usize
-}
-
-/// The bucket of a real server on `addr:port`.
-fn rs_bucket(addr: &[u8; 16], port: [u8; 2]) -> usize {
-    let a = u32::from_be_bytes([addr[0], addr[1], addr[2], addr[3]]);
-    let x = a ^ u32::from(u16::from_be_bytes(port));
-    (x.wrapping_mul(0x9e37_79b1) >> 28) as usize
 }
 
 /// One of the tables in [`Published`].
@@ -131,35 +120,6 @@ pub(crate) fn slot(key: &ServiceKey) -> (TableId, usize) {
     match *key {
         ServiceKey::Fwmark { mark, .. } => (TableId::ByMark, mark_bucket(mark)),
         ServiceKey::Addr { protocol, addr, port, .. } => (TableId::ByAddr, addr_bucket(protocol, &addr, port)),
-    }
-}
-
-/// A dest in the real-server index (upstream's `rs_table`), by which the datapath recognises
-/// packets from real servers that have no connection (`nat_icmp_send`) and errors about its
-/// own tunnel packets. NAT dests are indexed by their port, tunnel dests by their tunnel port
-/// (0 for IPIP and GRE); other dests are not indexed.
-pub(crate) struct RealServer {
-    pub(crate) dest: Arc<Dest>,
-    /// Its service's protocol and firewall mark, which a lookup by packet compares.
-    protocol: u16,
-    fwmark: u32,
-}
-
-impl RealServer {
-    /// The index entry for `dest` of the service with `key`, and its bucket; `None` if the dest
-    /// is not indexed (`ip_vs_rs_hash()`'s rules).
-    pub(crate) fn new(dest: &Arc<Dest>, key: &ServiceKey) -> Option<(usize, Self)> {
-        let port = match dest.fwd_method() {
-            fwd::MASQ => dest.port,
-            fwd::TUNNEL => match dest.tun_type() {
-                tun_type::GUE => dest.tun_port(),
-                tun_type::IPIP | tun_type::GRE => [0, 0],
-                _ => return None,
-            },
-            _ => return None,
-        };
-        let entry = RealServer { dest: dest.clone(), protocol: key.protocol(), fwmark: key.fwmark() };
-        Some((rs_bucket(&dest.addr, port), entry))
     }
 }
 
@@ -236,22 +196,13 @@ impl Published {
     /// `ip_vs_has_real_service()`: whether `addr:port` is a NAT dest of a service of this
     /// protocol (or of a firewall-mark service).
     pub(crate) fn has_real_service(&self, guard: &ReadGuard, af: u16, protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> bool {
-        self.real_servers.get(rs_bucket(addr, port), guard).iter().any(|rs| {
-            let d = &rs.dest;
-            d.port == port
-                && d.af == af
-                && addr_equal(af, &d.addr, addr)
-                && (rs.protocol == protocol || rs.fwmark != 0)
-                && d.fwd_method() == fwd::MASQ
-        })
+        self.real_servers.get(rs_bucket(addr, port), guard).iter().any(|rs| rs.serves_nat(af, protocol, addr, port))
     }
 
     /// `ip_vs_find_tunnel()`: the most recently indexed tunnel dest at `addr` with this tunnel
     /// port.
     pub(crate) fn find_tunnel<'g>(&self, guard: &'g ReadGuard, af: u16, addr: &[u8; 16], tun_port: [u8; 2]) -> Option<&'g Dest> {
-        self.real_servers.get(rs_bucket(addr, tun_port), guard).iter().map(|rs| &*rs.dest).find(|d| {
-            d.tun_port() == tun_port && d.af == af && addr_equal(af, &d.addr, addr) && d.fwd_method() == fwd::TUNNEL
-        })
+        self.real_servers.get(rs_bucket(addr, tun_port), guard).iter().find_map(|rs| rs.tunnel(af, addr, tun_port))
     }
 
     /// Every published service (for the estimator).

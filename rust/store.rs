@@ -12,7 +12,8 @@ use crate::ipvs_core::store::{trash_matches, Store};
 use crate::ipvs_core::support;
 use crate::ipvs_core::addr::v6_dest_needs_local;
 use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
-use crate::service::{slot, Published, RealServer, Service, TableId, RS_BUCKETS, SVC_BUCKETS};
+use crate::rs_index::{RsIndex, RS_BUCKETS};
+use crate::service::{slot, Published, Service, TableId, SVC_BUCKETS};
 use crate::stats::Stats;
 use crate::sys::kvec;
 use crate::sys::netfilter::Hooks;
@@ -37,8 +38,8 @@ pub(crate) struct KernelStore {
     /// What the published buckets hold, kept here so that a change copies only its bucket.
     by_addr: KVec<KVec<Arc<Service>>>,
     by_mark: KVec<KVec<Arc<Service>>>,
-    /// What the real-server index holds: the services' indexed dests, newest first.
-    real_servers: KVec<KVec<Arc<RealServer>>>,
+    /// The real-server index.
+    real_servers: RsIndex,
     /// Buckets changed since they were last published.
     dirty: KVec<(TableId, usize)>,
     /// A change could not be recorded (out of memory): rebuild every bucket at the next publish.
@@ -63,14 +64,6 @@ fn copy<T>(bucket: &KVec<Arc<T>>) -> Result<KVec<Arc<T>>> {
     Ok(copy)
 }
 
-/// Puts `dest` of the service with `key` first in its bucket of the real-server `index`, if its
-/// forwarding method is indexed: the bucket it went to.
-fn index_into(index: &mut KVec<KVec<Arc<RealServer>>>, dest: &Arc<Dest>, key: &ServiceKey) -> Result<Option<usize>> {
-    let Some((i, entry)) = RealServer::new(dest, key) else { return Ok(None) };
-    kvec::insert(index.get_mut(i).ok_or(Errno::EINVAL)?, 0, Arc::new(entry, GFP_KERNEL)?)?;
-    Ok(Some(i))
-}
-
 /// The IPv4 address at the front of a 16-byte address field.
 fn v4(addr: &[u8; 16]) -> [u8; 4] {
     [addr[0], addr[1], addr[2], addr[3]]
@@ -80,13 +73,9 @@ impl KernelStore {
     pub(crate) fn new(total: Arc<Stats>, lookups: NetLookups, hooks: Pin<KBox<Hooks>>) -> Result<Self> {
         let mut by_addr = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
         let mut by_mark = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
-        let mut real_servers = KVec::with_capacity(RS_BUCKETS, GFP_KERNEL)?;
         for _ in 0..SVC_BUCKETS {
             by_addr.push(KVec::new(), GFP_KERNEL)?;
             by_mark.push(KVec::new(), GFP_KERNEL)?;
-        }
-        for _ in 0..RS_BUCKETS {
-            real_servers.push(KVec::new(), GFP_KERNEL)?;
         }
         Ok(KernelStore {
             services: KVec::new(),
@@ -94,7 +83,7 @@ impl KernelStore {
             total,
             by_addr,
             by_mark,
-            real_servers,
+            real_servers: RsIndex::new()?,
             dirty: KVec::new(),
             rebuild_all: false,
             dests_removed: false,
@@ -153,11 +142,13 @@ impl KernelStore {
         }
     }
 
-    /// Puts `dest` of the service with `key` in the real-server index, first in its bucket, if
-    /// its forwarding method is indexed.
+    /// Puts `dest` of the service with `key` in the real-server index, if its forwarding
+    /// method is indexed.
     fn index_real_server(&mut self, dest: &Arc<Dest>, key: &ServiceKey) {
-        let indexed = index_into(&mut self.real_servers, dest, key)
-            .and_then(|at| at.map_or(Ok(()), |i| self.mark_dirty((TableId::RealServers, i))));
+        let indexed = self
+            .real_servers
+            .index(dest, key)
+            .and_then(|changed| changed.map_or(Ok(()), |i| self.mark_dirty((TableId::RealServers, i))));
         if indexed.is_err() {
             self.rebuild_all = true;
         }
@@ -165,16 +156,10 @@ impl KernelStore {
 
     /// Takes `dest` out of the real-server index, wherever it is.
     fn unindex_real_server(&mut self, dest: &Arc<Dest>) {
-        let mut unindexed: Result<()> = Ok(());
-        for i in 0..RS_BUCKETS {
-            let Some(b) = self.real_servers.get_mut(i) else { continue };
-            if let Some(at) = b.iter().position(|rs| Arc::ptr_eq(&rs.dest, dest)) {
-                drop(kvec::remove(b, at));
-                unindexed = unindexed.and(self.mark_dirty((TableId::RealServers, i)));
+        if let Some(i) = self.real_servers.unindex(dest) {
+            if self.mark_dirty((TableId::RealServers, i)).is_err() {
+                self.rebuild_all = true;
             }
-        }
-        if unindexed.is_err() {
-            self.rebuild_all = true;
         }
     }
 
@@ -190,10 +175,7 @@ impl KernelStore {
         }
         while let Some(&(table, i)) = self.dirty.last() {
             match table {
-                TableId::RealServers => {
-                    let master = self.real_servers.get(i).ok_or(Errno::EINVAL)?;
-                    published.publish_real_servers(i, copy(master)?)?;
-                }
+                TableId::RealServers => published.publish_real_servers(i, self.real_servers.snapshot(i)?)?,
                 _ => published.publish_services((table, i), copy(self.bucket_mut((table, i))?)?)?,
             }
             let last = self.dirty.len() - 1;
@@ -207,18 +189,17 @@ impl KernelStore {
         for b in Iterator::chain(self.by_addr.iter_mut(), self.by_mark.iter_mut()) {
             *b = KVec::new();
         }
-        for b in self.real_servers.iter_mut() {
-            *b = KVec::new();
-        }
+        self.real_servers.clear();
         for i in 0..self.services.len() {
             let Some(s) = self.services.get(i) else { continue };
             let (key, snapshot) = (*s.key(), s.snapshot()?);
             let (table, b) = slot(&key);
             let services = if table == TableId::ByMark { &mut self.by_mark } else { &mut self.by_addr };
             services.get_mut(b).ok_or(Errno::EINVAL)?.push(snapshot, GFP_KERNEL)?;
-            // Oldest first, so that each bucket ends newest first, as insertions leave it.
+            // Oldest first, so that each group's newest tunnel dest ends last, as insertions
+            // leave it.
             for d in s.dests.iter().rev() {
-                index_into(&mut self.real_servers, d, &key)?;
+                self.real_servers.index(d, &key)?;
             }
         }
         self.dirty = KVec::new();
@@ -368,9 +349,8 @@ impl Store for KernelStore {
                 }
             }
         }
-        for i in 0..RS_BUCKETS {
-            if let Some(b) = self.real_servers.get_mut(i).filter(|b| !b.is_empty()) {
-                *b = KVec::new();
+        for (i, held) in self.real_servers.clear().into_iter().enumerate() {
+            if held {
                 emptied = emptied.and(self.mark_dirty((TableId::RealServers, i)));
             }
         }

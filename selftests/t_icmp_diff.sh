@@ -89,27 +89,51 @@ tunnel_error_wrapped() {
     echo "$name tunnel error: the director's path MTU to the real server ${dir:-none}, the client's to the VIP ${cl:-none}" >> "$o"
 }
 
+# nat_icmp_probe O LABEL REFUSED: a datagram from RS1's port 81 to a client port where a socket
+# listens; REFUSED (1 or 0) is what we expect of the director, which only sets how long the real
+# server waits for a "port unreachable" (the outcome is recorded, checked and compared with
+# stock's)
+nat_icmp_probe() {
+    local o=$1 label=$2 refused=$3 i pid wait got ready=$TEST_TMP/udprecv.ready
+    rm -f "$ready" "$TEST_TMP/udprecv"
+    ip netns exec "$CL" $TOOL udprecv 43000 20 "$ready" > "$TEST_TMP/udprecv" &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do [ -e "$ready" ] && break; nap 0.2; done
+    # A refusal comes at once; otherwise nobody answers the real server.
+    [ "$refused" = 1 ] && wait=20 || wait=0.5
+    echo "$label: real server $(ip netns exec "$RS1" $TOOL udpconn "$CL_IP" 43000 81 $wait)" >> "$o"
+    # Refused, the datagram was dropped: the client's listener gets a moment more, then goes.
+    [ "$refused" = 1 ] && { nap 0.5; kill "$pid" 2>/dev/null; }
+    wait "$pid"
+    got=$(cat "$TEST_TMP/udprecv")
+    echo "$label: client ${got:-nothing}" >> "$o"
+}
+
 # nat_icmp_send_case O: a NAT real server's datagram that belongs to no connection, from its
-# service port (81) to a client port where a socket listens: with nat_icmp_send=1 the director
-# drops it and tells the real server "port unreachable" (its connected socket reports
-# ECONNREFUSED); with 0, the default, the datagram passes untranslated
+# service port (81): with nat_icmp_send=1 the director drops it and tells the real server "port
+# unreachable" (its connected socket reports ECONNREFUSED); with 0, the default, the datagram
+# passes untranslated. Then RS1:81 is shared: by a TCP service and a second UDP service (the
+# real-server index answers per protocol, for every service a real server has): the refusal
+# lasts while a UDP service has it, and ends with the last one.
 nat_icmp_send_case() {
-    local o=$1 v i pid wait got ready=$TEST_TMP/udprecv.ready
+    local o=$1 v
     for v in 1 0; do
         lvs sysctl -qw net.ipv4.vs.nat_icmp_send=$v
-        rm -f "$ready" "$TEST_TMP/udprecv"
-        ip netns exec "$CL" $TOOL udprecv 43000 20 "$ready" > "$TEST_TMP/udprecv" &
-        pid=$!
-        for ((i = 0; i < 100; i++)); do [ -e "$ready" ] && break; nap 0.2; done
-        # With 1 the refusal comes at once; with 0 nobody answers the real server.
-        [ $v = 1 ] && wait=20 || wait=0.5
-        echo "nat_icmp_send=$v: real server $(ip netns exec "$RS1" $TOOL udpconn "$CL_IP" 43000 81 $wait)" >> "$o"
-        # Refused, the datagram was dropped: the client's listener gets a moment more, then goes.
-        [ $v = 1 ] && { nap 0.5; kill "$pid" 2>/dev/null; }
-        wait "$pid"
-        got=$(cat "$TEST_TMP/udprecv")
-        echo "nat_icmp_send=$v: client ${got:-nothing}" >> "$o"
+        nat_icmp_probe "$o" "nat_icmp_send=$v" $v
     done
+    lvs sysctl -qw net.ipv4.vs.nat_icmp_send=1
+    ipvs_restore "$o" <<RULES
+-A -t $VIPS:81 -s rr
+-a -t $VIPS:81 -r ${RS_IPS[1]}:81 -m
+-A -u $VIPS:82 -s rr
+-a -u $VIPS:82 -r ${RS_IPS[1]}:81 -m
+RULES
+    lvs ipvsadm -D -u $VIPS:81
+    nat_icmp_probe "$o" "shared, one UDP service left" 1
+    lvs ipvsadm -D -u $VIPS:82
+    nat_icmp_probe "$o" "shared, a TCP service only" 0
+    lvs ipvsadm -D -t $VIPS:81
+    lvs sysctl -qw net.ipv4.vs.nat_icmp_send=0
 }
 
 # time_exceeded_case O: the UDP connection from client port 42002 (label "conn" in O) is on
@@ -228,6 +252,10 @@ validate_mode() {
         expect_grep "$f" "^nat_icmp_send=1: client nothing$" "$m: nat_icmp_send=1: ... and dropped"
         expect_grep "$f" "^nat_icmp_send=0: client got $rs1:81$" \
             "$m: nat_icmp_send=0: a real server's packet without a connection passes untranslated"
+        expect_grep "$f" "^shared, one UDP service left: real server ERROR:ConnectionRefusedError$" \
+            "$m: nat_icmp_send=1: refused while another UDP service has the real server"
+        expect_grep "$f" "^shared, a TCP service only: client got $rs1:81$" \
+            "$m: nat_icmp_send=1: passes once only a TCP service has it"
         expect_grep "$f" "^time exceeded: the client saw time exceeded from $vip quoting $cl:42002 > $vip:80$" \
             "$m: a router's time exceeded about a request reached the client from the VIP, quoting what the client sent"
         expect_grep "$f" "^fwdconn: RS3$" "$m: the third real server's connection was answered"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `insert` and `remove` for `KVec`, which 6.12's kernel crate lacks.
+//! `insert`, `remove` and `swap_remove` for `KVec`, which 6.12's kernel crate lacks.
 
 use kernel::prelude::*;
 
@@ -25,6 +25,17 @@ pub(crate) fn remove<T>(v: &mut KVec<T>, idx: usize) -> Option<T> {
         v.set_len(len - 1);
         Some(item)
     }
+}
+
+/// Removes and returns the element at `idx`, moving the last element into its place (no
+/// shift: for sets whose order does not matter).
+pub(crate) fn swap_remove<T>(v: &mut KVec<T>, idx: usize) -> Option<T> {
+    let last = v.len().checked_sub(1)?;
+    if idx > last {
+        return None;
+    }
+    v.as_mut_slice().swap(idx, last);
+    remove(v, last)
 }
 
 /// Keeps the elements for which `keep` holds, in their order, and drops the others, in one
