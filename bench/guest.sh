@@ -16,7 +16,7 @@
 #
 # Settings (environment; defaults below): BENCH_OUT (required), BENCH_ROUNDS, BENCH_SECONDS (per
 # measurement), BENCH_RS (real servers), BENCH_FLOWS (established flows), BENCH_SCALE_LEVELS,
-# BENCH_SCALE_MODULES (add ipvs_rs20 for ipvs_rs with 2^20 buckets), BENCH_CTL_SERVICES,
+# BENCH_SCALE_MODULES (the 20 variants load with conn_tab_bits=20), BENCH_CTL_SERVICES,
 # BENCH_CTL_DESTS, BENCH_CTL_CHURN, BENCH_CTL_TIMEOUT, BENCH_MANY_SERVICES,
 # BENCH_TCP_CONCURRENCY, BENCH_WORKLOADS, BENCH_BASELINE_KO (another ipvs_rs.ko, measured as
 # "baseline"), BENCH_PERF (profile the UDP measurements), BENCH_REPO (the repository).
@@ -32,7 +32,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-3}
 N_RS=${BENCH_RS:-4}
 FLOWS=${BENCH_FLOWS:-64}
 SCALE_LEVELS=${BENCH_SCALE_LEVELS:-10000 100000 1000000}
-SCALE_MODULES=${BENCH_SCALE_MODULES:-stock stock20 ipvs_rs}
+SCALE_MODULES=${BENCH_SCALE_MODULES:-stock stock20 ipvs_rs ipvs_rs20}
 CTL_SERVICES=${BENCH_CTL_SERVICES:-10000}
 CTL_DESTS=${BENCH_CTL_DESTS:-10}
 CTL_CHURN=${BENCH_CTL_CHURN:-1000}

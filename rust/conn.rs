@@ -221,11 +221,13 @@ impl ConnData {
     }
 
     /// Whether a packet from `client` to `virt` belongs to this (non-template) connection.
+    /// The fields that tell a bucket's entries apart come first (the client's port, then its
+    /// address): a lookup's walk over others then reads one field of each.
     pub(crate) fn matches_in(&self, af: u16, protocol: u8, client: &Endpoint, virt: &Endpoint) -> bool {
-        self.af == af
-            && self.protocol == protocol
+        self.cport == client.1
             && self.caddr == client.0
-            && self.cport == client.1
+            && self.af == af
+            && self.protocol == protocol
             && self.vaddr == virt.0
             && self.vport == virt.1
             && !self.is_template()
@@ -236,22 +238,23 @@ impl ConnData {
     /// service for the other methods, whose replies pass the director only when it is on
     /// their way (their real server's gateway, or the client itself).
     pub(crate) fn matches_out(&self, af: u16, protocol: u8, server: &Endpoint, client: &Endpoint) -> bool {
+        // Client first, as in `matches_in`.
+        if self.cport != client.1 || self.caddr != client.0 || self.af != af || self.protocol != protocol {
+            return false;
+        }
         let from = if self.fwd == fwd::MASQ { (self.daddr, self.dport) } else { (self.vaddr, self.vport) };
-        self.af == af
-            && self.protocol == protocol
-            && self.caddr == client.0
-            && self.cport == client.1
-            && from == *server
+        from == *server
             && !self.is_template()
     }
 
     /// Whether this is the valid template for `t` (`ip_vs_ct_in_get`).
     pub(crate) fn is_template_for(&self, t: &ConnTuple) -> bool {
-        self.is_template()
+        // The client's network first, as in `matches_in` (a template's client port is 0).
+        self.caddr == t.client.0
+            && self.cport == t.client.1
+            && self.is_template()
             && self.af == t.af
             && self.protocol == t.protocol
-            && self.caddr == t.client.0
-            && self.cport == t.client.1
             && self.vaddr == t.virt.0
             && self.vport == t.virt.1
             && self.template_bits.load(Ordering::Relaxed) & T_INVALID == 0

@@ -151,7 +151,6 @@ impl Route<'static> {
         }
         Some(route)
     }
-
 }
 
 impl<'rcu> Route<'rcu> {
