@@ -288,7 +288,7 @@ perf_start() {
     mkdir -p "$OUT/perf"
     PERF_DATA=/tmp/bench-perf.$1.data   # guest-local: writing it over 9p disturbs the run
     sysctl -qw kernel.kptr_restrict=0 kernel.perf_event_paranoid=-1
-    perf record -q -e cpu-clock -F 1000 -a -g -o "$PERF_DATA" -- sleep "$SECONDS_PER_RUN" 2> /dev/null &
+    perf record -q -e cpu-clock -F 4000 -a -g -o "$PERF_DATA" -- sleep "$SECONDS_PER_RUN" 2> /dev/null &
     PERF_PID=$!
 }
 perf_stop() {
@@ -297,8 +297,10 @@ perf_stop() {
     local out=$OUT/perf/${PERF_DATA#/tmp/bench-perf.}
     out=${out%.data}
     perf report -i "$PERF_DATA" --stdio --no-children --sort cpu,comm -g none > "$out.cpus.txt" 2>&1
-    perf report -i "$PERF_DATA" --stdio --no-children --percent-limit 0.3 --sort sym -g none \
+    # ipvs_rs's samples show as offsets in its text: bench/perf_symbols.py names them.
+    perf report -i "$PERF_DATA" --stdio --no-children --percent-limit 0.05 --sort dso,sym -g none \
         > "$out.txt" 2>&1
+    perf report -i "$PERF_DATA" --stdio --no-children --sort dso -g none > "$out.dso.txt" 2>&1
     perf report -i "$PERF_DATA" --stdio --no-children --percent-limit 2 --sort sym -g caller,0.5,callee \
         > "$out.callers.txt" 2>&1
     rm -f "$PERF_DATA"

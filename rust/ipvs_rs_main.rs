@@ -8,6 +8,7 @@
 //! | `ipvs_core` | pure `no_std` logic, also built and tested on the host: the netlink commands and their errnos, attribute codec, /proc text, TCP state tables, persistence, the DoS defense's decisions, and the 14 schedulers (`ipvs_core::sched`) |
 //! | `sys` | the only FFI and the only `unsafe`: bindings, skb access, netfilter, genetlink, pernet, /proc, sysctl, RCU, locks, timers, the connection table |
 //! | `stats`, `dest`, `service`, `conn` | the runtime objects: counters; a real server; a virtual service and the tables the datapath finds it in; a connection |
+//! | `rs_index` | the real-server index: one entry per real server's address and port, by which the datapath knows packets from real servers |
 //! | `store` | a netns's services and dests as the control plane keeps them, and their publication to the datapath |
 //! | `defense` | a netns's DoS defense state |
 //! | `netns` | [`netns::IpvsNet`], the per-netns root that owns all of the above, and its periodic work; `netns::syncd`, the connection sync daemons (master and backup) |
@@ -24,14 +25,15 @@
 //! `sys/procfs.rs`, `sys/sysctl.rs`).
 //!
 //! **Imports go one way**, down this list: `ctl`, `dp` → `xmit` → `netns` → `store`, `defense`
-//! → `service` → `conn` → `dest` → `stats` → `sys` → `ipvs_core`. `ctl` and `dp` never import
+//! → `service` → `rs_index`, `conn` → `dest` → `stats` → `sys` → `ipvs_core`. `ctl` and `dp` never import
 //! each other; `ipvs_core` imports nothing from the kernel side. This file (module and netns
 //! setup) is the one place that names them all.
 //!
 //! # Contexts and locks
 //!
-//! The datapath runs in softirq (and in process context with BHs enabled, at LOCAL_OUT). It
-//! takes no mutex and never sleeps; what it may touch: RCU-protected tables (published
+//! The datapath runs in softirq (and in process context with BHs enabled, at LOCAL_OUT),
+//! always inside netfilter's RCU read-side section, which `sys::netfilter` lends each hook as a
+//! `ReadGuard`. It takes no mutex and never sleeps; what it may touch: RCU-protected tables (published
 //! services, connections), atomics (dest settings and counters, sysctls, defense modes), a
 //! service's scheduler lock and a connection-table stripe lock, both BH-disabling spinlocks.
 //!
