@@ -108,7 +108,7 @@ pub(crate) struct RequestCopy {
 impl core::ops::Deref for RequestCopy {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.buf[..self.len]
+        self.buf.get(..self.len).unwrap_or(&[])
     }
 }
 

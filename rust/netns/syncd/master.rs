@@ -104,7 +104,8 @@ impl Outbox {
         if !self.running {
             return Kick::None;
         }
-        let port = port % self.ports;
+        // `ports` is at least 1 (`start`); `checked_rem` keeps a panic path out of the datapath.
+        let port = port.checked_rem(self.ports).unwrap_or(0);
         let mut kick = Kick::None;
         let Some(slot) = self.current.get_mut(port) else { return Kick::None };
         let full = slot.as_mut().is_some_and(|msg| {
