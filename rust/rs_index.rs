@@ -49,11 +49,23 @@ enum Kind {
     Tunnel,
 }
 
-/// The real servers at one address and port, as the datapath sees them.
-pub(crate) struct RealServer {
+/// Where a group of real servers listens: a family, an address and a port.
+#[derive(Clone, Copy)]
+struct Place {
     af: u16,
     addr: [u8; 16],
     port: [u8; 2],
+}
+
+impl Place {
+    fn is(&self, af: u16, addr: &[u8; 16], port: [u8; 2]) -> bool {
+        self.port == port && self.af == af && addr_equal(af, &self.addr, addr)
+    }
+}
+
+/// The real servers at one address and port, as the datapath sees them.
+pub(crate) struct RealServer {
+    at: Place,
     /// The protocols of the address services with a NAT dest here, each once.
     nat_protocols: KVec<u16>,
     /// A firewall-mark service has a NAT dest here (it answers for every protocol).
@@ -63,20 +75,16 @@ pub(crate) struct RealServer {
 }
 
 impl RealServer {
-    fn is_at(&self, af: u16, addr: &[u8; 16], port: [u8; 2]) -> bool {
-        self.port == port && self.af == af && addr_equal(af, &self.addr, addr)
-    }
-
     /// `ip_vs_has_real_service()` for this group: a NAT dest of a service of `protocol`, or
     /// of a firewall-mark service.
     pub(crate) fn serves_nat(&self, af: u16, protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> bool {
-        self.is_at(af, addr, port) && (self.nat_fwmark || self.nat_protocols.contains(&protocol))
+        self.at.is(af, addr, port) && (self.nat_fwmark || self.nat_protocols.contains(&protocol))
     }
 
     /// `ip_vs_find_tunnel()` for this group: its newest tunnel dest, if still a tunnel to
     /// this port.
     pub(crate) fn tunnel(&self, af: u16, addr: &[u8; 16], tun_port: [u8; 2]) -> Option<&Dest> {
-        let d = self.tunnel.as_deref().filter(|_| self.is_at(af, addr, tun_port))?;
+        let d = self.tunnel.as_deref().filter(|_| self.at.is(af, addr, tun_port))?;
         (d.fwd_method() == fwd::TUNNEL && d.tun_port() == tun_port).then_some(d)
     }
 }
@@ -90,9 +98,7 @@ struct NatMember {
 
 /// One address and port of the index, as the control plane keeps it.
 struct Group {
-    af: u16,
-    addr: [u8; 16],
-    port: [u8; 2],
+    at: Place,
     /// Its NAT dests, in no order (found by pointer when one leaves).
     nat: KVec<NatMember>,
     /// How many of them each address service's protocol has (no zero counts).
@@ -162,9 +168,7 @@ impl Group {
             nat_protocols.push(p, GFP_KERNEL)?;
         }
         Ok(RealServer {
-            af: self.af,
-            addr: self.addr,
-            port: self.port,
+            at: self.at,
             nat_protocols,
             nat_fwmark: self.nat_fwmark > 0,
             tunnel: self.tunnels.last().cloned(),
@@ -192,13 +196,11 @@ impl RsIndex {
         let Some((port, kind)) = indexed_as(dest) else { return Ok(None) };
         let i = rs_bucket(&dest.addr, port);
         let bucket = self.buckets.get_mut(i).ok_or(Errno::EINVAL)?;
-        let at = match bucket.iter().position(|g| g.port == port && g.af == dest.af && addr_equal(g.af, &g.addr, &dest.addr)) {
+        let at = match bucket.iter().position(|g| g.at.is(dest.af, &dest.addr, port)) {
             Some(at) => at,
             None => {
                 let group = Group {
-                    af: dest.af,
-                    addr: dest.addr,
-                    port,
+                    at: Place { af: dest.af, addr: dest.addr, port },
                     nat: KVec::new(),
                     nat_protocols: KVec::new(),
                     nat_fwmark: 0,
