@@ -161,7 +161,7 @@ impl sys::netdev::DeviceEvents for DeviceDown {
 
 impl kernel::Module for IpvsModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        netns::set_conn_tab_bits(CONN_TAB_BITS.get());
+        netns::set_conn_tab_bits(CONN_TAB_BITS.get(), CONN_TAB_BITS.given());
         let conn_cache = conn::CONN_CACHE.create()?;
         // The family first: if stock ip_vs holds it, fail before creating /proc/net/ip_vs.
         let genl = sys::genl::Registration::register(module).inspect_err(|&e| {

@@ -145,10 +145,6 @@ impl<T: Send + Sync + 'static> RcuBuckets<T> {
     fn publish(&self, i: usize, entries: KVec<Arc<T>>) -> Result {
         self.buckets.get(i).ok_or(EINVAL)?.replace(entries)
     }
-
-    fn all<'g>(&'g self, guard: &'g ReadGuard) -> impl Iterator<Item = &'g Arc<T>> + 'g {
-        self.buckets.iter().flat_map(move |b| b.read(guard).iter())
-    }
 }
 
 /// What the datapath finds services and real servers by in a netns: the services by address
@@ -205,10 +201,17 @@ impl Published {
         self.real_servers.get(rs_bucket(addr, tun_port), guard).iter().find_map(|rs| rs.tunnel(af, addr, tun_port))
     }
 
-    /// Every published service (for the estimator).
-    pub(crate) fn for_each(&self, guard: &ReadGuard, mut f: impl FnMut(&Service)) {
-        for s in Iterator::chain(self.by_addr.all(guard), self.by_mark.all(guard)) {
-            f(s);
+    /// Every published service (for the estimator), a bucket at a time, letting other tasks
+    /// run in between (process context): a service published throughout is seen once.
+    pub(crate) fn for_each_service(&self, mut f: impl FnMut(&Service)) {
+        let mut guard = ReadGuard::new();
+        for table in [&self.by_addr, &self.by_mark] {
+            for i in 0..table.buckets.len() {
+                for s in table.get(i, &guard) {
+                    f(s);
+                }
+                guard.pause();
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Packet and connection counters of a dest, a service or a whole netns: per CPU, summed
-//! when read, with the rate estimator that `netns`'s timer advances every 2 s.
+//! when read, with the rate estimator that `netns`'s work advances every 2 s.
 
 use crate::ipvs_core::estimator::{self, COUNTERS};
 use crate::ipvs_core::estimator::StatsView;
@@ -15,7 +15,7 @@ const INBYTES: usize = 3;
 const OUTBYTES: usize = 4;
 
 /// Packet and connection counters, per CPU, with their rate estimator. The datapath adds to
-/// the current CPU's counters without locks or locked instructions; the estimator timer is
+/// the current CPU's counters without locks or locked instructions; the estimator work is
 /// the only writer of the estimator fields. Zeroing does not write the per-CPU counters (a
 /// remote store could be lost under a concurrent add): it records the current totals as the
 /// new zero, as upstream's `kstats0`.
@@ -95,7 +95,7 @@ impl Stats {
         self.cpus.per_cpu().map(|(_, c)| Self::to_view(c, [0; COUNTERS]))
     }
 
-    /// One estimator tick (every 2 s, from the estimator timer only).
+    /// One estimator tick (every 2 s, from the estimator work only).
     pub(crate) fn estimate(&self) {
         let now = self.sum();
         let reset = self.est_reset.swap(false, Ordering::Relaxed);

@@ -133,6 +133,8 @@ check "modprobe -r ip_vs unloaded ipvs_rs" not module_loaded ipvs_rs
 modprobe ip_vs conn_tab_bits=14
 bits=$(cat /sys/module/ipvs_rs/parameters/conn_tab_bits 2>&1)
 check "modprobe ip_vs conn_tab_bits=14 gives ipvs_rs conn_tab_bits=14 ($bits)" test "$bits" = 14
+# Given, the parameter bounds the table's growth.
+expect_grep /proc/net/ip_vs_status 'at most 14 bits' "conn_tab_bits=14 given: the table grows to at most 2^14 buckets"
 modprobe -r ipvs_rs
 check "modprobe -r ipvs_rs unloads it" not module_loaded ipvs_rs
 
@@ -146,6 +148,11 @@ else
     fail "non-root ipvsadm with nothing loaded: output differs from stock's (diff above: - stock, + ours)"
 fi
 check "the autoload loaded ipvs_rs, not stock" test -d /sys/module/ipvs_rs -a ! -d /sys/module/ip_vs
+# Not given: stock's size is reported, and the table may grow past it (to 2^20 buckets, less
+# on a small guest: 2^19 in 2 GiB).
+head -n 1 /proc/net/ip_vs > "$TEST_TMP/ip_vs.head"
+expect_grep "$TEST_TMP/ip_vs.head" 'size=4096)$' "no conn_tab_bits: /proc/net/ip_vs reports stock's size=4096"
+expect_grep /proc/net/ip_vs_status 'at most (1[6-9]|20) bits' "no conn_tab_bits: the table may grow past 2^12 buckets"
 unload_ipvs || fail "unloading after autoload"
 
 # ---- uninstall (as make uninstall and dkms remove do): back to stock

@@ -138,3 +138,20 @@ fn sync_sysctl_checks_refuse_what_upstream_refuses() {
     assert!(p(1) && p(2) && p(4) && p(1 << 30));
     assert!(!p(0) && !p(3) && !p(-2) && !p(i32::MIN) && !p(6));
 }
+
+#[test]
+fn conn_table_bounds_default_grows_past_reported_size() {
+    use ipvs_core_host::ipvs_core::env::TableBounds;
+    let pages_4g = (4u64 << 30) >> 12;
+    // Not given: stock's reported 4096, growth up to 2^20 (4 GiB holds it for 320-byte entries).
+    assert_eq!(TableBounds::new(12, false, pages_4g, 12, 320), TableBounds { reported_bits: 12, max_bits: 20 });
+    // Given, even as the default's value: it bounds the table (upstream 7.1's meaning).
+    assert_eq!(TableBounds::new(12, true, pages_4g, 12, 320), TableBounds { reported_bits: 12, max_bits: 12 });
+    assert_eq!(TableBounds::new(14, true, pages_4g, 12, 320), TableBounds { reported_bits: 14, max_bits: 14 });
+    assert_eq!(TableBounds::new(20, true, pages_4g, 12, 320), TableBounds { reported_bits: 20, max_bits: 20 });
+    // Not given on a small machine: RAM bounds the growth (256 MiB: 28 - 3 - 9 = 16).
+    let pages_256m = (256u64 << 20) >> 12;
+    assert_eq!(TableBounds::new(12, false, pages_256m, 12, 320), TableBounds { reported_bits: 12, max_bits: 16 });
+    // A tiny machine never gets a bound below the reported size.
+    assert_eq!(TableBounds::new(12, false, 16, 12, 4096).max_bits, 8);
+}

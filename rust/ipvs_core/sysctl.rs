@@ -164,6 +164,7 @@ pub mod idx {
     pub const DROP_PACKET: usize = index("drop_packet");
     pub const PMTU_DISC: usize = index("pmtu_disc");
     pub const CONN_REUSE_MODE: usize = index("conn_reuse_mode");
+    pub const RUN_ESTIMATION: usize = index("run_estimation");
     pub const LBLC_EXPIRATION: usize = index("lblc_expiration");
     pub const LBLCR_EXPIRATION: usize = index("lblcr_expiration");
     pub const SYNC_VERSION: usize = index("sync_version");

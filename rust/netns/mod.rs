@@ -11,16 +11,13 @@ use crate::conn::ConnTable;
 use crate::defense::Defense;
 use crate::ipvs_core::estimator;
 use crate::ipvs_core::control::ControlPlane;
-use crate::ipvs_core::env::Env;
+use crate::ipvs_core::env::{Env, TableBounds};
 use crate::ipvs_core::timeouts::Timeouts;
 use crate::service::Published;
 use crate::stats::Stats;
 use crate::store::KernelStore;
 use syncd::SyncState;
 use crate::sys::netfilter::Hooks;
-use crate::sys::rcu::ReadGuard;
-use crate::sys::sync::LockClass;
-use crate::sys::timer::{Periodic, Tick};
 use crate::sys::work::Delayed;
 use crate::sys::{self, procfs::ProcEntry, sysctl::NetSysctls, NetLookups, NetRef};
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -59,9 +56,11 @@ pub(crate) struct IpvsNet {
     /// The sync daemons and the master's outbox; the daemons stop in `unregister_hooks`.
     #[pin]
     pub(crate) sync: SyncState,
-    /// The rate estimator, stopped next: its ticks read `published` and `dp`.
+    /// The rate estimator, every 2 s in process context (upstream runs its estimators in
+    /// kthreads, not in a timer: a walk of 100k stats would hold a softirq for milliseconds);
+    /// stopped next: its runs read `published` and `dp`.
     #[pin]
-    estimator: Periodic<IpvsNet>,
+    estimator: Delayed<IpvsNet>,
     /// Services, dests and timeouts. Taken in process context only (genetlink doit/dump and
     /// /proc reads); never from softirq.
     #[pin]
@@ -81,14 +80,12 @@ pub(crate) struct IpvsNet {
     pub(crate) dp: DpState,
 }
 
-static ESTIMATOR_TIMER_CLASS: LockClass = LockClass::new(kernel::c_str!("ipvs_rs_estimator"));
-
 impl IpvsNet {
     /// The state of a new netns `net`, with its /proc files (made by `ctl`) and its netfilter
     /// hooks (`dp`'s, registered with the first service).
     pub(crate) fn new(net: NetRef<'_>, proc_files: KVec<ProcEntry>, hooks: Pin<KBox<Hooks>>) -> Result<Pin<KBox<Self>>> {
         let sysctls = NetSysctls::register::<Defense>(net, sys::nr_free_buffer_pages() / 32)?;
-        let conns = ConnTable::new(conn_tab_bits())?;
+        let conns = ConnTable::new(conn_tab_max_bits())?;
         let published = Published::new()?;
         let dp = DpState::new(sys::NetLookups::new(net))?;
         let store = KernelStore::new(dp.total.clone(), sys::NetLookups::new(net), hooks)?;
@@ -101,7 +98,7 @@ impl IpvsNet {
                 sync_flush_work <- Delayed::on_demand(IpvsNet::sync_flush),
                 sync_recv_work <- Delayed::on_demand(IpvsNet::sync_receive),
                 sync <- SyncState::new(),
-                estimator <- Periodic::new(estimator::PERIOD_SECS * sys::hz(), &ESTIMATOR_TIMER_CLASS),
+                estimator <- Delayed::periodic(estimator::PERIOD_SECS * sys::hz(), IpvsNet::estimate_rates),
                 control <- new_mutex!(ControlPlane::new(store, sys::random_u32())),
                 sysctls,
                 defense <- Defense::new(),
@@ -174,23 +171,28 @@ impl DpState {
     }
 }
 
-/// The connection table's largest size, fixed at load time from `conn_tab_bits`; what
-/// GET_INFO and /proc/net/ip_vs report as its size, as upstream 6.12 reports its fixed one.
+/// What GET_INFO and /proc/net/ip_vs report as the connection table's size (2^`conn_tab_bits`,
+/// as stock reports its fixed one), and the most buckets a netns's table grows to; set once
+/// at load (see [`TableBounds`]).
 static CONN_TAB_SIZE: AtomicU32 = AtomicU32::new(0);
+static CONN_TAB_MAX_BITS: AtomicU32 = AtomicU32::new(0);
 
-/// Sizes the connection table; called once from module init, before any registration.
-pub(crate) fn set_conn_tab_bits(requested: i32) {
-    let bits = crate::ipvs_core::env::clamp_bits(
+/// Sizes the connection table from the module parameter (`given`: whether it was set); called
+/// once from module init, before any registration.
+pub(crate) fn set_conn_tab_bits(requested: i32, given: bool) {
+    let bounds = TableBounds::new(
         requested,
+        given,
         sys::totalram_pages(),
         kernel::page::PAGE_SHIFT as u32,
         sys::STOCK_CONN_SIZE,
     );
-    CONN_TAB_SIZE.store(1 << bits, Ordering::Relaxed);
+    CONN_TAB_SIZE.store(1 << bounds.reported_bits, Ordering::Relaxed);
+    CONN_TAB_MAX_BITS.store(bounds.max_bits, Ordering::Relaxed);
 }
 
-fn conn_tab_bits() -> u32 {
-    CONN_TAB_SIZE.load(Ordering::Relaxed).trailing_zeros()
+fn conn_tab_max_bits() -> u32 {
+    CONN_TAB_MAX_BITS.load(Ordering::Relaxed)
 }
 
 /// What the pure control plane needs to know about this kernel.
@@ -241,12 +243,17 @@ impl IpvsNet {
     }
 }
 
-impl Tick for IpvsNet {
-    /// Every 2 s: advance the rate estimators of the totals, services and dests.
-    fn tick(&self) {
+impl IpvsNet {
+    /// Every 2 s: advance the rate estimators of the totals, services and dests, unless
+    /// `run_estimation` is 0 (then the rates stay as they were, as when upstream stops its
+    /// estimator kthreads; the first estimate after re-enabling also takes in what was counted
+    /// meanwhile, as upstream's does).
+    fn estimate_rates(&self) {
+        if self.sysctls.get(crate::ipvs_core::sysctl::idx::RUN_ESTIMATION) == 0 {
+            return;
+        }
         self.dp.total.estimate();
-        let guard = ReadGuard::new();
-        self.published.for_each(&guard, |svc| {
+        self.published.for_each_service(|svc| {
             svc.stats.estimate();
             for d in svc.dests.iter() {
                 d.stats.estimate();

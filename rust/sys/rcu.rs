@@ -19,6 +19,15 @@ impl ReadGuard {
         ReadGuard { _not_send: PhantomData }
     }
 
+    /// Lets other tasks run in a long walk (`cond_resched_rcu`): leaves the section,
+    /// reschedules if needed, and enters it again. The `&mut` borrow ends every reference
+    /// found under the guard before. (In atomic context `cond_resched` never schedules.)
+    pub(crate) fn pause(&mut self) {
+        // SAFETY: the read lock is held (taken in `new`; a guard of `assume_held` is only lent
+        // by reference, so it never gets here), and is held again on return.
+        unsafe { bindings::ipvs_rs_cond_resched_rcu() };
+    }
+
     /// The read-side section the caller is already in (a netfilter hook's), as a guard that
     /// does not end it: it is never dropped, and callers get only a reference to it.
     ///
