@@ -12,7 +12,7 @@
 //! the ten-thousandth service of a shared real server then publishes nothing.
 
 use crate::dest::Dest;
-use crate::ipvs_core::addr::addr_equal;
+use crate::ipvs_core::addr::{addr_equal, fold};
 use crate::ipvs_core::errno::{Errno, Result};
 use crate::ipvs_core::service::ServiceKey;
 use crate::ipvs_core::uapi::{fwd, tun_type};
@@ -23,10 +23,10 @@ use kernel::sync::Arc;
 /// Buckets of the index (upstream's `IP_VS_RTAB_SIZE`).
 pub(crate) const RS_BUCKETS: usize = 16;
 
-/// The bucket of a real server on `addr:port`.
-pub(crate) fn rs_bucket(addr: &[u8; 16], port: [u8; 2]) -> usize {
-    let a = u32::from_be_bytes([addr[0], addr[1], addr[2], addr[3]]);
-    let x = a ^ u32::from(u16::from_be_bytes(port));
+/// The bucket of a real server on `addr:port` (an IPv6 address folded, as upstream's
+/// `ip_vs_rs_hashkey`).
+pub(crate) fn rs_bucket(af: u16, addr: &[u8; 16], port: [u8; 2]) -> usize {
+    let x = fold(af, addr) ^ u32::from(u16::from_be_bytes(port));
     (x.wrapping_mul(0x9e37_79b1) >> 28) as usize
 }
 
@@ -194,7 +194,7 @@ impl RsIndex {
     /// bucket whose view changed, if one did.
     pub(crate) fn index(&mut self, dest: &Arc<Dest>, key: &ServiceKey) -> Result<Option<usize>> {
         let Some((port, kind)) = indexed_as(dest) else { return Ok(None) };
-        let i = rs_bucket(&dest.addr, port);
+        let i = rs_bucket(dest.af, &dest.addr, port);
         let bucket = self.buckets.get_mut(i).ok_or(Errno::EINVAL)?;
         let at = match bucket.iter().position(|g| g.at.is(dest.af, &dest.addr, port)) {
             Some(at) => at,

@@ -9,6 +9,7 @@
 //! service and with every other snapshot.
 
 use crate::dest::{Dest, Dests};
+use crate::ipvs_core::addr::fold;
 use crate::ipvs_core::persist::PersistSvc;
 use crate::ipvs_core::sched::{Flow, SchedCtx, SchedState};
 use crate::ipvs_core::service::{ServiceConf, ServiceKey};
@@ -92,10 +93,10 @@ impl Service {
 
 /// Buckets of each published service table (upstream's `IP_VS_SVC_TAB_SIZE`).
 pub(crate) const SVC_BUCKETS: usize = 256;
-/// The bucket of a service on `addr:port` (any family; IPv4 addresses use the first word).
-fn addr_bucket(protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> usize {
-    let a = u32::from_be_bytes([addr[0], addr[1], addr[2], addr[3]]);
-    let x = a ^ (u32::from(u16::from_be_bytes(port)) << 16) ^ u32::from(protocol);
+/// The bucket of a service on `addr:port` (an IPv6 address folded, so that services of one
+/// prefix spread, as upstream's `ip_vs_svc_hashkey`).
+fn addr_bucket(af: u16, protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> usize {
+    let x = fold(af, addr) ^ (u32::from(u16::from_be_bytes(port)) << 16) ^ u32::from(protocol);
     (x.wrapping_mul(0x9e37_79b1) >> 24) as usize
 }
 
@@ -119,7 +120,7 @@ pub(crate) enum TableId {
 pub(crate) fn slot(key: &ServiceKey) -> (TableId, usize) {
     match *key {
         ServiceKey::Fwmark { mark, .. } => (TableId::ByMark, mark_bucket(mark)),
-        ServiceKey::Addr { protocol, addr, port, .. } => (TableId::ByAddr, addr_bucket(protocol, &addr, port)),
+        ServiceKey::Addr { af, protocol, addr, port } => (TableId::ByAddr, addr_bucket(af, protocol, &addr, port)),
     }
 }
 
@@ -192,13 +193,13 @@ impl Published {
     /// `ip_vs_has_real_service()`: whether `addr:port` is a NAT dest of a service of this
     /// protocol (or of a firewall-mark service).
     pub(crate) fn has_real_service(&self, guard: &ReadGuard, af: u16, protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> bool {
-        self.real_servers.get(rs_bucket(addr, port), guard).iter().any(|rs| rs.serves_nat(af, protocol, addr, port))
+        self.real_servers.get(rs_bucket(af, addr, port), guard).iter().any(|rs| rs.serves_nat(af, protocol, addr, port))
     }
 
     /// `ip_vs_find_tunnel()`: the most recently indexed tunnel dest at `addr` with this tunnel
     /// port.
     pub(crate) fn find_tunnel<'g>(&self, guard: &'g ReadGuard, af: u16, addr: &[u8; 16], tun_port: [u8; 2]) -> Option<&'g Dest> {
-        self.real_servers.get(rs_bucket(addr, tun_port), guard).iter().find_map(|rs| rs.tunnel(af, addr, tun_port))
+        self.real_servers.get(rs_bucket(af, addr, tun_port), guard).iter().find_map(|rs| rs.tunnel(af, addr, tun_port))
     }
 
     /// Every published service (for the estimator), a bucket at a time, letting other tasks
