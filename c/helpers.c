@@ -151,6 +151,7 @@ void ipvs_rs_cond_resched(void) { cond_resched(); }
 void ipvs_rs_cond_resched_rcu(void) { cond_resched_rcu(); }
 u32 ipvs_rs_get_random_u32(void) { return get_random_u32(); }
 unsigned int ipvs_rs_nr_cpu_ids(void) { return nr_cpu_ids; }
+bool ipvs_rs_current_may_run_on(unsigned int cpu) { return cpumask_test_cpu(cpu, current->cpus_ptr); }
 u64 *ipvs_rs_alloc_percpu_u64s(unsigned int n) { return (u64 __force *)__alloc_percpu(n * sizeof(u64), sizeof(u64)); }
 void ipvs_rs_free_percpu(void *p) { free_percpu((void __percpu __force *)p); }
 void ipvs_rs_this_cpu_add_u64(u64 *p, u64 v) { this_cpu_add(*(u64 __percpu __force *)p, v); }

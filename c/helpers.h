@@ -122,6 +122,7 @@ void ipvs_rs_cond_resched(void);
 void ipvs_rs_cond_resched_rcu(void);
 u32 ipvs_rs_get_random_u32(void);
 unsigned int ipvs_rs_nr_cpu_ids(void);
+bool ipvs_rs_current_may_run_on(unsigned int cpu);
 /* Per-CPU counters: the pointer is the per-CPU base (an offset, not for dereferencing). */
 u64 *ipvs_rs_alloc_percpu_u64s(unsigned int n);
 void ipvs_rs_free_percpu(void *p);

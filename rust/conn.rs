@@ -178,6 +178,18 @@ impl ConnData {
         self.kind == ConnKind::OnePacket
     }
 
+    /// Made by `cache_bypass`: no real server; its packets go on to where they were sent.
+    pub(crate) fn is_bypass(&self) -> bool {
+        self.fwd == crate::ipvs_core::uapi::fwd::BYPASS
+    }
+
+    /// Whether its packets count in its dest's, service's and netns's stats: as upstream's
+    /// `ip_vs_in_stats`, only while its dest is in a service (not once removed, never for a
+    /// bypass connection, which upstream makes without one).
+    pub(crate) fn counted(&self) -> bool {
+        !self.is_bypass() && self.dest.is_available()
+    }
+
     pub(crate) fn is_template(&self) -> bool {
         self.kind == ConnKind::Template
     }

@@ -64,6 +64,14 @@ impl Dest {
         Self::build(conf, true)
     }
 
+    /// The stand-in dest of the connections `cache_bypass` makes (upstream's have none): the
+    /// zero address and port of family `af`, forwarding by `fwd::BYPASS`, in no service.
+    /// Its connections count nowhere (see `ConnData::counted`).
+    pub(crate) fn new_bypass(af: u16) -> Result<Arc<Self>> {
+        let settings = DestSettings { fwd_method: fwd::BYPASS, ..Default::default() };
+        Self::build(&DestConf { af, addr: [0; 16], port: [0, 0], settings, last_weight: 0 }, false)
+    }
+
     fn build(conf: &DestConf, unbound: bool) -> Result<Arc<Self>> {
         let dest = Arc::new(
             Dest {

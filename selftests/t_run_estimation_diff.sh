@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
-# Differential: the run_estimation sysctl. With it at 0 the rate estimator is suspended: UDP
-# traffic through a NAT service leaves the rates of /proc/net/ip_vs_stats at zero for three
-# estimator periods (6 s; a slower host only makes this part weaker, never wrong). Back at 1,
-# estimation resumes: the next traffic gives rates. The same checks hold for stock ip_vs
-# (whose estimator kthreads stop) and ipvs_rs (whose estimator work leaves the rates alone).
+# vm-cpus: 2
+# Differential: what suspends the rate estimator. With run_estimation at 0, and again with an
+# empty est_cpulist, UDP traffic through a NAT service leaves the rates of
+# /proc/net/ip_vs_stats as they were for three estimator periods (6 s; a slower host only
+# makes this part weaker, never wrong). Back at 1 (at "0-1"), estimation resumes: the next
+# traffic changes the rates. The same checks hold for stock ip_vs (whose estimator kthreads
+# stop) and ipvs_rs (whose estimator work leaves the rates alone).
 # Stock also stops updating the counters it reports while suspended (they are copied by its
 # estimator); ipvs_rs reads them at once, so counters are not compared.
 # The sysctl is set after the first service: stock applies a write made before it only at the
@@ -19,10 +21,35 @@ rates() {           # rates: the rates line of the director's /proc/net/ip_vs_st
     lvs_proc ip_vs_stats || return 1
     RATES=$(printf '%s\n' "${LVS_PROC##*Bytes/s}" | tr -s ' \n' ' ')
 }
-rates_nonzero() { rates && [[ $RATES =~ [1-9A-F] ]]; }
+rates_changed() { rates && [ "$RATES" != "$BEFORE" ]; }
+
+# suspended OUT LABEL: a burst of traffic must leave the rates as they are for 6 s.
+suspended() {
+    local o=$1 t
+    rates; BEFORE=$RATES
+    ag_to "$o" "burst" udpnew $VIP 53 20 10
+    t=$((SECONDS + 6))
+    while [ $SECONDS -lt $t ]; do
+        if rates_changed; then echo "$2: rates changed: $BEFORE -> $RATES" >> "$o"; return; fi
+        nap 0.3
+    done
+    echo "$2: rates unchanged" >> "$o"
+}
+
+# resumed OUT LABEL: the next burst changes the rates.
+resumed() {
+    local o=$1
+    rates; BEFORE=$RATES
+    ag_to "$o" "burst" udpnew $VIP 53 20 10
+    if wait_for "rates after resuming" 60 rates_changed; then
+        echo "$2: rates changed" >> "$o"
+    else
+        echo "$2: rates unchanged: $RATES" >> "$o"
+    fi
+}
 
 scenario() {
-    local o=$1 t
+    local o=$1
     topo nat || { echo "topology failed" >> "$o"; return; }
     agent_start
     ipvs_restore "$o" <<EOF2
@@ -32,31 +59,28 @@ scenario() {
 EOF2
     lvs sysctl -qw net.ipv4.vs.run_estimation=0
     echo "run_estimation: $(lvs sysctl -n net.ipv4.vs.run_estimation)" >> "$o"
-    ag_to "$o" burst1 udpnew $VIP 53 20 10
-    t=$((SECONDS + 6))
-    while [ $SECONDS -lt $t ]; do
-        if rates_nonzero; then echo "suspended: rates changed: $RATES" >> "$o"; break; fi
-        nap 0.3
-    done
-    rates_nonzero || echo "suspended: rates stayed zero" >> "$o"
+    suspended "$o" "run_estimation=0"
     lvs sysctl -qw net.ipv4.vs.run_estimation=1
-    ag_to "$o" burst2 udpnew $VIP 53 20 10
-    if wait_for "rates after resuming" 60 rates_nonzero; then
-        echo "resumed: rates nonzero" >> "$o"
-    else
-        echo "resumed: rates still zero: $RATES" >> "$o"
-    fi
+    resumed "$o" "run_estimation=1"
+    lvs bash -c 'echo > /proc/sys/net/ipv4/vs/est_cpulist'
+    echo "est_cpulist: '$(lvs cat /proc/sys/net/ipv4/vs/est_cpulist)'" >> "$o"
+    suspended "$o" "est_cpulist empty"
+    lvs bash -c 'echo 0-1 > /proc/sys/net/ipv4/vs/est_cpulist'
+    resumed "$o" "est_cpulist 0-1"
     stop_servers
     cleanup_netns
 }
 
 validate() {
-    local o=$1
+    local o=$1 n
     expect_grep "$o" '^run_estimation: 0$' "the sysctl reads back 0"
-    expect_grep "$o" '^suspended: rates stayed zero$' "run_estimation=0: traffic leaves the rates at zero"
-    expect_grep "$o" '^resumed: rates nonzero$' "run_estimation=1: estimation resumes"
-    n=$(grep -c '^burst[12]: RS' "$o")
-    check "every datagram answered ($n of 40)" test "$n" -eq 40
+    expect_grep "$o" '^run_estimation=0: rates unchanged$' "run_estimation=0: traffic leaves the rates alone"
+    expect_grep "$o" '^run_estimation=1: rates changed$' "run_estimation=1: estimation resumes"
+    expect_grep "$o" "^est_cpulist: ''$" "est_cpulist reads back empty"
+    expect_grep "$o" '^est_cpulist empty: rates unchanged$' "an empty est_cpulist: traffic leaves the rates alone"
+    expect_grep "$o" '^est_cpulist 0-1: rates changed$' "est_cpulist 0-1: estimation resumes"
+    n=$(grep -c '^burst: RS' "$o")
+    check "every datagram answered ($n of 80)" test "$n" -eq 80
 }
 
 differential scenario validate

@@ -48,3 +48,15 @@ fn ipv6_dest_address_classes() {
         assert!(v6_dest_needs_local(&a(bad)), "{bad}");
     }
 }
+
+#[test]
+fn ipv6_unicast_as_ipv6_addr_type() {
+    use ipvs_core_host::ipvs_core::addr::v6_is_unicast;
+    let a = |s: &str| -> [u8; 16] { s.parse::<std::net::Ipv6Addr>().unwrap().octets() };
+    for yes in ["2001:db8::2", "fd00::1", "fec0::1", "::1", "::10.0.0.1", "100::1", "e000::1", "fe80::1"] {
+        assert!(v6_is_unicast(&a(yes)), "{yes}");
+    }
+    for no in ["::", "ff02::1", "ff05::2", "::ffff:10.0.0.1"] {
+        assert!(!v6_is_unicast(&a(no)), "{no}");
+    }
+}

@@ -161,7 +161,7 @@ fn schedule(ipvs: &IpvsNet, net: NetRef<'_>, skb: &mut Skb<'_>, err: &IcmpError)
         complete: true,
         tcp: TcpFlags { syn: true, ..TcpFlags::default() },
     };
-    request::new_conn(ipvs, net, &ReadGuard::new(), skb, &opening)
+    request::new_conn(ipvs, net, &ReadGuard::new(), skb, &opening, request::Opening::IcmpError)
 }
 
 /// Relays an error from the client's side to the real server of its connection `d`.
@@ -179,11 +179,7 @@ fn relay_in(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpHeader, er
     // The other methods forward the error as it is, and count it as a packet of the
     // connection.
     d.count_in_packet();
-    match d.fwd {
-        fwd::DROUTE => xmit::dr::xmit(&tx, skb),
-        fwd::TUNNEL => xmit::tun::xmit(&tx, skb, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0),
-        _ => Verdict::Accept,
-    }
+    xmit::forward(&tx, skb, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0)
 }
 
 /// An error on its way out to a client about a packet the client sent (from the real server

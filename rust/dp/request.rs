@@ -64,7 +64,8 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, rcu: &ReadGuard, mut skb:
     if ip.protocol == PROTO_TCP && pkt.tcp.syn {
         if let Some(c) = found.take() {
             let d = c.data();
-            let quiesced = ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) != 0 && d.dest.weight() == 0;
+            let quiesced =
+                ipvs.sysctls.get(sysctl::idx::EXPIRE_NODEST_CONN) != 0 && !d.is_bypass() && d.dest.weight() == 0;
             let reuse = ipvs.sysctls.get(sysctl::idx::CONN_REUSE_MODE);
             if quiesced || (reuse != 0 && d.new_conn_expected(reuse as u32)) {
                 if let Some(verdict) = replace_conn(c, &skb) {
@@ -94,7 +95,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, rcu: &ReadGuard, mut skb:
         Some(c) => Conn::Table(c),
         // Upstream's `*_conn_schedule` drops a packet too short for its L4 header.
         None if !pkt.complete => return Verdict::Drop,
-        None => match new_conn(ipvs, net, rcu, &mut skb, pkt) {
+        None => match new_conn(ipvs, net, rcu, &mut skb, pkt, Opening::Packet) {
             Ok(Some(c)) => c,
             Ok(None) => return Verdict::Accept,
             Err(v) => return v,
@@ -110,10 +111,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, rcu: &ReadGuard, mut skb:
     }
     let verdict = match d.fwd {
         fwd::MASQ => crate::xmit::nat::xmit_in(&tx, skb),
-        fwd::DROUTE => crate::xmit::dr::xmit(&tx, skb),
-        fwd::TUNNEL => crate::xmit::tun::xmit(&tx, skb, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0),
-        // LOCALNODE: deliver here.
-        _ => Verdict::Accept,
+        _ => crate::xmit::forward(&tx, skb, ipvs.sysctls.get(sysctl::idx::PMTU_DISC) != 0),
     };
     count_and_sync(ipvs, d, timeout);
     if let Conn::OnePacket(d) = conn {
@@ -143,14 +141,64 @@ fn count_and_sync(ipvs: &IpvsNet, d: &ConnData, timeout: u32) {
     }
 }
 
-/// `ip_vs_leave()` without a connection: ICMP port unreachable and drop, except for other
-/// ports of a virtual FTP service, which pass.
-fn leave(svc: &Service, net: NetRef<'_>, skb: &mut Skb<'_>, dport: [u8; 2]) -> Verdict {
-    if svc.key().port() == FTP_PORT && dport != FTP_PORT {
-        return Verdict::Accept;
+/// What a connection is scheduled for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Opening {
+    /// A client's packet.
+    Packet,
+    /// An ICMP error quoting a reply of the flow (`schedule_icmp`).
+    IcmpError,
+}
+
+/// `ip_vs_leave()`: a packet for service `svc` that no dest takes. With `cache_bypass`, a
+/// firewall-mark service lets a client's packet to a unicast address go on there, unchanged,
+/// under a bypass connection that its flow's later packets find (`Ok`). Otherwise the packet
+/// is refused with ICMP port unreachable, except for other ports of a virtual FTP service,
+/// which pass (`Err` with the verdict).
+fn leave(
+    ipvs: &IpvsNet,
+    svc: &Service,
+    net: NetRef<'_>,
+    skb: &mut Skb<'_>,
+    pkt: &L4Packet,
+    opening: Opening,
+) -> Result<Conn, Verdict> {
+    let ip = &pkt.ip;
+    if ipvs.sysctls.get(sysctl::idx::CACHE_BYPASS) != 0
+        && svc.key().fwmark() != 0
+        && opening == Opening::Packet
+        && ipvs.dp.conntrack.is_unicast(ip.af, &ip.daddr)
+    {
+        return bypass_conn(ipvs, svc, skb, pkt);
+    }
+    if svc.key().port() == FTP_PORT && pkt.dport != FTP_PORT {
+        return Err(Verdict::Accept);
     }
     skb.icmp_port_unreachable(net);
-    Verdict::Drop
+    Err(Verdict::Drop)
+}
+
+/// A `cache_bypass` connection for the flow of `pkt` (upstream's has no dest and the zero
+/// address and port as the real server's; a stand-in dest plays that part here). It counts in
+/// no stats, as upstream's.
+fn bypass_conn(ipvs: &IpvsNet, svc: &Service, skb: &Skb<'_>, pkt: &L4Packet) -> Result<Conn, Verdict> {
+    let ip = &pkt.ip;
+    let one_packet = svc.has_flag(svc_flags::ONEPACKET) && ip.protocol == PROTO_UDP;
+    let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
+    let tuple =
+        ConnTuple { af: ip.af, protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport: [0, 0], fwmark: skb.mark() };
+    let nfct = (ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0).then(|| ipvs.dp.conntrack.share());
+    let dest = ipvs.dp.bypass_dest(ip.af).clone();
+    let data = ConnData::new(tuple, kind, dest, fwd::BYPASS, nfct, svc.stats.clone(), None);
+    if one_packet {
+        return Ok(Conn::OnePacket(data));
+    }
+    let initial = 3u32.saturating_mul(crate::sys::hz());
+    let conn = ipvs.conns.insert(initial, data, Gfp::Atomic).map_err(|data| {
+        data.discard();
+        Verdict::Drop
+    })?;
+    Ok(Conn::Table(conn))
 }
 
 /// Schedules a new connection (`*_conn_schedule` and `ip_vs_schedule`): `Ok(None)` when the
@@ -161,6 +209,7 @@ pub(super) fn new_conn(
     rcu: &ReadGuard,
     skb: &mut Skb<'_>,
     pkt: &L4Packet,
+    opening: Opening,
 ) -> Result<Option<Conn>, Verdict> {
     let ip = &pkt.ip;
     // Only a SYN opens a TCP connection (any non-RST packet with sloppy_tcp); anything else
@@ -182,16 +231,18 @@ pub(super) fn new_conn(
     let one_packet = svc.has_flag(svc_flags::ONEPACKET) && ip.protocol == PROTO_UDP;
     let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
     let (dest, dport, control) = if svc.has_flag(svc_flags::PERSISTENT) {
-        let (template, dest) = persistent_dest(ipvs, svc, net, skb, pkt, &flow)?;
+        let Some((template, dest)) = persistent_dest(ipvs, svc, skb, pkt, &flow)? else {
+            return leave(ipvs, svc, net, skb, pkt, opening).map(Some);
+        };
         let dport = persist::conn_dport(&svc.persist(), pkt.dport, dest.port);
         (dest, dport, Some(template))
     } else {
         // A port-zero service only serves persistent connections (upstream logs an error).
         if svc.key().fwmark() == 0 && pkt.dport != svc.key().port() {
-            return Err(leave(svc, net, skb, pkt.dport));
+            return leave(ipvs, svc, net, skb, pkt, opening).map(Some);
         }
         let Some(dest) = svc.schedule(&flow, &ipvs.sysctls) else {
-            return Err(leave(svc, net, skb, pkt.dport));
+            return leave(ipvs, svc, net, skb, pkt, opening).map(Some);
         };
         let dport = if dest.port != [0, 0] { dest.port } else { pkt.dport };
         (dest, dport, None)
@@ -219,16 +270,18 @@ pub(super) fn new_conn(
     Ok(Some(conn))
 }
 
+/// A persistent client's template, and the dest it names.
+type Persisted = (ConnRef<ConnData>, Arc<Dest>);
+
 /// `ip_vs_sched_persist()`: the client's template (found, or made for a freshly scheduled
-/// dest) and its dest.
+/// dest) and its dest; `None` when no dest takes the client.
 fn persistent_dest(
     ipvs: &IpvsNet,
     svc: &Service,
-    net: NetRef<'_>,
-    skb: &mut Skb<'_>,
+    skb: &Skb<'_>,
     pkt: &L4Packet,
     flow: &Flow,
-) -> Result<(ConnRef<ConnData>, Arc<Dest>), Verdict> {
+) -> Result<Option<Persisted>, Verdict> {
     let ip = &pkt.ip;
     let psvc = svc.persist();
     let tk = persist::template_key(&psvc, ip.protocol, &ip.saddr, &ip.daddr, pkt.dport);
@@ -240,7 +293,7 @@ fn persistent_dest(
             ipvs.sysctls.get(sysctl::idx::EXPIRE_QUIESCENT_TEMPLATE) != 0 && d.weight() == 0;
         if d.is_available() && !quiescent_expired {
             let dest = d.clone();
-            return Ok((ct, dest));
+            return Ok(Some((ct, dest)));
         }
         // `ip_vs_check_template()`: the dest is gone or quiesced; retire the template
         // without refreshing it, and schedule afresh.
@@ -248,7 +301,7 @@ fn persistent_dest(
         ct.release_quietly();
     }
     let Some(dest) = svc.schedule(flow, &ipvs.sysctls) else {
-        return Err(leave(svc, net, skb, pkt.dport));
+        return Ok(None);
     };
     let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
     let method = dest.fwd_method();
@@ -262,5 +315,5 @@ fn persistent_dest(
         template.discard();
         Verdict::Drop
     })?;
-    Ok((ct, dest))
+    Ok(Some((ct, dest)))
 }

@@ -48,28 +48,24 @@ pub fn addr_equal(af: u16, a: &[u8; 16], b: &[u8; 16]) -> bool {
 /// (`ip_vs_new_dest`: `ipv6_addr_type` not unicast, or link-local): the unspecified address,
 /// multicast, IPv4-mapped, and link-local addresses.
 pub fn v6_dest_needs_local(addr: &[u8; 16]) -> bool {
+    !v6_is_unicast(addr) || word(addr, 0) & 0xffc0_0000 == 0xfe80_0000
+}
+
+/// `ipv6_addr_type() & IPV6_ADDR_UNICAST`: every address but multicast, the unspecified
+/// address and IPv4-mapped ones (loopback, link-local and IPv4-compatible are unicast).
+pub fn v6_is_unicast(addr: &[u8; 16]) -> bool {
     let w0 = word(addr, 0);
-    let first3 = w0 & 0xe000_0000;
-    if first3 != 0 && first3 != 0xe000_0000 {
-        return false; // global unicast
-    }
     if w0 & 0xff00_0000 == 0xff00_0000 {
-        return true; // multicast
-    }
-    if w0 & 0xffc0_0000 == 0xfe80_0000 {
-        return true; // link-local
-    }
-    if w0 & 0xffc0_0000 == 0xfec0_0000 || w0 & 0xfe00_0000 == 0xfc00_0000 {
-        return false; // site-local, unique local
+        return false;
     }
     if w0 | word(addr, 1) == 0 {
         let (w2, w3) = (word(addr, 2), word(addr, 3));
         if w2 == 0 {
-            return w3 == 0; // unspecified (loopback and IPv4-compatible are unicast)
+            return w3 != 0;
         }
         if w2 == 0x0000_ffff {
-            return true; // IPv4-mapped
+            return false;
         }
     }
-    false
+    true
 }

@@ -15,6 +15,7 @@ impl Errno {
     pub const EINVAL: Errno = Errno(22);
     pub const ENOSPC: Errno = Errno(28);
     pub const ERANGE: Errno = Errno(34);
+    pub const EOVERFLOW: Errno = Errno(75);
     pub const EMSGSIZE: Errno = Errno(90);
     pub const ENOPROTOOPT: Errno = Errno(92);
     pub const EOPNOTSUPP: Errno = Errno(95);

@@ -25,6 +25,7 @@
 
 pub mod addr;
 pub mod control;
+pub mod cpulist;
 pub mod daemon;
 pub mod decode;
 pub mod defense;

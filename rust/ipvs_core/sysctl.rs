@@ -16,7 +16,7 @@ pub enum Kind {
     Checked(Check),
     /// An `unsigned long`.
     ULong,
-    /// A list of CPUs as text ("0-3"), defaulting to every possible CPU.
+    /// A list of CPUs ("0-3", `ipvs_core::cpulist`), defaulting to every possible CPU.
     CpuList,
     /// A defense mode, 0..=3 (other values refused with EINVAL): a write that changes it
     /// re-evaluates the defense at once, which may rewrite it (upstream's
@@ -165,6 +165,7 @@ pub mod idx {
     pub const PMTU_DISC: usize = index("pmtu_disc");
     pub const CONN_REUSE_MODE: usize = index("conn_reuse_mode");
     pub const RUN_ESTIMATION: usize = index("run_estimation");
+    pub const CACHE_BYPASS: usize = index("cache_bypass");
     pub const LBLC_EXPIRATION: usize = index("lblc_expiration");
     pub const LBLCR_EXPIRATION: usize = index("lblcr_expiration");
     pub const SYNC_VERSION: usize = index("sync_version");

@@ -120,6 +120,8 @@ pub mod fwd {
     pub const LOCALNODE: u32 = 1;
     pub const TUNNEL: u32 = 2;
     pub const DROUTE: u32 = 3;
+    /// A connection `cache_bypass` made: its packets go on to where they were sent.
+    pub const BYPASS: u32 = 4;
 }
 
 /// Connection flags (`IP_VS_CONN_F_*`), as /proc and the sync messages show them. A version 1

@@ -9,10 +9,12 @@ pub(crate) mod syncd;
 
 use crate::conn::ConnTable;
 use crate::defense::Defense;
+use crate::dest::Dest;
 use crate::ipvs_core::estimator;
 use crate::ipvs_core::control::ControlPlane;
 use crate::ipvs_core::env::{Env, TableBounds};
 use crate::ipvs_core::timeouts::Timeouts;
+use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
 use crate::service::Published;
 use crate::stats::Stats;
 use crate::store::KernelStore;
@@ -144,6 +146,9 @@ pub(crate) struct DpState {
     pub(crate) total: Arc<Stats>,
     /// This netns's conntrack table, which connections that keep conntrack remember.
     pub(crate) conntrack: NetLookups,
+    /// The stand-in dests of `cache_bypass` connections, IPv4 and IPv6 (made here, as the
+    /// datapath cannot allocate one with `GFP_KERNEL`).
+    bypass: [Arc<Dest>; 2],
 }
 
 impl DpState {
@@ -153,7 +158,14 @@ impl DpState {
             timeouts: [AtomicU32::new(t.tcp), AtomicU32::new(t.tcp_fin), AtomicU32::new(t.udp)],
             total: Arc::new(Stats::new()?, GFP_KERNEL)?,
             conntrack,
+            bypass: [Dest::new_bypass(AF_INET)?, Dest::new_bypass(AF_INET6)?],
         })
+    }
+
+    /// The stand-in dest of a `cache_bypass` connection of family `af`.
+    pub(crate) fn bypass_dest(&self, af: u16) -> &Arc<Dest> {
+        let [v4, v6] = &self.bypass;
+        if af == AF_INET6 { v6 } else { v4 }
     }
 
     pub(crate) fn set_timeouts(&self, t: &Timeouts) {
@@ -245,11 +257,11 @@ impl IpvsNet {
 
 impl IpvsNet {
     /// Every 2 s: advance the rate estimators of the totals, services and dests, unless
-    /// `run_estimation` is 0 (then the rates stay as they were, as when upstream stops its
+    /// `run_estimation` is 0 or `est_cpulist` empty (then the rates stay as they were, as when upstream stops its
     /// estimator kthreads; the first estimate after re-enabling also takes in what was counted
     /// meanwhile, as upstream's does).
     fn estimate_rates(&self) {
-        if self.sysctls.get(crate::ipvs_core::sysctl::idx::RUN_ESTIMATION) == 0 {
+        if self.sysctls.get(crate::ipvs_core::sysctl::idx::RUN_ESTIMATION) == 0 || self.sysctls.est_cpulist_empty() {
             return;
         }
         self.dp.total.estimate();

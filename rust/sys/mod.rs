@@ -126,6 +126,13 @@ pub(crate) fn nr_cpu_ids() -> usize {
     (unsafe { bindings::ipvs_rs_nr_cpu_ids() }) as usize
 }
 
+/// Whether the current task may run on `cpu` (its affinity mask has it).
+pub(crate) fn current_may_run_on(cpu: u32) -> bool {
+    // SAFETY: `current` is always valid in task context, and `cpumask_test_cpu` only reads
+    // its mask; a CPU past `nr_cpu_ids` reads as absent.
+    cpu < nr_cpu_ids() as u32 && unsafe { bindings::ipvs_rs_current_may_run_on(cpu) }
+}
+
 /// Available memory as the DoS defense counts it, in pages: free plus block-device buffer
 /// pages (`si_meminfo`'s `freeram + bufferram`, as upstream's `update_defense_level`).
 pub(crate) fn defense_avail_pages() -> u64 {
@@ -188,6 +195,17 @@ impl NetLookups {
         // SAFETY: `net` is alive (type invariant); inet_addr_type only reads the FIB under RCU.
         let t = unsafe { bindings::inet_addr_type(self.net, u32::from_ne_bytes(addr)) };
         t == bindings::RTN_LOCAL || t == bindings::RTN_UNICAST
+    }
+
+    /// `ip_vs_addr_is_unicast()`: for IPv4 a unicast route here (not local, broadcast or
+    /// multicast), for IPv6 a unicast address.
+    pub(crate) fn is_unicast(&self, af: u16, addr: &[u8; 16]) -> bool {
+        if af == crate::ipvs_core::uapi::AF_INET6 {
+            return crate::ipvs_core::addr::v6_is_unicast(addr);
+        }
+        // SAFETY: `net` is alive (type invariant); inet_addr_type only reads the FIB under RCU.
+        let t = unsafe { bindings::inet_addr_type(self.net, u32::from_ne_bytes([addr[0], addr[1], addr[2], addr[3]])) };
+        t == bindings::RTN_UNICAST
     }
 
     /// Whether `addr` (IPv6) is an address of this host: its route goes through the loopback

@@ -3,11 +3,15 @@
 
 use super::bindings;
 use super::NetRef;
+use crate::ipvs_core::cpulist;
 use crate::ipvs_core::sysctl::{Check, Kind, COUNT, DEFS};
+use core::fmt::Write;
 use core::marker::PhantomData;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use kernel::ffi::{c_int, c_void};
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 use kernel::types::Opaque;
 
 /// Told of every write that changes a `Kind::DefenseMode` entry, in process context (the
@@ -98,14 +102,24 @@ pub(crate) struct NetSysctls {
     header: *mut bindings::ctl_table_header,
     _table: KVec<bindings::ctl_table>,
     values: KBox<Opaque<[Slot; COUNT]>>,
-    /// The text of the `CpuList` entry.
-    _cpulist: KBox<Opaque<[u8; CPULIST_LEN]>>,
+    /// The `CpuList` entry's CPUs.
+    cpulist: Pin<KBox<CpuList>>,
     /// Where `DefenseMode` entries report writes.
     notify: KBox<Notify>,
 }
 
-/// Room for a CPU list such as "0-4095".
-const CPULIST_LEN: usize = 64;
+/// The CPUs of `est_cpulist`, which upstream pins its estimator kthreads to; here the estimator
+/// is a work item of the kernel's (unbound) long workqueue, so only an empty list matters: it
+/// stops estimation, as upstream's. Until written, every possible CPU (upstream shows the
+/// housekeeping CPUs: the same unless the kernel was booted with isolated CPUs).
+#[pin_data]
+struct CpuList {
+    /// `None` until the first write.
+    #[pin]
+    mask: Mutex<Option<KVec<u64>>>,
+    /// Written, and no CPU in it.
+    empty: AtomicBool,
+}
 
 // SAFETY: the values are read and written with single-word volatile accesses (as the kernel's
 // proc handlers write them); the header is only used to unregister.
@@ -132,13 +146,10 @@ impl NetSysctls {
             };
         }
         let values = KBox::new(Opaque::new(slots), GFP_KERNEL)?;
-        let mut text = [0u8; CPULIST_LEN];
-        {
-            let mut w = crate::ipvs_core::proc_text::FixedBuf::new(&mut text[..CPULIST_LEN - 1]);
-            // The buffer holds any CPU count's list (CPULIST_LEN); a longer one would be cut.
-            let _ = crate::ipvs_core::sysctl::cpu_list_all(super::nr_cpu_ids(), &mut w);
-        }
-        let cpulist = KBox::new(Opaque::new(text), GFP_KERNEL)?;
+        let cpulist = KBox::pin_init(
+            pin_init!(CpuList { mask <- new_mutex!(None), empty: AtomicBool::new(false) }),
+            GFP_KERNEL,
+        )?;
         let base = values.get().cast::<Slot>();
         // INVARIANT: no listener yet; `call` matches the `L` that `listen` takes.
         let notify = KBox::new(
@@ -153,12 +164,12 @@ impl NetSysctls {
                 Kind::IntRange(..) => (Some(bindings::proc_dointvec_minmax), 4, true),
                 Kind::Jiffies => (Some(bindings::proc_dointvec_jiffies), 4, false),
                 Kind::ULong => (Some(bindings::proc_doulongvec_minmax), 8, false),
-                Kind::CpuList => (Some(bindings::proc_dostring), CPULIST_LEN, false),
+                Kind::CpuList => (Some(cpulist_handler), 0, false),
                 Kind::DefenseMode => (Some(defense_mode_handler), 4, false),
                 Kind::Checked(check) => (Some(checked_handler), 4 * check.count(), false),
             };
             let data = if def.kind == Kind::CpuList {
-                cpulist.get().cast::<c_void>()
+                core::ptr::from_ref::<CpuList>(&cpulist).cast_mut().cast::<c_void>()
             } else {
                 // Pointer arithmetic only: `i` < COUNT slots.
                 base.wrapping_add(i).cast::<c_void>()
@@ -194,7 +205,7 @@ impl NetSysctls {
         if header.is_null() {
             return Err(ENOMEM);
         }
-        Ok(NetSysctls { header, _table: table, values, _cpulist: cpulist, notify })
+        Ok(NetSysctls { header, _table: table, values, cpulist, notify })
     }
 
     /// The current value of entry `i` (its first int).
@@ -205,6 +216,12 @@ impl NetSysctls {
     /// Both ints of entry `i` (see [`Values::pair`]).
     pub(crate) fn pair(&self, i: usize) -> (i32, i32) {
         self.values().pair(i)
+    }
+
+    /// Whether `est_cpulist` was written with no CPU the writer may use (which stops
+    /// estimation, as upstream's `ip_vs_est_stopped_recalc`).
+    pub(crate) fn est_cpulist_empty(&self) -> bool {
+        self.cpulist.empty.load(Ordering::Relaxed)
     }
 
     /// The values, to read and write.
@@ -346,6 +363,110 @@ unsafe extern "C" fn checked_handler(
         unsafe { core::ptr::write_volatile(slot.add(i), *v) };
     }
     rc
+}
+
+/// `est_cpulist` (upstream's `ipvs_proc_est_cpulist`): a write is parsed as `cpulist_parse`
+/// parses (its errno on a malformed list), keeps only the CPUs the writer may run on, and
+/// replaces the list; a read shows it as `%*pbl` does. Both only from offset 0.
+///
+/// # Safety
+///
+/// Only the sysctl core may call it, for the `Kind::CpuList` entry registered by
+/// `NetSysctls::register` (its `data` the `CpuList`), with its buffer: the written bytes and a
+/// NUL after them, or room for `*lenp` bytes and a NUL to read into.
+unsafe extern "C" fn cpulist_handler(
+    table: *const bindings::ctl_table,
+    write: c_int,
+    buffer: *mut c_void,
+    lenp: *mut usize,
+    ppos: *mut bindings::loff_t,
+) -> c_int {
+    // SAFETY: the entry is ours and registered, so `data` is the `CpuList`, alive until
+    // unregistration (which waits for this handler); `lenp` and `ppos` are the core's.
+    let (list, len, pos) = unsafe { (&*(*table).data.cast::<CpuList>(), *lenp, *ppos) };
+    if pos != 0 || len == 0 {
+        // SAFETY: as above.
+        unsafe { *lenp = 0 };
+        return 0;
+    }
+    let nbits = super::nr_cpu_ids() as u32;
+    let done = if write != 0 {
+        // SAFETY: the core's buffer holds the `len` written bytes (the contract).
+        let text = unsafe { core::slice::from_raw_parts(buffer.cast::<u8>(), len) };
+        match set_cpulist(list, text, nbits) {
+            Ok(()) => len,
+            Err(e) => return e,
+        }
+    } else {
+        // SAFETY: the core's buffer has room for `len` bytes and a NUL (the contract).
+        let out = unsafe { core::slice::from_raw_parts_mut(buffer.cast::<u8>(), len + 1) };
+        show_cpulist(list, nbits, out)
+    };
+    // SAFETY: as above.
+    unsafe {
+        *lenp = done;
+        *ppos += done as bindings::loff_t;
+    }
+    0
+}
+
+fn set_cpulist(list: &CpuList, text: &[u8], nbits: u32) -> core::result::Result<(), c_int> {
+    let words = (nbits as usize).div_ceil(64);
+    let mut mask = KVec::with_capacity(words, GFP_KERNEL).map_err(|_| ENOMEM.to_errno())?;
+    for _ in 0..words {
+        mask.push(0u64, GFP_KERNEL).map_err(|_| ENOMEM.to_errno())?;
+    }
+    cpulist::parse(text, nbits, &mut mask).map_err(|e| -e.0)?;
+    for cpu in 0..nbits {
+        if !super::current_may_run_on(cpu) {
+            if let Some(w) = mask.get_mut(cpu as usize / 64) {
+                *w &= !(1u64 << (cpu % 64));
+            }
+        }
+    }
+    let empty = cpulist::is_empty(&mask);
+    *list.mask.lock() = Some(mask);
+    list.empty.store(empty, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Writes the list and a newline into `out`, cut to all but its last byte (a NUL goes
+/// there), as `scnprintf` does; the length written.
+fn show_cpulist(list: &CpuList, nbits: u32, out: &mut [u8]) -> usize {
+    let room = out.len().saturating_sub(1);
+    let mut w = Cut { buf: out.get_mut(..room).unwrap_or(&mut []), len: 0 };
+    {
+        let mask = list.mask.lock();
+        // A `Cut` never fails: what does not fit is left out.
+        let _ = match &*mask {
+            Some(m) => cpulist::format(m, nbits, &mut w),
+            None => crate::ipvs_core::sysctl::cpu_list_all(nbits as usize, &mut w),
+        };
+    }
+    let _ = w.write_char('\n');
+    let n = w.len;
+    if let Some(b) = out.get_mut(n) {
+        *b = 0;
+    }
+    n
+}
+
+/// A writer into a byte buffer that keeps what fits and drops the rest.
+struct Cut<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for Cut<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buf.len().saturating_sub(self.len);
+        let n = s.len().min(room);
+        if let (Some(dst), Some(src)) = (self.buf.get_mut(self.len..self.len + n), s.as_bytes().get(..n)) {
+            dst.copy_from_slice(src);
+            self.len += n;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for NetSysctls {

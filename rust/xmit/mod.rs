@@ -3,6 +3,7 @@
 //! server with upstream's TTL and MTU rules, and what is done to every packet before it is
 //! sent on (conntrack, timestamps, early-demux sockets).
 
+pub(crate) mod bypass;
 pub(crate) mod dr;
 pub(crate) mod nat;
 pub(crate) mod tun;
@@ -12,6 +13,7 @@ use crate::ipvs_core::ip::IpHeader;
 use crate::ipvs_core::tunnel;
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Route, RouteKind, Skb, Verdict};
+use crate::ipvs_core::uapi::fwd;
 use crate::sys::NetRef;
 
 /// One request packet's transmission: where it goes and how it came.
@@ -27,9 +29,23 @@ pub(crate) struct Tx<'a> {
     pub(crate) local: bool,
 }
 
+/// Sends a packet of a connection whose method does not rewrite it (every method but NAT)
+/// to that method's transmitter; `pmtu_disc` is the sysctl, for tunnels. A LOCALNODE
+/// connection's packet is delivered here.
+pub(crate) fn forward(tx: &Tx<'_>, skb: Skb<'_>, pmtu_disc: bool) -> Verdict {
+    match tx.conn.fwd {
+        fwd::DROUTE => dr::xmit(tx, skb),
+        fwd::TUNNEL => tun::xmit(tx, skb, pmtu_disc),
+        fwd::BYPASS => bypass::xmit(tx, skb),
+        _ => Verdict::Accept,
+    }
+}
+
 /// How the route is looked up.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RouteMode {
+    /// To the packet's own destination address, uncached (a bypass connection's).
+    Bypass,
     /// To the packet's new destination address (NAT).
     Direct,
     /// Via the real server as known next hop, destination unchanged (DR).
@@ -42,7 +58,7 @@ pub(crate) enum RouteMode {
 impl RouteMode {
     fn kind(self) -> RouteKind {
         match self {
-            RouteMode::Direct => RouteKind::Direct,
+            RouteMode::Direct | RouteMode::Bypass => RouteKind::Direct,
             RouteMode::KnownNextHop => RouteKind::KnownNextHop,
             RouteMode::Tunnel { .. } => RouteKind::Tunnel,
         }
@@ -60,7 +76,11 @@ impl RouteMode {
 /// packet is sent without DF and may be fragmented).
 pub(crate) fn route_out<'a>(tx: &Tx<'a>, skb: &mut Skb<'_>, mode: RouteMode) -> Result<Route<'a>, Verdict> {
     let (ip, conn) = (tx.ip, tx.conn);
-    let rt = conn.dest.route.route(tx.rcu, tx.net, conn.dest.af, &conn.daddr, mode.kind()).ok_or(Verdict::Drop)?;
+    let rt = match mode {
+        RouteMode::Bypass => Route::output(tx.net, ip.af, &ip.daddr, RouteKind::Direct),
+        _ => conn.dest.route.route(tx.rcu, tx.net, conn.dest.af, &conn.daddr, mode.kind()),
+    }
+    .ok_or(Verdict::Drop)?;
     if rt.is_local() {
         return Err(Verdict::Drop);
     }
