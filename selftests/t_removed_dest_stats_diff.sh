@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# vm-kmemleak: off (a differential of behaviour: see selftests/markers.sh)
+# Differential: what a removed dest's connections count. NAT, UDP VIP:53 with one dest,
+# RS1:5353, where nothing listens. The client opens a connection from port 40000 (RS1 refuses
+# the datagram; the ICMP error comes back translated); the dest is then removed, and RS1 sends
+# three datagrams from :5353 to the client's port: the director still translates them (the
+# connection lives on), and the client's ICMP errors about them come back to the VIP. As
+# upstream's ip_vs_in_stats/ip_vs_out_stats, none of this counts once the dest is gone: the
+# service's and the totals' counters stay as they were. Compared byte for byte: what the client
+# received, `ipvsadm -Ln --stats` and /proc/net/ip_vs_stats's counters.
+. "${0%/*}/lib.sh"
+. "${0%/*}/topo.sh"
+
+PORTS="53"
+
+scenario() {
+    local o=$1
+    topo nat || { echo "topology failed" >> "$o"; return; }
+    agent_start
+    ipvs_restore "$o" <<EOF
+-A -u $VIPS:53 -s rr
+-a -u $VIPS:53 -r ${RS_IPS[1]}:5353 -m
+EOF
+    ag_to "$o" open udp $VIP 53 1 40000
+    capture_fn "$o" lvs ipvsadm -d -u $VIPS:53 -r ${RS_IPS[1]}:5353
+    echo "late: $(ip netns exec "$RS1" $TOOL udp 10.0.0.2 40000 3 10 5353 2>&1 | sort | uniq -c | tr -s ' ')" >> "$o"
+    nap 0.5
+    estimator_rounds
+    snapshot "$o" "after the late replies" --stats
+    lvs_proc ip_vs_stats
+    printf 'ip_vs_stats counters: %s\n' "$(printf '%s\n' "$LVS_PROC" | sed -n 3p | tr -s ' ')" >> "$o"
+    stop_servers
+    cleanup_netns
+}
+
+validate() {
+    local o=$1
+    # The connection's first datagram and RS1's ICMP error about it: 1 in, 1 out.
+    expect_grep "$o" '^ip_vs_stats counters: +1 +1 +1 ' "the totals count the connection, one packet each way, and no more"
+    expect_grep "$o" '^UDP +[0-9A-Z_]+ 10\.0\.0\.2:\* 10\.0\.0\.100:53 172\.16\.1\.2:5353$' "the connection outlived its dest"
+}
+
+differential scenario validate
+finish
