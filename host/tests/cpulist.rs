@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 //! `est_cpulist`'s CPU lists (`ipvs_core::cpulist`): the kernel's `bitmap_parselist()` grammar
 //! in, `%*pbl` out. selftests/t_est_cpulist_diff compares the same inputs with stock's.
 use ipvs_core_host::ipvs_core::cpulist::{format, is_empty, parse};
