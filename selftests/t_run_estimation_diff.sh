@@ -23,11 +23,19 @@ rates() {           # rates: the rates line of the director's /proc/net/ip_vs_st
 }
 rates_changed() { rates && [ "$RATES" != "$BEFORE" ]; }
 
+# burst OUT: 20 datagrams, each from a new socket, and how many were answered. Which real
+# server answers is not recorded: a new socket may reuse the source port of an earlier flow
+# whose connection is still there (not scheduled again), so rr's order differs between runs.
+burst() {
+    ag udpnew $VIP 53 20 10 > "$TEST_TMP/burst"
+    echo "burst: $(grep -c '^RS[12]$' "$TEST_TMP/burst") of 20 answered" >> "$1"
+}
+
 # suspended OUT LABEL: a burst of traffic must leave the rates as they are for 6 s.
 suspended() {
     local o=$1 t
     rates; BEFORE=$RATES
-    ag_to "$o" "burst" udpnew $VIP 53 20 10
+    burst "$o"
     t=$((SECONDS + 6))
     while [ $SECONDS -lt $t ]; do
         if rates_changed; then echo "$2: rates changed: $BEFORE -> $RATES" >> "$o"; return; fi
@@ -40,7 +48,7 @@ suspended() {
 resumed() {
     local o=$1
     rates; BEFORE=$RATES
-    ag_to "$o" "burst" udpnew $VIP 53 20 10
+    burst "$o"
     if wait_for "rates after resuming" 60 rates_changed; then
         echo "$2: rates changed" >> "$o"
     else
@@ -79,8 +87,8 @@ validate() {
     expect_grep "$o" "^est_cpulist: ''$" "est_cpulist reads back empty"
     expect_grep "$o" '^est_cpulist empty: rates unchanged$' "an empty est_cpulist: traffic leaves the rates alone"
     expect_grep "$o" '^est_cpulist 0-1: rates changed$' "est_cpulist 0-1: estimation resumes"
-    n=$(grep -c '^burst: RS' "$o")
-    check "every datagram answered ($n of 80)" test "$n" -eq 80
+    n=$(grep -c '^burst: 20 of 20 answered$' "$o")
+    check "every datagram answered ($n of 4 bursts whole)" test "$n" -eq 4
 }
 
 differential scenario validate
