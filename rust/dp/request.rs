@@ -179,17 +179,34 @@ fn leave(
 }
 
 /// A `cache_bypass` connection for the flow of `pkt` (upstream's has no dest and the zero
-/// address and port as the real server's; a stand-in dest plays that part here). It counts in
-/// no stats, as upstream's.
+/// address and port as the real server's; a stand-in dest, forwarding by `fwd::BYPASS`, plays
+/// that part here). It counts in no stats, as upstream's.
 fn bypass_conn(ipvs: &IpvsNet, svc: &Service, skb: &Skb<'_>, pkt: &L4Packet) -> Result<Conn, Verdict> {
+    open_conn(ipvs, svc, skb, pkt, ipvs.dp.bypass_dest(pkt.ip.af).clone(), [0, 0], None)
+}
+
+/// The connection of `pkt`'s flow to `dest` (on port `dport`), forwarding by the dest's
+/// method and controlled by `control` if persistent: in the table, or for this packet only
+/// (one-packet scheduling).
+fn open_conn(
+    ipvs: &IpvsNet,
+    svc: &Service,
+    skb: &Skb<'_>,
+    pkt: &L4Packet,
+    dest: Arc<Dest>,
+    dport: [u8; 2],
+    control: Option<ConnRef<ConnData>>,
+) -> Result<Conn, Verdict> {
     let ip = &pkt.ip;
     let one_packet = svc.has_flag(svc_flags::ONEPACKET) && ip.protocol == PROTO_UDP;
     let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
-    let tuple =
-        ConnTuple { af: ip.af, protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport: [0, 0], fwmark: skb.mark() };
+    let method = dest.fwd_method();
+    let tuple = ConnTuple { af: ip.af, protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport, fwmark: skb.mark() };
+    // The connection holds its own reference on the template; dropping ours afterwards
+    // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
     let nfct = (ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0).then(|| ipvs.dp.conntrack.share());
-    let dest = ipvs.dp.bypass_dest(ip.af).clone();
-    let data = ConnData::new(tuple, kind, dest, fwd::BYPASS, nfct, svc.stats.clone(), None);
+    let data = ConnData::new(tuple, kind, dest, method, nfct, svc.stats.clone(), control.as_ref().map(ConnRef::clone_ref));
+    drop(control);
     if one_packet {
         return Ok(Conn::OnePacket(data));
     }
@@ -228,8 +245,6 @@ pub(super) fn new_conn(
     if ipvs.defense.todrop() {
         return Err(Verdict::Drop);
     }
-    let one_packet = svc.has_flag(svc_flags::ONEPACKET) && ip.protocol == PROTO_UDP;
-    let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
     let (dest, dport, control) = if svc.has_flag(svc_flags::PERSISTENT) {
         let Some((template, dest)) = persistent_dest(ipvs, svc, skb, pkt, &flow)? else {
             return leave(ipvs, svc, net, skb, pkt, opening).map(Some);
@@ -247,22 +262,7 @@ pub(super) fn new_conn(
         let dport = if dest.port != [0, 0] { dest.port } else { pkt.dport };
         (dest, dport, None)
     };
-    let method = dest.fwd_method();
-    let tuple = ConnTuple { af: ip.af, protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport, fwmark: skb.mark() };
-    // The connection holds its own reference on the template; dropping ours afterwards
-    // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
-    let nfct = (ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0).then(|| ipvs.dp.conntrack.share());
-    let data = ConnData::new(tuple, kind, dest, method, nfct, svc.stats.clone(), control.as_ref().map(ConnRef::clone_ref));
-    drop(control);
-    let conn = if one_packet {
-        Conn::OnePacket(data)
-    } else {
-        let initial = 3u32.saturating_mul(crate::sys::hz());
-        Conn::Table(ipvs.conns.insert(initial, data, Gfp::Atomic).map_err(|data| {
-            data.discard();
-            Verdict::Drop
-        })?)
-    };
+    let conn = open_conn(ipvs, svc, skb, pkt, dest, dport, control)?;
     // Counted once it exists, as upstream counts in `ip_vs_conn_stats` after creating it.
     conn.data().dest.stats.count_conn();
     svc.stats.count_conn();

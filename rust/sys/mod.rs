@@ -192,9 +192,14 @@ impl NetLookups {
     /// upstream accepts as a real server (`ip_vs_new_dest`), refusing multicast, broadcast,
     /// zero and other special addresses.
     pub(crate) fn v4_unicast_or_local(&self, addr: [u8; 4]) -> bool {
-        // SAFETY: `net` is alive (type invariant); inet_addr_type only reads the FIB under RCU.
-        let t = unsafe { bindings::inet_addr_type(self.net, u32::from_ne_bytes(addr)) };
+        let t = self.v4_addr_type(addr);
         t == bindings::RTN_LOCAL || t == bindings::RTN_UNICAST
+    }
+
+    /// `inet_addr_type()` of `addr` (IPv4, network order) here: `RTN_LOCAL`, `RTN_UNICAST`...
+    fn v4_addr_type(&self, addr: [u8; 4]) -> u32 {
+        // SAFETY: `net` is alive (type invariant); inet_addr_type only reads the FIB under RCU.
+        unsafe { bindings::inet_addr_type(self.net, u32::from_ne_bytes(addr)) }
     }
 
     /// `ip_vs_addr_is_unicast()`: for IPv4 a unicast route here (not local, broadcast or
@@ -203,9 +208,7 @@ impl NetLookups {
         if af == crate::ipvs_core::uapi::AF_INET6 {
             return crate::ipvs_core::addr::v6_is_unicast(addr);
         }
-        // SAFETY: `net` is alive (type invariant); inet_addr_type only reads the FIB under RCU.
-        let t = unsafe { bindings::inet_addr_type(self.net, u32::from_ne_bytes([addr[0], addr[1], addr[2], addr[3]])) };
-        t == bindings::RTN_UNICAST
+        self.v4_addr_type([addr[0], addr[1], addr[2], addr[3]]) == bindings::RTN_UNICAST
     }
 
     /// Whether `addr` (IPv6) is an address of this host: its route goes through the loopback
