@@ -9,7 +9,7 @@ use crate::stats::Stats;
 use crate::ipvs_core::defense::EntryKind;
 use crate::ipvs_core::packet::PROTO_TCP;
 use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
-use crate::sys::conntab::{ConnRef, Entry, Held, NodeCache, Table};
+use crate::sys::conntab::{ConnRef, Entry, Held, NodeCache, Table, Which};
 use crate::sys::NetLookups;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::sync::Arc;
@@ -534,9 +534,20 @@ impl Entry for ConnData {
         60u32.saturating_mul(crate::sys::hz())
     }
 
-    fn hash(&self, key: u32) -> u32 {
-        // What the datapath and the sync backup look a connection or template up by.
-        crate::ipvs_core::packet::conn_hash(self.protocol, &self.caddr, self.cport, key)
+    fn hash(&self, key: u32, which: Which) -> u32 {
+        // What the datapath and the sync backup look a connection or template up by: the
+        // client's end and the virtual service's (requests, and the replies of DR and TUN),
+        // or the real server's (a NAT connection's replies).
+        let far = match which {
+            Which::First => (&self.vaddr, self.vport),
+            Which::Second => (&self.daddr, self.dport),
+        };
+        crate::ipvs_core::packet::conn_hash(self.protocol, (&self.caddr, self.cport), far, key)
+    }
+
+    fn has_second_key(&self) -> bool {
+        // Only a NAT connection's replies come from another end than the virtual service.
+        self.fwd == fwd::MASQ && !self.is_template()
     }
 
     fn node_cache() -> &'static NodeCache<Self> {

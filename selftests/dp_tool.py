@@ -545,6 +545,8 @@ def agent(fifo, out, lifetime=600):
     order they were opened.
 
       from PROTO ADDR PORTS N SRC...  as the "from" command: "SRC PORT ANSWER" lines
+      udpports ADDR PORTS SPORT       one UDP socket on source port SPORT sends a datagram to
+                                      each of the comma-separated PORTS: "PORT ANSWER" lines
       udp ADDR PORT N SPORT           N datagrams from source port SPORT: "ANSWER" lines
       tcp ADDR PORT N SIZE            as the "tcp" command: N connections of SIZE bytes, each
                                       answered and closed: "ANSWER" lines
@@ -639,6 +641,20 @@ def agent(fifo, out, lifetime=600):
                 except OSError as e:
                     ans = f"ERROR:{type(e).__name__}"
                 emit(ans)
+            s.close()
+        elif cmd == "udpports":
+            # One socket on source port args[2], a datagram to each of the ports args[1].
+            s = socket.socket(family(args[0]), socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((any_addr(args[0]), int(args[2])))
+            s.settimeout(2.0)
+            for port in args[1].split(","):
+                try:
+                    s.sendto(b"u" * 100, (args[0], int(port)))
+                    ans = s.recv(100).decode().strip()
+                except OSError as e:
+                    ans = f"ERROR:{type(e).__name__}"
+                emit(f"{port} {ans}")
             s.close()
         elif cmd == "tcp":
             for _ in range(int(args[2])):

@@ -128,7 +128,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &Ip
     let q = &err.quoted.ip;
     // The quoted reply's destination is the client.
     let (client, virt) = ((q.daddr, err.dport), (q.saddr, err.sport));
-    let hash = |key| conn_hash(q.protocol, &client.0, client.1, key);
+    let hash = |key| conn_hash(q.protocol, (&client.0, client.1), (&virt.0, virt.1), key);
     let (conn, scheduled) = match ipvs.conns.lookup(hash, |c| c.matches_in(q.af, q.protocol, &client, &virt)) {
         Some(c) => (Conn::Table(c), false),
         None if ipvs.sysctls.get(sysctl::idx::SCHEDULE_ICMP) == 0 => return Verdict::Accept,
@@ -190,7 +190,7 @@ pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &IpHeader, err: &IcmpE
     let q = &err.quoted.ip;
     // The quoted request went from the client to the real server.
     let (server, client) = ((q.daddr, err.dport), (q.saddr, err.sport));
-    let hash = |key| conn_hash(q.protocol, &client.0, client.1, key);
+    let hash = |key| conn_hash(q.protocol, (&client.0, client.1), (&server.0, server.1), key);
     let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(q.af, q.protocol, &server, &client)) else {
         return Verdict::Accept;
     };
@@ -236,7 +236,7 @@ pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpH
     // The quoted packet is a request (client to VIP), not a reply.
     let q = &err.inner.ip;
     let (client, virt) = ((q.saddr, err.sport), (q.daddr, err.dport));
-    let hash = |key| conn_hash(q.protocol, &client.0, client.1, key);
+    let hash = |key| conn_hash(q.protocol, (&client.0, client.1), (&virt.0, virt.1), key);
     let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_in(AF_INET, q.protocol, &client, &virt)) else {
         return Verdict::Accept;
     };

@@ -53,7 +53,7 @@ pub(super) fn reply(
     reroute: Option<NetRef<'_>>,
 ) -> Verdict {
     let ip = &pkt.ip;
-    let hash = |key| conn_hash(ip.protocol, &ip.daddr, pkt.dport, key);
+    let hash = |key| conn_hash(ip.protocol, (&ip.daddr, pkt.dport), (&ip.saddr, pkt.sport), key);
     let (server, client) = ((ip.saddr, pkt.sport), (ip.daddr, pkt.dport));
     let Some(conn) = ipvs.conns.lookup_in(rcu, hash, |c| c.matches_out(ip.af, ip.protocol, &server, &client)) else {
         return unmatched_reply(ipvs, net, &mut skb, pkt);

@@ -56,7 +56,7 @@ fn replace_conn(c: ConnRef<ConnData>, skb: &Skb<'_>) -> Option<Verdict> {
 /// scheduling, then sent on by the connection's transmitter.
 pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, rcu: &ReadGuard, mut skb: Skb<'_>, pkt: &L4Packet, local: bool) -> Verdict {
     let ip = &pkt.ip;
-    let hash = |key| conn_hash(ip.protocol, &ip.saddr, pkt.sport, key);
+    let hash = |key| conn_hash(ip.protocol, (&ip.saddr, pkt.sport), (&ip.daddr, pkt.dport), key);
     let (client, virt) = ((ip.saddr, pkt.sport), (ip.daddr, pkt.dport));
     let mut found = ipvs.conns.lookup_in(rcu, hash, |c| c.matches_in(ip.af, ip.protocol, &client, &virt));
     // A SYN on an old connection: reschedule when its dest is quiesced and
@@ -286,7 +286,7 @@ fn persistent_dest(
     let psvc = svc.persist();
     let tk = persist::template_key(&psvc, ip.protocol, &ip.saddr, &ip.daddr, pkt.dport);
     let key = ConnTuple { af: ip.af, protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0], fwmark: skb.mark() };
-    let hash = |key| conn_hash(tk.protocol, &tk.client_net, [0, 0], key);
+    let hash = |key| conn_hash(tk.protocol, (&tk.client_net, [0, 0]), (&tk.vaddr, tk.vport), key);
     if let Some(ct) = ipvs.conns.lookup(hash, |c| c.is_template_for(&key)) {
         let d = &ct.data().dest;
         let quiescent_expired =

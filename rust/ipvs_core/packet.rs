@@ -114,13 +114,25 @@ pub fn jhash_3words(a: u32, b: u32, c: u32, initval: u32) -> u32 {
     c
 }
 
-/// The bucket hash of a connection: both directions hash on the client side, so a reply is
-/// found by its destination. An IPv4 address (zeros after its 4 bytes) hashes as one word; an
-/// IPv6 one is mixed in word by word under the same secret seed, so that a client choosing
-/// its addresses in a /64 cannot aim them all at one bucket.
-pub fn conn_hash(protocol: u8, client_addr: &[u8; 16], client_port: [u8; 2], seed: u32) -> u32 {
-    let word = |i| addr::word(client_addr, i);
-    let (w0, w1, w2, w3) = (word(0), word(1), word(2), word(3));
-    let seed = if (w1 | w2 | w3) != 0 { jhash_3words(w1, w2, w3, seed) } else { seed };
-    jhash_3words(w0, u32::from(u16::from_ne_bytes(client_port)), u32::from(protocol), seed)
+/// One end of a flow: a 16-byte address (an IPv4 one in its first 4 bytes) and a port.
+pub type End<'a> = (&'a [u8; 16], [u8; 2]);
+
+/// The bucket hash of a connection under one of its keys: the client's end and the far end
+/// the key is for (the virtual service for requests, and for the replies of DR and TUN
+/// connections, which come from it; the real server for a NAT connection's replies, its
+/// second key). Both ends count, so the flows of one client address and port to many
+/// services spread over the table. IPv4 ends (zeros after their 4 bytes) hash in one round;
+/// the other words of an IPv6 address are mixed in first under the same secret seed, so that
+/// hosts choosing their addresses in a /64 cannot aim them all at one bucket.
+pub fn conn_hash(protocol: u8, client: End<'_>, far: End<'_>, seed: u32) -> u32 {
+    let word = |a, i| addr::word(a, i);
+    let mut seed = seed ^ u32::from(protocol);
+    for a in [client.0, far.0] {
+        let (w1, w2, w3) = (word(a, 1), word(a, 2), word(a, 3));
+        if (w1 | w2 | w3) != 0 {
+            seed = jhash_3words(w1, w2, w3, seed);
+        }
+    }
+    let ports = (u32::from(u16::from_ne_bytes(client.1)) << 16) | u32::from(u16::from_ne_bytes(far.1));
+    jhash_3words(word(client.0, 0), word(far.0, 0), ports, seed)
 }

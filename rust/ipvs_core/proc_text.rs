@@ -227,13 +227,27 @@ pub fn ip_vs_conn_line(out: &mut impl Write, c: &ConnLine<'_>, origin: Option<&s
     }
 }
 
+/// What /proc/net/ip_vs_status tells of the connection table.
+pub struct ConnTableStatus {
+    pub conns: u32,
+    /// The entries' links in the buckets (a NAT connection has two: its second key).
+    pub links: u32,
+    pub buckets: u32,
+    pub max_buckets: u32,
+    pub resizes: u32,
+    /// The most links in one bucket.
+    pub longest_chain: u32,
+}
+
 /// /proc/net/ip_vs_status (not in upstream 6.12; 7.1 has a file of that name): the
-/// connection table's entries, buckets now and at most (`conn_tab_bits`), and how often it
-/// was resized.
-pub fn ip_vs_status(out: &mut impl Write, conns: u32, buckets: u32, max_buckets: u32, resizes: u32) -> fmt::Result {
-    writeln!(out, "Conns:\t{conns}")?;
-    writeln!(out, "Conn buckets:\t{buckets} ({} bits, at most {} bits)", buckets.trailing_zeros(), max_buckets.trailing_zeros())?;
-    writeln!(out, "Conn table resizes:\t{resizes}")
+/// connection table's entries and their links, buckets now and at most (`conn_tab_bits`),
+/// how often it was resized, and its longest chain.
+pub fn ip_vs_status(out: &mut impl Write, s: &ConnTableStatus) -> fmt::Result {
+    writeln!(out, "Conns:\t{}", s.conns)?;
+    writeln!(out, "Conn links:\t{}", s.links)?;
+    writeln!(out, "Conn buckets:\t{} ({} bits, at most {} bits)", s.buckets, s.buckets.trailing_zeros(), s.max_buckets.trailing_zeros())?;
+    writeln!(out, "Conn table resizes:\t{}", s.resizes)?;
+    writeln!(out, "Conn longest chain:\t{}", s.longest_chain)
 }
 
 /// /proc/net/ip_vs_stats_percpu: one line per possible CPU, the total, then the rates.

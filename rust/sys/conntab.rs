@@ -9,6 +9,13 @@
 //! after another grace period. [`ipvs_core::table_size`](crate::ipvs_core::table_size) says
 //! when and to what size.
 //!
+//! Keys: every entry is filed under its first key (a connection by its client and virtual
+//! service ends), and some also under a second one (a NAT connection by its client and real
+//! server ends, which its replies carry), so each direction finds it by one bucket whatever
+//! else shares the client's end. Buckets chain [`Link`]s, one per key of an entry; a chain
+//! mixes the links of different entries and keys, and walks that visit each entry once (the
+//! DoS sweep, flushes, /proc) follow first-key links only.
+//!
 //! Locking: readers (the softirq datapath, /proc readers) walk buckets under RCU with no lock.
 //! Writers (insert from the datapath, unlink from timers and teardown, a move) take the
 //! bucket's stripe lock with bottom halves disabled; a move holds the old bucket's stripe and,
@@ -60,9 +67,11 @@ pub(crate) trait Entry: Sized + Send + Sync + 'static {
     /// Called on every entry at teardown, while all entries are still alive, to give back
     /// references the entry holds on others (so none points to a freed entry later).
     fn detach(&self);
-    /// The entry's bucket hash under a generation's `key`: what a lookup for it computes from
-    /// the packet with the same key.
-    fn hash(&self, key: u32) -> u32;
+    /// The entry's bucket hash for its key `which` under a generation's `key`: what a lookup
+    /// for it computes from the packet with the same key.
+    fn hash(&self, key: u32, which: Which) -> u32;
+    /// Whether the entry is filed under a second key too. Fixed for the entry's lifetime.
+    fn has_second_key(&self) -> bool;
     /// The slab cache the table's entries of this type come from.
     fn node_cache() -> &'static NodeCache<Self>;
 }
@@ -164,27 +173,85 @@ impl<D: Entry> Drop for NodeCacheGuard<D> {
     }
 }
 
+/// Which of an entry's keys a [`Link`] files it under.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Which {
+    /// The key every entry has.
+    First = 0,
+    /// The key of an entry that [`Entry::has_second_key`].
+    Second = 1,
+}
+
+/// An entry's place in a bucket under one of its keys.
+#[repr(C)]
+struct Link<D: Entry> {
+    /// The next link in the bucket; readers follow it under RCU.
+    next: RcuLink<Link<D>>,
+    /// The link that points to this one (bucket head or previous `next`); null once unlinked.
+    /// Written under the stripe lock only.
+    pprev: AtomicPtr<RcuLink<Link<D>>>,
+    /// The generation and bucket the link is in. Set under that bucket's stripe lock; a move
+    /// changes them holding the old and the new bucket's.
+    home: AtomicPtr<Buckets<D>>,
+    bucket: AtomicU32,
+    /// Which of its entry's links this is; fixed.
+    which: Which,
+}
+
+impl<D: Entry> Link<D> {
+    const fn new(which: Which) -> Self {
+        Link {
+            next: RcuLink::null(),
+            pprev: AtomicPtr::new(core::ptr::null_mut()),
+            home: AtomicPtr::new(core::ptr::null_mut()),
+            bucket: AtomicU32::new(0),
+            which,
+        }
+    }
+
+    /// The entry this link belongs to.
+    fn node(&self) -> &Node<D> {
+        let off = core::mem::offset_of!(Node<D>, links) + self.which as usize * core::mem::size_of::<Link<D>>();
+        // SAFETY: links are made only inside a node's `links` array (`Table::insert`), at the
+        // index `which` names, and live exactly as long as their node, which the borrow of
+        // `self` therefore does not outlive.
+        unsafe { &*core::ptr::from_ref(self).cast::<u8>().sub(off).cast::<Node<D>>() }
+    }
+}
+
 #[repr(C)]
 struct Node<D: Entry> {
     timer: Opaque<bindings::timer_list>,
     rcu: Opaque<bindings::callback_head>,
-    /// Next entry in the bucket; readers follow it under RCU.
-    next: RcuLink<Node<D>>,
-    /// The link that points to us (bucket head or previous `next`); null once unlinked.
-    /// Written under the stripe lock only.
-    pprev: AtomicPtr<RcuLink<Node<D>>>,
+    /// Its places in the buckets, by [`Which`]; the second is unused unless
+    /// [`Entry::has_second_key`].
+    links: [Link<D>; 2],
     refcnt: AtomicI32,
     /// Expiry delay in jiffies, re-armed whenever a reference is dropped.
     timeout: AtomicU32,
-    /// The generation and bucket the entry is linked in. Set under that bucket's stripe lock;
-    /// a move changes them holding the old and the new bucket's.
-    home: AtomicPtr<Buckets<D>>,
-    bucket: AtomicU32,
     table: *const Table<D>,
     data: D,
 }
 
 impl<D: Entry> Node<D> {
+    fn link(&self, which: Which) -> &Link<D> {
+        let [first, second] = &self.links;
+        match which {
+            Which::First => first,
+            Which::Second => second,
+        }
+    }
+
+    /// The keys the entry is filed under.
+    fn keys(&self) -> &'static [Which] {
+        if self.data.has_second_key() {
+            &[Which::First, Which::Second]
+        } else {
+            &[Which::First]
+        }
+    }
+
     /// The jiffies the expiry timer is set for, read without its lock: a re-arm racing with
     /// the read may give the value just before it.
     fn expires(&self) -> u64 {
@@ -328,7 +395,7 @@ struct Buckets<D: Entry> {
     /// With `conn_tab_bits` up to 20 this is 8 MiB, past what kmalloc gives, so it comes from
     /// kvmalloc, charged to the memory cgroup of the task that allocates it (the netns's
     /// creator for the first generation, the resize work for later ones).
-    heads: KVVec<RcuLink<Node<D>>>,
+    heads: KVVec<RcuLink<Link<D>>>,
     /// A power of two, no more than the heads.
     stripes: KVec<Stripe>,
     mask: u32,
@@ -375,7 +442,7 @@ impl<D: Entry> Buckets<D> {
         hash & self.mask
     }
 
-    fn head(&self, bucket: u32) -> &RcuLink<Node<D>> {
+    fn head(&self, bucket: u32) -> &RcuLink<Link<D>> {
         // SAFETY: every bucket number is masked by `mask`, one less than `heads.len()`. (No
         // bounds-check panic path on the packet path.)
         unsafe { self.heads.get_unchecked((bucket & self.mask) as usize) }
@@ -408,18 +475,22 @@ impl<D: Entry> Buckets<D> {
     /// The entry of `bucket` for which `matches` holds, with a reference taken.
     fn find(&self, bucket: u32, rcu: &ReadGuard, matches: &mut impl FnMut(&D) -> bool) -> Option<ConnRef<D>> {
         let mut link = self.head(bucket).get(rcu);
-        while let Some(node) = link {
+        while let Some(l) = link {
+            // Whichever key filed it here: the match is on the entry's data.
+            let node = l.node();
             if matches(&node.data) {
                 if let Some(r) = Table::try_get(node) {
                     return Some(r);
                 }
             }
-            link = node.next.get(rcu);
+            link = l.next.get(rcu);
         }
         None
     }
 
-    /// Links the fresh node `p` at the head of its bucket under this generation's key.
+    /// Links the fresh node `p` at the head of its bucket under each of its keys, with this
+    /// generation's hash key. A lookup by the second key may miss it until it is linked:
+    /// nothing was sent for the entry yet, so nothing can answer it.
     ///
     /// # Safety
     ///
@@ -427,23 +498,26 @@ impl<D: Entry> Buckets<D> {
     unsafe fn link_new(&self, p: *mut Node<D>) {
         // SAFETY: `p` is ours (contract).
         let node = unsafe { &*p };
-        let bucket = self.index(node.data.hash(self.key));
-        let _g = self.lock(bucket);
-        let head = self.head(bucket);
-        let first = head.addr();
-        node.home.store(core::ptr::from_ref(self).cast_mut(), Ordering::Relaxed);
-        node.bucket.store(bucket, Ordering::Relaxed);
-        node.pprev.store(core::ptr::from_ref(head).cast_mut(), Ordering::Relaxed);
-        // SAFETY: under the stripe lock we own the bucket's links, and the nodes on them are
-        // alive; linked nodes are freed only a grace period after their unlink (`expire_cb`,
-        // `clear`), as `RcuLink` requires. The head is published last, so readers see a fully
-        // initialised node.
-        unsafe {
-            node.next.publish(first);
-            if !first.is_null() {
-                (*first).pprev.store(core::ptr::from_ref(&node.next).cast_mut(), Ordering::Relaxed);
+        for &which in node.keys() {
+            let link = node.link(which);
+            let bucket = self.index(node.data.hash(self.key, which));
+            let _g = self.lock(bucket);
+            let head = self.head(bucket);
+            let first = head.addr();
+            link.home.store(core::ptr::from_ref(self).cast_mut(), Ordering::Relaxed);
+            link.bucket.store(bucket, Ordering::Relaxed);
+            link.pprev.store(core::ptr::from_ref(head).cast_mut(), Ordering::Relaxed);
+            // SAFETY: under the stripe lock we own the bucket's links, and the nodes on them
+            // are alive; linked nodes are freed only a grace period after their unlink
+            // (`expire_cb`, `clear`), as `RcuLink` requires. The head is published last, so
+            // readers see a fully initialised link and node.
+            unsafe {
+                link.next.publish(first);
+                if !first.is_null() {
+                    (*first).pprev.store(core::ptr::from_ref(&link.next).cast_mut(), Ordering::Relaxed);
+                }
+                head.publish(core::ptr::from_ref(link).cast_mut());
             }
-            head.publish(p);
         }
     }
 
@@ -461,12 +535,12 @@ impl<D: Entry> Buckets<D> {
             if p.is_null() {
                 break;
             }
-            // SAFETY: `p` is linked in a bucket whose stripe lock we hold, so it is alive and
-            // only we change its links (and those pointing to it).
-            let node = unsafe { &*p };
-            let to = new.index(node.data.hash(new.key));
+            // SAFETY: `p` is linked in a bucket whose stripe lock we hold, so it and its node
+            // are alive and only we change its links (and those pointing to it).
+            let link = unsafe { &*p };
+            let to = new.index(link.node().data.hash(new.key, link.which));
             let _n = new.lock_nested(to);
-            let next = node.next.addr();
+            let next = link.next.addr();
             // SAFETY: as above; `next`, if any, is linked after `p` in the same bucket. A reader
             // standing on `p` follows its `next` into the new bucket (or to its end), and finds
             // the move count changed afterwards.
@@ -475,7 +549,7 @@ impl<D: Entry> Buckets<D> {
                 if !next.is_null() {
                     (*next).pprev.store(core::ptr::from_ref(head).cast_mut(), Ordering::Relaxed);
                 }
-                node.next.publish(core::ptr::null_mut());
+                link.next.publish(core::ptr::null_mut());
             }
             // The tail link of the new bucket: its head, or its last entry's `next`.
             let mut tail = new.head(to);
@@ -487,10 +561,10 @@ impl<D: Entry> Buckets<D> {
                 // SAFETY: linked in the new bucket, whose stripe lock we hold: alive.
                 tail = unsafe { &(*last).next };
             }
-            node.home.store(core::ptr::from_ref(new).cast_mut(), Ordering::Relaxed);
-            node.bucket.store(to, Ordering::Relaxed);
-            node.pprev.store(core::ptr::from_ref(tail).cast_mut(), Ordering::Relaxed);
-            // SAFETY: `p` stays allocated until a grace period after its unlink (as in
+            link.home.store(core::ptr::from_ref(new).cast_mut(), Ordering::Relaxed);
+            link.bucket.store(to, Ordering::Relaxed);
+            link.pprev.store(core::ptr::from_ref(tail).cast_mut(), Ordering::Relaxed);
+            // SAFETY: `p`'s node stays allocated until a grace period after its unlink (as in
             // `link_new`); its links are set before it is published.
             unsafe { tail.publish(p) };
         }
@@ -509,6 +583,8 @@ pub(crate) struct Table<D: Entry> {
     max_bits: u32,
     /// Linked entries.
     count: AtomicU32,
+    /// Their links (an entry with a second key has two): the load the size follows.
+    links: AtomicU32,
     /// Entries allocated and not yet freed (linked, or unlinked with their free pending);
     /// `clear` waits for it to reach 0.
     allocated: AtomicU32,
@@ -528,6 +604,8 @@ unsafe impl<D: Entry> Sync for Table<D> {}
 #[derive(Clone, Copy)]
 pub(crate) struct TableSize {
     pub(crate) entries: u32,
+    /// The entries' links (one per key).
+    pub(crate) links: u32,
     pub(crate) buckets: u32,
     pub(crate) max_buckets: u32,
     pub(crate) resizes: u32,
@@ -544,6 +622,7 @@ impl<D: Entry> Table<D> {
                 next: RcuLink::null(),
                 max_bits,
                 count: AtomicU32::new(0),
+                links: AtomicU32::new(0),
                 allocated: AtomicU32::new(0),
                 resizes: AtomicU32::new(0),
                 resizing <- new_mutex!(()),
@@ -567,10 +646,35 @@ impl<D: Entry> Table<D> {
         let buckets = self.generation(&rcu).map_or(0, |b| b.mask.wrapping_add(1));
         TableSize {
             entries: self.count.load(Ordering::Relaxed),
+            links: self.links.load(Ordering::Relaxed),
             buckets,
             max_buckets: 1u32 << self.max_bits.min(31),
             resizes: self.resizes.load(Ordering::Relaxed),
         }
+    }
+
+    /// The most links any bucket holds: a walk over every bucket that pauses its read-side
+    /// section every few (a resize meanwhile makes the figure approximate). Process context.
+    pub(crate) fn longest_chain(&self) -> u32 {
+        let mut rcu = ReadGuard::new();
+        let (mut longest, mut bucket) = (0u32, 0u32);
+        while let Some(b) = self.generation(&rcu) {
+            if bucket > b.mask {
+                break;
+            }
+            let mut n = 0u32;
+            let mut link = b.head(bucket).get(&rcu);
+            while let Some(l) = link {
+                n += 1;
+                link = l.next.get(&rcu);
+            }
+            longest = longest.max(n);
+            bucket += 1;
+            if bucket % WALK_PAUSE_EVERY == 0 {
+                rcu.pause();
+            }
+        }
+        longest
     }
 
     /// Finds an entry for which `matches` holds and takes a reference; `hash` gives the bucket
@@ -628,14 +732,15 @@ impl<D: Entry> Table<D> {
                 if bucket > b.mask {
                     return;
                 }
-                let mut link = b.head(bucket).get(&rcu);
-                while let Some(node) = link {
+                let mut link = first_keyed(b.head(bucket).get(&rcu), &rcu);
+                while let Some(l) = link {
+                    let node = l.node();
                     if doomed(&node.data) {
                         if let Some(r) = Self::try_get(node) {
                             r.expire_now();
                         }
                     }
-                    link = node.next.get(&rcu);
+                    link = first_keyed(l.next.get(&rcu), &rcu);
                 }
             }
             if bucket % 64 == 63 {
@@ -658,8 +763,9 @@ impl<D: Entry> Table<D> {
                 let rcu = ReadGuard::new();
                 let Some(b) = self.generation(&rcu) else { return };
                 let now = jiffies();
-                let mut link = b.head(super::random_u32()).get(&rcu);
-                while let Some(node) = link {
+                let mut link = first_keyed(b.head(super::random_u32()).get(&rcu), &rcu);
+                while let Some(l) = link {
+                    let node = l.node();
                     // A racing re-arm only shifts the idle time by one packet.
                     let left = node.expires().wrapping_sub(now) as i64;
                     let sample = Sample {
@@ -671,7 +777,7 @@ impl<D: Entry> Table<D> {
                             r.expire_now();
                         }
                     }
-                    link = node.next.get(&rcu);
+                    link = first_keyed(l.next.get(&rcu), &rcu);
                 }
             }
             if i % 16 == 15 {
@@ -706,12 +812,9 @@ impl<D: Entry> Table<D> {
         let node = Node {
             timer: Opaque::uninit(),
             rcu: Opaque::uninit(),
-            next: RcuLink::null(),
-            pprev: AtomicPtr::new(core::ptr::null_mut()),
+            links: [Link::new(Which::First), Link::new(Which::Second)],
             refcnt: AtomicI32::new(2), // the table's and the caller's
             timeout: AtomicU32::new(timeout),
-            home: AtomicPtr::new(core::ptr::null_mut()),
-            bucket: AtomicU32::new(0),
             table: self,
             data,
         };
@@ -747,11 +850,14 @@ impl<D: Entry> Table<D> {
         unsafe { b.link_new(p) };
         drop(rcu);
         self.count.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: linked, and we hold the reference returned below.
+        self.links.fetch_add(unsafe { (*p).keys() }.len() as u32, Ordering::Relaxed);
         Ok(ConnRef { node: p })
     }
 
-    /// Unlinks `p` if still linked and no one but the table holds it (or `force`). Under the
-    /// stripe lock of the bucket it is in.
+    /// Unlinks `p` if still linked and no one but the table holds it (or `force`): decided
+    /// under the stripe lock of its first link's bucket, and then its second link, if any,
+    /// follows.
     ///
     /// # Safety
     ///
@@ -759,30 +865,49 @@ impl<D: Entry> Table<D> {
     unsafe fn unlink(&self, p: *mut Node<D>, force: bool) -> bool {
         // SAFETY: per the contract the node is alive.
         let node = unsafe { &*p };
-        let _rcu = ReadGuard::new();
+        let rcu = ReadGuard::new();
+        if !Self::unlink_link(node.link(Which::First), Some(force), &rcu) {
+            return false;
+        }
+        // No reference can be taken any more, so no one else unlinks the second link.
+        let keys = node.keys();
+        if keys.len() > 1 {
+            Self::unlink_link(node.link(Which::Second), None, &rcu);
+        }
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        self.links.fetch_sub(keys.len() as u32, Ordering::Relaxed);
+        true
+    }
+
+    /// Takes `link` out of its bucket, under the bucket's stripe lock, if it is in one. With
+    /// `decide` (the first link) only if `force` is given there or the table's reference is
+    /// the last one (count 1 -> 0, after which no reference can be taken).
+    fn unlink_link(link: &Link<D>, decide: Option<bool>, _rcu: &ReadGuard) -> bool {
         loop {
-            let home = node.home.load(Ordering::Acquire);
-            let bucket = node.bucket.load(Ordering::Relaxed);
+            let home = link.home.load(Ordering::Acquire);
+            let bucket = link.bucket.load(Ordering::Relaxed);
             if home.is_null() {
                 return false;
             }
-            // SAFETY: the generation an entry is linked in is freed only a grace period after
-            // the resize that moved every entry out of it, and we are in a read-side section
-            // that began while `p` was linked in it.
+            // SAFETY: the generation a link is in is freed only a grace period after the
+            // resize that moved every link out of it, and we are in a read-side section
+            // (`_rcu`) that began while the link was in it.
             let b = unsafe { &*home };
             let _g = b.lock(bucket);
-            if node.home.load(Ordering::Relaxed) != home || node.bucket.load(Ordering::Relaxed) != bucket {
+            if link.home.load(Ordering::Relaxed) != home || link.bucket.load(Ordering::Relaxed) != bucket {
                 // Moved meanwhile: lock its new bucket.
                 continue;
             }
-            let pprev = node.pprev.load(Ordering::Relaxed);
+            let pprev = link.pprev.load(Ordering::Relaxed);
             if pprev.is_null() {
                 return false;
             }
-            if !force && node.refcnt.compare_exchange(1, 0, Ordering::Acquire, Ordering::Relaxed).is_err() {
-                return false;
+            if let Some(force) = decide {
+                if !force && link.node().refcnt.compare_exchange(1, 0, Ordering::Acquire, Ordering::Relaxed).is_err() {
+                    return false;
+                }
             }
-            let next = node.next.addr();
+            let next = link.next.addr();
             // SAFETY: links change only under this lock; `pprev` and `next` are the links of
             // live nodes (or the bucket head) next to ours.
             unsafe {
@@ -791,11 +916,9 @@ impl<D: Entry> Table<D> {
                     (*next).pprev.store(pprev, Ordering::Relaxed);
                 }
             }
-            node.pprev.store(core::ptr::null_mut(), Ordering::Relaxed);
-            break;
+            link.pprev.store(core::ptr::null_mut(), Ordering::Relaxed);
+            return true;
         }
-        self.count.fetch_sub(1, Ordering::Relaxed);
-        true
     }
 
     /// Resizes the table if its load asks for it (`table_size::resize_to`). Process context
@@ -806,7 +929,7 @@ impl<D: Entry> Table<D> {
         // SAFETY: `cur` is never null after `new`, and only a resize (we hold its mutex)
         // replaces and frees it.
         let old_ref = unsafe { &*old };
-        let Some(bits) = table_size::resize_to(self.count.load(Ordering::Relaxed), old_ref.bits, self.max_bits) else {
+        let Some(bits) = table_size::resize_to(self.links.load(Ordering::Relaxed), old_ref.bits, self.max_bits) else {
             return;
         };
         let Ok(new) = Buckets::<D>::new(bits) else { return };
@@ -845,10 +968,10 @@ impl<D: Entry> Table<D> {
         let rcu = ReadGuard::new();
         let Some(b) = self.generation(&rcu) else { return };
         for head in b.heads.iter() {
-            let mut link = head.get(&rcu);
-            while let Some(node) = link {
-                f(&node.data);
-                link = node.next.get(&rcu);
+            let mut link = first_keyed(head.get(&rcu), &rcu);
+            while let Some(l) = link {
+                f(&l.node().data);
+                link = first_keyed(l.next.get(&rcu), &rcu);
             }
         }
     }
@@ -865,19 +988,24 @@ impl<D: Entry> Table<D> {
         if let Some(b) = unsafe { cur.as_ref() } {
             for (i, head) in b.heads.iter().enumerate() {
                 loop {
-                    let p = head.addr();
-                    if p.is_null() {
-                        break;
-                    }
-                    // SAFETY: `p` is linked, hence alive; after the forced unlink no new
-                    // reference can be taken and the timer callback finds it unlinked and does
-                    // nothing, so after timer_shutdown_sync nothing else touches it and we may
-                    // queue the free.
-                    unsafe {
-                        if self.unlink(p, true) {
+                    let unlinked = {
+                        let rcu = ReadGuard::new();
+                        let Some(link) = head.get(&rcu) else { break };
+                        let p = core::ptr::from_ref(link.node()).cast_mut();
+                        // SAFETY: reached under RCU, so alive for the section.
+                        unsafe { self.unlink(p, true) }.then_some(p)
+                    };
+                    match unlinked {
+                        // SAFETY: after the forced unlink no new reference can be taken and the
+                        // timer callback finds the entry unlinked and does nothing, so after
+                        // timer_shutdown_sync nothing else touches it and we may queue the free.
+                        Some(p) => unsafe {
                             bindings::timer_shutdown_sync((*p).timer.get());
                             bindings::call_rcu((*p).rcu.get(), Some(free_cb::<D>));
-                        }
+                        },
+                        // Its expiry timer on another CPU unlinked its first link and is taking
+                        // the second (this one) out.
+                        None => core::hint::spin_loop(),
                     }
                 }
                 if i % 64 == 63 {
@@ -945,7 +1073,7 @@ unsafe extern "C" fn expire_cb<D: Entry>(timer: *mut bindings::timer_list) {
             bindings::timer_shutdown((*p).timer.get());
             (*p).data.expired();
             bindings::call_rcu((*p).rcu.get(), Some(free_cb::<D>));
-        } else if !(*p).pprev.load(Ordering::Relaxed).is_null() {
+        } else if !(*p).link(Which::First).pprev.load(Ordering::Relaxed).is_null() {
             // Still in use: like upstream's `expire_later`, the entry gets a new (longer)
             // timeout and is looked at again then.
             // An entry asked to expire now (timeout 0) was only held by a packet in flight:
@@ -978,12 +1106,13 @@ unsafe extern "C" fn expire_cb<D: Entry>(timer: *mut bindings::timer_list) {
 pub(crate) struct Cursor<D: Entry> {
     /// Bucket of the entry; [`PAST_END`] once the walk is past the end.
     bucket: usize,
-    /// Index of the entry in its bucket.
+    /// Index of the entry among the first-key links of its bucket.
     index: usize,
     /// Entries of the walk before this one.
     ordinal: u64,
-    /// The entry, or null when not on one (before the first lookup, or past the end).
-    node: *const Node<D>,
+    /// The entry's first-key link, or null when not on one (before the first lookup, or past
+    /// the end).
+    node: *const Link<D>,
     /// The [`Section::epoch`] in which `node` was found.
     epoch: u64,
 }
@@ -1035,13 +1164,13 @@ impl<D: Entry> Table<D> {
     /// The entry `cur` stands on and the jiffies left until it expires, when `cur` found it
     /// in the section held now.
     pub(crate) fn at<'s>(&'s self, cur: &Cursor<D>, rcu: &'s Section) -> Option<(&'s D, u64)> {
-        let node = Self::current(cur, rcu)?;
+        let node = Self::current(cur, rcu)?.node();
         // A racing re-arm gives a slightly stale value, which /proc tolerates.
         Some((&node.data, node.expires().saturating_sub(jiffies())))
     }
 
-    /// The node `cur` stands on, if it found it in the section held now.
-    fn current<'s>(cur: &Cursor<D>, rcu: &'s Section) -> Option<&'s Node<D>> {
+    /// The link `cur` stands on, if it found it in the section held now.
+    fn current<'s>(cur: &Cursor<D>, rcu: &'s Section) -> Option<&'s Link<D>> {
         if cur.node.is_null() || !rcu.held() || cur.epoch != rcu.epoch() {
             return None;
         }
@@ -1065,18 +1194,18 @@ impl<D: Entry> Table<D> {
             return;
         };
         let mut at_index = None;
-        let mut link = head.get(&*rcu);
+        let mut link = first_keyed(head.get(&*rcu), &*rcu);
         let mut i = 0;
-        while let Some(node) = link {
-            if core::ptr::eq(node, cur.node) {
+        while let Some(l) = link {
+            if core::ptr::eq(l, cur.node) {
                 cur.index = i;
                 cur.epoch = rcu.epoch();
                 return;
             }
             if i == cur.index {
-                at_index = Some(core::ptr::from_ref(node));
+                at_index = Some(core::ptr::from_ref(l));
             }
-            link = node.next.get(&*rcu);
+            link = first_keyed(l.next.get(&*rcu), &*rcu);
             i += 1;
         }
         cur.epoch = rcu.epoch();
@@ -1094,7 +1223,7 @@ impl<D: Entry> Table<D> {
     /// the entry is always current here; if it were not, the walk would go on at the next
     /// bucket.)
     fn step(&self, cur: &mut Cursor<D>, rcu: &mut Section, crossed: &mut u32) {
-        let next = Self::current(cur, rcu).and_then(|n| n.next.get(&*rcu)).map(core::ptr::from_ref);
+        let next = Self::current(cur, rcu).and_then(|l| first_keyed(l.next.get(&*rcu), &*rcu)).map(core::ptr::from_ref);
         match next {
             Some(next) => {
                 cur.node = next;
@@ -1121,12 +1250,24 @@ impl<D: Entry> Table<D> {
                 cur.node = core::ptr::null();
                 return;
             };
-            cur.node = head.get(&*rcu).map_or(core::ptr::null(), core::ptr::from_ref);
+            cur.node = first_keyed(head.get(&*rcu), &*rcu).map_or(core::ptr::null(), core::ptr::from_ref);
             if !cur.node.is_null() {
                 return;
             }
         }
     }
+}
+
+/// The first link from `link` on (itself included) that files its entry under its first key:
+/// what walks that visit each entry once follow.
+fn first_keyed<'s, D: Entry>(mut link: Option<&'s Link<D>>, rcu: &'s impl ReadSide) -> Option<&'s Link<D>> {
+    while let Some(l) = link {
+        if l.which == Which::First {
+            return Some(l);
+        }
+        link = l.next.get(rcu);
+    }
+    None
 }
 
 /// Frees an unlinked entry after its grace period.

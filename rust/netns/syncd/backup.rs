@@ -131,7 +131,7 @@ impl IpvsNet {
     fn apply_entry(&self, s: &SyncConn, counters: &mut BackupCounters) {
         let template = s.flags & conn_flag::TEMPLATE != 0;
         let inactive = s.flags & conn_flag::INACTIVE != 0;
-        let hash = |key| conn_hash(s.protocol, &s.caddr, s.cport, key);
+        let hash = |key| conn_hash(s.protocol, (&s.caddr, s.cport), (&s.vaddr, s.vport), key);
         let tuple = ConnTuple {
             af: s.af,
             protocol: s.protocol,
