@@ -155,3 +155,15 @@ fn conn_table_bounds_default_grows_past_reported_size() {
     // A tiny machine never gets a bound below the reported size.
     assert_eq!(TableBounds::new(12, false, 16, 12, 4096).max_bits, 8);
 }
+
+#[test]
+fn ip_vs_status_shows_both_tables() {
+    use ipvs_core_host::ipvs_core::proc_text::ip_vs_status;
+    let mut s = String::new();
+    ip_vs_status(&mut s, 3, 256, 1 << 20, 0, (16384, 256)).unwrap();
+    assert_eq!(
+        s,
+        "Conns:\t3\nConn buckets:\t256 (8 bits, at most 20 bits)\nConn table resizes:\t0\n\
+         Service buckets:\t16384 by address, 256 by firewall mark\n"
+    );
+}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! /proc/net/ip_vs, ip_vs_stats, ip_vs_stats_percpu, ip_vs_conn and ip_vs_conn_sync, in
-//! stock's exact text format, and ip_vs_status, the connection table's size.
+//! stock's exact text format, and ip_vs_status, the connection and service tables' sizes.
 
 use crate::netns::IpvsNet;
 use crate::ipvs_core::estimator::StatsView;
@@ -67,14 +67,14 @@ impl ProcShow for IpVsStatsPercpu {
     }
 }
 
-/// /proc/net/ip_vs_status: the connection table's size.
+/// /proc/net/ip_vs_status: the sizes of the connection table and the service tables.
 struct IpVsStatus;
 impl ProcShow for IpVsStatus {
     const NAME: &'static CStr = c_str!("ip_vs_status");
     fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
         let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
         let s = ipvs.conns.size();
-        ip_vs_status(out, s.entries, s.buckets, s.max_buckets, s.resizes)
+        ip_vs_status(out, s.entries, s.buckets, s.max_buckets, s.resizes, ipvs.published.service_buckets())
     }
 }
 

@@ -229,11 +229,19 @@ pub fn ip_vs_conn_line(out: &mut impl Write, c: &ConnLine<'_>, origin: Option<&s
 
 /// /proc/net/ip_vs_status (not in upstream 6.12; 7.1 has a file of that name): the
 /// connection table's entries, buckets now and at most (`conn_tab_bits`), and how often it
-/// was resized.
-pub fn ip_vs_status(out: &mut impl Write, conns: u32, buckets: u32, max_buckets: u32, resizes: u32) -> fmt::Result {
+/// was resized; then the buckets of the service tables by address and by firewall mark.
+pub fn ip_vs_status(
+    out: &mut impl Write,
+    conns: u32,
+    buckets: u32,
+    max_buckets: u32,
+    resizes: u32,
+    service_buckets: (usize, usize),
+) -> fmt::Result {
     writeln!(out, "Conns:\t{conns}")?;
     writeln!(out, "Conn buckets:\t{buckets} ({} bits, at most {} bits)", buckets.trailing_zeros(), max_buckets.trailing_zeros())?;
-    writeln!(out, "Conn table resizes:\t{resizes}")
+    writeln!(out, "Conn table resizes:\t{resizes}")?;
+    writeln!(out, "Service buckets:\t{} by address, {} by firewall mark", service_buckets.0, service_buckets.1)
 }
 
 /// /proc/net/ip_vs_stats_percpu: one line per possible CPU, the total, then the rates.
