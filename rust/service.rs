@@ -4,22 +4,24 @@
 //!
 //! The control plane keeps one [`Service`] per virtual service and changes it in place; the
 //! datapath sees immutable snapshots of it ([`Service::snapshot`]), published with RCU bucket
-//! by bucket in [`Published`]. A snapshot copies the configuration and the dest list; the dests
-//! themselves, the scheduler state and the counters are shared with the control plane's
+//! by bucket in [`Published`], whose service tables are replaced whole when the number of
+//! services asks for another size. A snapshot copies the configuration and the dest list; the
+//! dests themselves, the scheduler state and the counters are shared with the control plane's
 //! service and with every other snapshot.
 
 use crate::dest::{Dest, Dests};
-use crate::ipvs_core::addr::fold;
 use crate::ipvs_core::persist::PersistSvc;
 use crate::ipvs_core::sched::{Flow, SchedCtx, SchedState};
 use crate::ipvs_core::service::{ServiceConf, ServiceKey};
 use crate::rs_index::{rs_bucket, RealServer, RS_BUCKETS};
 use crate::ipvs_core::sysctl;
+use crate::ipvs_core::table_size::{bucket, HashWalk, MIN_BITS, SVC_MAX_BITS};
 use crate::stats::Stats;
-use crate::sys::rcu::{RcuBox, ReadGuard};
+use crate::sys::rcu::{RcuBox, ReadGuard, Staged};
 use crate::sys::sched_storage::KernelStorage;
 use crate::sys::sync::{BhSpinLock, LockClass};
 use crate::sys::sysctl::NetSysctls;
+use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -91,18 +93,27 @@ impl Service {
     }
 }
 
-/// Buckets of each published service table (upstream's `IP_VS_SVC_TAB_SIZE`).
-pub(crate) const SVC_BUCKETS: usize = 256;
-/// The bucket of a service on `addr:port` (an IPv6 address folded, so that services of one
-/// prefix spread, as upstream's `ip_vs_svc_hashkey`).
-fn addr_bucket(af: u16, protocol: u16, addr: &[u8; 16], port: [u8; 2]) -> usize {
-    let x = fold(af, addr) ^ (u32::from(u16::from_be_bytes(port)) << 16) ^ u32::from(protocol);
-    (x.wrapping_mul(0x9e37_79b1) >> 24) as usize
+/// A published service with the hash that placed it ([`ServiceKey::table_hash`]): a lookup
+/// compares the hashes in the bucket's array and follows the pointer only of a service whose
+/// hash matches, rather than every service it passes.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    hash: u32,
+    svc: Arc<Service>,
 }
 
-/// The bucket of a firewall-mark service.
-fn mark_bucket(mark: u32) -> usize {
-    (mark.wrapping_mul(0x9e37_79b1) >> 24) as usize
+impl Entry {
+    pub(crate) fn new(svc: Arc<Service>) -> Self {
+        Entry { hash: svc.key().table_hash(), svc }
+    }
+
+    pub(crate) fn hash(&self) -> u32 {
+        self.hash
+    }
+
+    pub(crate) fn key(&self) -> &ServiceKey {
+        self.svc.key()
+    }
 }
 
 /// One of the tables in [`Published`].
@@ -116,11 +127,11 @@ pub(crate) enum TableId {
     RealServers,
 }
 
-/// The published table and bucket of the service with `key`.
-pub(crate) fn slot(key: &ServiceKey) -> (TableId, usize) {
-    match *key {
-        ServiceKey::Fwmark { mark, .. } => (TableId::ByMark, mark_bucket(mark)),
-        ServiceKey::Addr { af, protocol, addr, port } => (TableId::ByAddr, addr_bucket(af, protocol, &addr, port)),
+/// The service table that holds the service with `key`.
+pub(crate) fn table_of(key: &ServiceKey) -> TableId {
+    match key {
+        ServiceKey::Fwmark { .. } => TableId::ByMark,
+        ServiceKey::Addr { .. } => TableId::ByAddr,
     }
 }
 
@@ -148,29 +159,137 @@ impl<T: Send + Sync + 'static> RcuBuckets<T> {
     }
 }
 
+/// One generation of a service table: `1 << bits` buckets, each published on its own.
+struct ServiceBuckets {
+    bits: u32,
+    /// Up to 2^16 buckets (512 KiB of pointers), past what kmalloc gives reliably.
+    buckets: KVVec<RcuBox<KVec<Entry>>>,
+}
+
+impl ServiceBuckets {
+    /// The entries whose hash falls in bucket `i`.
+    fn bucket<'g>(&'g self, i: usize, guard: &'g ReadGuard) -> &'g [Entry] {
+        self.buckets.get(i).map_or(&[], |b| &b.read(guard)[..])
+    }
+}
+
+/// A service table that grows and shrinks with the services it holds: its bucket array is
+/// itself published with RCU, so that a resize replaces it whole while a change replaces
+/// one bucket. Written in process context under the netns control mutex, which serialises
+/// writers; read without locks.
+///
+/// A reader loads the array once and finds the bucket count beside the buckets, so it sees
+/// the old array or the new one, whole, never a mix of sizes. A replaced array is freed by
+/// `call_rcu` ([`RcuBox::replace`]) with the buckets it holds, a grace period after it
+/// became unreachable, when no reader can still be in it; a bucket replaced in an array is
+/// freed likewise.
+struct ServiceTable {
+    array: RcuBox<ServiceBuckets>,
+}
+
+impl ServiceTable {
+    fn new(bits: u32) -> Result<Self> {
+        Ok(ServiceTable { array: RcuBox::new(Self::array(bits, |_| Ok(KVec::new()))?)? })
+    }
+
+    /// An array of `1 << bits` buckets, bucket `i` holding `fill(i)`.
+    fn array(bits: u32, mut fill: impl FnMut(usize) -> Result<KVec<Entry>>) -> Result<ServiceBuckets> {
+        let bits = bits.min(SVC_MAX_BITS);
+        let n = 1usize << bits;
+        let mut buckets = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for i in 0..n {
+            buckets.push(RcuBox::new(fill(i)?)?, GFP_KERNEL)?;
+        }
+        Ok(ServiceBuckets { bits, buckets })
+    }
+
+    fn current<'g>(&self, guard: &'g ReadGuard) -> &'g ServiceBuckets {
+        self.array.read(guard)
+    }
+
+    /// The service with exactly `key`.
+    fn get<'g>(&self, guard: &'g ReadGuard, key: &ServiceKey) -> Option<&'g Arc<Service>> {
+        let t = self.current(guard);
+        let hash = key.table_hash();
+        t.bucket(bucket(hash, t.bits), guard).iter().find(|e| e.hash == hash && e.key() == key).map(|e| &e.svc)
+    }
+
+    /// Replaces bucket `i` of the array of `1 << bits` buckets (refused if the array in place
+    /// has another size: the caller's index is for that size).
+    fn publish(&self, bits: u32, i: usize, entries: KVec<Entry>) -> Result {
+        // Allocated outside the read-side section, which may not sleep.
+        let entries = Staged::new(entries)?;
+        // The section keeps the array in place alive while we reach its bucket (writers are
+        // serialised, so none replaces it meanwhile; the section makes that no soundness
+        // matter).
+        let guard = ReadGuard::new();
+        let t = self.current(&guard);
+        if t.bits != bits {
+            return Err(EINVAL);
+        }
+        t.buckets.get(i).ok_or(EINVAL)?.replace_staged(entries);
+        Ok(())
+    }
+
+    /// Replaces the whole array by one of `1 << bits` buckets with copies of `buckets`.
+    fn publish_all(&self, bits: u32, buckets: &[KVec<Entry>]) -> Result {
+        let array = Self::array(bits, |i| buckets.get(i).map_or_else(|| Ok(KVec::new()), copy))?;
+        self.array.replace(array)
+    }
+
+    /// Buckets now.
+    fn size(&self) -> usize {
+        let guard = ReadGuard::new();
+        self.current(&guard).buckets.len()
+    }
+
+    /// Every service in the table, a bucket at a time, letting other tasks run in between
+    /// (process context).
+    ///
+    /// A resize between two buckets replaces the array, so the walk keeps its place as a hash
+    /// ([`HashWalk`]), not a bucket index, and reads the array in place again after each
+    /// pause: a service in the table throughout the walk (its hash never changes, and its
+    /// snapshots replace each other in place) is visited exactly once, at whichever size;
+    /// one added or removed meanwhile may be visited or not.
+    fn for_each(&self, guard: &mut ReadGuard, f: &mut impl FnMut(&Service)) {
+        let mut walk = HashWalk::new();
+        loop {
+            let t = self.current(guard);
+            let Some((i, from)) = walk.step(t.bits) else { break };
+            for e in t.bucket(i, guard).iter().filter(|e| e.hash >= from) {
+                f(&e.svc);
+            }
+            guard.pause();
+        }
+    }
+}
+
+/// A copy of a bucket, to publish.
+pub(crate) fn copy<T: Clone>(bucket: &KVec<T>) -> Result<KVec<T>> {
+    let mut copy = KVec::with_capacity(bucket.len(), GFP_KERNEL)?;
+    for entry in bucket.iter() {
+        copy.push(entry.clone(), GFP_KERNEL)?;
+    }
+    Ok(copy)
+}
+
 /// What the datapath finds services and real servers by in a netns: the services by address
 /// and port and by firewall mark, and the real-server index. Each bucket is published on its
-/// own, so a change copies only the buckets it touches.
+/// own, so a change copies only the buckets it touches; a service table is published whole
+/// when it is resized.
 pub(crate) struct Published {
-    by_addr: RcuBuckets<Service>,
-    by_mark: RcuBuckets<Service>,
+    by_addr: ServiceTable,
+    by_mark: ServiceTable,
     real_servers: RcuBuckets<RealServer>,
 }
 
 impl Published {
     pub(crate) fn new() -> Result<Self> {
         Ok(Published {
-            by_addr: RcuBuckets::new(SVC_BUCKETS)?,
-            by_mark: RcuBuckets::new(SVC_BUCKETS)?,
+            by_addr: ServiceTable::new(MIN_BITS)?,
+            by_mark: ServiceTable::new(MIN_BITS)?,
             real_servers: RcuBuckets::new(RS_BUCKETS)?,
         })
-    }
-
-    /// The service with exactly `key`.
-    fn get<'g>(&self, guard: &'g ReadGuard, key: &ServiceKey) -> Option<&'g Arc<Service>> {
-        let (table, i) = slot(key);
-        let t = if table == TableId::ByMark { &self.by_mark } else { &self.by_addr };
-        t.get(i, guard).iter().find(|s| s.key() == key)
     }
 
     /// `ip_vs_service_find()`: a firewall-mark service for a marked packet first, then the
@@ -184,8 +303,8 @@ impl Published {
         port: [u8; 2],
         mark: u32,
     ) -> Option<&'g Arc<Service>> {
-        let on = |port| self.get(guard, &ServiceKey::Addr { af, protocol, addr: *addr, port });
-        (if mark != 0 { self.get(guard, &ServiceKey::Fwmark { af, mark }) } else { None })
+        let on = |port| self.by_addr.get(guard, &ServiceKey::Addr { af, protocol, addr: *addr, port });
+        (if mark != 0 { self.by_mark.get(guard, &ServiceKey::Fwmark { af, mark }) } else { None })
             .or_else(|| on(port))
             .or_else(|| if port != [0, 0] { on([0, 0]) } else { None })
     }
@@ -203,26 +322,37 @@ impl Published {
     }
 
     /// Every published service (for the estimator), a bucket at a time, letting other tasks
-    /// run in between (process context): a service published throughout is seen once.
+    /// run in between (process context): a service published throughout is seen once, even
+    /// if its table is resized meanwhile (see `ServiceTable::for_each`).
     pub(crate) fn for_each_service(&self, mut f: impl FnMut(&Service)) {
         let mut guard = ReadGuard::new();
-        for table in [&self.by_addr, &self.by_mark] {
-            for i in 0..table.buckets.len() {
-                for s in table.get(i, &guard) {
-                    f(s);
-                }
-                guard.pause();
-            }
+        self.by_addr.for_each(&mut guard, &mut f);
+        self.by_mark.for_each(&mut guard, &mut f);
+    }
+
+    /// The buckets of the tables by address and by firewall mark now (for /proc).
+    pub(crate) fn service_buckets(&self) -> (usize, usize) {
+        (self.by_addr.size(), self.by_mark.size())
+    }
+
+    fn services(&self, table: TableId) -> Result<&ServiceTable> {
+        match table {
+            TableId::ByAddr => Ok(&self.by_addr),
+            TableId::ByMark => Ok(&self.by_mark),
+            TableId::RealServers => Err(EINVAL),
         }
     }
 
-    /// Replaces a bucket of services (process context, under the netns control mutex).
-    pub(crate) fn publish_services(&self, (table, i): (TableId, usize), services: KVec<Arc<Service>>) -> Result {
-        match table {
-            TableId::ByAddr => self.by_addr.publish(i, services),
-            TableId::ByMark => self.by_mark.publish(i, services),
-            TableId::RealServers => Err(EINVAL),
-        }
+    /// Replaces bucket `i` of a service table of `1 << bits` buckets (process context, under
+    /// the netns control mutex).
+    pub(crate) fn publish_services(&self, table: TableId, bits: u32, i: usize, services: KVec<Entry>) -> Result {
+        self.services(table)?.publish(bits, i, services)
+    }
+
+    /// Replaces a service table whole, by one of `1 << bits` buckets holding copies of
+    /// `buckets` (process context, under the netns control mutex): a resize.
+    pub(crate) fn publish_service_table(&self, table: TableId, bits: u32, buckets: &[KVec<Entry>]) -> Result {
+        self.services(table)?.publish_all(bits, buckets)
     }
 
     /// Replaces a bucket of the real-server index (process context, under the control mutex).

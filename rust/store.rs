@@ -13,12 +13,14 @@ use crate::ipvs_core::support;
 use crate::ipvs_core::addr::v6_dest_needs_local;
 use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
 use crate::rs_index::{RsIndex, RS_BUCKETS};
-use crate::service::{slot, Published, Service, TableId, SVC_BUCKETS};
+use crate::service::{copy, table_of, Entry, Published, Service, TableId};
+use crate::ipvs_core::table_size::{self, MIN_BITS, SVC_MAX_BITS};
 use crate::stats::Stats;
 use crate::sys::kvec;
 use crate::sys::netfilter::Hooks;
 use crate::sys::sched_storage::KernelStorage;
 use crate::sys::NetLookups;
+use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -35,12 +37,14 @@ pub(crate) struct KernelStore {
     trash: KVec<Trashed>,
     /// Netns totals, shared with the datapath.
     total: Arc<Stats>,
-    /// What the published buckets hold, kept here so that a change copies only its bucket.
-    by_addr: KVec<KVec<Arc<Service>>>,
-    by_mark: KVec<KVec<Arc<Service>>>,
+    /// What the published service tables hold, kept here so that a change copies only its
+    /// bucket.
+    by_addr: ServiceMirror,
+    by_mark: ServiceMirror,
     /// The real-server index.
     real_servers: RsIndex,
-    /// Buckets changed since they were last published.
+    /// Buckets changed since they were last published (of a service table, at the size its
+    /// mirror has).
     dirty: KVec<(TableId, usize)>,
     /// A change could not be recorded (out of memory): rebuild every bucket at the next publish.
     rebuild_all: bool,
@@ -55,13 +59,70 @@ pub(crate) struct KernelStore {
     hooks: Pin<KBox<Hooks>>,
 }
 
-/// A copy of a bucket, to publish.
-fn copy<T>(bucket: &KVec<Arc<T>>) -> Result<KVec<Arc<T>>> {
-    let mut copy = KVec::with_capacity(bucket.len(), GFP_KERNEL)?;
-    for entry in bucket.iter() {
-        copy.push(entry.clone(), GFP_KERNEL)?;
+/// One service table as published, or as it is to be published whole.
+struct ServiceMirror {
+    /// `1 << bits` buckets.
+    bits: u32,
+    buckets: KVVec<KVec<Entry>>,
+    /// Services in the table, which size it (`table_size::resize_to`).
+    len: usize,
+    /// The published table no longer matches this one's size or contents: it must be
+    /// replaced whole (after a resize, a rebuild or a flush) rather than bucket by bucket.
+    republish: bool,
+}
+
+impl ServiceMirror {
+    /// An empty table of `1 << bits` buckets.
+    fn new(bits: u32) -> Result<Self> {
+        let bits = bits.min(SVC_MAX_BITS);
+        let n = 1usize << bits;
+        let mut buckets = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            buckets.push(KVec::new(), GFP_KERNEL)?;
+        }
+        Ok(ServiceMirror { bits, buckets, len: 0, republish: true })
     }
-    Ok(copy)
+
+    /// The bucket of the service with `key`.
+    fn bucket_of(&self, key: &ServiceKey) -> usize {
+        table_size::bucket(key.table_hash(), self.bits)
+    }
+
+    fn bucket_mut(&mut self, i: usize) -> Result<&mut KVec<Entry>> {
+        self.buckets.get_mut(i).ok_or(Errno::EINVAL)
+    }
+
+    /// Puts `entry` in its bucket at this size (nothing moves on failure but what it pushed).
+    fn add(&mut self, entry: Entry) -> Result<()> {
+        let i = table_size::bucket(entry.hash(), self.bits);
+        self.bucket_mut(i)?.push(entry, GFP_KERNEL)?;
+        self.len = self.len.saturating_add(1);
+        Ok(())
+    }
+
+    /// The size its services ask for, if not this one.
+    fn wanted_bits(&self) -> Option<u32> {
+        table_size::resize_to(u32::try_from(self.len).unwrap_or(u32::MAX), self.bits, SVC_MAX_BITS)
+    }
+
+    /// The same services in a table of `1 << bits` buckets, to be published whole. On
+    /// failure this one is left as it was.
+    fn resized(&self, bits: u32) -> Result<Self> {
+        let mut new = ServiceMirror::new(bits)?;
+        for e in self.buckets.iter().flat_map(|b| b.iter()) {
+            new.add(e.clone())?;
+        }
+        Ok(new)
+    }
+
+    /// Empties every bucket, keeping the size; the published table is replaced whole.
+    fn clear(&mut self) {
+        for b in self.buckets.iter_mut() {
+            *b = KVec::new();
+        }
+        self.len = 0;
+        self.republish = true;
+    }
 }
 
 /// The IPv4 address at the front of a 16-byte address field.
@@ -71,18 +132,13 @@ fn v4(addr: &[u8; 16]) -> [u8; 4] {
 
 impl KernelStore {
     pub(crate) fn new(total: Arc<Stats>, lookups: NetLookups, hooks: Pin<KBox<Hooks>>) -> Result<Self> {
-        let mut by_addr = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
-        let mut by_mark = KVec::with_capacity(SVC_BUCKETS, GFP_KERNEL)?;
-        for _ in 0..SVC_BUCKETS {
-            by_addr.push(KVec::new(), GFP_KERNEL)?;
-            by_mark.push(KVec::new(), GFP_KERNEL)?;
-        }
         Ok(KernelStore {
             services: KVec::new(),
             trash: KVec::new(),
             total,
-            by_addr,
-            by_mark,
+            // As `Published::new` makes them.
+            by_addr: ServiceMirror { republish: false, ..ServiceMirror::new(MIN_BITS)? },
+            by_mark: ServiceMirror { republish: false, ..ServiceMirror::new(MIN_BITS)? },
             real_servers: RsIndex::new()?,
             dirty: KVec::new(),
             rebuild_all: false,
@@ -98,9 +154,12 @@ impl KernelStore {
         self.hooks.unregister_all();
     }
 
-    fn bucket_mut(&mut self, (table, i): (TableId, usize)) -> Result<&mut KVec<Arc<Service>>> {
-        let t = if table == TableId::ByMark { &mut self.by_mark } else { &mut self.by_addr };
-        t.get_mut(i).ok_or(Errno::EINVAL)
+    fn mirror(&mut self, table: TableId) -> &mut ServiceMirror {
+        if table == TableId::ByMark {
+            &mut self.by_mark
+        } else {
+            &mut self.by_addr
+        }
     }
 
     fn mark_dirty(&mut self, at: (TableId, usize)) -> Result<()> {
@@ -115,14 +174,16 @@ impl KernelStore {
     fn touch(&mut self, svc: usize) {
         let refreshed = (|| {
             let s = self.services.get(svc).ok_or(Errno::ENOENT)?;
-            let (key, snapshot) = (*s.key(), s.snapshot()?);
-            let at = slot(&key);
-            let bucket = self.bucket_mut(at)?;
+            let (key, entry) = (*s.key(), Entry::new(s.snapshot()?));
+            let table = table_of(&key);
+            let mirror = self.mirror(table);
+            let i = mirror.bucket_of(&key);
+            let bucket = mirror.bucket_mut(i)?;
             match bucket.iter_mut().find(|x| *x.key() == key) {
-                Some(x) => *x = snapshot,
-                None => bucket.push(snapshot, GFP_KERNEL)?,
+                Some(x) => *x = entry,
+                None => mirror.add(entry)?,
             }
-            self.mark_dirty(at)
+            self.mark_dirty((table, i))
         })();
         if refreshed.is_err() {
             self.rebuild_all = true;
@@ -131,13 +192,16 @@ impl KernelStore {
 
     /// The service with `key` is gone: drop it from its bucket.
     fn forget(&mut self, key: &ServiceKey) {
-        let at = slot(key);
-        let removed = self.bucket_mut(at).map(|b| {
-            if let Some(i) = b.iter().position(|x| x.key() == key) {
-                drop(kvec::remove(b, i));
-            }
+        let table = table_of(key);
+        let mirror = self.mirror(table);
+        let i = mirror.bucket_of(key);
+        let removed = mirror.bucket_mut(i).map(|b| {
+            b.iter().position(|x| x.key() == key).and_then(|at| kvec::remove(b, at)).is_some()
         });
-        if removed.and_then(|()| self.mark_dirty(at)).is_err() {
+        if let Ok(true) = removed {
+            mirror.len = mirror.len.saturating_sub(1);
+        }
+        if removed.and_then(|_| self.mark_dirty((table, i))).is_err() {
             self.rebuild_all = true;
         }
     }
@@ -168,15 +232,32 @@ impl KernelStore {
         core::mem::take(&mut self.dests_removed)
     }
 
-    /// Publishes the changed buckets. On failure what is left stays pending.
+    /// Publishes the changed buckets, and a service table whole when its services ask for
+    /// another size. On failure what is left stays pending.
     pub(crate) fn publish(&mut self, published: &Published) -> Result<()> {
         if self.rebuild_all {
             self.rebuild()?;
         }
+        for table in [TableId::ByAddr, TableId::ByMark] {
+            let mirror = self.mirror(table);
+            if let Some(bits) = mirror.wanted_bits() {
+                // Re-slotted here first: if publishing fails, the next publish retries it
+                // whole at the new size.
+                *mirror = mirror.resized(bits)?;
+            }
+            if mirror.republish {
+                published.publish_service_table(table, mirror.bits, &mirror.buckets)?;
+                mirror.republish = false;
+                kvec::retain(&mut self.dirty, |&(t, _)| t != table);
+            }
+        }
         while let Some(&(table, i)) = self.dirty.last() {
             match table {
                 TableId::RealServers => published.publish_real_servers(i, self.real_servers.snapshot(i)?)?,
-                _ => published.publish_services((table, i), copy(self.bucket_mut((table, i))?)?)?,
+                _ => {
+                    let mirror = self.mirror(table);
+                    published.publish_services(table, mirror.bits, i, copy(mirror.bucket_mut(i)?)?)?
+                }
             }
             let last = self.dirty.len() - 1;
             kvec::remove(&mut self.dirty, last);
@@ -184,18 +265,17 @@ impl KernelStore {
         Ok(())
     }
 
-    /// Recomputes every bucket from the services, all to be published.
+    /// Recomputes every bucket from the services, all to be published (the service tables
+    /// whole; a resize may follow).
     fn rebuild(&mut self) -> Result<()> {
-        for b in Iterator::chain(self.by_addr.iter_mut(), self.by_mark.iter_mut()) {
-            *b = KVec::new();
-        }
+        self.by_addr.clear();
+        self.by_mark.clear();
         self.real_servers.clear();
         for i in 0..self.services.len() {
             let Some(s) = self.services.get(i) else { continue };
-            let (key, snapshot) = (*s.key(), s.snapshot()?);
-            let (table, b) = slot(&key);
-            let services = if table == TableId::ByMark { &mut self.by_mark } else { &mut self.by_addr };
-            services.get_mut(b).ok_or(Errno::EINVAL)?.push(snapshot, GFP_KERNEL)?;
+            let (key, entry) = (*s.key(), Entry::new(s.snapshot()?));
+            let mirror = if table_of(&key) == TableId::ByMark { &mut self.by_mark } else { &mut self.by_addr };
+            mirror.add(entry)?;
             // Oldest first, so that each group's newest tunnel dest ends last, as insertions
             // leave it.
             for d in s.dests.iter().rev() {
@@ -203,10 +283,6 @@ impl KernelStore {
             }
         }
         self.dirty = KVec::new();
-        for i in 0..SVC_BUCKETS {
-            self.mark_dirty((TableId::ByAddr, i))?;
-            self.mark_dirty((TableId::ByMark, i))?;
-        }
         for i in 0..RS_BUCKETS {
             self.mark_dirty((TableId::RealServers, i))?;
         }
@@ -340,15 +416,9 @@ impl Store for KernelStore {
                 self.trash_unindexed(key, d);
             }
         }
-        for table in [TableId::ByAddr, TableId::ByMark] {
-            for i in 0..SVC_BUCKETS {
-                let Ok(b) = self.bucket_mut((table, i)) else { continue };
-                if !b.is_empty() {
-                    *b = KVec::new();
-                    emptied = emptied.and(self.mark_dirty((table, i)));
-                }
-            }
-        }
+        // Replaced whole at the next publish (shrunk back to the smallest size).
+        self.by_addr.clear();
+        self.by_mark.clear();
         for (i, held) in self.real_servers.clear().into_iter().enumerate() {
             if held {
                 emptied = emptied.and(self.mark_dirty((TableId::RealServers, i)));

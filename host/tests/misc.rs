@@ -155,3 +155,24 @@ fn conn_table_bounds_default_grows_past_reported_size() {
     // A tiny machine never gets a bound below the reported size.
     assert_eq!(TableBounds::new(12, false, 16, 12, 4096).max_bits, 8);
 }
+
+#[test]
+fn ip_vs_status_shows_both_tables() {
+    use ipvs_core_host::ipvs_core::proc_text::{ip_vs_status, ConnTableStatus};
+    let mut s = String::new();
+    let status = ConnTableStatus {
+        conns: 3,
+        links: 5,
+        buckets: 256,
+        max_buckets: 1 << 20,
+        resizes: 0,
+        longest_chain: 2,
+        service_buckets: (16384, 256),
+    };
+    ip_vs_status(&mut s, &status).unwrap();
+    assert_eq!(
+        s,
+        "Conns:\t3\nConn links:\t5\nConn buckets:\t256 (8 bits, at most 20 bits)\nConn table resizes:\t0\n\
+         Conn longest chain:\t2\nService buckets:\t16384 by address, 256 by firewall mark\n"
+    );
+}

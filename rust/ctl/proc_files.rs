@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! /proc/net/ip_vs, ip_vs_stats, ip_vs_stats_percpu, ip_vs_conn and ip_vs_conn_sync, in
-//! stock's exact text format, and ip_vs_status, the connection table's size.
+//! stock's exact text format, and ip_vs_status, the connection and service tables' sizes.
 
 use crate::netns::IpvsNet;
 use crate::ipvs_core::estimator::StatsView;
@@ -67,7 +67,7 @@ impl ProcShow for IpVsStatsPercpu {
     }
 }
 
-/// /proc/net/ip_vs_status: the connection table's size.
+/// /proc/net/ip_vs_status: the sizes of the connection table and the service tables.
 struct IpVsStatus;
 impl ProcShow for IpVsStatus {
     const NAME: &'static CStr = c_str!("ip_vs_status");
@@ -81,6 +81,7 @@ impl ProcShow for IpVsStatus {
             max_buckets: s.max_buckets,
             resizes: s.resizes,
             longest_chain: ipvs.conns.longest_chain(),
+            service_buckets: ipvs.published.service_buckets(),
         };
         ip_vs_status(out, &status)
     }

@@ -227,7 +227,7 @@ pub fn ip_vs_conn_line(out: &mut impl Write, c: &ConnLine<'_>, origin: Option<&s
     }
 }
 
-/// What /proc/net/ip_vs_status tells of the connection table.
+/// What /proc/net/ip_vs_status tells of the connection and service tables.
 pub struct ConnTableStatus {
     pub conns: u32,
     /// The entries' links in the buckets (a NAT connection has two: its second key).
@@ -237,17 +237,21 @@ pub struct ConnTableStatus {
     pub resizes: u32,
     /// The most links in one bucket.
     pub longest_chain: u32,
+    /// The buckets of the service tables by address and by firewall mark.
+    pub service_buckets: (usize, usize),
 }
 
 /// /proc/net/ip_vs_status (not in upstream 6.12; 7.1 has a file of that name): the
 /// connection table's entries and their links, buckets now and at most (`conn_tab_bits`),
-/// how often it was resized, and its longest chain.
+/// how often it was resized, and its longest chain; then the buckets of the service tables by
+/// address and by firewall mark.
 pub fn ip_vs_status(out: &mut impl Write, s: &ConnTableStatus) -> fmt::Result {
     writeln!(out, "Conns:\t{}", s.conns)?;
     writeln!(out, "Conn links:\t{}", s.links)?;
     writeln!(out, "Conn buckets:\t{} ({} bits, at most {} bits)", s.buckets, s.buckets.trailing_zeros(), s.max_buckets.trailing_zeros())?;
     writeln!(out, "Conn table resizes:\t{}", s.resizes)?;
-    writeln!(out, "Conn longest chain:\t{}", s.longest_chain)
+    writeln!(out, "Conn longest chain:\t{}", s.longest_chain)?;
+    writeln!(out, "Service buckets:\t{} by address, {} by firewall mark", s.service_buckets.0, s.service_buckets.1)
 }
 
 /// /proc/net/ip_vs_stats_percpu: one line per possible CPU, the total, then the rates.

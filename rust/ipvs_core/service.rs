@@ -59,6 +59,20 @@ impl ServiceKey {
         }
     }
 
+    /// The hash that places this service in its published table (by address, or by firewall
+    /// mark): multiplicative, so that its top bits, which pick the bucket at any table size
+    /// (`table_size::bucket`), depend on every input bit. An IPv6 address is folded, so that
+    /// services of one prefix spread (as upstream's `ip_vs_svc_hashkey`).
+    pub fn table_hash(&self) -> u32 {
+        let x = match *self {
+            ServiceKey::Addr { af, protocol, addr, port } => {
+                addr::fold(af, &addr) ^ (u32::from(u16::from_be_bytes(port)) << 16) ^ u32::from(protocol)
+            }
+            ServiceKey::Fwmark { mark, .. } => mark,
+        };
+        x.wrapping_mul(0x9e37_79b1)
+    }
+
     /// Where upstream lists this service: (table, bucket), the address table (0) before the
     /// fwmark table (1). `salt` stands for upstream's `(size_t)ipvs >> 8` (only its low 8 bits
     /// matter); the glue picks it once per netns.

@@ -257,12 +257,8 @@ unsafe impl<T: Send + Sync> Sync for RcuBox<T> {}
 unsafe impl<T: Send + Sync> Send for RcuBox<T> {}
 
 impl<T: Send + Sync + 'static> RcuBox<T> {
-    fn node(value: T) -> Result<*mut RcuNode<T>> {
-        Ok(KBox::into_raw(KBox::new(RcuNode { head: Opaque::uninit(), value }, GFP_KERNEL)?))
-    }
-
     pub(crate) fn new(value: T) -> Result<Self> {
-        Ok(RcuBox { ptr: AtomicPtr::new(Self::node(value)?) })
+        Ok(RcuBox { ptr: AtomicPtr::new(KBox::into_raw(Staged::new(value)?.0)) })
     }
 
     /// The current value, valid while `guard` is held.
@@ -276,11 +272,29 @@ impl<T: Send + Sync + 'static> RcuBox<T> {
     /// Publishes `value`; the old one is freed after a grace period. Process context; the
     /// caller serialises writers.
     pub(crate) fn replace(&self, value: T) -> Result {
-        let old = self.ptr.swap(Self::node(value)?, Ordering::AcqRel);
+        self.replace_staged(Staged::new(value)?);
+        Ok(())
+    }
+
+    /// Publishes a value allocated beforehand; the old one is freed after a grace period.
+    /// Allocates nothing and does not sleep, so it may run inside a read-side section (a
+    /// writer that reaches this box through another RCU pointer). The caller serialises
+    /// writers.
+    pub(crate) fn replace_staged(&self, value: Staged<T>) {
+        let old = self.ptr.swap(KBox::into_raw(value.0), Ordering::AcqRel);
         // SAFETY: `old` is a live node no longer reachable by new readers; `free_node` frees
         // it once the readers that may still see it are gone.
         unsafe { bindings::call_rcu((*old).head.get(), Some(free_node::<T>)) };
-        Ok(())
+    }
+}
+
+/// A value boxed for [`RcuBox::replace_staged`], allocated before the section it is published in.
+pub(crate) struct Staged<T>(KBox<RcuNode<T>>);
+
+impl<T> Staged<T> {
+    /// Process context (allocates with GFP_KERNEL).
+    pub(crate) fn new(value: T) -> Result<Self> {
+        Ok(Staged(KBox::new(RcuNode { head: Opaque::uninit(), value }, GFP_KERNEL)?))
     }
 }
 
@@ -297,8 +311,10 @@ unsafe extern "C" fn free_node<T>(head: *mut bindings::callback_head) {
 
 impl<T: Send + Sync + 'static> Drop for RcuBox<T> {
     fn drop(&mut self) {
-        // SAFETY: owned; the owner is being dropped, so no reader section can reach us (the
-        // hooks that read it are unregistered first, which waits for running readers).
+        // SAFETY: owned; the owner is being dropped, so no reader section can reach us: the
+        // hooks that read it are unregistered first, which waits for running readers, or the
+        // box is part of a value an RcuBox replaced, dropped by `free_node` a grace period
+        // after no reader could reach that value, or this box through it, any more.
         drop(unsafe { KBox::from_raw(*self.ptr.get_mut()) });
     }
 }
