@@ -84,3 +84,31 @@ fn truncated_or_not_v6() {
     let (h, b, len) = v6_packet(NEXTHDR_NONE, &[], 0);
     assert_eq!(parse(&h, &b, len).map(|ip| ip.protocol), Some(NEXTHDR_NONE));
 }
+
+/// The IPv4 header checksum of `h` (20 bytes, its checksum field counted as zero).
+fn ipv4_csum(h: &[u8; 20]) -> [u8; 2] {
+    let mut sum: u32 = 0;
+    for (i, w) in h.chunks(2).enumerate() {
+        if i != 5 {
+            sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    (!(sum as u16)).to_be_bytes()
+}
+
+proptest::proptest! {
+    /// The TTL decrement's incremental checksum update gives what summing the header again
+    /// gives.
+    #[test]
+    fn ttl_decrement_updates_the_checksum(mut h in proptest::array::uniform20(proptest::num::u8::ANY), ttl in 2u8..=255) {
+        h[0] = 0x45;
+        h[8] = ttl;
+        let before = ipv4_csum(&h);
+        h[10..12].copy_from_slice(&before);
+        h[8] = ttl - 1;
+        proptest::prop_assert_eq!(ipvs_core_host::ipvs_core::ip::csum_after_ttl_decrement(before), ipv4_csum(&h));
+    }
+}

@@ -19,6 +19,17 @@ const NEXTHDR_DEST: u8 = 60;
 
 /// The fixed IPv6 header's length.
 pub const IPV6_HLEN: usize = 40;
+/// Offset of IPv4's header checksum (IPv6 has none).
+pub const IPV4_CSUM_OFF: usize = 10;
+
+/// An IPv4 header checksum after the TTL went down by one, updated rather than recomputed (RFC
+/// 1624, as the kernel's `ip_decrease_ttl`): the TTL is the high byte of its 16-bit word, so
+/// the one's-complement sum falls by 0x0100 and its complement, the checksum, rises by as much
+/// (with the end-around carry; a result of 0xffff, negative zero, is written as 0).
+pub fn csum_after_ttl_decrement(check: [u8; 2]) -> [u8; 2] {
+    let c = u32::from(u16::from_be_bytes(check)) + 0x0100;
+    ((c + u32::from(c >= 0xffff)) as u16).to_be_bytes()
+}
 
 fn is_ext_header(nexthdr: u8) -> bool {
     matches!(nexthdr, NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_FRAGMENT | NEXTHDR_AUTH | NEXTHDR_NONE | NEXTHDR_DEST)

@@ -9,7 +9,7 @@ pub(crate) mod nat;
 pub(crate) mod tun;
 
 use crate::conn::ConnData;
-use crate::ipvs_core::ip::IpHeader;
+use crate::ipvs_core::ip::{csum_after_ttl_decrement, IpHeader, IPV4_CSUM_OFF};
 use crate::ipvs_core::tunnel;
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Route, RouteKind, Skb, Verdict};
@@ -88,11 +88,15 @@ pub(crate) fn route_out<'a>(tx: &Tx<'a>, skb: &mut Skb<'_>, mode: RouteMode) -> 
         skb.icmp_ttl_exceeded();
         return Err(Verdict::Drop);
     }
-    // Decrement the TTL (of the inner header when tunnelling), keeping the checksum right;
-    // before the MTU check, as upstream's `__ip_vs_get_out_rt`: a "fragmentation needed"
-    // quotes the packet with its TTL already decremented.
-    let ttl_done =
-        skb.make_writable(ip.l4_off).is_some_and(|mut w| w.write(ip.ttl_off(), &[ip.ttl - 1]) && w.ip_send_check());
+    // Decrement the TTL (of the inner header when tunnelling), updating IPv4's checksum
+    // rather than summing the header again; before the MTU check, as upstream's
+    // `__ip_vs_get_out_rt`: a "fragmentation needed" quotes the packet with its TTL already
+    // decremented.
+    let ttl_done = skb.make_writable(ip.l4_off).is_some_and(|mut w| {
+        w.write(ip.ttl_off(), &[ip.ttl - 1])
+            && (ip.is_v6()
+                || w.read::<2>(IPV4_CSUM_OFF).is_some_and(|c| w.write(IPV4_CSUM_OFF, &csum_after_ttl_decrement(c))))
+    });
     if !ttl_done {
         return Err(Verdict::Drop);
     }
