@@ -231,6 +231,33 @@ impl ServiceTable {
         Ok(())
     }
 
+    /// Empties every occupied bucket of the array in place, one at a time (a flush, before the
+    /// array is replaced): each bucket's services then go by a `call_rcu` of their own, as a
+    /// change's do, rather than all of them in the one callback that frees a replaced array,
+    /// which would hold a CPU in softirq as long as freeing ten thousand services takes.
+    fn empty_each_bucket(&self) -> Result {
+        let mut i = 0usize;
+        loop {
+            let occupied = {
+                let guard = ReadGuard::new();
+                let t = self.current(&guard);
+                if i >= t.buckets.len() {
+                    return Ok(());
+                }
+                !t.bucket(i, &guard).is_empty()
+            };
+            if occupied {
+                // Allocated outside the read-side section, as in `publish`.
+                let empty = Staged::new(KVec::new())?;
+                let guard = ReadGuard::new();
+                if let Some(b) = self.current(&guard).buckets.get(i) {
+                    b.replace_staged(empty);
+                }
+            }
+            i += 1;
+        }
+    }
+
     /// Replaces the whole array by one of `1 << bits` buckets with copies of `buckets`.
     fn publish_all(&self, bits: u32, buckets: &[KVec<Entry>]) -> Result {
         let array = Self::array(bits, |i| buckets.get(i).map_or_else(|| Ok(KVec::new()), copy))?;
@@ -347,6 +374,12 @@ impl Published {
     /// the netns control mutex).
     pub(crate) fn publish_services(&self, table: TableId, bits: u32, i: usize, services: KVec<Entry>) -> Result {
         self.services(table)?.publish(bits, i, services)
+    }
+
+    /// Empties every bucket of a service table, one at a time (a flush; process context, under
+    /// the netns control mutex).
+    pub(crate) fn empty_services(&self, table: TableId) -> Result {
+        self.services(table)?.empty_each_bucket()
     }
 
     /// Replaces a service table whole, by one of `1 << bits` buckets holding copies of

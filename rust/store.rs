@@ -69,6 +69,9 @@ struct ServiceMirror {
     /// The published table no longer matches this one's size or contents: it must be
     /// replaced whole (after a resize, a rebuild or a flush) rather than bucket by bucket.
     republish: bool,
+    /// Flushed: the published buckets are to be emptied one by one before the table is
+    /// replaced (see `Published::empty_services`).
+    flushed: bool,
 }
 
 impl ServiceMirror {
@@ -80,7 +83,7 @@ impl ServiceMirror {
         for _ in 0..n {
             buckets.push(KVec::new(), GFP_KERNEL)?;
         }
-        Ok(ServiceMirror { bits, buckets, len: 0, republish: true })
+        Ok(ServiceMirror { bits, buckets, len: 0, republish: true, flushed: false })
     }
 
     /// The bucket of the service with `key`.
@@ -240,6 +243,10 @@ impl KernelStore {
         }
         for table in [TableId::ByAddr, TableId::ByMark] {
             let mirror = self.mirror(table);
+            if mirror.flushed {
+                published.empty_services(table)?;
+                mirror.flushed = false;
+            }
             if let Some(bits) = mirror.wanted_bits() {
                 // Re-slotted here first: if publishing fails, the next publish retries it
                 // whole at the new size.
@@ -416,9 +423,12 @@ impl Store for KernelStore {
                 self.trash_unindexed(key, d);
             }
         }
-        // Replaced whole at the next publish (shrunk back to the smallest size).
-        self.by_addr.clear();
-        self.by_mark.clear();
+        // Replaced whole at the next publish (shrunk back to the smallest size), once every
+        // bucket is emptied.
+        for mirror in [&mut self.by_addr, &mut self.by_mark] {
+            mirror.clear();
+            mirror.flushed = true;
+        }
         for (i, held) in self.real_servers.clear().into_iter().enumerate() {
             if held {
                 emptied = emptied.and(self.mark_dirty((TableId::RealServers, i)));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The connection table: an RCU hash table of reference-counted entries, each with its own
-//! expiry timer, that grows and shrinks with the number of entries it holds.
+//! expiry timer, that grows and shrinks with the number of links (keys) its entries have.
 //!
 //! Generations: the buckets are a [`Buckets`] generation with its own random hash key. A
 //! resize (process context, one at a time: [`Table::resize`]) makes a new generation and
@@ -32,8 +32,9 @@
 //!
 //! Entry lifetime: the table holds one reference. Users get more with [`Table::lookup`]; a
 //! reference's drop re-arms the expiry timer. The timer unlinks the entry only when the table's
-//! reference is the last one (count 1 -> 0 under the stripe lock, after which no reference can
-//! be taken), otherwise it tries again later. After that unlink the timer is shut down, because
+//! reference is the last one (count 1 -> 0 under the stripe lock of its first link, after which
+//! no reference can be taken and the second link, if any, is taken out too), otherwise it
+//! tries again later. After that unlink the timer is shut down, because
 //! the last user's drop may have re-armed it just before, and only then is the free queued.
 //!
 //! Teardown: [`Table::clear`] runs after the hooks are unregistered and a grace period has
