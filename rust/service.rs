@@ -238,21 +238,16 @@ impl ServiceTable {
     fn empty_each_bucket(&self) -> Result {
         let mut i = 0usize;
         loop {
-            let occupied = {
+            let (bits, occupied) = {
                 let guard = ReadGuard::new();
                 let t = self.current(&guard);
                 if i >= t.buckets.len() {
                     return Ok(());
                 }
-                !t.bucket(i, &guard).is_empty()
+                (t.bits, !t.bucket(i, &guard).is_empty())
             };
             if occupied {
-                // Allocated outside the read-side section, as in `publish`.
-                let empty = Staged::new(KVec::new())?;
-                let guard = ReadGuard::new();
-                if let Some(b) = self.current(&guard).buckets.get(i) {
-                    b.replace_staged(empty);
-                }
+                self.publish(bits, i, KVec::new())?;
             }
             i += 1;
         }

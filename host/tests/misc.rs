@@ -158,9 +158,9 @@ fn conn_table_bounds_default_grows_past_reported_size() {
 
 #[test]
 fn ip_vs_status_shows_both_tables() {
-    use ipvs_core_host::ipvs_core::proc_text::{ip_vs_status, ConnTableStatus};
+    use ipvs_core_host::ipvs_core::proc_text::{ip_vs_status, TableStatus};
     let mut s = String::new();
-    let status = ConnTableStatus {
+    let status = TableStatus {
         conns: 3,
         links: 5,
         buckets: 256,

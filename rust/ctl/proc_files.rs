@@ -6,7 +6,7 @@ use crate::netns::IpvsNet;
 use crate::ipvs_core::estimator::StatsView;
 use crate::ipvs_core::proc_text::{
     ip_vs_conn_header, ip_vs_conn_line, ip_vs_conn_sync_header, ip_vs_header, ip_vs_stats, ConnLine,
-    ip_vs_stats_percpu, ip_vs_status, ConnTableStatus,
+    ip_vs_stats_percpu, ip_vs_status, TableStatus,
 };
 use crate::ipvs_core::proto_tcp::{tcp_state_name, udp};
 use crate::sys::pernet;
@@ -74,7 +74,7 @@ impl ProcShow for IpVsStatus {
     fn show(net: NetRef<'_>, out: &mut SeqOut<'_>) -> fmt::Result {
         let Some(ipvs) = pernet::state::<IpvsNet>(net) else { return Ok(()) };
         let s = ipvs.conns.size();
-        let status = ConnTableStatus {
+        let status = TableStatus {
             conns: s.entries,
             links: s.links,
             buckets: s.buckets,

@@ -228,7 +228,7 @@ pub fn ip_vs_conn_line(out: &mut impl Write, c: &ConnLine<'_>, origin: Option<&s
 }
 
 /// What /proc/net/ip_vs_status tells of the connection and service tables.
-pub struct ConnTableStatus {
+pub struct TableStatus {
     pub conns: u32,
     /// The entries' links in the buckets (a NAT connection has two: its second key).
     pub links: u32,
@@ -245,7 +245,7 @@ pub struct ConnTableStatus {
 /// connection table's entries and their links, buckets now and at most (`conn_tab_bits`),
 /// how often it was resized, and its longest chain; then the buckets of the service tables by
 /// address and by firewall mark.
-pub fn ip_vs_status(out: &mut impl Write, s: &ConnTableStatus) -> fmt::Result {
+pub fn ip_vs_status(out: &mut impl Write, s: &TableStatus) -> fmt::Result {
     writeln!(out, "Conns:\t{}", s.conns)?;
     writeln!(out, "Conn links:\t{}", s.links)?;
     writeln!(out, "Conn buckets:\t{} ({} bits, at most {} bits)", s.buckets, s.buckets.trailing_zeros(), s.max_buckets.trailing_zeros())?;

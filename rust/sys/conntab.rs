@@ -490,16 +490,18 @@ impl<D: Entry> Buckets<D> {
     }
 
     /// Links the fresh node `p` at the head of its bucket under each of its keys, with this
-    /// generation's hash key. A lookup by the second key may miss it until it is linked:
-    /// nothing was sent for the entry yet, so nothing can answer it.
+    /// generation's hash key, and returns how many links that made. A lookup by the second
+    /// key may miss it until it is linked: nothing was sent for the entry yet, so nothing can
+    /// answer it.
     ///
     /// # Safety
     ///
     /// `p` is an initialised node, not linked, that no one else can reach yet.
-    unsafe fn link_new(&self, p: *mut Node<D>) {
+    unsafe fn link_new(&self, p: *mut Node<D>) -> u32 {
         // SAFETY: `p` is ours (contract).
         let node = unsafe { &*p };
-        for &which in node.keys() {
+        let keys = node.keys();
+        for &which in keys {
             let link = node.link(which);
             let bucket = self.index(node.data.hash(self.key, which));
             let _g = self.lock(bucket);
@@ -520,6 +522,7 @@ impl<D: Entry> Buckets<D> {
                 head.publish(core::ptr::from_ref(link).cast_mut());
             }
         }
+        keys.len() as u32
     }
 
     /// Moves every entry of `bucket` to the tail of its bucket in `new`, in order, bumping the
@@ -848,11 +851,10 @@ impl<D: Entry> Table<D> {
             return Err(data);
         };
         // SAFETY: `p` is fresh and not yet reachable.
-        unsafe { b.link_new(p) };
+        let links = unsafe { b.link_new(p) };
         drop(rcu);
         self.count.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: linked, and we hold the reference returned below.
-        self.links.fetch_add(unsafe { (*p).keys() }.len() as u32, Ordering::Relaxed);
+        self.links.fetch_add(links, Ordering::Relaxed);
         Ok(ConnRef { node: p })
     }
 
