@@ -98,7 +98,8 @@ impl Stats {
     /// One estimator tick (every 2 s, from the estimator work only).
     pub(crate) fn estimate(&self) {
         let now = self.sum();
-        let reset = self.est_reset.swap(false, Ordering::Relaxed);
+        // The locked exchange only when a zeroing asked for the reset (a few in 100k).
+        let reset = self.est_reset.load(Ordering::Relaxed) && self.est_reset.swap(false, Ordering::Relaxed);
         for (i, ((last, avg), n)) in self.est_last.iter().zip(self.est_avg.iter()).zip(now).enumerate() {
             if reset {
                 avg.store(0, Ordering::Relaxed);

@@ -8,7 +8,7 @@ use crate::ipvs_core::errno::{Errno, Result};
 use crate::ipvs_core::estimator::StatsView;
 use crate::ipvs_core::sched::{DestSet, SchedState};
 use crate::ipvs_core::service::{ServiceConf, ServiceKey};
-use crate::ipvs_core::store::{trash_matches, Store};
+use crate::ipvs_core::store::{trash_matches, trash_sweep, Store, TRASH_KEEP_SECS};
 use crate::ipvs_core::support;
 use crate::ipvs_core::addr::v6_dest_needs_local;
 use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
@@ -16,7 +16,7 @@ use crate::rs_index::{RsIndex, RS_BUCKETS};
 use crate::service::{copy, table_of, Entry, Published, Service, TableId};
 use crate::ipvs_core::table_size::{self, MIN_BITS, SVC_MAX_BITS};
 use crate::stats::Stats;
-use crate::sys::kvec;
+use crate::sys::{self, kvec};
 use crate::sys::netfilter::Hooks;
 use crate::sys::sched_storage::KernelStorage;
 use crate::sys::NetLookups;
@@ -29,6 +29,8 @@ struct Trashed {
     /// The service it was removed from.
     svc: ServiceKey,
     dest: Arc<Dest>,
+    /// When (jiffies) a sweep first found no connection using it.
+    idle_since: Option<u64>,
 }
 
 pub(crate) struct KernelStore {
@@ -255,7 +257,7 @@ impl KernelStore {
             if mirror.republish {
                 published.publish_service_table(table, mirror.bits, &mirror.buckets)?;
                 mirror.republish = false;
-                kvec::retain(&mut self.dirty, |&(t, _)| t != table);
+                kvec::retain(&mut self.dirty, |&mut (t, _)| t != table);
             }
         }
         while let Some(&(table, i)) = self.dirty.last() {
@@ -329,21 +331,31 @@ impl KernelStore {
     fn trash_unindexed(&mut self, svc: ServiceKey, dest: Arc<Dest>) {
         dest.set_available(false);
         self.dests_removed = true;
-        if self.trash.push(Trashed { svc, dest }, GFP_KERNEL).is_err() {
+        if self.trash.push(Trashed { svc, dest, idle_since: None }, GFP_KERNEL).is_err() {
             // Its connections still hold it; only a revival by a later NEW_DEST (which would
             // keep its counters) is lost: that NEW_DEST makes a fresh dest instead.
             pr_warn!("out of memory: a removed IPVS dest cannot be revived\n");
         }
     }
 
-    /// Drops trashed dests no connection uses any more (upstream's trash expiry).
-    fn purge_trash(&mut self) {
-        kvec::retain(&mut self.trash, |t| t.dest.in_use());
+    /// Drops the trashed dests no connection has used for [`TRASH_KEEP_SECS`] (upstream's
+    /// trash expiry); every [`TRASH_SWEEP_SECS`], from the netns's trash work.
+    pub(crate) fn sweep_trash(&mut self) {
+        let (now, keep) = (sys::jiffies(), u64::from(TRASH_KEEP_SECS) * u64::from(sys::hz()));
+        kvec::retain(&mut self.trash, |t| match trash_sweep(t.dest.in_use(), t.idle_since, now, keep) {
+            Some(idle_since) => {
+                t.idle_since = idle_since;
+                true
+            }
+            None => false,
+        });
     }
 
-    /// A matching dest from the trash (`ip_vs_trash_get_dest()`), for a new dest of `svc`.
+    /// A matching dest from the trash (`ip_vs_trash_get_dest()`), for a new dest of `svc`: the
+    /// most recently removed first, as upstream's list. (A flush trashes services last first,
+    /// so a restore of the same rules right after finds each dest near the end.)
     fn revive(&mut self, svc: &ServiceKey, conf: &DestConf) -> Option<Arc<Dest>> {
-        let found = self.trash.iter().position(|t| {
+        let found = self.trash.iter().rposition(|t| {
             trash_matches(&t.svc, &t.dest.conf(), svc, conf.af, &conf.addr, conf.port)
         })?;
         let t = kvec::remove(&mut self.trash, found)?;
@@ -405,7 +417,6 @@ impl Store for KernelStore {
             self.trash(key, d);
         }
         self.forget(&key);
-        self.purge_trash();
         if !self.has_family(key.af()) {
             self.hooks.unregister(key.af());
         }
@@ -437,7 +448,6 @@ impl Store for KernelStore {
         if emptied.is_err() {
             self.rebuild_all = true;
         }
-        self.purge_trash();
         self.hooks.unregister_all();
     }
 
@@ -468,7 +478,6 @@ impl Store for KernelStore {
 
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
         let key = *self.svc(svc).ok_or(Errno::ESRCH)?.key();
-        self.purge_trash();
         let d = match self.revive(&key, conf) {
             Some(d) => {
                 d.configure(conf);
@@ -520,7 +529,6 @@ impl Store for KernelStore {
             self.trash(key, d);
         }
         self.touch(svc);
-        self.purge_trash();
     }
 
     type Storage = KernelStorage;

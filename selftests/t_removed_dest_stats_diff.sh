@@ -9,6 +9,9 @@
 # upstream's ip_vs_in_stats/ip_vs_out_stats, none of this counts once the dest is gone: the
 # service's and the totals' counters stay as they were. Compared byte for byte: what the client
 # received, `ipvsadm -Ln --stats` and /proc/net/ip_vs_stats's counters.
+# Then a second service's dest, whose one connection has expired, is removed and added back:
+# it comes back from the trash with its counters (upstream keeps an unused dest there for two
+# minutes), not afresh.
 . "${0%/*}/lib.sh"
 . "${0%/*}/topo.sh"
 
@@ -30,6 +33,18 @@ EOF
     snapshot "$o" "after the late replies" --stats
     lvs_proc ip_vs_stats
     printf 'ip_vs_stats counters: %s\n' "$(printf '%s\n' "$LVS_PROC" | sed -n 3p | tr -s ' ')" >> "$o"
+    # A dest that no connection uses stays in the trash too (two minutes, as upstream's): added
+    # back, as a health checker does after a failure, it returns with its counters.
+    capture_fn "$o" lvs ipvsadm --set 0 0 1
+    ipvs_restore "$o" <<EOF
+-A -u $VIPS:54 -s rr
+-a -u $VIPS:54 -r ${RS_IPS[1]}:5454 -m
+EOF
+    ag_to "$o" open udp $VIP 54 1 40001
+    wait_entries_gone '^UDP [0-9A-F]+ [0-9A-F]+ [0-9A-F]+ 0036 ' || echo "the connection to :54 did not expire" >> "$o"
+    capture_fn "$o" lvs ipvsadm -d -u $VIPS:54 -r ${RS_IPS[1]}:5454
+    capture_fn "$o" lvs ipvsadm -a -u $VIPS:54 -r ${RS_IPS[1]}:5454 -m
+    snapshot "$o" "the unused dest added back" --stats
     stop_servers
     cleanup_netns
 }
@@ -39,6 +54,7 @@ validate() {
     # The connection's first datagram and RS1's ICMP error about it: 1 in, 1 out.
     expect_grep "$o" '^ip_vs_stats counters: +1 +1 +1 ' "the totals count the connection, one packet each way, and no more"
     expect_grep "$o" '^UDP +[0-9A-Z_]+ 10\.0\.0\.2:\* 10\.0\.0\.100:53 172\.16\.1\.2:5353$' "the connection outlived its dest"
+    expect_grep "$o" '^  -> 172\.16\.1\.2:5454 +1 ' "the unused dest came back from the trash with its counters"
 }
 
 differential scenario validate

@@ -176,3 +176,48 @@ fn ip_vs_status_shows_both_tables() {
          Conn longest chain:\t2\nService buckets:\t16384 by address, 256 by firewall mark\n"
     );
 }
+
+mod trash {
+    use ipvs_core_host::ipvs_core::store::{trash_sweep, TRASH_KEEP_SECS, TRASH_SWEEP_SECS};
+
+    const HZ: u64 = 250;
+    const KEEP: u64 = TRASH_KEEP_SECS as u64 * HZ;
+
+    /// Sweeps one trashed dest every sweep period; `used(k)` says whether connections use it
+    /// at sweep k. The sweep that dropped it, if any of the first 20 did.
+    fn dropped_at(used: impl Fn(u64) -> bool) -> Option<u64> {
+        let mut idle = None;
+        for k in 1..=20u64 {
+            let now = k * u64::from(TRASH_SWEEP_SECS) * HZ;
+            match trash_sweep(used(k), idle, now, KEEP) {
+                Some(i) => idle = i,
+                None => return Some(k),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn an_unused_dest_stays_two_minutes_at_least_then_goes() {
+        // Marked at the first sweep, kept at the second (one minute later), dropped at the third.
+        let mut idle = None;
+        let t0 = 1000;
+        idle = trash_sweep(false, idle, t0, KEEP).unwrap();
+        assert_eq!(idle, Some(t0));
+        idle = trash_sweep(false, idle, t0 + KEEP / 2, KEEP).unwrap();
+        assert_eq!(idle, Some(t0));
+        assert_eq!(trash_sweep(false, idle, t0 + KEEP - 1, KEEP), Some(Some(t0)));
+        assert_eq!(trash_sweep(false, idle, t0 + KEEP, KEEP), None);
+    }
+
+    #[test]
+    fn a_dest_in_use_is_kept_and_its_idle_time_counts_from_when_it_was_first_seen_unused() {
+        assert_eq!(trash_sweep(true, None, 5, KEEP), Some(None));
+        assert_eq!(trash_sweep(true, Some(5), 5 + 10 * KEEP, KEEP), Some(Some(5)));
+        // Used for five sweeps, then unused: marked at sweep 6, dropped two minutes later.
+        let sweeps_per_keep = u64::from(TRASH_KEEP_SECS / TRASH_SWEEP_SECS);
+        assert_eq!(dropped_at(|k| k <= 5), Some(6 + sweeps_per_keep));
+        assert_eq!(dropped_at(|_| true), None);
+        assert_eq!(dropped_at(|_| false), Some(1 + sweeps_per_keep));
+    }
+}

@@ -366,6 +366,27 @@ pub fn del_dest<S: Store>(store: &mut S, svc: usize, d: &DestSpec) -> Result<()>
     Ok(())
 }
 
+/// How long a removed dest that no connection uses stays in the trash, revivable with its
+/// counters, in seconds (upstream's `IP_VS_DEST_TRASH_PERIOD`): so a dest a health checker
+/// removes and adds back keeps counting where it left off.
+pub const TRASH_KEEP_SECS: u32 = 120;
+
+/// How often the trash is swept, in seconds (half the keep time, as upstream's timer).
+pub const TRASH_SWEEP_SECS: u32 = TRASH_KEEP_SECS / 2;
+
+/// One trash sweep's verdict on a trashed dest, as upstream's `ip_vs_dest_trash_expire`:
+/// `None` drops it; `Some(idle_since)` keeps it, with the time (`now`'s clock) the first
+/// sweep saw it unused. A dest connections use is kept; an unused one is marked by the first
+/// sweep that finds it so and dropped by the first that comes `keep` or more after that.
+pub fn trash_sweep(in_use: bool, idle_since: Option<u64>, now: u64, keep: u64) -> Option<Option<u64>> {
+    match idle_since {
+        _ if in_use => Some(idle_since),
+        None => Some(Some(now)),
+        Some(t) if now.wrapping_sub(t) < keep => Some(Some(t)),
+        Some(_) => None,
+    }
+}
+
 /// `ip_vs_trash_get_dest()`'s test: may a trashed dest (`trashed`, once of the service
 /// `trashed_svc`) be revived for a new dest (`af`, `addr`, `port`) of service `svc`? Note that
 /// a fwmark service's dest matches across address families, as upstream.

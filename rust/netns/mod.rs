@@ -11,6 +11,7 @@ use crate::conn::ConnTable;
 use crate::defense::Defense;
 use crate::dest::Dest;
 use crate::ipvs_core::estimator;
+use crate::ipvs_core::store::TRASH_SWEEP_SECS;
 use crate::ipvs_core::control::ControlPlane;
 use crate::ipvs_core::env::{Env, TableBounds};
 use crate::ipvs_core::timeouts::Timeouts;
@@ -63,6 +64,10 @@ pub(crate) struct IpvsNet {
     /// stopped next: its runs read `published` and `dp`.
     #[pin]
     estimator: Delayed<IpvsNet>,
+    /// Every minute: drops the removed dests no connection has used for two minutes (before
+    /// `control`, which it locks).
+    #[pin]
+    trash_work: Delayed<IpvsNet>,
     /// Services, dests and timeouts. Taken in process context only (genetlink doit/dump and
     /// /proc reads); never from softirq.
     #[pin]
@@ -101,6 +106,7 @@ impl IpvsNet {
                 sync_recv_work <- Delayed::on_demand(IpvsNet::sync_receive),
                 sync <- SyncState::new(),
                 estimator <- Delayed::periodic(estimator::PERIOD_SECS * sys::hz(), IpvsNet::estimate_rates),
+                trash_work <- Delayed::periodic(TRASH_SWEEP_SECS * sys::hz(), IpvsNet::sweep_trash),
                 control <- new_mutex!(ControlPlane::new(store, sys::random_u32())),
                 sysctls,
                 defense <- Defense::new(),
@@ -112,6 +118,7 @@ impl IpvsNet {
             GFP_KERNEL_ACCOUNT,
         )?;
         ipvs.estimator.start(&ipvs);
+        ipvs.trash_work.start(&ipvs);
         ipvs.sysctls.listen(&ipvs.defense);
         ipvs.defense_work.start(&ipvs);
         ipvs.nodest_work.start(&ipvs);
@@ -256,6 +263,10 @@ impl IpvsNet {
 }
 
 impl IpvsNet {
+    fn sweep_trash(&self) {
+        self.control.lock().store.sweep_trash();
+    }
+
     /// Every 2 s: advance the rate estimators of the totals, services and dests, unless
     /// `run_estimation` is 0 or `est_cpulist` empty (then the rates stay as they were, as when upstream stops its
     /// estimator kthreads; the first estimate after re-enabling also takes in what was counted

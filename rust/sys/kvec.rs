@@ -61,11 +61,12 @@ pub(crate) fn swap_remove<T>(v: &mut KVec<T>, idx: usize) -> Option<T> {
 }
 
 /// Keeps the elements for which `keep` holds, in their order, and drops the others, in one
-/// pass (removing them one by one would move the tail each time).
-pub(crate) fn retain<T>(v: &mut KVec<T>, mut keep: impl FnMut(&T) -> bool) {
+/// pass (removing them one by one would move the tail each time). `keep` may update the
+/// elements it keeps.
+pub(crate) fn retain<T>(v: &mut KVec<T>, mut keep: impl FnMut(&mut T) -> bool) {
     let mut kept = 0;
     for i in 0..v.len() {
-        if v.as_slice().get(i).is_some_and(&mut keep) {
+        if v.as_mut_slice().get_mut(i).is_some_and(&mut keep) {
             // Swap element `i` down to `kept` (`kept <= i`).
             if let Some((first, rest)) = v.as_mut_slice().get_mut(kept..=i).and_then(|s| s.split_first_mut()) {
                 if let Some(last) = rest.last_mut() {
