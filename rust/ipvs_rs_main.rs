@@ -93,6 +93,7 @@ mod service;
 mod stats;
 mod store;
 mod sys;
+mod trash;
 mod xmit;
 
 module! {

@@ -8,7 +8,7 @@ use crate::ipvs_core::errno::{Errno, Result};
 use crate::ipvs_core::estimator::StatsView;
 use crate::ipvs_core::sched::{DestSet, SchedState};
 use crate::ipvs_core::service::{ServiceConf, ServiceKey};
-use crate::ipvs_core::store::{trash_matches, trash_sweep, Store, TRASH_KEEP_SECS};
+use crate::ipvs_core::store::{Store, TRASH_KEEP_SECS};
 use crate::ipvs_core::support;
 use crate::ipvs_core::addr::v6_dest_needs_local;
 use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
@@ -20,23 +20,15 @@ use crate::sys::{self, kvec};
 use crate::sys::netfilter::Hooks;
 use crate::sys::sched_storage::KernelStorage;
 use crate::sys::NetLookups;
+use crate::trash::Trash;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// A removed dest that connections may still use, revived if re-added to a matching service.
-struct Trashed {
-    /// The service it was removed from.
-    svc: ServiceKey,
-    dest: Arc<Dest>,
-    /// When (jiffies) a sweep first found no connection using it.
-    idle_since: Option<u64>,
-}
-
 pub(crate) struct KernelStore {
     /// In listing order; boxed, so that an insertion moves pointers, not whole services.
     services: KVec<KBox<Service>>,
-    trash: KVec<Trashed>,
+    trash: Trash,
     /// Netns totals, shared with the datapath.
     total: Arc<Stats>,
     /// What the published service tables hold, kept here so that a change copies only its
@@ -139,7 +131,7 @@ impl KernelStore {
     pub(crate) fn new(total: Arc<Stats>, lookups: NetLookups, hooks: Pin<KBox<Hooks>>) -> Result<Self> {
         Ok(KernelStore {
             services: KVec::new(),
-            trash: KVec::new(),
+            trash: Trash::default(),
             total,
             // As `Published::new` makes them.
             by_addr: ServiceMirror { republish: false, ..ServiceMirror::new(MIN_BITS)? },
@@ -307,8 +299,8 @@ impl KernelStore {
                 d.route.reset();
             }
         }
-        for t in self.trash.iter() {
-            t.dest.route.reset();
+        for d in self.trash.dests() {
+            d.route.reset();
         }
     }
 
@@ -331,7 +323,7 @@ impl KernelStore {
     fn trash_unindexed(&mut self, svc: ServiceKey, dest: Arc<Dest>) {
         dest.set_available(false);
         self.dests_removed = true;
-        if self.trash.push(Trashed { svc, dest, idle_since: None }, GFP_KERNEL).is_err() {
+        if self.trash.put(svc, dest).is_err() {
             // Its connections still hold it; only a revival by a later NEW_DEST (which would
             // keep its counters) is lost: that NEW_DEST makes a fresh dest instead.
             pr_warn!("out of memory: a removed IPVS dest cannot be revived\n");
@@ -339,30 +331,18 @@ impl KernelStore {
     }
 
     /// Drops the trashed dests no connection has used for [`TRASH_KEEP_SECS`] (upstream's
-    /// trash expiry); every [`TRASH_SWEEP_SECS`], from the netns's trash work.
+    /// trash expiry); every minute, from the netns's trash work.
     pub(crate) fn sweep_trash(&mut self) {
-        let (now, keep) = (sys::jiffies(), u64::from(TRASH_KEEP_SECS) * u64::from(sys::hz()));
-        kvec::retain(&mut self.trash, |t| match trash_sweep(t.dest.in_use(), t.idle_since, now, keep) {
-            Some(idle_since) => {
-                t.idle_since = idle_since;
-                true
-            }
-            None => false,
-        });
+        self.trash.sweep(sys::jiffies(), u64::from(TRASH_KEEP_SECS) * u64::from(sys::hz()));
     }
 
-    /// A matching dest from the trash (`ip_vs_trash_get_dest()`), for a new dest of `svc`: the
-    /// most recently removed first, as upstream's list. (A flush trashes services last first,
-    /// so a restore of the same rules right after finds each dest near the end.)
+    /// A matching dest from the trash (`ip_vs_trash_get_dest()`), for a new dest of `svc`.
     fn revive(&mut self, svc: &ServiceKey, conf: &DestConf) -> Option<Arc<Dest>> {
-        let found = self.trash.iter().rposition(|t| {
-            trash_matches(&t.svc, &t.dest.conf(), svc, conf.af, &conf.addr, conf.port)
-        })?;
-        let t = kvec::remove(&mut self.trash, found)?;
-        if t.svc != *svc {
-            t.dest.stats.zero();
+        let (old_svc, dest) = self.trash.revive(svc, conf)?;
+        if old_svc != *svc {
+            dest.stats.zero();
         }
-        Some(t.dest)
+        Some(dest)
     }
 }
 

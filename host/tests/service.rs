@@ -4,7 +4,7 @@
 mod common;
 use common::{addr16, attr, cat, ctx, SchedState, VecStore, ENV};
 use ipvs_core_host::ipvs_core::dest::{effective_l_threshold, overloaded, DestConf, DestInfo, DestSettings};
-use ipvs_core_host::ipvs_core::store::{self, trash_matches};
+use ipvs_core_host::ipvs_core::store::{self, trash_hash, trash_matches};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use ipvs_core_host::ipvs_core::control::ControlPlane;
 use ipvs_core_host::ipvs_core::daemon::DaemonRequest;
@@ -554,6 +554,61 @@ fn trash_matching_rules() {
     assert!(trash_matches(&f4, &d, &f6, AF_INET, &a, [0, 80]));
     assert!(!trash_matches(&f4, &d, &ServiceKey::Fwmark { af: AF_INET, mark: 4 }, AF_INET, &a, [0, 80]));
     assert!(!trash_matches(&f4, &d, &svc, AF_INET, &a, [0, 80]));
+}
+
+/// Every pair `trash_matches` pairs hashes alike under `trash_hash` (the trash looks only in
+/// the new dest's bucket), over services and dests of both families, with addresses that agree
+/// in their first four bytes only, and ports, protocols and marks that agree or not.
+#[test]
+fn trash_hash_agrees_with_trash_matching() {
+    let addrs = [addr16(&[10, 0, 0, 1]), { let mut a = addr16(&[10, 0, 0, 1]); a[15] = 9; a }, addr16(&[10, 0, 0, 2])];
+    let mut services = Vec::new();
+    for af in [AF_INET, AF_INET6] {
+        for protocol in [6, 17] {
+            for addr in addrs {
+                for port in [[0, 80], [0, 81]] {
+                    services.push(ServiceKey::Addr { af, protocol, addr, port });
+                }
+            }
+        }
+        for mark in [3, 4] {
+            services.push(ServiceKey::Fwmark { af, mark });
+        }
+    }
+    let mut dests = Vec::new();
+    for af in [AF_INET, AF_INET6] {
+        for addr in addrs {
+            for port in [80u16, 8080] {
+                dests.push(DestConf {
+                    af,
+                    addr,
+                    port: port.to_be_bytes(),
+                    settings: DestSettings { weight: 1, ..DestSettings::default() },
+                    last_weight: 1,
+                });
+            }
+        }
+    }
+    let (mut matched, mut spread) = (0, std::collections::HashSet::new());
+    for old in &services {
+        for d in &dests {
+            let filed = trash_hash(old, d.af, &d.addr, d.port);
+            spread.insert(filed);
+            for new in &services {
+                for n in &dests {
+                    if trash_matches(old, d, new, n.af, &n.addr, n.port) {
+                        matched += 1;
+                        assert_eq!(filed, trash_hash(new, n.af, &n.addr, n.port), "{old:?} {d:?} / {new:?} {n:?}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(matched > services.len() * dests.len(), "the cases must include matches across services: {matched}");
+    // And no more alike than that: 10 service classes (2 protocols x 2 addresses by their
+    // first four bytes x 2 ports, the family aside, and 2 marks) times 10 dests (2 IPv4
+    // addresses by their four bytes and 3 IPv6 ones, x 2 ports) hash apart.
+    assert_eq!(spread.len(), 100);
 }
 
 #[test]

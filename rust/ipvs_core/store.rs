@@ -13,6 +13,7 @@ use super::addr::addr_equal;
 use super::dest::{DestConf, DestInfo, DestSettings};
 use super::errno::{Errno, Result};
 use super::estimator::StatsView;
+use super::packet::jhash_3words;
 use super::decode::DestSpec;
 use super::sched::{DestChange, DestSet, DestView, SchedKind, SchedState, Storage};
 use super::service::{PeKind, ServiceConf, ServiceKey, ServiceUser};
@@ -385,6 +386,20 @@ pub fn trash_sweep(in_use: bool, idle_since: Option<u64>, now: u64, keep: u64) -
         Some(t) if now.wrapping_sub(t) < keep => Some(Some(t)),
         Some(_) => None,
     }
+}
+
+/// The hash under which the trash files a dest `af`, `addr`, `port` of service `svc` (the
+/// service it left, or the one a new dest joins): over exactly what [`trash_matches`]
+/// compares, the service's address by its first four bytes (which either family's comparison
+/// includes), so a trashed dest and every new dest it matches hash alike.
+pub fn trash_hash(svc: &ServiceKey, af: u16, addr: &[u8; 16], port: [u8; 2]) -> u32 {
+    let word = |a: &[u8; 16], i: usize| a.get(i * 4..i * 4 + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_ne_bytes);
+    let v6 = af == uapi::AF_INET6;
+    let dest_word = |i: usize| if v6 || i == 0 { word(addr, i) } else { 0 };
+    let (svc_addr, svc_port) = if svc.fwmark() == 0 { (word(&svc.addr(), 0), u16::from_ne_bytes(svc.port())) } else { (0, 0) };
+    let h = jhash_3words(dest_word(0), dest_word(1), dest_word(2), 0);
+    let h = jhash_3words(dest_word(3), u32::from(af) << 16 | u32::from(u16::from_ne_bytes(port)), svc.fwmark(), h);
+    jhash_3words(u32::from(svc.protocol()), svc_addr, u32::from(svc_port), h)
 }
 
 /// `ip_vs_trash_get_dest()`'s test: may a trashed dest (`trashed`, once of the service

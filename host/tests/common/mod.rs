@@ -108,7 +108,7 @@ impl Store for VecStore {
         let revived = self
             .trash
             .iter()
-            .position(|(k, d)| trash_matches(k, &d.info.conf, &key, conf.af, &conf.addr, conf.port));
+            .rposition(|(k, d)| trash_matches(k, &d.info.conf, &key, conf.af, &conf.addr, conf.port));
         let mut d = match revived {
             Some(i) => {
                 let (old_key, mut d) = self.trash.remove(i);
