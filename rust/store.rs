@@ -131,7 +131,7 @@ impl KernelStore {
     pub(crate) fn new(total: Arc<Stats>, lookups: NetLookups, hooks: Pin<KBox<Hooks>>) -> Result<Self> {
         Ok(KernelStore {
             services: KVec::new(),
-            trash: Trash::default(),
+            trash: Trash::new(),
             total,
             // As `Published::new` makes them.
             by_addr: ServiceMirror { republish: false, ..ServiceMirror::new(MIN_BITS)? },

@@ -3,10 +3,11 @@
 //! elements with raw copies after checking the index themselves, so that no panic path (a
 //! bounds check, `rotate`'s assertion) is compiled into the control plane that calls them.
 
+use kernel::alloc::{Allocator, Vec};
 use kernel::prelude::*;
 
 /// Inserts `value` at `idx` (clamped to the length), shifting later elements up.
-pub(crate) fn insert<T>(v: &mut KVec<T>, idx: usize, value: T) -> Result<(), kernel::alloc::AllocError> {
+pub(crate) fn insert<T, A: Allocator>(v: &mut Vec<T, A>, idx: usize, value: T) -> Result<(), kernel::alloc::AllocError> {
     v.push(value, GFP_KERNEL)?;
     let last = v.len().saturating_sub(1);
     let idx = idx.min(last);
@@ -23,7 +24,7 @@ pub(crate) fn insert<T>(v: &mut KVec<T>, idx: usize, value: T) -> Result<(), ker
 }
 
 /// Removes and returns the element at `idx`, shifting later elements down.
-pub(crate) fn remove<T>(v: &mut KVec<T>, idx: usize) -> Option<T> {
+pub(crate) fn remove<T, A: Allocator>(v: &mut Vec<T, A>, idx: usize) -> Option<T> {
     let len = v.len();
     if idx >= len {
         return None;
@@ -41,7 +42,7 @@ pub(crate) fn remove<T>(v: &mut KVec<T>, idx: usize) -> Option<T> {
 
 /// Removes and returns the element at `idx`, moving the last element into its place (no
 /// shift: for sets whose order does not matter).
-pub(crate) fn swap_remove<T>(v: &mut KVec<T>, idx: usize) -> Option<T> {
+pub(crate) fn swap_remove<T, A: Allocator>(v: &mut Vec<T, A>, idx: usize) -> Option<T> {
     let len = v.len();
     if idx >= len {
         return None;
@@ -63,7 +64,7 @@ pub(crate) fn swap_remove<T>(v: &mut KVec<T>, idx: usize) -> Option<T> {
 /// Keeps the elements for which `keep` holds, in their order, and drops the others, in one
 /// pass (removing them one by one would move the tail each time). `keep` may update the
 /// elements it keeps.
-pub(crate) fn retain<T>(v: &mut KVec<T>, mut keep: impl FnMut(&mut T) -> bool) {
+pub(crate) fn retain<T, A: Allocator>(v: &mut Vec<T, A>, mut keep: impl FnMut(&mut T) -> bool) {
     let mut kept = 0;
     for i in 0..v.len() {
         if v.as_mut_slice().get_mut(i).is_some_and(&mut keep) {
