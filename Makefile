@@ -9,6 +9,7 @@
 #   make soak       the long variants of the reliability selftests (not part of make check)
 #   make bench      ipvs_rs against stock ip_vs on the bench kernel (about 25 min);
 #                   QUICK=1: tiny sizes on the test kernel (a few minutes; run by make soak)
+#                   ICOUNT=1: counted in guest instructions (QEMU -icount), into bench/results/icount
 #   make kasan      the reliability selftests on the KASAN kernel (clang-built, cached; the
 #                   first run builds it, about 25 min); any KASAN report fails the run
 #   make install KOUT=/lib/modules/$(uname -r)/build     install into that kernel's
@@ -98,7 +99,7 @@ kasan: | $(SETUP)
 	tools/kasan $(T)
 
 bench: | $(SETUP)
-	bench/run $(if $(filter 1,$(QUICK)),--quick)
+	bench/run $(if $(filter 1,$(QUICK)),--quick,$(if $(filter 1,$(ICOUNT)),--icount))
 
 # Kbuild's modules_install puts ipvs_rs.ko in /lib/modules/<KOUT's release>/updates and runs
 # depmod; the modprobe.d file makes `modprobe ip_vs` (and the schedulers' names) load it.

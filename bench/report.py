@@ -243,11 +243,25 @@ def main(argv):
     md.append(f"| run | {settings_line(guest_info)}; wall time {meta.get('wall_seconds', '?')} s, "
               f"guest status {meta.get('guest_status', '?')} |")
     md.append("")
-    md.append("The guest runs under QEMU TCG (no KVM here), so absolute numbers mean little: the "
-              "**ratios** are the result. Stock and ipvs_rs alternate (A B A B) within each round, "
-              "in one boot; each cell is the median over rounds with [min-max]. The host is shared "
-              "with other work (see its load average above), which skews absolute numbers; the "
-              "alternation keeps the ratios roughly fair.\n")
+    if "-icount" in meta.get("vm_options", ""):
+        md.append("**Instruction-counted run** (QEMU `-icount shift=0,sleep=off`): the guest's clock "
+                  "advances 1 ns per guest instruction, so a rate here is the inverse of the "
+                  "instructions each packet, flow or command costs (all CPUs' work between the "
+                  "measurement's start and end, pktgen's and the stack's included), and the host's "
+                  "load does not change it: rounds agree within a fraction of a percent, where "
+                  "wall-clock runs spread by 10-20 %. Time idle waiting for a timer costs nothing. "
+                  "TCG runs one vCPU at a time in this mode, so two-CPU parallelism is not "
+                  "measured; and cache misses cost nothing, so memory-bound work (long hash "
+                  "chains at 1M connections) weighs less than on hardware or in wall time. The "
+                  "control plane's seconds are guest seconds: instructions, in billions.\n")
+        md.append("Stock and ipvs_rs alternate (A B A B) within each round, in one boot; each cell is the "
+                  "median over rounds with [min-max].\n")
+    else:
+        md.append("The guest runs under QEMU TCG (no KVM here), so absolute numbers mean little: the "
+                  "**ratios** are the result. Stock and ipvs_rs alternate (A B A B) within each round, "
+                  "in one boot; each cell is the median over rounds with [min-max]. The host is shared "
+                  "with other work (see its load average above), which skews absolute numbers; the "
+                  "alternation keeps the ratios roughly fair.\n")
 
     md.append("## Datapath\n")
     md.append("pktgen (one in-kernel thread) in a client netns sends 64-byte UDP packets through the "
