@@ -69,18 +69,26 @@ impl Trash {
         Ok(())
     }
 
-    /// Chains every dest again from `n` heads (a power of two).
+    /// Chains every dest again from `n` new heads (a power of two).
     fn rechain(&mut self, n: usize) -> Result {
         let mut heads = KVVec::with_capacity(n, GFP_KERNEL)?;
         heads.extend_with(n, END, GFP_KERNEL)?;
+        self.heads = heads;
+        self.chain_all();
+        Ok(())
+    }
+
+    /// Chains every dest from the heads there are (a power of two of them, at least one
+    /// while there are dests).
+    fn chain_all(&mut self) {
+        self.heads.iter_mut().for_each(|head| *head = END);
+        let mask = self.heads.len().wrapping_sub(1);
         for (i, t) in self.dests.iter_mut().enumerate() {
-            if let Some(head) = heads.get_mut(t.hash as usize & (n - 1)) {
+            if let Some(head) = self.heads.get_mut(t.hash as usize & mask) {
                 t.next = *head;
                 *head = i as u32;
             }
         }
-        self.heads = heads;
-        Ok(())
     }
 
     /// Takes out the most recently removed dest that a new dest `conf` of service `svc` may
@@ -148,22 +156,8 @@ impl Trash {
         // The indexes moved. Without the memory for fewer heads, the ones there serve.
         let n = self.dests.len().next_power_of_two().max(16);
         if self.rechain(n).is_err() {
-            let n = self.heads.len();
-            let _ = self.rechain_in_place(n);
+            self.chain_all();
         }
-    }
-
-    /// Chains every dest again from the heads there are.
-    fn rechain_in_place(&mut self, n: usize) -> Option<()> {
-        for head in self.heads.iter_mut() {
-            *head = END;
-        }
-        for (i, t) in self.dests.iter_mut().enumerate() {
-            let head = self.heads.get_mut(t.hash as usize & n.wrapping_sub(1))?;
-            t.next = *head;
-            *head = i as u32;
-        }
-        Some(())
     }
 
     /// Every trashed dest.
