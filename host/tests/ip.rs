@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 //! The network header of either family: IPv6's extension-header walk as `ipv6_find_hdr` does
 //! it, and where each family keeps its fields.
-use ipvs_core_host::ipvs_core::ip::IpHeader;
+use ipvs_core_host::ipvs_core::ip::{may_be_icmp, IpHeader};
 
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_FRAGMENT: u8 = 44;
@@ -111,4 +111,32 @@ proptest::proptest! {
         h[8] = ttl - 1;
         proptest::prop_assert_eq!(ipvs_core_host::ipvs_core::ip::csum_after_ttl_decrement(before), ipv4_csum(&h));
     }
+}
+
+/// The forward ICMP hook's quick look agrees with the whole parse: every packet whose parse
+/// says ICMP (or ICMPv6) passes it, and so does one whose IPv6 extension headers hide what
+/// follows; TCP, UDP and headers of neither version do not.
+#[test]
+fn may_be_icmp_agrees_with_the_parse() {
+    let mut v4 = [0u8; 20];
+    v4[0] = 0x45;
+    for protocol in 0..=255u8 {
+        v4[9] = protocol;
+        let first: [u8; 10] = v4[..10].try_into().unwrap();
+        assert_eq!(may_be_icmp(&first), protocol == 1, "IPv4 protocol {protocol}");
+    }
+    for nexthdr in 0..=255u8 {
+        let (h, b, len) = v6_packet(nexthdr, &[58, 0, 0, 0, 0, 0, 0, 0], 8);
+        let first: [u8; 10] = h[..10].try_into().unwrap();
+        let parsed_icmp = parse(&h, &b, len).is_some_and(|ip| ip.protocol == 58);
+        if parsed_icmp {
+            assert!(may_be_icmp(&first), "IPv6 next header {nexthdr} parses as ICMPv6");
+        }
+        let want = nexthdr == 58 || [0, 43, 44, 51, 59, 60].contains(&nexthdr);
+        assert_eq!(may_be_icmp(&first), want, "IPv6 next header {nexthdr}");
+    }
+    let mut other = [0u8; 10];
+    other[0] = 0x55;
+    other[9] = 1;
+    assert!(!may_be_icmp(&other));
 }

@@ -26,6 +26,7 @@ use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Skb, Verdict};
 use crate::sys::NetRef;
 use crate::xmit::{self, Tx};
+use core::ops::ControlFlow;
 
 /// An ICMP error about a TCP or UDP packet.
 pub(super) struct IcmpError {
@@ -185,14 +186,20 @@ fn relay_in(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpHeader, er
 /// An error on its way out to a client about a packet the client sent (from the real server
 /// or a router between it and the director about a NAT request; for the other methods, an
 /// error the director itself sends from the VIP): for NAT, translated to come from the
-/// virtual service.
-pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &IpHeader, err: &IcmpError, reroute: Option<NetRef<'_>>) -> Verdict {
+/// virtual service. An error about no connection's reply goes on (`Continue`), untouched.
+pub(super) fn reply<'a>(
+    ipvs: &IpvsNet,
+    mut skb: Skb<'a>,
+    ip: &IpHeader,
+    err: &IcmpError,
+    reroute: Option<NetRef<'_>>,
+) -> ControlFlow<Verdict, Skb<'a>> {
     let q = &err.quoted.ip;
     // The quoted request went from the client to the real server.
     let (server, client) = ((q.daddr, err.dport), (q.saddr, err.sport));
     let hash = |key| conn_hash(q.protocol, (&client.0, client.1), (&server.0, server.1), key);
     let Some(conn) = ipvs.conns.lookup(hash, |c| c.matches_out(q.af, q.protocol, &server, &client)) else {
-        return Verdict::Accept;
+        return ControlFlow::Continue(skb);
     };
     let d = conn.data();
     let passes = d.fwd != fwd::MASQ
@@ -202,11 +209,7 @@ pub(super) fn reply(ipvs: &IpvsNet, mut skb: Skb<'_>, ip: &IpHeader, err: &IcmpE
         pass_reply(&mut skb, d);
     }
     conn.release_quietly();
-    if passes {
-        Verdict::Accept
-    } else {
-        Verdict::Drop
-    }
+    ControlFlow::Break(if passes { Verdict::Accept } else { Verdict::Drop })
 }
 
 /// An error from a router on the tunnel path about an IPv4 tunnel packet (IPIP, GUE or GRE)

@@ -10,7 +10,7 @@ mod reply;
 mod request;
 
 use crate::conn::ConnData;
-use crate::ipvs_core::ip::{IpHeader, IPV6_HLEN};
+use crate::ipvs_core::ip::{may_be_icmp, IpHeader, IPV6_HLEN};
 use crate::ipvs_core::packet::{ipvs_protocol, Ipv4, TcpFlags, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 use crate::ipvs_core::uapi::AF_INET6;
 use crate::ipvs_core::proto_tcp::{self, Direction, TcpEvent, TcpState, TcpTables};
@@ -20,13 +20,13 @@ use crate::sys::netfilter::{self, HookId, HookSpec};
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{DefragUser, Gathered, Skb, Verdict};
 use crate::sys::{pernet, NetRef};
+use core::ops::ControlFlow;
 
-/// Our hooks, at upstream's places relative to conntrack and NAT.
-pub(crate) const HOOKS: [HookSpec; 6] = [
-    HookSpec { id: HookId::ReplyLocalIn, hooknum: netfilter::NF_INET_LOCAL_IN, priority: netfilter::NF_IP_PRI_NAT_SRC - 2 },
-    HookSpec { id: HookId::RequestLocalIn, hooknum: netfilter::NF_INET_LOCAL_IN, priority: netfilter::NF_IP_PRI_NAT_SRC - 1 },
-    HookSpec { id: HookId::ReplyLocalOut, hooknum: netfilter::NF_INET_LOCAL_OUT, priority: netfilter::NF_IP_PRI_NAT_DST + 1 },
-    HookSpec { id: HookId::RequestLocalOut, hooknum: netfilter::NF_INET_LOCAL_OUT, priority: netfilter::NF_IP_PRI_NAT_DST + 2 },
+/// Our hooks, at upstream's places relative to conntrack and NAT (each local pair of upstream's
+/// as one hook at the pair's first priority, see [`HookId`]).
+pub(crate) const HOOKS: [HookSpec; 4] = [
+    HookSpec { id: HookId::LocalIn, hooknum: netfilter::NF_INET_LOCAL_IN, priority: netfilter::NF_IP_PRI_NAT_SRC - 2 },
+    HookSpec { id: HookId::LocalOut, hooknum: netfilter::NF_INET_LOCAL_OUT, priority: netfilter::NF_IP_PRI_NAT_DST + 1 },
     HookSpec { id: HookId::ReplyForward, hooknum: netfilter::NF_INET_FORWARD, priority: 100 },
     // Errors about a connection to an address this host routes (a firewall-mark service
     // whose marked packets a policy rule delivers locally, as in a transparent cache
@@ -34,6 +34,27 @@ pub(crate) const HOOKS: [HookSpec; 6] = [
     // `ip_vs_forward_icmp`).
     HookSpec { id: HookId::IcmpForward, hooknum: netfilter::NF_INET_FORWARD, priority: netfilter::NF_IP_PRI_NAT_SRC - 1 },
 ];
+
+/// What a hook does with a packet: first look for a connection it replies to, then treat
+/// it as a request to a virtual service (each only where the hook does it).
+#[derive(Clone, Copy)]
+struct Roles {
+    replies: bool,
+    requests: bool,
+    /// Requests from this host (LOCAL_OUT): they continue on their new route.
+    local: bool,
+}
+
+impl Roles {
+    fn of(id: HookId) -> Roles {
+        match id {
+            HookId::LocalIn => Roles { replies: true, requests: true, local: false },
+            HookId::LocalOut => Roles { replies: true, requests: true, local: true },
+            HookId::ReplyForward => Roles { replies: true, requests: false, local: false },
+            HookId::IcmpForward => Roles { replies: false, requests: true, local: false },
+        }
+    }
+}
 
 /// The IPv4 header of a packet, if it has one.
 #[inline]
@@ -111,8 +132,8 @@ fn parse_ip(af: u16, skb: &Skb<'_>) -> Option<IpHeader> {
 fn defrag_user(id: HookId) -> Option<DefragUser> {
     match id {
         HookId::ReplyForward | HookId::IcmpForward => Some(DefragUser::Forward),
-        HookId::ReplyLocalOut => Some(DefragUser::LocalOut),
-        _ => None,
+        HookId::LocalOut => Some(DefragUser::LocalOut),
+        HookId::LocalIn => None,
     }
 }
 
@@ -127,18 +148,23 @@ impl netfilter::Handler for Datapath {
         let Some(ipvs) = pernet::state::<IpvsNet>(net) else {
             return Verdict::Accept;
         };
-        // The hooks that see packets towards a virtual service (upstream's `ip_vs_in_hook`
-        // and, for ICMP, `ip_vs_forward_icmp`); a backup director with `backup_only` leaves
-        // them to the local stack.
-        let request = matches!(id, HookId::RequestLocalIn | HookId::RequestLocalOut | HookId::IcmpForward);
-        if request && ipvs.backup_only() {
+        let mut roles = Roles::of(id);
+        // The request side is upstream's `ip_vs_in_hook` and, for ICMP, `ip_vs_forward_icmp`;
+        // a backup director with `backup_only` leaves requests to the local stack.
+        roles.requests &= !ipvs.backup_only();
+        if !roles.replies && !roles.requests {
+            return Verdict::Accept;
+        }
+        // Every packet forwarded through the director passes the ICMP hook: the rest go on
+        // after a glance at the protocol, without the whole parse.
+        if id == HookId::IcmpForward && !skb.read::<10>(0).is_some_and(|first| may_be_icmp(&first)) {
             return Verdict::Accept;
         }
         let parsed = parse_ip(af, &skb);
         // Replies of NAT connections may come fragmented from the real server (requests
         // reach LOCAL_IN whole): gather them first, or their fragments would leave with the
         // real server's address (upstream's `ip_vs_out_hook`).
-        let (mut skb, ip) = match defrag_user(id) {
+        let (skb, ip) = match defrag_user(id) {
             Some(user) if parsed.as_ref().is_some_and(|ip| fragment_to_gather(id, ip)) => {
                 match skb.gather_fragments(net, user) {
                     Gathered::Whole(skb) => {
@@ -158,10 +184,11 @@ impl netfilter::Handler for Datapath {
         if id == HookId::IcmpForward && ip.protocol != icmp_protocol {
             return Verdict::Accept;
         }
-        if request && ip.protocol != icmp_protocol && !ipvs_protocol(ip.protocol) {
+        if roles.requests && ip.protocol != icmp_protocol && !ipvs_protocol(ip.protocol) {
             // `ignore_tunneled`: a packet IPVS has no handler for (IPIP, GRE, ...) is marked as
             // IPVS's, as upstream's `ip_vs_in_hook` marks it. (In 6.12 a tunnel's decapsulation
             // clears the mark again, so the packet it carried is not spared; xt_ipvs sees it.)
+            let mut skb = skb;
             if ipvs.sysctls.get(sysctl::idx::IGNORE_TUNNELED) != 0 {
                 skb.set_ipvs_property();
             }
@@ -170,49 +197,75 @@ impl netfilter::Handler for Datapath {
         // Replies delivered here are not routed again; those leaving are, from the virtual
         // address, with `snat_reroute` (upstream's `ip_vs_route_me_harder`).
         let reroute = match id {
-            HookId::ReplyForward | HookId::ReplyLocalOut => {
-                (ipvs.sysctls.get(sysctl::idx::SNAT_REROUTE) != 0).then_some(net)
-            }
-            HookId::ReplyLocalIn | HookId::RequestLocalIn | HookId::RequestLocalOut | HookId::IcmpForward => None,
+            HookId::ReplyForward | HookId::LocalOut => (ipvs.sysctls.get(sysctl::idx::SNAT_REROUTE) != 0).then_some(net),
+            HookId::LocalIn | HookId::IcmpForward => None,
         };
         if ip.protocol == icmp_protocol {
-            // IPv4 fragments reach the request hooks only from this host, which sends no
-            // fragmented errors (the reply hooks and the forward one gathered theirs above).
+            // IPv4 fragments reach the request side only from this host, which sends no
+            // fragmented errors (the reply side and the forward hook gathered theirs above).
             if ip.is_fragment && !ip.is_v6() {
                 return Verdict::Accept;
             }
-            let err = match icmp::classify(&skb, &ip) {
-                icmp::Icmp::Error(err) => err,
-                // Errors about our tunnel packets come to this host, at LOCAL_IN; elsewhere
-                // one is about the packet it quotes, if that has ports (UDP like GUE).
-                icmp::Icmp::Tunnel(err) if id == HookId::RequestLocalIn => return icmp::tunnel(ipvs, net, skb, &ip, &err),
-                icmp::Icmp::Tunnel(icmp::TunnelError { plain: Some(err), .. }) => err,
-                icmp::Icmp::Tunnel(_) | icmp::Icmp::Unrelated => return Verdict::Accept,
-                icmp::Icmp::Fragmented if request => return Verdict::Drop,
-                icmp::Icmp::Fragmented => return Verdict::Accept,
-                icmp::Icmp::Truncated => return Verdict::Drop,
-            };
-            return match id {
-                HookId::RequestLocalIn | HookId::IcmpForward => icmp::request(ipvs, net, skb, &ip, &err, false),
-                HookId::RequestLocalOut => icmp::request(ipvs, net, skb, &ip, &err, true),
-                HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => {
-                    icmp::reply(ipvs, skb, &ip, &err, reroute)
-                }
-            };
+            return icmp_error(ipvs, net, id, roles, skb, &ip, reroute);
         }
         let Some(pkt) = parse(&skb, ip) else {
             return Verdict::Accept;
         };
-        match id {
-            HookId::RequestLocalIn => request::request(ipvs, net, rcu, skb, &pkt, false),
-            HookId::RequestLocalOut => request::request(ipvs, net, rcu, skb, &pkt, true),
-            HookId::ReplyForward | HookId::ReplyLocalIn | HookId::ReplyLocalOut => {
-                reply::reply(ipvs, net, rcu, skb, &pkt, reroute)
+        let skb = if roles.replies {
+            match reply::reply(ipvs, net, rcu, skb, &pkt, reroute) {
+                ControlFlow::Break(verdict) => return verdict,
+                ControlFlow::Continue(skb) => skb,
             }
-            // Only ICMP gets this far (above).
-            HookId::IcmpForward => Verdict::Accept,
+        } else {
+            skb
+        };
+        if roles.requests {
+            request::request(ipvs, net, rcu, skb, &pkt, roles.local)
+        } else {
+            Verdict::Accept
         }
     }
+}
+
+/// An ICMP or ICMPv6 packet at hook `id`: an error about a reply of a connection (reply
+/// side), then about a request (request side; at LOCAL_IN also an error about one of our
+/// tunnel packets).
+fn icmp_error(
+    ipvs: &IpvsNet,
+    net: NetRef<'_>,
+    id: HookId,
+    roles: Roles,
+    skb: Skb<'_>,
+    ip: &IpHeader,
+    reroute: Option<NetRef<'_>>,
+) -> Verdict {
+    let class = icmp::classify(&skb, ip);
+    let skb = match &class {
+        // One about a tunnel packet is, on the reply side, about the packet it quotes, if that
+        // has ports (UDP like GUE).
+        icmp::Icmp::Error(err) | icmp::Icmp::Tunnel(icmp::TunnelError { plain: Some(err), .. }) if roles.replies => {
+            match icmp::reply(ipvs, skb, ip, err, reroute) {
+                ControlFlow::Break(verdict) => return verdict,
+                ControlFlow::Continue(skb) => skb,
+            }
+        }
+        _ => skb,
+    };
+    if !roles.requests {
+        return match class {
+            icmp::Icmp::Truncated => Verdict::Drop,
+            _ => Verdict::Accept,
+        };
+    }
+    let err = match class {
+        icmp::Icmp::Error(err) => err,
+        // Errors about our tunnel packets come to this host, at LOCAL_IN.
+        icmp::Icmp::Tunnel(err) if id == HookId::LocalIn => return icmp::tunnel(ipvs, net, skb, ip, &err),
+        icmp::Icmp::Tunnel(icmp::TunnelError { plain: Some(err), .. }) => err,
+        icmp::Icmp::Tunnel(_) | icmp::Icmp::Unrelated => return Verdict::Accept,
+        icmp::Icmp::Fragmented | icmp::Icmp::Truncated => return Verdict::Drop,
+    };
+    icmp::request(ipvs, net, skb, ip, &err, roles.local)
 }
 
 /// Applies one packet to a connection's protocol state; the new expiry delay in jiffies.

@@ -35,6 +35,18 @@ fn is_ext_header(nexthdr: u8) -> bool {
     matches!(nexthdr, NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_FRAGMENT | NEXTHDR_AUTH | NEXTHDR_NONE | NEXTHDR_DEST)
 }
 
+/// Whether a packet whose network header starts with `first` (at least IPv6's first 8 bytes,
+/// IPv4's first 10) may carry ICMP or ICMPv6: IPv4's protocol, or IPv6's first next header
+/// when it is ICMPv6 or an extension header (which may lead to ICMPv6). A look before the whole
+/// parse, for a hook that handles nothing else; a header of neither version is no ICMP.
+pub fn may_be_icmp(first: &[u8; 10]) -> bool {
+    match first[0] >> 4 {
+        4 => first[9] == super::packet::PROTO_ICMP,
+        6 => first[6] == super::packet::PROTO_ICMPV6 || is_ext_header(first[6]),
+        _ => false,
+    }
+}
+
 /// A parsed network header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpHeader {

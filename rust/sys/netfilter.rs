@@ -22,22 +22,23 @@ pub(crate) const NF_IP_PRI_NAT_SRC: i32 = 100;
 pub(crate) const FAMILIES: [u16; 2] = [AF_INET, AF_INET6];
 
 /// Which of our hooks fired; carried in `nf_hook_ops.priv`.
+///
+/// Upstream registers a reply hook and, just after it, a request hook at LOCAL_IN (priorities
+/// 98 and 99) and at LOCAL_OUT (-99 and -98); here each pair is one hook, at the first
+/// priority, that does both in that order. A packet then pays for one hook call, one lookup
+/// of the netns state and one parse of its headers where upstream pays for two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub(crate) enum HookId {
-    /// Replies to local clients (LOCAL_IN, before the request hook).
-    ReplyLocalIn = 1,
-    /// Requests to a VIP from remote clients (LOCAL_IN).
-    RequestLocalIn = 2,
-    /// Replies from local real servers (LOCAL_OUT).
-    ReplyLocalOut = 3,
-    /// Requests to a VIP from local clients (LOCAL_OUT).
-    RequestLocalOut = 4,
+    /// Replies to local clients, then requests to a VIP from remote clients (LOCAL_IN).
+    LocalIn = 1,
+    /// Replies from local real servers, then requests to a VIP from local clients (LOCAL_OUT).
+    LocalOut = 2,
     /// NAT replies routed through the director (FORWARD).
-    ReplyForward = 5,
+    ReplyForward = 3,
     /// ICMP errors for a virtual service the director routes rather than delivers
     /// (FORWARD, before the reply hook).
-    IcmpForward = 6,
+    IcmpForward = 4,
 }
 
 /// `nf_hook_ops.priv`: the hook's id, plus this bit for an IPv6 hook.
@@ -49,12 +50,10 @@ impl HookId {
         let p = p as usize;
         let af = if p & PRIV_V6 != 0 { AF_INET6 } else { AF_INET };
         let id = match p & !PRIV_V6 {
-            1 => HookId::ReplyLocalIn,
-            2 => HookId::RequestLocalIn,
-            3 => HookId::ReplyLocalOut,
-            4 => HookId::RequestLocalOut,
-            5 => HookId::ReplyForward,
-            6 => HookId::IcmpForward,
+            1 => HookId::LocalIn,
+            2 => HookId::LocalOut,
+            3 => HookId::ReplyForward,
+            4 => HookId::IcmpForward,
             _ => return None,
         };
         Some((id, af))
