@@ -99,7 +99,7 @@ kasan: | $(SETUP)
 	tools/kasan $(T)
 
 bench: | $(SETUP)
-	bench/run $(if $(filter 1,$(QUICK)),--quick,$(if $(filter 1,$(ICOUNT)),--icount))
+	bench/run $(if $(filter 1,$(QUICK)),--quick,$(if $(filter 1,$(ICOUNT)),--icount,$(if $(filter 1,$(TIMELINE)),--timeline)))
 
 # Kbuild's modules_install puts ipvs_rs.ko in /lib/modules/<KOUT's release>/updates and runs
 # depmod; the modprobe.d file makes `modprobe ip_vs` (and the schedulers' names) load it.

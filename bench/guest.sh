@@ -444,6 +444,8 @@ wl_ctl() {
 }
 
 # ------------------------------------------------------------------ main
+# Sourced with BENCH_LIB_ONLY=1 (bench/timeline_guest.sh): the network and the modules only.
+[ -z "${BENCH_LIB_ONLY:-}" ] || return 0
 {
     echo "kernel $(uname -r) $(uname -v)"
     echo "nproc $(nproc)"
