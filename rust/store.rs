@@ -44,6 +44,9 @@ pub(crate) struct KernelStore {
     rebuild_all: bool,
     /// Dests were removed since [`KernelStore::take_dests_removed`] was last called.
     dests_removed: bool,
+    /// The last dest put in the trash did not fit (no memory): the warning was given, and is
+    /// not repeated for each dest of the same shortage (a flush of thousands of them).
+    trash_short: bool,
     /// Which addresses may be real servers in this netns, and which devices it has.
     lookups: NetLookups,
     /// The datapath's netfilter hooks: registered with the first service and unregistered
@@ -140,6 +143,7 @@ impl KernelStore {
             dirty: KVec::new(),
             rebuild_all: false,
             dests_removed: false,
+            trash_short: false,
             lookups,
             hooks,
         })
@@ -323,11 +327,13 @@ impl KernelStore {
     fn trash_unindexed(&mut self, svc: ServiceKey, dest: Arc<Dest>) {
         dest.set_available(false);
         self.dests_removed = true;
-        if self.trash.put(svc, dest).is_err() {
-            // Its connections still hold it; only a revival by a later NEW_DEST (which would
-            // keep its counters) is lost: that NEW_DEST makes a fresh dest instead.
-            pr_warn!("out of memory: a removed IPVS dest cannot be revived\n");
+        // Without memory, its connections still hold it; only a revival by a later NEW_DEST
+        // (which would keep its counters) is lost: that NEW_DEST makes a fresh dest instead.
+        let short = self.trash.put(svc, dest).is_err();
+        if short && !self.trash_short {
+            pr_warn!("out of memory: removed IPVS dests cannot be revived\n");
         }
+        self.trash_short = short;
     }
 
     /// Drops the trashed dests no connection has used for [`TRASH_KEEP_SECS`] (upstream's
