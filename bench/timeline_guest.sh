@@ -23,12 +23,11 @@ T=/sys/kernel/tracing
 STACK="ip_rcv ip_local_deliver nf_hook_slow ip_local_out ip_output ip_finish_output2 __dev_queue_xmit
        veth_xmit mod_timer kmem_cache_alloc_noprof kmem_cache_free kfree"
 
+# The bench's own flows (bench/guest.sh), PKTS packets of them.
 send() {
     case "$FLOW_KIND" in
-        new) pktgen "count=$PKTS" "dst_min $VIP" "dst_max $VIP" "src_min 10.128.0.1" "src_max 10.255.255.254" \
-                 "udp_src_min 1024" "udp_src_max 65535" "flag IPSRC_RND" "flag UDPSRC_RND" > /dev/null ;;
-        *) pktgen "count=$PKTS" "dst_min $VIP" "dst_max $VIP" "src_min 10.0.0.2" "src_max 10.0.0.2" \
-               "udp_src_min 10000" "udp_src_max $((10000 + FLOWS))" > /dev/null ;;
+        new) pktgen_new_flows "count=$PKTS" "$VIP" > /dev/null ;;
+        *) pktgen_fixed_flows "count=$PKTS" "$VIP" > /dev/null ;;
     esac
 }
 
