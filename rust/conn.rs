@@ -5,7 +5,6 @@
 use crate::ipvs_core::sync_msg::{self, conn_flag, SyncConn};
 use crate::ipvs_core::uapi::fwd;
 use crate::dest::Dest;
-use crate::stats::Stats;
 use crate::ipvs_core::defense::EntryKind;
 use crate::ipvs_core::packet::PROTO_TCP;
 use crate::ipvs_core::proto_tcp::{ActiveChange, TcpConn, TcpState, TcpTransition};
@@ -114,8 +113,8 @@ pub(crate) struct ConnData {
     /// When the master's last sync of it makes the backup's copy expire, in jiffies, with
     /// the retries in its low 2 bits (`sync_endtime`).
     sync_endtime: AtomicU64,
+    /// Its packets count on the dest's service too ([`Dest::svc_stats`]).
     pub(crate) dest: Arc<Dest>,
-    pub(crate) svc_stats: Arc<Stats>,
     /// The persistence template this connection was scheduled by.
     control: Held<ConnData>,
 }
@@ -127,7 +126,6 @@ impl ConnData {
         dest: Arc<Dest>,
         fwd: u32,
         nfct: Option<NetLookups>,
-        svc_stats: Arc<Stats>,
         control: Option<ConnRef<ConnData>>,
     ) -> Self {
         let daddr = dest.addr;
@@ -156,7 +154,6 @@ impl ConnData {
             sync_old_state: AtomicU8::new(0),
             sync_endtime: AtomicU64::new(crate::sys::jiffies() & !3),
             dest,
-            svc_stats,
             control: Held::new(control),
         }
     }

@@ -11,6 +11,7 @@ use crate::ipvs_core::dest::{effective_l_threshold, overloaded, DestConf, DestIn
 use crate::ipvs_core::sched::{DestSet, DestView, DEST_F_OVERLOAD};
 use crate::ipvs_core::uapi::fwd;
 use crate::stats::Stats;
+use crate::sys::rcu::{RcuBox, ReadGuard};
 use crate::sys::route_cache::RouteCache;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU32, AtomicU8, Ordering};
 use kernel::prelude::*;
@@ -48,20 +49,28 @@ pub(crate) struct Dest {
     /// service, and replaced by a real one when one appears (see `Dest::new_unbound`).
     pub(crate) unbound: bool,
     pub(crate) stats: Stats,
+    /// The counters of the service the dest is in, which its connections' packets count on
+    /// too (upstream's `dest->svc`): set when the dest joins a service, replaced when it comes
+    /// back from the trash into another one (a service deleted and added again, as by
+    /// `ipvsadm -C; ipvsadm -R`), so that its old connections count on the new service. A
+    /// dest in no service (the bypass and unbound stand-ins) has counters of its own that
+    /// nothing shows.
+    svc_stats: RcuBox<Arc<Stats>>,
     /// The route to it, reused between packets.
     pub(crate) route: RouteCache,
 }
 
 impl Dest {
-    /// A new dest with `conf`, available (process context).
-    pub(crate) fn new(conf: &DestConf) -> Result<Arc<Self>> {
-        Self::build(conf, false)
+    /// A new dest with `conf`, available, in the service whose counters are `svc_stats`
+    /// (process context).
+    pub(crate) fn new(conf: &DestConf, svc_stats: Arc<Stats>) -> Result<Arc<Self>> {
+        Self::build(conf, false, svc_stats)
     }
 
     /// A dest of its own for a synced connection whose dest this director does not have (the
     /// backup's `unbound_dest`): it counts nowhere that the control plane or a scheduler sees.
     pub(crate) fn new_unbound(conf: &DestConf) -> Result<Arc<Self>> {
-        Self::build(conf, true)
+        Self::build(conf, true, Arc::new(Stats::new()?, GFP_KERNEL)?)
     }
 
     /// The stand-in dest of the connections `cache_bypass` makes (upstream's have none): the
@@ -69,10 +78,11 @@ impl Dest {
     /// Its connections count nowhere (see `ConnData::counted`).
     pub(crate) fn new_bypass(af: u16) -> Result<Arc<Self>> {
         let settings = DestSettings { fwd_method: fwd::BYPASS, ..Default::default() };
-        Self::build(&DestConf { af, addr: [0; 16], port: [0, 0], settings, last_weight: 0 }, false)
+        let own = Arc::new(Stats::new()?, GFP_KERNEL)?;
+        Self::build(&DestConf { af, addr: [0; 16], port: [0, 0], settings, last_weight: 0 }, false, own)
     }
 
-    fn build(conf: &DestConf, unbound: bool) -> Result<Arc<Self>> {
+    fn build(conf: &DestConf, unbound: bool, svc_stats: Arc<Stats>) -> Result<Arc<Self>> {
         let dest = Arc::new(
             Dest {
                 af: conf.af,
@@ -94,6 +104,7 @@ impl Dest {
                 available: AtomicBool::new(true),
                 unbound,
                 stats: Stats::new()?,
+                svc_stats: RcuBox::new(svc_stats)?,
                 route: RouteCache::new(),
             },
             GFP_KERNEL,
@@ -188,6 +199,23 @@ impl Dest {
     /// Whether the dest is still in its service's list.
     pub(crate) fn is_available(&self) -> bool {
         self.available.load(Ordering::Relaxed)
+    }
+
+    /// The counters of the dest's service, on which its connections' packets count.
+    pub(crate) fn svc_stats<'g>(&self, rcu: &'g ReadGuard) -> &'g Stats {
+        self.svc_stats.read(rcu)
+    }
+
+    /// The dest, back from the trash, joins the service whose counters are `svc_stats`: unless
+    /// that is the service it left (the same object, not only the same address), its own
+    /// counters start again from zero, as upstream's `__ip_vs_update_dest` does. Process
+    /// context, under the control mutex.
+    pub(crate) fn rejoin(&self, svc_stats: &Arc<Stats>) -> Result {
+        if !Arc::ptr_eq(self.svc_stats.read(&ReadGuard::new()), svc_stats) {
+            self.svc_stats.replace(svc_stats.clone())?;
+            self.stats.zero();
+        }
+        Ok(())
     }
 
     /// The control plane linked (`true`) or unlinked (`false`) the dest.

@@ -342,13 +342,19 @@ impl KernelStore {
         self.trash.sweep(sys::jiffies(), u64::from(TRASH_KEEP_SECS) * u64::from(sys::hz()));
     }
 
-    /// A matching dest from the trash (`ip_vs_trash_get_dest()`), for a new dest of `svc`.
-    fn revive(&mut self, svc: &ServiceKey, conf: &DestConf) -> Option<Arc<Dest>> {
-        let (old_svc, dest) = self.trash.revive(svc, conf)?;
-        if old_svc != *svc {
-            dest.stats.zero();
+    /// A matching dest from the trash (`ip_vs_trash_get_dest()`), for a new dest of the
+    /// service `svc` whose counters are `svc_stats`: in that service now (see
+    /// [`Dest::rejoin`]). `Ok(None)` when there is none; without memory for the move it stays
+    /// in the trash.
+    fn revive(&mut self, svc: &ServiceKey, svc_stats: &Arc<Stats>, conf: &DestConf) -> Result<Option<Arc<Dest>>> {
+        let Some((old_svc, dest)) = self.trash.revive(svc, conf) else {
+            return Ok(None);
+        };
+        if let Err(e) = dest.rejoin(svc_stats) {
+            self.trash_unindexed(old_svc, dest);
+            return Err(e.into());
         }
-        Some(dest)
+        Ok(Some(dest))
     }
 }
 
@@ -463,8 +469,9 @@ impl Store for KernelStore {
     }
 
     fn insert_dest(&mut self, svc: usize, dest: usize, conf: &DestConf) -> Result<()> {
-        let key = *self.svc(svc).ok_or(Errno::ESRCH)?.key();
-        let d = match self.revive(&key, conf) {
+        let s = self.svc(svc).ok_or(Errno::ESRCH)?;
+        let (key, svc_stats) = (*s.key(), s.stats.clone());
+        let d = match self.revive(&key, &svc_stats, conf)? {
             Some(d) => {
                 d.configure(conf);
                 d.set_available(true);
@@ -484,7 +491,7 @@ impl Store for KernelStore {
                 if conf.af == AF_INET6 {
                     self.lookups.enable_ipv6_defrag()?;
                 }
-                Dest::new(conf)?
+                Dest::new(conf, svc_stats)?
             }
         };
         let s = self.services.get_mut(svc).ok_or(Errno::ESRCH)?;

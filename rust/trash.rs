@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The trash: dests removed from their service, kept while connections use them and for two
 //! minutes after, so that one added back (to the same service, or by upstream's rules to
-//! another) returns with its counters.
+//! another) returns as the same dest: its connections are its own again, and, back in the
+//! very service it left, so are its counters (see `Dest::rejoin`).
 //!
 //! The dests lie in one vector, chained by [`trash_hash`] from an array of chain heads, so
 //! that a revival looks at the few dests that could match rather than the whole trash (a

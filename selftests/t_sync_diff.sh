@@ -604,7 +604,7 @@ validate() {
         '10\.0\.7\.17:0 10\.0\.0\.100:8080'; do
         hasnt V_K " $k" "backup: crafted entry /$k/ not applied"
     done
-    has V_K '^TCP ~1m CLOSE_WAIT 10\.0\.7\.14:30141 10\.0\.0\.100:80 172\.16\.1\.2:80$' \
+    has V_K '^TCP ~([1-9]|10)m CLOSE_WAIT 10\.0\.7\.14:30141 10\.0\.0\.100:80 172\.16\.1\.2:80$' \
         "backup: an update: state, timeout and activity of an existing entry"
     has V_K '^TCP ~15m ESTABLISHED 10\.0\.7\.14:30142 10\.0\.0\.100:80 172\.16\.1\.2:80$' \
         "backup: an established entry (replaced later)"

@@ -171,8 +171,8 @@ fn relay_in(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpHeader, er
     if d.fwd == fwd::MASQ && !skb.icmp_csum_ok(ip.l4_off) {
         return Verdict::Drop;
     }
-    count_in(ipvs, d, skb.len());
     let rcu = ReadGuard::new();
+    count_in(ipvs, &rcu, d, skb.len());
     let tx = Tx { net, rcu: &rcu, conn: d, ip, local };
     if d.fwd == fwd::MASQ {
         return xmit::nat::xmit_icmp_in(&tx, skb, &err.quoted);
@@ -205,7 +205,7 @@ pub(super) fn reply<'a>(
     let passes = d.fwd != fwd::MASQ
         || (skb.icmp_csum_ok(ip.l4_off) && xmit::nat::rewrite_icmp_out(&mut skb, ip, &err.quoted, d, reroute));
     if passes {
-        count_out(ipvs, d, skb.len());
+        count_out(ipvs, &ReadGuard::new(), d, skb.len());
         pass_reply(&mut skb, d);
     }
     conn.release_quietly();
@@ -274,7 +274,7 @@ pub(super) fn tunnel(ipvs: &IpvsNet, net: NetRef<'_>, mut skb: Skb<'_>, ip: &IpH
     if skb.pull_to_quoted(inner_off, q.l4_off) {
         skb.icmp_send(err.icmp_type, err.code, info);
         // Counted as what it reports on: the client's packet, going back out.
-        count_out(ipvs, d, skb.len());
+        count_out(ipvs, &ReadGuard::new(), d, skb.len());
     }
     conn.release_quietly();
     skb.consume()

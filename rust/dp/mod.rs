@@ -299,21 +299,21 @@ fn track(ipvs: &IpvsNet, conn: &ConnData, pkt: &L4Packet, dir: Direction) -> u32
 
 /// Counts a packet of `conn` going to the real server side on its dest, its service and
 /// the netns totals.
-fn count_in(ipvs: &IpvsNet, conn: &ConnData, len: u32) {
+fn count_in(ipvs: &IpvsNet, rcu: &ReadGuard, conn: &ConnData, len: u32) {
     if !conn.counted() {
         return;
     }
     conn.dest.stats.count_in(len);
-    conn.svc_stats.count_in(len);
+    conn.dest.svc_stats(rcu).count_in(len);
     ipvs.dp.total.count_in(len);
 }
 
 /// Counts a packet of `conn` going to the client side, as [`count_in`].
-fn count_out(ipvs: &IpvsNet, conn: &ConnData, len: u32) {
+fn count_out(ipvs: &IpvsNet, rcu: &ReadGuard, conn: &ConnData, len: u32) {
     if !conn.counted() {
         return;
     }
     conn.dest.stats.count_out(len);
-    conn.svc_stats.count_out(len);
+    conn.dest.svc_stats(rcu).count_out(len);
     ipvs.dp.total.count_out(len);
 }

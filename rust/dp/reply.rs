@@ -63,7 +63,7 @@ pub(super) fn reply<'a>(
         return ControlFlow::Continue(skb);
     };
     let d = conn.data();
-    count_out(ipvs, d, skb.len());
+    count_out(ipvs, rcu, d, skb.len());
     conn.set_timeout(track(ipvs, d, pkt, Direction::Output));
     if d.fwd == fwd::MASQ {
         return ControlFlow::Break(crate::xmit::nat::xmit_out(skb, ip, d, reroute));

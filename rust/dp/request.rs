@@ -14,7 +14,7 @@ use crate::ipvs_core::sysctl;
 use crate::ipvs_core::uapi::{fwd, svc_flags};
 use crate::netns::IpvsNet;
 use crate::service::Service;
-use crate::sys::conntab::{ConnRef, Gfp};
+use crate::sys::conntab::ConnRef;
 use crate::sys::rcu::ReadGuard;
 use crate::sys::skb::{Skb, Verdict};
 use crate::sys::NetRef;
@@ -104,7 +104,7 @@ pub(super) fn request(ipvs: &IpvsNet, net: NetRef<'_>, rcu: &ReadGuard, mut skb:
     let d = conn.data();
     let len = skb.len();
     let tx = crate::xmit::Tx { net, rcu, conn: d, ip, local };
-    count_in(ipvs, d, len);
+    count_in(ipvs, rcu, d, len);
     let timeout = track(ipvs, d, pkt, Direction::Input);
     if let Conn::Table(c) = &conn {
         c.set_timeout(timeout);
@@ -159,6 +159,7 @@ fn leave(
     ipvs: &IpvsNet,
     svc: &Service,
     net: NetRef<'_>,
+    rcu: &ReadGuard,
     skb: &mut Skb<'_>,
     pkt: &L4Packet,
     opening: Opening,
@@ -169,7 +170,7 @@ fn leave(
         && opening == Opening::Packet
         && ipvs.dp.conntrack.is_unicast(ip.af, &ip.daddr)
     {
-        return bypass_conn(ipvs, svc, skb, pkt);
+        return bypass_conn(ipvs, svc, rcu, skb.mark(), pkt);
     }
     if svc.key().port() == FTP_PORT && pkt.dport != FTP_PORT {
         return Err(Verdict::Accept);
@@ -181,17 +182,19 @@ fn leave(
 /// A `cache_bypass` connection for the flow of `pkt` (upstream's has no dest and the zero
 /// address and port as the real server's; a stand-in dest, forwarding by `fwd::BYPASS`, plays
 /// that part here). It counts in no stats, as upstream's.
-fn bypass_conn(ipvs: &IpvsNet, svc: &Service, skb: &Skb<'_>, pkt: &L4Packet) -> Result<Conn, Verdict> {
-    open_conn(ipvs, svc, skb, pkt, ipvs.dp.bypass_dest(pkt.ip.af).clone(), [0, 0], None)
+fn bypass_conn(ipvs: &IpvsNet, svc: &Service, rcu: &ReadGuard, mark: u32, pkt: &L4Packet) -> Result<Conn, Verdict> {
+    open_conn(ipvs, svc, rcu, mark, pkt, ipvs.dp.bypass_dest(pkt.ip.af).clone(), [0, 0], None)
 }
 
 /// The connection of `pkt`'s flow to `dest` (on port `dport`), forwarding by the dest's
 /// method and controlled by `control` if persistent: in the table, or for this packet only
-/// (one-packet scheduling).
+/// (one-packet scheduling). `mark` is the packet's firewall mark.
+#[allow(clippy::too_many_arguments)]
 fn open_conn(
     ipvs: &IpvsNet,
     svc: &Service,
-    skb: &Skb<'_>,
+    rcu: &ReadGuard,
+    mark: u32,
     pkt: &L4Packet,
     dest: Arc<Dest>,
     dport: [u8; 2],
@@ -201,17 +204,17 @@ fn open_conn(
     let one_packet = svc.has_flag(svc_flags::ONEPACKET) && ip.protocol == PROTO_UDP;
     let kind = if one_packet { ConnKind::OnePacket } else { ConnKind::Normal };
     let method = dest.fwd_method();
-    let tuple = ConnTuple { af: ip.af, protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport, fwmark: skb.mark() };
+    let tuple = ConnTuple { af: ip.af, protocol: ip.protocol, client: (ip.saddr, pkt.sport), virt: (ip.daddr, pkt.dport), dport, fwmark: mark };
     // The connection holds its own reference on the template; dropping ours afterwards
     // refreshes the template's timer, as upstream's put after `ip_vs_control_add` does.
     let nfct = (ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0).then(|| ipvs.dp.conntrack.share());
-    let data = ConnData::new(tuple, kind, dest, method, nfct, svc.stats.clone(), control.as_ref().map(ConnRef::clone_ref));
+    let data = ConnData::new(tuple, kind, dest, method, nfct, control.as_ref().map(ConnRef::clone_ref));
     drop(control);
     if one_packet {
         return Ok(Conn::OnePacket(data));
     }
     let initial = 3u32.saturating_mul(crate::sys::hz());
-    let conn = ipvs.conns.insert(initial, data, Gfp::Atomic).map_err(|data| {
+    let conn = ipvs.conns.insert_in(rcu, initial, data).map_err(|data| {
         data.discard();
         Verdict::Drop
     })?;
@@ -236,7 +239,8 @@ pub(super) fn new_conn(
     {
         return Ok(None);
     }
-    let Some(svc) = ipvs.published.find(rcu, ip.af, u16::from(ip.protocol), &ip.daddr, pkt.dport, skb.mark()) else {
+    let mark = skb.mark();
+    let Some(svc) = ipvs.published.find(rcu, ip.af, u16::from(ip.protocol), &ip.daddr, pkt.dport, mark) else {
         return Ok(None);
     };
     let flow = Flow { af: ip.af, protocol: u16::from(ip.protocol), saddr: ip.saddr, sport: pkt.sport, daddr: ip.daddr, dport: pkt.dport };
@@ -246,23 +250,23 @@ pub(super) fn new_conn(
         return Err(Verdict::Drop);
     }
     let (dest, dport, control) = if svc.has_flag(svc_flags::PERSISTENT) {
-        let Some((template, dest)) = persistent_dest(ipvs, svc, skb, pkt, &flow)? else {
-            return leave(ipvs, svc, net, skb, pkt, opening).map(Some);
+        let Some((template, dest)) = persistent_dest(ipvs, svc, rcu, mark, pkt, &flow)? else {
+            return leave(ipvs, svc, net, rcu, skb, pkt, opening).map(Some);
         };
         let dport = persist::conn_dport(&svc.persist(), pkt.dport, dest.port);
         (dest, dport, Some(template))
     } else {
         // A port-zero service only serves persistent connections (upstream logs an error).
         if svc.key().fwmark() == 0 && pkt.dport != svc.key().port() {
-            return leave(ipvs, svc, net, skb, pkt, opening).map(Some);
+            return leave(ipvs, svc, net, rcu, skb, pkt, opening).map(Some);
         }
         let Some(dest) = svc.schedule(&flow, &ipvs.sysctls) else {
-            return leave(ipvs, svc, net, skb, pkt, opening).map(Some);
+            return leave(ipvs, svc, net, rcu, skb, pkt, opening).map(Some);
         };
         let dport = if dest.port != [0, 0] { dest.port } else { pkt.dport };
         (dest, dport, None)
     };
-    let conn = open_conn(ipvs, svc, skb, pkt, dest, dport, control)?;
+    let conn = open_conn(ipvs, svc, rcu, mark, pkt, dest, dport, control)?;
     // Counted once it exists, as upstream counts in `ip_vs_conn_stats` after creating it.
     conn.data().dest.stats.count_conn();
     svc.stats.count_conn();
@@ -274,20 +278,22 @@ pub(super) fn new_conn(
 type Persisted = (ConnRef<ConnData>, Arc<Dest>);
 
 /// `ip_vs_sched_persist()`: the client's template (found, or made for a freshly scheduled
-/// dest) and its dest; `None` when no dest takes the client.
+/// dest) and its dest; `None` when no dest takes the client. `mark` is the packet's firewall
+/// mark.
 fn persistent_dest(
     ipvs: &IpvsNet,
     svc: &Service,
-    skb: &Skb<'_>,
+    rcu: &ReadGuard,
+    mark: u32,
     pkt: &L4Packet,
     flow: &Flow,
 ) -> Result<Option<Persisted>, Verdict> {
     let ip = &pkt.ip;
     let psvc = svc.persist();
     let tk = persist::template_key(&psvc, ip.protocol, &ip.saddr, &ip.daddr, pkt.dport);
-    let key = ConnTuple { af: ip.af, protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0], fwmark: skb.mark() };
+    let key = ConnTuple { af: ip.af, protocol: tk.protocol, client: (tk.client_net, [0, 0]), virt: (tk.vaddr, tk.vport), dport: [0, 0], fwmark: mark };
     let hash = |key| conn_hash(tk.protocol, (&tk.client_net, [0, 0]), (&tk.vaddr, tk.vport), key);
-    if let Some(ct) = ipvs.conns.lookup(hash, |c| c.is_template_for(&key)) {
+    if let Some(ct) = ipvs.conns.lookup_in(rcu, hash, |c| c.is_template_for(&key)) {
         let d = &ct.data().dest;
         let quiescent_expired =
             ipvs.sysctls.get(sysctl::idx::EXPIRE_QUIESCENT_TEMPLATE) != 0 && d.weight() == 0;
@@ -306,12 +312,12 @@ fn persistent_dest(
     let dport = persist::template_dport(&psvc, pkt.dport, dest.port);
     let method = dest.fwd_method();
     let conntrack = ipvs.sysctls.get(sysctl::idx::CONNTRACK) != 0;
-    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, None, svc.stats.clone(), None)
+    let template = ConnData::new(ConnTuple { dport, ..key }, ConnKind::Template, dest.clone(), method, None, None)
         .with_conntrack_flag(conntrack);
     if svc.has_flag(svc_flags::ONEPACKET) {
         template.set_one_packet_template();
     }
-    let ct = ipvs.conns.insert(svc.conf.timeout, template, Gfp::Atomic).map_err(|template| {
+    let ct = ipvs.conns.insert_in(rcu, svc.conf.timeout, template).map_err(|template| {
         template.discard();
         Verdict::Drop
     })?;

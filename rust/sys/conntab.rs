@@ -40,12 +40,17 @@
 //! Teardown: [`Table::clear`] runs after the hooks are unregistered and a grace period has
 //! passed (the netns core's `pre_exit` -> `synchronize_rcu` -> `exit`), and after the resize
 //! work is stopped, so no packet holds a reference. It unlinks what is left and then waits
-//! until every entry ever allocated has been freed (`allocated` reaches 0), including those an
+//! until every entry ever allocated has been freed (`ALLOCATED` sums to 0), including those an
 //! expiry timer on another CPU unlinked just before: their `call_rcu` may be queued after a
 //! first `rcu_barrier`, so it waits in a loop. Only then may the table, and what entries point
 //! to, be freed, and the module text go.
+//!
+//! Counting: the entries, their links and the allocated nodes are per-CPU counters, so that
+//! an insert or a free writes no cache line another CPU writes too (stock keeps one shared
+//! `conn_count`); only the once-a-second resize check, /proc and teardown sum them.
 
 use super::bindings;
+use super::percpu::PerCpuCounters;
 use super::rcu::{RcuLink, ReadGuard, ReadSide, Section};
 use super::sync::LockClass;
 use crate::ipvs_core::table_size;
@@ -88,12 +93,14 @@ pub(crate) enum Gfp {
 
 /// The slab cache of one type of table entry (upstream's `ip_vs_conn_cachep`): objects of
 /// exactly one node each, so an entry costs its size and no more. Made at module load
-/// ([`NodeCache::create`]); destroyed when the returned guard drops, unless entries are still
-/// allocated from it (then it stays, and says so: better a leak than a use after free).
+/// ([`NodeCache::create`]); destroyed when the returned guard drops, unless a table of its
+/// entries is still alive (then it stays, and says so: better a leak than a use after free).
+/// A table that is dropped has freed every entry it allocated (`Table::clear`), so counting
+/// the tables is enough, and costs the datapath nothing.
 pub(crate) struct NodeCache<D: Entry> {
     cache: AtomicPtr<bindings::kmem_cache>,
-    /// Objects allocated and not yet freed.
-    live: AtomicUsize,
+    /// Tables of `D` made and not yet dropped.
+    tables: AtomicUsize,
     name: &'static CStr,
     _entries: PhantomData<fn() -> D>,
 }
@@ -104,7 +111,7 @@ unsafe impl<D: Entry> Sync for NodeCache<D> {}
 
 impl<D: Entry> NodeCache<D> {
     pub(crate) const fn new(name: &'static CStr) -> Self {
-        NodeCache { cache: AtomicPtr::new(core::ptr::null_mut()), live: AtomicUsize::new(0), name, _entries: PhantomData }
+        NodeCache { cache: AtomicPtr::new(core::ptr::null_mut()), tables: AtomicUsize::new(0), name, _entries: PhantomData }
     }
 
     /// Creates the cache, for as long as the guard lives (module init to exit, after the last
@@ -130,13 +137,9 @@ impl<D: Entry> NodeCache<D> {
         if cache.is_null() {
             return core::ptr::null_mut();
         }
-        // SAFETY: a live cache (destroyed only while nothing is allocated from it); its objects
+        // SAFETY: a live cache (destroyed only while no table of `D` is left); its objects
         // have `Node<D>`'s size and alignment (`create`).
-        let p = unsafe { bindings::ipvs_rs_kmem_cache_alloc(cache, matches!(gfp, Gfp::Atomic)) }.cast::<Node<D>>();
-        if !p.is_null() {
-            self.live.fetch_add(1, Ordering::Relaxed);
-        }
-        p
+        unsafe { bindings::ipvs_rs_kmem_cache_alloc(cache, matches!(gfp, Gfp::Atomic)) }.cast::<Node<D>>()
     }
 
     /// Gives an object back.
@@ -147,9 +150,9 @@ impl<D: Entry> NodeCache<D> {
     /// more, and is not used again.
     unsafe fn free(&self, p: *mut Node<D>) {
         let cache = self.cache.load(Ordering::Acquire);
-        // SAFETY: per the contract `p` is an object of `cache`, which lives while `live` > 0.
+        // SAFETY: per the contract `p` is an object of `cache`, which lives while the table
+        // that allocated `p` does (`tables` > 0).
         unsafe { bindings::kmem_cache_free(cache, p.cast()) };
-        self.live.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -160,15 +163,15 @@ pub(crate) struct NodeCacheGuard<D: Entry + 'static> {
 
 impl<D: Entry> Drop for NodeCacheGuard<D> {
     fn drop(&mut self) {
-        let live = self.owner.live.load(Ordering::Acquire);
-        if live != 0 {
-            pr_err!("{} entries still allocated at unload: their slab cache stays\n", live);
+        let tables = self.owner.tables.load(Ordering::Acquire);
+        if tables != 0 {
+            pr_err!("{} tables still alive at unload: their entries' slab cache stays\n", tables);
             return;
         }
         let cache = self.owner.cache.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if !cache.is_null() {
-            // SAFETY: made by `create`; nothing is allocated from it, and no table of `D` is
-            // left to allocate (the guard outlives them).
+            // SAFETY: made by `create`; no table of `D` is left, so nothing is allocated from
+            // it, and nothing will be.
             unsafe { bindings::kmem_cache_destroy(cache) };
         }
     }
@@ -585,13 +588,8 @@ pub(crate) struct Table<D: Entry> {
     next: RcuLink<Buckets<D>>,
     /// The upper bound of a generation's bits (`conn_tab_bits`).
     max_bits: u32,
-    /// Linked entries.
-    count: AtomicU32,
-    /// Their links (an entry with a second key has two): the load the size follows.
-    links: AtomicU32,
-    /// Entries allocated and not yet freed (linked, or unlinked with their free pending);
-    /// `clear` waits for it to reach 0.
-    allocated: AtomicU32,
+    /// `ENTRIES`, `LINKS` and `ALLOCATED`, per CPU.
+    counts: PerCpuCounters<3>,
     /// Generations made since the table was.
     resizes: AtomicU32,
     /// Held by a resize, and by the walks that must not see one (they sleep between buckets).
@@ -615,19 +613,27 @@ pub(crate) struct TableSize {
     pub(crate) resizes: u32,
 }
 
+/// The table's counters (per CPU, see [`Table::counts`]).
+/// Linked entries.
+const ENTRIES: usize = 0;
+/// Their links (an entry with a second key has two): the load the size follows.
+const LINKS: usize = 1;
+/// Entries allocated and not yet freed (linked, or unlinked with their free pending): `clear`
+/// waits for the sum to reach 0.
+const ALLOCATED: usize = 2;
+
 impl<D: Entry> Table<D> {
     /// A table of the smallest size that grows up to `1 << max_bits` buckets; pinned, as
     /// entries point back to it.
     pub(crate) fn new(max_bits: u32) -> Result<Pin<KBox<Self>>> {
         let first = Buckets::new(table_size::MIN_BITS.min(max_bits))?;
+        let counts = PerCpuCounters::new()?;
         let table = KBox::pin_init(
             pin_init!(Table {
                 cur: RcuLink::null(),
                 next: RcuLink::null(),
                 max_bits,
-                count: AtomicU32::new(0),
-                links: AtomicU32::new(0),
-                allocated: AtomicU32::new(0),
+                counts,
                 resizes: AtomicU32::new(0),
                 resizing <- new_mutex!(()),
             }),
@@ -636,7 +642,15 @@ impl<D: Entry> Table<D> {
         // SAFETY: the generation lives until `clear`'s caller drops the table (our drop), or a
         // grace period after a resize replaced it.
         unsafe { table.cur.publish(KBox::into_raw(first)) };
+        D::node_cache().tables.fetch_add(1, Ordering::Relaxed);
         Ok(table)
+    }
+
+    /// The sums of the table's counters, each clamped to `0..=u32::MAX`: a CPU's copy read
+    /// before another's can make a sum briefly short (an entry counted out on the second
+    /// before it was counted in on the first) or over.
+    fn totals(&self) -> [u32; 3] {
+        self.counts.sum().map(|v| u32::try_from((v as i64).max(0)).unwrap_or(u32::MAX))
     }
 
     /// The generation in use, for a caller in a read-side section or holding `resizing`.
@@ -648,9 +662,10 @@ impl<D: Entry> Table<D> {
     pub(crate) fn size(&self) -> TableSize {
         let rcu = ReadGuard::new();
         let buckets = self.generation(&rcu).map_or(0, |b| b.mask.wrapping_add(1));
+        let totals = self.totals();
         TableSize {
-            entries: self.count.load(Ordering::Relaxed),
-            links: self.links.load(Ordering::Relaxed),
+            entries: totals[ENTRIES],
+            links: totals[LINKS],
             buckets,
             max_buckets: 1u32 << self.max_bits.min(31),
             resizes: self.resizes.load(Ordering::Relaxed),
@@ -808,6 +823,22 @@ impl<D: Entry> Table<D> {
     /// dropped. If no memory can be had, the data comes back to the caller, so that what it
     /// accounts for (a dest's connection counters) can be given back.
     pub(crate) fn insert(&self, timeout: u32, data: D, gfp: Gfp) -> Result<ConnRef<D>, D> {
+        // Allocated before the read-side section: with `Gfp::Kernel` it may sleep.
+        let p = self.new_node(timeout, data, gfp)?;
+        // SAFETY: `p` is fresh from `new_node`.
+        unsafe { self.link(&ReadGuard::new(), p) }
+    }
+
+    /// [`Table::insert`] from softirq, inside the caller's read-side section `rcu` (the
+    /// datapath's: taking a section of its own would cost a lock and unlock a new flow).
+    pub(crate) fn insert_in(&self, rcu: &ReadGuard, timeout: u32, data: D) -> Result<ConnRef<D>, D> {
+        let p = self.new_node(timeout, data, Gfp::Atomic)?;
+        // SAFETY: `p` is fresh from `new_node`.
+        unsafe { self.link(rcu, p) }
+    }
+
+    /// A fresh node for `data`, counted as allocated, its timer set up, not yet reachable.
+    fn new_node(&self, timeout: u32, data: D, gfp: Gfp) -> Result<*mut Node<D>, D> {
         let cache = D::node_cache();
         let p = cache.alloc(gfp);
         if p.is_null() {
@@ -824,7 +855,7 @@ impl<D: Entry> Table<D> {
         };
         // SAFETY: `p` is a fresh object of the cache, of `Node<D>`'s size and alignment.
         unsafe { p.write(node) };
-        self.allocated.fetch_add(1, Ordering::Relaxed);
+        self.counts.add(ALLOCATED, 1);
         // SAFETY: `p` is our fresh node; the timer is set up before anyone can arm it. Its
         // expiry time is set too, though the timer is armed only when the returned reference
         // is dropped: readers (/proc, the DoS defense's sweep) read it as soon as the node is
@@ -834,27 +865,36 @@ impl<D: Entry> Table<D> {
             super::timer::init((*p).timer.get(), Some(expire_cb::<D>), &EXPIRY_TIMER_CLASS);
             (*(*p).timer.get()).expires = jiffies().wrapping_add(u64::from(timeout)) as _;
         }
-        let rcu = ReadGuard::new();
+        Ok(p)
+    }
+
+    /// Links the fresh node `p` (from [`Table::new_node`]) into the generation inserts go to,
+    /// and hands out the caller's reference; without a generation, frees it and gives back its
+    /// data.
+    ///
+    /// # Safety
+    ///
+    /// `p` came from [`Table::new_node`] of this table and was neither linked nor freed since.
+    unsafe fn link(&self, rcu: &ReadGuard, p: *mut Node<D>) -> Result<ConnRef<D>, D> {
         // During a resize into `next`: a move may already have passed the bucket of `cur`
-        // this would go to. Without one, no move starts before this section ends.
-        let Some(b) = self.next.get(&rcu).or_else(|| self.generation(&rcu)) else {
+        // this would go to. Without one, no move starts before the section `rcu` ends.
+        let Some(b) = self.next.get(rcu).or_else(|| self.generation(rcu)) else {
             // No generation (not after `new`): the node was never reachable. Its other
             // fields need no drop.
-            // SAFETY: `p` was written above and no one else has seen it; `data` is moved out
-            // once, and the object goes back to the cache it came from.
+            // SAFETY: `p` was written by `new_node` and no one else has seen it (contract);
+            // `data` is moved out once, and the object goes back to the cache it came from.
             let data = unsafe {
                 let data = core::ptr::read(&(*p).data);
-                cache.free(p);
+                D::node_cache().free(p);
                 data
             };
-            self.allocated.fetch_sub(1, Ordering::Relaxed);
+            self.counts.sub(ALLOCATED, 1);
             return Err(data);
         };
-        // SAFETY: `p` is fresh and not yet reachable.
+        // SAFETY: `p` is fresh and not yet reachable (contract).
         let links = unsafe { b.link_new(p) };
-        drop(rcu);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.links.fetch_add(links, Ordering::Relaxed);
+        self.counts.add(ENTRIES, 1);
+        self.counts.add(LINKS, u64::from(links));
         Ok(ConnRef { node: p })
     }
 
@@ -877,8 +917,8 @@ impl<D: Entry> Table<D> {
         if keys.len() > 1 {
             Self::unlink_link(node.link(Which::Second), None, &rcu);
         }
-        self.count.fetch_sub(1, Ordering::Relaxed);
-        self.links.fetch_sub(keys.len() as u32, Ordering::Relaxed);
+        self.counts.sub(ENTRIES, 1);
+        self.counts.sub(LINKS, keys.len() as u64);
         true
     }
 
@@ -932,7 +972,7 @@ impl<D: Entry> Table<D> {
         // SAFETY: `cur` is never null after `new`, and only a resize (we hold its mutex)
         // replaces and frees it.
         let old_ref = unsafe { &*old };
-        let Some(bits) = table_size::resize_to(self.links.load(Ordering::Relaxed), old_ref.bits, self.max_bits) else {
+        let Some(bits) = table_size::resize_to(self.totals()[LINKS], old_ref.bits, self.max_bits) else {
             return;
         };
         let Ok(new) = Buckets::<D>::new(bits) else { return };
@@ -1020,9 +1060,12 @@ impl<D: Entry> Table<D> {
         // Entries an expiry timer unlinked before us are not in any bucket, but their callback
         // may still be running (`expired()` touches what the entry points to) or their free
         // may not be queued yet. Each round waits for the callbacks queued so far.
-        while self.allocated.load(Ordering::Acquire) != 0 {
+        // No entry is allocated any more, so each CPU's copy only goes down: a sum of 0 read
+        // copy by copy means 0 at the end of the read.
+        while self.counts.sum()[ALLOCATED] != 0 {
             super::rcu::barrier();
         }
+        fence(Ordering::Acquire);
     }
 }
 
@@ -1036,6 +1079,8 @@ impl<D: Entry> PinnedDrop for Table<D> {
             // grace period passed) and no resize runs (its work was stopped first).
             drop(unsafe { KBox::from_raw(cur) });
         }
+        // Every entry of this table is freed: the cache may go once no other table is left.
+        D::node_cache().tables.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -1290,7 +1335,8 @@ unsafe extern "C" fn free_cb<D: Entry>(head: *mut bindings::callback_head) {
         D::node_cache().free(node);
         table
     };
+    fence(Ordering::Release);
     // SAFETY: the table outlives its entries: `clear` (run before the table is freed) waits
     // for this count, which we drop last, after the entry and its data are gone.
-    unsafe { (*table).allocated.fetch_sub(1, Ordering::Release) };
+    unsafe { (*table).counts.sub(ALLOCATED, 1) };
 }

@@ -52,6 +52,13 @@ impl<const N: usize> PerCpuCounters<N> {
         }
     }
 
+    /// Takes `v` from counter `i` of the CPU we run on: a copy may go below zero (what one CPU
+    /// adds another may take), only the sum over all CPUs means something.
+    #[inline]
+    pub(crate) fn sub(&self, i: usize, v: u64) {
+        self.add(i, v.wrapping_neg());
+    }
+
     /// The counters of every possible CPU, with its number.
     pub(crate) fn per_cpu(&self) -> impl Iterator<Item = (usize, [u64; N])> + '_ {
         let ids = super::nr_cpu_ids();

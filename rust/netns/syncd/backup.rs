@@ -19,7 +19,6 @@ use crate::sys::conntab::Gfp;
 use crate::sys::rcu::ReadGuard;
 use crate::sys::module_use::ModuleUse;
 use crate::sys::sock::{Receiver, UdpSocket};
-use crate::stats::Stats;
 use crate::sys::NetRef;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -183,16 +182,15 @@ impl IpvsNet {
         self.insert_synced(s, tuple, timeout, &state, dest, counters);
     }
 
-    /// Inserts the connection or template of `s`, bound to `dest` (and its service's
-    /// counters); whether it was (without memory it is counted as dropped).
-    #[allow(clippy::too_many_arguments)]
+    /// Inserts the connection or template of `s`, bound to `dest`; whether it was (without
+    /// memory it is counted as dropped).
     fn insert_synced(
         &self,
         s: &SyncConn,
         tuple: ConnTuple,
         timeout: u32,
         state: &SyncedState,
-        (dest, svc_stats): (Arc<Dest>, Arc<Stats>),
+        dest: Arc<Dest>,
         counters: &mut BackupCounters,
     ) -> bool {
         let template = s.flags & conn_flag::TEMPLATE != 0;
@@ -200,7 +198,7 @@ impl IpvsNet {
         let nfct = (self.sysctls.get(idx::CONNTRACK) != 0 && !template).then(|| self.dp.conntrack.share());
         let conntrack = self.sysctls.get(idx::CONNTRACK) != 0;
         let method = dest.fwd_method();
-        let data = ConnData::new(tuple, kind, dest, method, nfct, svc_stats, None)
+        let data = ConnData::new(tuple, kind, dest, method, nfct, None)
             .with_conntrack_flag(conntrack)
             .synced_from(state);
         match self.conns.insert(timeout, data, Gfp::Kernel) {
@@ -232,14 +230,13 @@ impl IpvsNet {
 
     /// `ip_vs_find_dest`: the service of the entry (by firewall mark first), then its dest
     /// at `daddr` and the entry's port, or (a firewall-mark service's non-NAT dest) port 0.
-    fn find_sync_dest(&self, s: &SyncConn) -> Option<(Arc<Dest>, Arc<Stats>)> {
+    fn find_sync_dest(&self, s: &SyncConn) -> Option<Arc<Dest>> {
         let guard = ReadGuard::new();
         let svc = self.published.find(&guard, s.af, u16::from(s.protocol), &s.vaddr, s.vport, s.fwmark)?;
         let port = if s.fwmark != 0 && s.flags & conn_flag::FWD_MASK != fwd::MASQ { [0, 0] } else { s.dport };
         let alt = [port[0] ^ s.dport[0], port[1] ^ s.dport[1]];
         let at = |p: [u8; 2]| svc.dests.iter().find(|d| d.af == s.af && d.addr == s.daddr && d.port == p).cloned();
-        let dest = at(port).or_else(|| at(alt))?;
-        Some((dest, svc.stats.clone()))
+        at(port).or_else(|| at(alt))
     }
 }
 
@@ -247,10 +244,8 @@ impl IpvsNet {
 /// connection "unbound": it forwards by the message's method to the message's address and
 /// counts nowhere. Here it gets a dest of its own, in no service (so neither the control
 /// plane nor a scheduler ever sees it), with its own counters. `None` without memory.
-fn unbound_dest(s: &SyncConn) -> Option<(Arc<Dest>, Arc<Stats>)> {
+fn unbound_dest(s: &SyncConn) -> Option<Arc<Dest>> {
     let settings = DestSettings { fwd_method: s.flags & conn_flag::FWD_MASK, weight: 1, ..DestSettings::default() };
     let conf = DestConf { af: s.af, addr: s.daddr, port: s.dport, settings, last_weight: 1 };
-    let dest = Dest::new_unbound(&conf).ok()?;
-    let stats = Arc::new(Stats::new().ok()?, GFP_KERNEL).ok()?;
-    Some((dest, stats))
+    Dest::new_unbound(&conf).ok()
 }
