@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The guest half of `make bench` (run by bench/run through tools/vm-run, as root, in the repo
 # root). Measures stock ip_vs, ipvs_rs.ko and plain IP forwarding in this one boot, alternating
-# the modules A B A B, and writes one CSV row per measurement to $BENCH_OUT/runs.csv.
+# the modules A B, B A, A B (see in_turn), and writes one CSV row per measurement to
+# $BENCH_OUT/runs.csv.
 #
 # The network, all inside the guest (every box a network namespace):
 #
@@ -27,7 +28,7 @@ set -uo pipefail
 NETNS_PREFIX=ipvsbench-
 
 OUT=${BENCH_OUT:?BENCH_OUT must name the output directory}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-4}
 SECONDS_PER_RUN=${BENCH_SECONDS:-3}
 N_RS=${BENCH_RS:-4}
 FLOWS=${BENCH_FLOWS:-64}
@@ -469,15 +470,30 @@ OURS="ipvs_rs${BENCH_BASELINE_KO:+ baseline}"
 awk -v S="$MANY_SERVICES" 'BEGIN {
     for (s = 0; s < S; s++) printf "-A -u 10.%d.%d.%d:%d -s rr\n", 20 + int(s / 65536), int(s / 256) % 256, s % 256, '"$UDP_PORT"'
 }' > "$OUT/many_services.txt"
+# in_turn ROUND MODULE...: the modules in order, reversed in even rounds. A run's place in the
+# round moves its result: of three TCP connect+close runs in a row, the third measured 25-40 %
+# below the second whichever build of ipvs_rs it was (also with no TIME_WAIT sockets left on
+# the real servers; the cause is not known), so a fixed order would hand that cost to the same
+# module every round. With an even number of rounds every module has every place equally often.
+in_turn() {
+    local round=$1 out=() m; shift
+    if [ $((round % 2)) -eq 0 ]; then
+        for m in "$@"; do out=("$m" "${out[@]}"); done
+    else
+        out=("$@")
+    fi
+    echo "${out[@]}"
+}
+
 for round in $(seq 1 "$ROUNDS"); do
-    wants est_dr && for mod in stock $OURS; do wl_udp "$round" est_dr "$mod" -g fixed_flows; done
-    wants est_nat && for mod in stock $OURS; do wl_udp "$round" est_nat "$mod" -m fixed_flows; done
+    wants est_dr && for mod in $(in_turn "$round" stock $OURS); do wl_udp "$round" est_dr "$mod" -g fixed_flows; done
+    wants est_nat && for mod in $(in_turn "$round" stock $OURS); do wl_udp "$round" est_nat "$mod" -m fixed_flows; done
     # The ceiling of the UDP workloads: the same packets forwarded to the real servers'
     # addresses, no IPVS loaded (with no per-flow state, new flows cost the same).
     wants plain && wl_udp "$round" plain plain - fixed_flows
-    wants newflow_nat && for mod in stock $OURS; do wl_udp "$round" newflow_nat "$mod" -m new_flows; done
-    wants newflow_many && for mod in stock $OURS; do wl_udp "$round" newflow_many "$mod" -m new_flows; done
-    wants tcp_nat && for mod in stock $OURS plain; do wl_tcp "$round" "$mod"; done
+    wants newflow_nat && for mod in $(in_turn "$round" stock $OURS); do wl_udp "$round" newflow_nat "$mod" -m new_flows; done
+    wants newflow_many && for mod in $(in_turn "$round" stock $OURS); do wl_udp "$round" newflow_many "$mod" -m new_flows; done
+    wants tcp_nat && for mod in $(in_turn "$round" stock $OURS plain); do wl_tcp "$round" "$mod"; done
     log "round $round of the datapath workloads done ($(elapsed "$t_start") s)"
 done
 unload_all
@@ -490,7 +506,7 @@ fi
 if wants ctl; then
     ctl_files
     for round in $(seq 1 "$ROUNDS"); do
-        for mod in stock $OURS; do wl_ctl "$round" "$mod"; done
+        for mod in $(in_turn "$round" stock $OURS); do wl_ctl "$round" "$mod"; done
         log "round $round of control plane done ($(elapsed "$t_start") s)"
     done
 fi
