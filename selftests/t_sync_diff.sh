@@ -397,6 +397,12 @@ backup_replace() {
 # the connection to the new dest, which counts it.
 backup_bind() {
     local o=$1 deadline out=
+    # The connection the update replaced (10.0.7.14:30142 to RS1) expires at once but
+    # asynchronously, and counts as active on RS1 until it has. Should its timer fire while the
+    # backup still holds it (stock's `ip_vs_proc_conn` makes it expire before dropping its
+    # reference), it tries again 60 s later, in stock as here: listed after that.
+    wait_entries_gone '^TCP 0A00070E 75BE 0A000064 0050 AC100102 0050 ' 75 ||
+        echo "-- the replaced connection stayed" >> "$o"
     step "$o" lvs ipvsadm -a -t 10.0.0.100:80 -r 172.16.9.9:80 -m
     deadline=$((SECONDS + 30))
     while :; do
