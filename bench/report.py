@@ -254,11 +254,12 @@ def main(argv):
                   "measured; and cache misses cost nothing, so memory-bound work (long hash "
                   "chains at 1M connections) weighs less than on hardware or in wall time. The "
                   "control plane's seconds are guest seconds: instructions, in billions.\n")
-        md.append("Stock and ipvs_rs alternate (A B A B) within each round, in one boot; each cell is the "
+        md.append("Stock and ipvs_rs alternate within each round (A B, then B A: the order is reversed every other round), in one boot; each cell is the "
                   "median over rounds with [min-max].\n")
     else:
         md.append("The guest runs under QEMU TCG (no KVM here), so absolute numbers mean little: the "
-                  "**ratios** are the result. Stock and ipvs_rs alternate (A B A B) within each round, "
+                  "**ratios** are the result. Stock and ipvs_rs alternate within each round (A B, then B A "
+                  "every other round), "
                   "in one boot; each cell is the median over rounds with [min-max]. The host is shared "
                   "with other work (see its load average above), which skews absolute numbers; the "
                   "alternation keeps the ratios roughly fair.\n")
