@@ -613,7 +613,7 @@ pub(crate) struct TableSize {
     pub(crate) resizes: u32,
 }
 
-/// The table's counters (per CPU, see [`Table::counts`]).
+// The table's counters (per CPU, in `Table::counts`):
 /// Linked entries.
 const ENTRIES: usize = 0;
 /// Their links (an entry with a second key has two): the load the size follows.
