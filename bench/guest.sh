@@ -40,7 +40,7 @@ CTL_CHURN=${BENCH_CTL_CHURN:-1000}
 CTL_TIMEOUT=${BENCH_CTL_TIMEOUT:-300}
 MANY_SERVICES=${BENCH_MANY_SERVICES:-10000}
 TCP_CONCURRENCY=${BENCH_TCP_CONCURRENCY:-32}
-WORKLOADS=${BENCH_WORKLOADS:-est_dr est_nat plain newflow_nat newflow_many tcp_nat scale ctl}
+WORKLOADS=${BENCH_WORKLOADS:-est_dr est_nat plain newflow_nat newflow_many tcp_nat tcp_nat_pinned scale ctl}
 TCP_CC=$REPO_ROOT/build/tcp_cc
 [ -z "${BENCH_PERF:-}" ] || [ -x "$REPO_ROOT/build/udp_flood" ] || { echo "no build/udp_flood" >&2; exit 1; }
 
@@ -346,18 +346,38 @@ wl_udp() { # wl_udp ROUND WORKLOAD MODULE FWD KIND
     fi
 }
 
-wl_tcp() { # wl_tcp ROUND MODULE: connect/close cycles per second through NAT
-    local round=$1 mod=$2 dst=$VIP out cycles secs errors
+# Where the TCP workload's processes run: "spread" leaves them to the scheduler; "pinned" puts
+# the client on the first CPU and the real servers' accept loops on the last. Spread, a run
+# settles into a fast or a slow regime (on 2 vCPUs nearly 2x apart in one boot, whichever
+# module): in the slow one the scheduler moves the tcp_cc processes between the CPUs several
+# times as often (about 500-800 migrations in a 3 s run, against about 100) and wakes them
+# across CPUs. Pinned, that placement is fixed, and what is left is the module's cost per
+# connection.
+tcp_layout() { # tcp_layout spread|pinned: places the real servers' processes
+    local cpus p
+    cpus=0-$(($(nproc) - 1))
+    [ "$1" = pinned ] && cpus=$(($(nproc) - 1))
+    for p in "${SERVER_PIDS[@]}"; do taskset -pc "$cpus" "$p" > /dev/null || return 1; done
+}
+
+wl_tcp() { # wl_tcp ROUND MODULE [pinned]: connect/close cycles per second through NAT
+    local round=$1 mod=$2 layout=${3:-spread} dst=$VIP out cycles secs errors wl=tcp_nat pin=()
     load_variant "$mod" || { log "cannot load $mod"; return 1; }
     if [ "$mod" = plain ]; then
         dst=$(rs_addr 1)
     else
         setup_service -t "$TCP_PORT" -m || { log "$mod: service setup failed"; return 1; }
     fi
-    out=$(ip netns exec "$C" "$TCP_CC" client "$dst" "$TCP_PORT" "$SECONDS_PER_RUN" "$TCP_CONCURRENCY" \
-          "${CLIENT_ADDRS[@]}") || { log "$mod: tcp_cc failed: $out"; return 1; }
+    if [ "$layout" = pinned ]; then
+        wl=tcp_nat_pinned
+        pin=(taskset -c 0)
+    fi
+    tcp_layout "$layout" || { log "cannot place the tcp_cc servers ($layout)"; return 1; }
+    out=$(ip netns exec "$C" "${pin[@]}" "$TCP_CC" client "$dst" "$TCP_PORT" "$SECONDS_PER_RUN" "$TCP_CONCURRENCY" \
+          "${CLIENT_ADDRS[@]}") || { log "$mod: tcp_cc failed: $out"; tcp_layout spread; return 1; }
+    tcp_layout spread
     read -r _ cycles _ errors _ secs _ <<< "$out"
-    record "$round" tcp_nat "$mod" cps "$(awk -v c="$cycles" -v s="$secs" 'BEGIN { printf "%.0f", c / s }')" \
+    record "$round" "$wl" "$mod" cps "$(awk -v c="$cycles" -v s="$secs" 'BEGIN { printf "%.0f", c / s }')" \
         conn/s "" "$cycles" "$cycles" "$secs" "errors $errors"
 }
 
@@ -471,10 +491,10 @@ awk -v S="$MANY_SERVICES" 'BEGIN {
     for (s = 0; s < S; s++) printf "-A -u 10.%d.%d.%d:%d -s rr\n", 20 + int(s / 65536), int(s / 256) % 256, s % 256, '"$UDP_PORT"'
 }' > "$OUT/many_services.txt"
 # in_turn ROUND MODULE...: the modules in order, reversed in even rounds. A run's place in the
-# round moves its result: of three TCP connect+close runs in a row, the third measured 25-40 %
-# below the second whichever build of ipvs_rs it was (also with no TIME_WAIT sockets left on
-# the real servers; the cause is not known), so a fixed order would hand that cost to the same
-# module every round. With an even number of rounds every module has every place equally often.
+# round moves its result (of three TCP connect+close runs in a row, the third measured 25-40 %
+# below the second whichever build of ipvs_rs it was: the slow regime of `tcp_layout`), so a
+# fixed order would hand that cost to the same module every round. With an even number of
+# rounds every module has every place equally often.
 in_turn() {
     local round=$1 out=() m; shift
     if [ $((round % 2)) -eq 0 ]; then
@@ -494,6 +514,7 @@ for round in $(seq 1 "$ROUNDS"); do
     wants newflow_nat && for mod in $(in_turn "$round" stock $OURS); do wl_udp "$round" newflow_nat "$mod" -m new_flows; done
     wants newflow_many && for mod in $(in_turn "$round" stock $OURS); do wl_udp "$round" newflow_many "$mod" -m new_flows; done
     wants tcp_nat && for mod in $(in_turn "$round" stock $OURS plain); do wl_tcp "$round" "$mod"; done
+    wants tcp_nat_pinned && for mod in $(in_turn "$round" stock $OURS plain); do wl_tcp "$round" "$mod" pinned; done
     log "round $round of the datapath workloads done ($(elapsed "$t_start") s)"
 done
 unload_all
