@@ -415,7 +415,9 @@ wl_scale() {
 }
 
 # Control plane: ipvsadm -R of CTL_SERVICES services x CTL_DESTS dests, a full ipvsadm -Ln,
-# CTL_CHURN dest weight changes, then a flush. Wall time of each, in the init netns.
+# CTL_CHURN dest weight changes, the deletion of every fourth service (each of whose dests
+# leaves a real server that all the services share), then a flush of the rest. Wall time of
+# each, in the init netns.
 ctl_files() {
     local s d
     awk -v S="$CTL_SERVICES" -v D="$CTL_DESTS" 'BEGIN {
@@ -433,6 +435,10 @@ ctl_files() {
             printf "-e -t %s -r 172.17.%d.%d:8080 -m -w %d\n", vip, int(d / 250), 2 + d % 250, 2 + i % 50
         }
     }' > "$OUT/ctl_churn.txt"
+    awk -v S="$CTL_SERVICES" 'BEGIN {
+        for (s = 0; s < S; s += 4)
+            printf "-D -t 10.%d.%d.%d:80\n", 100 + int(s / 65536), int(s / 256) % 256, s % 256
+    }' > "$OUT/ctl_delete.txt"
 }
 
 timed() { # timed ROUND WORKLOAD MODULE CMD...: records the wall time of CMD (timeout: no value)
@@ -460,6 +466,7 @@ wl_ctl() {
     expect=$((3 + CTL_SERVICES * (1 + CTL_DESTS)))
     [ "$lines" -eq "$expect" ] || log "$mod: ipvsadm -Ln printed $lines lines, expected $expect"
     timed "$round" ctl_churn "$mod" sh -c "ipvsadm -R < '$OUT/ctl_churn.txt'"
+    timed "$round" ctl_delete "$mod" sh -c "ipvsadm -R < '$OUT/ctl_delete.txt'"
     timed "$round" ctl_flush "$mod" ipvsadm -C
     unload_all
 }

@@ -44,7 +44,8 @@ CONTROL = [
     ("ctl_restore", "ipvsadm -R of the services and dests"),
     ("ctl_list", "ipvsadm -Ln of all of them"),
     ("ctl_churn", "dest weight changes (ipvsadm -R of -e lines)"),
-    ("ctl_flush", "ipvsadm -C"),
+    ("ctl_delete", "ipvsadm -D of every fourth service (-R of -D lines)"),
+    ("ctl_flush", "ipvsadm -C of the rest"),
 ]
 
 
@@ -470,6 +471,15 @@ def goals(res, nominal):
         if mo is not None and ms is not None:
             out.append(f"- Memory per connection at or below stock's: ipvs_rs {mo:.0f} B, stock {ms:.0f} B "
                        f"at {hi:,} connections: {verdict(mo <= ms)}.")
+    ctl = [(w, ratio(res.median(w, "ipvs_rs"), res.median(w, "stock"))) for w, _ in CONTROL]
+    ctl = [(w, r) for w, r in ctl if r is not None]
+    if ctl:
+        worst = max(ctl, key=lambda c: c[1])
+        restore = dict(ctl).get("ctl_restore")
+        line = f"- Control plane at or below stock's time: the slowest row is {worst[0]}, {worst[1]:.2f}x: {verdict(worst[1] <= 1.0)}."
+        if restore is not None:
+            line += f" `ipvsadm -R` <= 0.5x: {restore:.2f}x: {verdict(restore <= 0.5)}."
+        out.append(line)
     return out
 
 

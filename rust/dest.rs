@@ -9,6 +9,7 @@
 
 use crate::ipvs_core::dest::{effective_l_threshold, overloaded, DestConf, DestInfo, DestSettings};
 use crate::ipvs_core::sched::{DestSet, DestView, DEST_F_OVERLOAD};
+use crate::ipvs_core::rs_filing::RsFiling;
 use crate::ipvs_core::uapi::fwd;
 use crate::stats::Stats;
 use crate::sys::rcu::{RcuBox, ReadGuard};
@@ -58,6 +59,8 @@ pub(crate) struct Dest {
     svc_stats: RcuBox<Arc<Stats>>,
     /// The route to it, reused between packets.
     pub(crate) route: RouteCache,
+    /// Where the real-server index filed it (control plane only; see `rs_index`).
+    pub(crate) rs_filing: RsFiling,
 }
 
 impl Dest {
@@ -106,6 +109,7 @@ impl Dest {
                 stats: Stats::new()?,
                 svc_stats: RcuBox::new(svc_stats)?,
                 route: RouteCache::new(),
+                rs_filing: RsFiling::new(),
             },
             GFP_KERNEL,
         )?;

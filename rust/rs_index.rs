@@ -14,10 +14,12 @@
 use crate::dest::Dest;
 use crate::ipvs_core::addr::{addr_equal, fold};
 use crate::ipvs_core::errno::{Errno, Result};
+use crate::ipvs_core::rs_filing::Filed;
 use crate::ipvs_core::service::ServiceKey;
 use crate::ipvs_core::uapi::{fwd, tun_type};
 use crate::sys::kvec;
 use kernel::prelude::*;
+use kernel::rbtree::RBTree;
 use kernel::sync::Arc;
 
 /// Buckets of the index (upstream's `IP_VS_RTAB_SIZE`).
@@ -89,80 +91,71 @@ impl RealServer {
     }
 }
 
-/// A NAT dest of a group, with what it was counted as.
-struct NatMember {
-    dest: Arc<Dest>,
-    /// Its service's protocol, or `None` for a firewall-mark service.
-    protocol: Option<u16>,
-}
-
 /// One address and port of the index, as the control plane keeps it.
 struct Group {
     at: Place,
-    /// Its NAT dests, in no order (found by pointer when one leaves).
-    nat: KVec<NatMember>,
-    /// How many of them each address service's protocol has (no zero counts).
+    /// How many NAT dests each address service's protocol has here (no zero counts).
     nat_protocols: KVec<(u16, u32)>,
-    /// How many of them belong to firewall-mark services.
+    /// How many NAT dests of firewall-mark services are here.
     nat_fwmark: u32,
-    /// Its tunnel dests, oldest first.
-    tunnels: KVec<Arc<Dest>>,
+    /// Its tunnel dests by the order they were filed in: the last is the newest.
+    tunnels: RBTree<u64, Arc<Dest>>,
 }
 
 impl Group {
+    fn new(at: Place) -> Self {
+        Group { at, nat_protocols: KVec::new(), nat_fwmark: 0, tunnels: RBTree::new() }
+    }
+
     fn is_empty(&self) -> bool {
-        self.nat.is_empty() && self.tunnels.is_empty()
+        self.nat_protocols.is_empty() && self.nat_fwmark == 0 && self.tunnels.iter().next().is_none()
     }
 
-    /// Counts a NAT dest in; whether the datapath's view changed.
-    fn add_nat(&mut self, dest: &Arc<Dest>, protocol: Option<u16>) -> Result<bool> {
-        // Room for the member first, so that the counts never go out of step with the list.
-        self.nat.reserve(1, GFP_KERNEL)?;
-        let changed = match protocol {
-            None => {
-                self.nat_fwmark += 1;
-                self.nat_fwmark == 1
-            }
-            Some(p) => match self.nat_protocols.iter_mut().find(|c| c.0 == p) {
-                Some(c) => {
-                    c.1 += 1;
-                    false
-                }
-                None => {
-                    self.nat_protocols.push((p, 1), GFP_KERNEL)?;
-                    true
-                }
-            },
+    /// Counts a NAT dest of a service of `protocol` (`None`: a firewall-mark service) in;
+    /// whether the datapath's view changed.
+    fn add_nat(&mut self, protocol: Option<u16>) -> Result<bool> {
+        let Some(p) = protocol else {
+            self.nat_fwmark += 1;
+            return Ok(self.nat_fwmark == 1);
         };
-        self.nat.push(NatMember { dest: dest.clone(), protocol }, GFP_KERNEL)?;
-        Ok(changed)
+        if let Some(c) = self.nat_protocols.iter_mut().find(|c| c.0 == p) {
+            c.1 += 1;
+            return Ok(false);
+        }
+        self.nat_protocols.push((p, 1), GFP_KERNEL)?;
+        Ok(true)
     }
 
-    /// Takes `dest` out if it is here: `None` if it is not, else whether the view changed.
-    fn remove(&mut self, dest: &Arc<Dest>) -> Option<bool> {
-        if let Some(at) = self.nat.iter().position(|m| Arc::ptr_eq(&m.dest, dest)) {
-            let m = kvec::swap_remove(&mut self.nat, at)?;
-            let Some(p) = m.protocol else {
-                self.nat_fwmark = self.nat_fwmark.saturating_sub(1);
-                return Some(self.nat_fwmark == 0);
-            };
-            let at = self.nat_protocols.iter().position(|c| c.0 == p)?;
-            let c = self.nat_protocols.get_mut(at)?;
-            c.1 = c.1.saturating_sub(1);
-            if c.1 > 0 {
-                return Some(false);
-            }
-            kvec::swap_remove(&mut self.nat_protocols, at);
-            return Some(true);
+    /// Counts a NAT dest out; whether the datapath's view changed.
+    fn remove_nat(&mut self, protocol: Option<u16>) -> bool {
+        let Some(p) = protocol else {
+            self.nat_fwmark = self.nat_fwmark.saturating_sub(1);
+            return self.nat_fwmark == 0;
+        };
+        let Some(at) = self.nat_protocols.iter().position(|c| c.0 == p) else { return false };
+        let Some(c) = self.nat_protocols.get_mut(at) else { return false };
+        c.1 = c.1.saturating_sub(1);
+        if c.1 > 0 {
+            return false;
         }
-        let at = self.tunnels.iter().position(|d| Arc::ptr_eq(d, dest))?;
-        let newest = at + 1 == self.tunnels.len();
-        drop(kvec::remove(&mut self.tunnels, at));
-        Some(newest)
+        kvec::swap_remove(&mut self.nat_protocols, at);
+        true
+    }
+
+    /// Takes out the tunnel dest filed as the `seq`th; whether it was the newest (the view
+    /// changed).
+    fn remove_tunnel(&mut self, seq: u64) -> bool {
+        let newest = self.newest_tunnel_seq() == Some(seq);
+        drop(self.tunnels.remove(&seq));
+        newest
+    }
+
+    fn newest_tunnel_seq(&mut self) -> Option<u64> {
+        self.tunnels.cursor_back().map(|c| *c.current().0)
     }
 
     /// The datapath's view of this group.
-    fn snapshot(&self) -> Result<RealServer> {
+    fn snapshot(&mut self) -> Result<RealServer> {
         let mut nat_protocols = KVec::with_capacity(self.nat_protocols.len(), GFP_KERNEL)?;
         for &(p, _) in self.nat_protocols.iter() {
             nat_protocols.push(p, GFP_KERNEL)?;
@@ -171,14 +164,19 @@ impl Group {
             at: self.at,
             nat_protocols,
             nat_fwmark: self.nat_fwmark > 0,
-            tunnel: self.tunnels.last().cloned(),
+            tunnel: self.tunnels.cursor_back().map(|c| c.current().1.clone()),
         })
     }
 }
 
 /// The index as the control plane keeps it (under the netns control mutex): groups by bucket.
+/// Each dest in it records where it was filed (`Dest::rs_filing`), so that taking it out goes
+/// straight to its group: a real server shared by ten thousand services costs no more to
+/// leave than one of its own.
 pub(crate) struct RsIndex {
     buckets: KVec<KVec<Group>>,
+    /// The order number of the next tunnel dest filed.
+    next_seq: u64,
 }
 
 impl RsIndex {
@@ -187,33 +185,34 @@ impl RsIndex {
         for _ in 0..RS_BUCKETS {
             buckets.push(KVec::new(), GFP_KERNEL)?;
         }
-        Ok(RsIndex { buckets })
+        Ok(RsIndex { buckets, next_seq: 0 })
     }
 
     /// Indexes `dest` of the service with `key`, if its forwarding method is indexed: the
-    /// bucket whose view changed, if one did.
+    /// bucket whose view changed, if one did. `dest` is not in the index (a filing it has
+    /// left from an index since cleared is overwritten).
     pub(crate) fn index(&mut self, dest: &Arc<Dest>, key: &ServiceKey) -> Result<Option<usize>> {
+        dest.rs_filing.set(None);
         let Some((port, kind)) = indexed_as(dest) else { return Ok(None) };
+        let filed = match kind {
+            Kind::Nat => Filed::Nat { port, protocol: (key.fwmark() == 0).then(|| key.protocol()) },
+            Kind::Tunnel => Filed::Tunnel { port, seq: self.next_seq },
+        };
         let i = rs_bucket(dest.af, &dest.addr, port);
         let bucket = self.buckets.get_mut(i).ok_or(Errno::EINVAL)?;
         let at = match bucket.iter().position(|g| g.at.is(dest.af, &dest.addr, port)) {
             Some(at) => at,
             None => {
-                let group = Group {
-                    at: Place { af: dest.af, addr: dest.addr, port },
-                    nat: KVec::new(),
-                    nat_protocols: KVec::new(),
-                    nat_fwmark: 0,
-                    tunnels: KVec::new(),
-                };
-                bucket.push(group, GFP_KERNEL)?;
+                bucket.push(Group::new(Place { af: dest.af, addr: dest.addr, port }), GFP_KERNEL)?;
                 bucket.len() - 1
             }
         };
         let group = bucket.get_mut(at).ok_or(Errno::EINVAL)?;
-        let changed = match kind {
-            Kind::Nat => group.add_nat(dest, (key.fwmark() == 0).then(|| key.protocol())),
-            Kind::Tunnel => group.tunnels.push(dest.clone(), GFP_KERNEL).map(|()| true).map_err(Into::into),
+        let changed = match filed {
+            Filed::Nat { protocol, .. } => group.add_nat(protocol),
+            Filed::Tunnel { seq, .. } => {
+                group.tunnels.try_create_and_insert(seq, dest.clone(), GFP_KERNEL).map(|_| true).map_err(Into::into)
+            }
         };
         let changed = match changed {
             Ok(changed) => changed,
@@ -225,26 +224,35 @@ impl RsIndex {
                 return Err(e);
             }
         };
+        if kind == Kind::Tunnel {
+            self.next_seq += 1;
+        }
+        dest.rs_filing.set(Some(filed));
         Ok(changed.then_some(i))
     }
 
-    /// Takes `dest` out, wherever it was indexed (its settings may have changed since): the
+    /// Takes `dest` out, from where it was filed (its settings may have changed since): the
     /// bucket whose view changed, if one did.
     pub(crate) fn unindex(&mut self, dest: &Arc<Dest>) -> Option<usize> {
-        for (i, bucket) in self.buckets.iter_mut().enumerate() {
-            for at in 0..bucket.len() {
-                let Some(changed) = bucket.get_mut(at).and_then(|g| g.remove(dest)) else { continue };
-                if bucket.get(at).is_some_and(Group::is_empty) {
-                    kvec::swap_remove(bucket, at);
-                    return Some(i);
-                }
-                return changed.then_some(i);
-            }
+        let filed = dest.rs_filing.take()?;
+        let i = rs_bucket(dest.af, &dest.addr, filed.port());
+        let bucket = self.buckets.get_mut(i)?;
+        let at = bucket.iter().position(|g| g.at.is(dest.af, &dest.addr, filed.port()))?;
+        let group = bucket.get_mut(at)?;
+        let changed = match filed {
+            Filed::Nat { protocol, .. } => group.remove_nat(protocol),
+            Filed::Tunnel { seq, .. } => group.remove_tunnel(seq),
+        };
+        if group.is_empty() {
+            kvec::swap_remove(bucket, at);
+            return Some(i);
         }
-        None
+        changed.then_some(i)
     }
 
-    /// Empties the index: which buckets held something.
+    /// Empties the index: which buckets held something. The dests keep their filings, stale
+    /// now: they are no longer in a service (a flush) or are indexed again (a rebuild), which
+    /// overwrites them.
     pub(crate) fn clear(&mut self) -> [bool; RS_BUCKETS] {
         let mut held = [false; RS_BUCKETS];
         for (b, held) in self.buckets.iter_mut().zip(held.iter_mut()) {
@@ -255,10 +263,10 @@ impl RsIndex {
     }
 
     /// What the datapath is to see of bucket `i`.
-    pub(crate) fn snapshot(&self, i: usize) -> Result<KVec<Arc<RealServer>>> {
-        let bucket = self.buckets.get(i).ok_or(Errno::EINVAL)?;
+    pub(crate) fn snapshot(&mut self, i: usize) -> Result<KVec<Arc<RealServer>>> {
+        let bucket = self.buckets.get_mut(i).ok_or(Errno::EINVAL)?;
         let mut out = KVec::with_capacity(bucket.len(), GFP_KERNEL)?;
-        for g in bucket.iter() {
+        for g in bucket.iter_mut() {
             out.push(Arc::new(g.snapshot()?, GFP_KERNEL)?, GFP_KERNEL)?;
         }
         Ok(out)

@@ -326,6 +326,7 @@ impl KernelStore {
     /// `trash` for a dest the real-server index no longer holds (a flush empties it whole).
     fn trash_unindexed(&mut self, svc: ServiceKey, dest: Arc<Dest>) {
         dest.set_available(false);
+        dest.rs_filing.set(None);
         self.dests_removed = true;
         // Without memory, its connections still hold it; only a revival by a later NEW_DEST
         // (which would keep its counters) is lost: that NEW_DEST makes a fresh dest instead.

@@ -16,6 +16,8 @@
 //!   `store` (the [`store::Store`] the glue implements, and the add/edit/delete commands on
 //!   it), `support` (what this module refuses for now), `timeouts`, `sysctl` (the name-keyed
 //!   table);
+//! - what the glue keeps in its objects: `rs_filing` (where the real-server index filed a
+//!   dest);
 //! - the datapath's decisions: `ip` (the network header, either family), `packet`, `tunnel`
 //!   (the outer header of a tunnelled packet), `proto_tcp`, `icmp`, `persist`, `defense`, `sched`;
 //! - what users read: `estimator` (counters and rates), `proc_text` (the /proc/net texts);
@@ -42,6 +44,7 @@ pub mod persist;
 pub mod policy;
 pub mod proc_text;
 pub mod proto_tcp;
+pub mod rs_filing;
 #[path = "../sched/mod.rs"]
 pub mod sched;
 pub mod service;
