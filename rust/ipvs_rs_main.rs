@@ -9,7 +9,7 @@
 //! | `sys` | the only FFI and the only `unsafe`: bindings, skb access, netfilter, genetlink, pernet, /proc, sysctl, RCU, locks, timers, the connection table |
 //! | `stats`, `dest`, `service`, `conn` | the runtime objects: counters; a real server; a virtual service and the tables the datapath finds it in; a connection |
 //! | `rs_index` | the real-server index: one entry per real server's address and port, by which the datapath knows packets from real servers |
-//! | `store` | a netns's services and dests as the control plane keeps them, and their publication to the datapath |
+//! | `store`, `listing` | a netns's services and dests as the control plane keeps them (the services in listing order, a list per slot), and their publication to the datapath |
 //! | `defense` | a netns's DoS defense state |
 //! | `netns` | [`netns::IpvsNet`], the per-netns root that owns all of the above, and its periodic work; `netns::syncd`, the connection sync daemons (master and backup) |
 //! | `dp`, `xmit` | the datapath: the netfilter hooks and what they do with a packet; one transmitter per forwarding method |
@@ -25,7 +25,7 @@
 //! `sys/procfs.rs`, `sys/sysctl.rs`).
 //!
 //! **Imports go one way**, down this list: `ctl`, `dp` → `xmit` → `netns` → `store`, `defense`
-//! → `service` → `rs_index`, `conn` → `dest` → `stats` → `sys` → `ipvs_core`. `ctl` and `dp` never import
+//! → `listing` → `service` → `rs_index`, `conn` → `dest` → `stats` → `sys` → `ipvs_core`. `ctl` and `dp` never import
 //! each other; `ipvs_core` imports nothing from the kernel side. This file (module and netns
 //! setup) is the one place that names them all.
 //!
@@ -87,6 +87,7 @@ mod ctl;
 mod defense;
 mod dest;
 mod dp;
+mod listing;
 mod netns;
 mod rs_index;
 mod service;

@@ -3,6 +3,7 @@
 //! and their publication to the datapath (`service::Published`).
 
 use crate::dest::{Dest, Dests};
+use crate::listing::Listing;
 use crate::ipvs_core::dest::{DestConf, DestInfo};
 use crate::ipvs_core::errno::{Errno, Result};
 use crate::ipvs_core::estimator::StatsView;
@@ -26,8 +27,8 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 pub(crate) struct KernelStore {
-    /// In listing order; boxed, so that an insertion moves pointers, not whole services.
-    services: KVec<KBox<Service>>,
+    /// In listing order.
+    services: Listing,
     trash: Trash,
     /// Netns totals, shared with the datapath.
     total: Arc<Stats>,
@@ -133,7 +134,7 @@ fn v4(addr: &[u8; 16]) -> [u8; 4] {
 impl KernelStore {
     pub(crate) fn new(total: Arc<Stats>, lookups: NetLookups, hooks: Pin<KBox<Hooks>>) -> Result<Self> {
         Ok(KernelStore {
-            services: KVec::new(),
+            services: Listing::new()?,
             trash: Trash::new(),
             total,
             // As `Published::new` makes them.
@@ -276,8 +277,7 @@ impl KernelStore {
         self.by_addr.clear();
         self.by_mark.clear();
         self.real_servers.clear();
-        for i in 0..self.services.len() {
-            let Some(s) = self.services.get(i) else { continue };
+        for s in self.services.iter() {
             let (key, entry) = (*s.key(), Entry::new(s.snapshot()?));
             let mirror = if table_of(&key) == TableId::ByMark { &mut self.by_mark } else { &mut self.by_addr };
             mirror.add(entry)?;
@@ -310,11 +310,11 @@ impl KernelStore {
 
     /// Whether a service of family `af` exists (its hooks are then registered).
     fn has_family(&self, af: u16) -> bool {
-        self.services.iter().any(|s| s.key().af() == af)
+        self.services.has_family(af)
     }
 
     fn svc(&self, svc: usize) -> Option<&Service> {
-        self.services.get(svc).map(|s| &**s)
+        self.services.get(svc)
     }
 
     /// A dest left service `svc`: unlinked, and kept in the trash while connections use it.
@@ -368,11 +368,19 @@ impl Store for KernelStore {
         self.svc(svc).map(|s| s.conf)
     }
 
+    fn slot_start(&self, slot: (u8, u8), _salt: u32) -> usize {
+        self.services.slot_start(slot)
+    }
+
+    fn find_in_slot(&self, key: &ServiceKey, slot: (u8, u8), _salt: u32) -> Option<usize> {
+        self.services.find(key, slot)
+    }
+
     fn service_stats(&self, svc: usize) -> StatsView {
         self.svc(svc).map_or_else(StatsView::default, |s| s.stats.view())
     }
 
-    fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()> {
+    fn insert_service(&mut self, svc: usize, slot: (u8, u8), conf: &ServiceConf) -> Result<()> {
         support::check_service(conf)?;
         let service = KBox::new(Service::new(conf)?, GFP_KERNEL)?;
         let af = conf.key.af();
@@ -385,11 +393,11 @@ impl Store for KernelStore {
         if first {
             self.hooks.register(af)?;
         }
-        if let Err(e) = kvec::insert(&mut self.services, svc, service) {
+        if let Err(e) = self.services.insert(svc, slot, service) {
             if first {
                 self.hooks.unregister(af);
             }
-            return Err(e.into());
+            return Err(e);
         }
         self.touch(svc);
         Ok(())
@@ -404,7 +412,7 @@ impl Store for KernelStore {
     }
 
     fn remove_service(&mut self, svc: usize) {
-        let Some(mut s) = kvec::remove(&mut self.services, svc) else { return };
+        let Some(mut s) = self.services.remove(svc) else { return };
         let key = *s.key();
         for d in core::mem::take(&mut s.dests) {
             self.trash(key, d);
@@ -420,13 +428,14 @@ impl Store for KernelStore {
         // service first. The indexes are emptied whole rather than a dest at a time (a real
         // server shared by many services fills one bucket of the real-server index).
         let mut emptied: Result<()> = Ok(());
-        while let Some(last) = self.services.len().checked_sub(1) {
-            let Some(mut s) = kvec::remove(&mut self.services, last) else { break };
+        let mut services = core::mem::replace(&mut self.services, Listing::empty());
+        services.take_all(|mut s| {
             let key = *s.key();
             for d in core::mem::take(&mut s.dests) {
                 self.trash_unindexed(key, d);
             }
-        }
+        });
+        self.services = services;
         // Replaced whole at the next publish (shrunk back to the smallest size), once every
         // bucket is emptied.
         for mirror in [&mut self.by_addr, &mut self.by_mark] {

@@ -14,8 +14,8 @@
 //!   (the sync daemons' commands and configuration), `env` (what
 //!   it needs of the kernel), `service` and `dest` (what identifies and configures each),
 //!   `store` (the [`store::Store`] the glue implements, and the add/edit/delete commands on
-//!   it), `support` (what this module refuses for now), `timeouts`, `sysctl` (the name-keyed
-//!   table);
+//!   it), `listing` (services counted per slot of the listing order), `support` (what this
+//!   module refuses for now), `timeouts`, `sysctl` (the name-keyed table);
 //! - what the glue keeps in its objects: `rs_filing` (where the real-server index filed a
 //!   dest);
 //! - the datapath's decisions: `ip` (the network header, either family), `packet`, `tunnel`
@@ -38,6 +38,7 @@ pub mod errno;
 pub mod estimator;
 pub mod icmp;
 pub mod ip;
+pub mod listing;
 pub mod nlattr;
 pub mod packet;
 pub mod persist;

@@ -41,8 +41,9 @@ pub trait Store {
     /// IPv6 defragmentation for an IPv6 service (its errno), and for the netns's first
     /// service of its family registers that family's netfilter hooks (their errno;
     /// unregistered again if the insert then fails). Nothing starts per service: the rate
-    /// estimator is one per-netns timer.
-    fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()>;
+    /// estimator is one per-netns timer. `slot` is the service's listing slot
+    /// (`ServiceKey::list_slot`), at whose start `svc` is.
+    fn insert_service(&mut self, svc: usize, slot: (u8, u8), conf: &ServiceConf) -> Result<()>;
     /// Replaces a service's configuration (SET_SERVICE). The key never changes. `KernelStore`
     /// checks it again with `support::check_service`, and fails for no other reason than a
     /// missing index (-ESRCH).
@@ -90,6 +91,31 @@ pub trait Store {
     /// Swaps in a scheduler state built outside the lock, returning the old one (to be dropped
     /// after the lock is released). `None` if there is no such service.
     fn replace_sched(&mut self, svc: usize, state: SchedState<Self::Storage>) -> Option<SchedState<Self::Storage>>;
+
+    /// The index of the first service listed at `slot` or later. By default a binary search
+    /// of the listing, which is in slot order; a store that counts its services per slot
+    /// (`KernelStore`, with [`super::listing::SlotCounts`]) answers from the counts.
+    fn slot_start(&self, slot: (u8, u8), salt: u32) -> usize {
+        let (mut lo, mut hi) = (0, self.service_count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.service(mid).is_some_and(|c| c.key.list_slot(salt) < slot) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The index of the service with `key`, which lists at `slot`. By default a walk of the
+    /// slot's services by index; `KernelStore` walks its list of the slot.
+    fn find_in_slot(&self, key: &ServiceKey, slot: (u8, u8), salt: u32) -> Option<usize> {
+        (self.slot_start(slot, salt)..self.service_count())
+            .map_while(|i| self.service(i).filter(|c| c.key.list_slot(salt) == slot).map(|c| (i, c)))
+            .find(|(_, c)| c.key == *key)
+            .map(|(i, _)| i)
+    }
 
     /// `ip_vs_lookup_dest()`: the dest of `svc` with this family, address and port.
     fn find_dest(&self, svc: usize, af: u16, addr: &[u8; 16], port: [u8; 2]) -> Option<usize> {
@@ -189,35 +215,15 @@ pub fn sched_dest_changed<S: Store>(store: &mut S, svc: usize, change: DestChang
     }
 }
 
-/// The first index whose service lists at `slot` or later: a binary search, as the services
-/// are kept in listing order (so `ipvsadm -R` of many services is not quadratic).
-fn slot_start<S: Store>(store: &S, slot: (u8, u8), salt: u32) -> usize {
-    let (mut lo, mut hi) = (0, store.service_count());
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if store.service(mid).is_some_and(|c| c.key.list_slot(salt) < slot) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
-}
-
 /// The index a new service with `key` takes: before the services of its bucket, after those of
 /// earlier buckets.
 pub fn insert_position<S: Store>(store: &S, key: &ServiceKey, salt: u32) -> usize {
-    slot_start(store, key.list_slot(salt), salt)
+    store.slot_start(key.list_slot(salt), salt)
 }
 
 /// The index of the service with `key`, found among those of its bucket.
 pub fn find_service<S: Store>(store: &S, key: &ServiceKey, salt: u32) -> Option<usize> {
-    let slot = key.list_slot(salt);
-    let start = slot_start(store, slot, salt);
-    (start..store.service_count())
-        .map_while(|i| store.service(i).filter(|c| c.key.list_slot(salt) == slot).map(|c| (i, c)))
-        .find(|(_, c)| c.key == *key)
-        .map(|(i, _)| i)
+    store.find_in_slot(key, key.list_slot(salt), salt)
 }
 
 /// `ip_vs_add_service()`, once the caller checked that no service has this key. Returns the
@@ -235,7 +241,7 @@ pub fn add_service<S: Store>(store: &mut S, u: &ServiceUser<'_>, hz: u32, salt: 
         netmask: u.netmask,
     };
     let idx = insert_position(store, &u.key, salt);
-    store.insert_service(idx, &conf)?;
+    store.insert_service(idx, u.key.list_slot(salt), &conf)?;
     if let Err(e) = bind_sched(store, idx, sched) {
         store.remove_service(idx);
         return Err(e);

@@ -58,7 +58,7 @@ impl Store for VecStore {
     fn service_stats(&self, svc: usize) -> StatsView {
         self.services.get(svc).map(|s| s.stats).unwrap_or_default()
     }
-    fn insert_service(&mut self, svc: usize, conf: &ServiceConf) -> Result<()> {
+    fn insert_service(&mut self, svc: usize, _slot: (u8, u8), conf: &ServiceConf) -> Result<()> {
         if let Some(e) = self.fail_next_insert.take() {
             return Err(e);
         }
