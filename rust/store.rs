@@ -11,7 +11,7 @@ use crate::ipvs_core::sched::{DestSet, SchedState};
 use crate::ipvs_core::service::{ServiceConf, ServiceKey};
 use crate::ipvs_core::store::{Store, TRASH_KEEP_SECS};
 use crate::ipvs_core::support;
-use crate::ipvs_core::addr::v6_dest_needs_local;
+use crate::ipvs_core::addr::{addr_equal, v6_dest_needs_local};
 use crate::ipvs_core::uapi::{AF_INET, AF_INET6};
 use crate::rs_index::{RsIndex, RS_BUCKETS};
 use crate::service::{copy, table_of, Entry, Published, Service, TableId};
@@ -468,6 +468,11 @@ impl Store for KernelStore {
 
     fn dest_count(&self, svc: usize) -> usize {
         self.svc(svc).map_or(0, |s| s.dests.len())
+    }
+
+    fn find_dest(&self, svc: usize, af: u16, addr: &[u8; 16], port: [u8; 2]) -> Option<usize> {
+        // The identity is in the dest's plain fields: no settings to read back.
+        self.svc(svc)?.dests.iter().position(|d| d.af == af && d.port == port && addr_equal(af, &d.addr, addr))
     }
 
     fn dest(&self, svc: usize, dest: usize) -> Option<DestInfo> {
