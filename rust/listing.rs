@@ -34,12 +34,6 @@ impl Listing {
         Ok(Listing { slots, counts: SlotCounts::new(), per_family: [0, 0] })
     }
 
-    /// A listing with no slots, to stand in while a flush takes a listing's services
-    /// (`take_all`), before it is put back; nothing can be inserted in it.
-    pub(crate) fn empty() -> Self {
-        Listing { slots: KVec::new(), counts: SlotCounts::new(), per_family: [0, 0] }
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.counts.before(SLOTS)
     }
@@ -99,19 +93,10 @@ impl Listing {
         Some(service)
     }
 
-    /// Empties the listing, handing `f` each service from the last to the first (the order in
-    /// which removing them one at a time would).
-    pub(crate) fn take_all(&mut self, mut f: impl FnMut(KBox<Service>)) {
-        for slot in self.slots.iter_mut().rev() {
-            while let Some(last) = slot.len().checked_sub(1) {
-                match kvec::remove(slot, last) {
-                    Some(service) => f(service),
-                    None => break,
-                }
-            }
-        }
-        self.counts = SlotCounts::new();
-        self.per_family = [0, 0];
+    /// Takes the last service out of the listing (a flush, which removes them all in the
+    /// order one removal at a time would).
+    pub(crate) fn pop_last(&mut self) -> Option<KBox<Service>> {
+        self.remove(self.len().checked_sub(1)?)
     }
 
     /// Every service, in listing order.

@@ -428,14 +428,12 @@ impl Store for KernelStore {
         // service first. The indexes are emptied whole rather than a dest at a time (a real
         // server shared by many services fills one bucket of the real-server index).
         let mut emptied: Result<()> = Ok(());
-        let mut services = core::mem::replace(&mut self.services, Listing::empty());
-        services.take_all(|mut s| {
+        while let Some(mut s) = self.services.pop_last() {
             let key = *s.key();
             for d in core::mem::take(&mut s.dests) {
                 self.trash_unindexed(key, d);
             }
-        });
-        self.services = services;
+        }
         // Replaced whole at the next publish (shrunk back to the smallest size), once every
         // bucket is emptied.
         for mirror in [&mut self.by_addr, &mut self.by_mark] {

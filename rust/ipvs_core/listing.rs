@@ -31,18 +31,19 @@ impl SlotCounts {
 
     /// One more service at `slot`.
     pub fn add(&mut self, slot: usize) {
-        let mut k = slot + 1;
-        while let Some(t) = self.tree.get_mut(k.wrapping_sub(1)) {
-            *t = t.wrapping_add(1);
-            k += k & k.wrapping_neg();
-        }
+        self.change(slot, u32::wrapping_add);
     }
 
     /// One service fewer at `slot` (which has one).
     pub fn remove(&mut self, slot: usize) {
+        self.change(slot, u32::wrapping_sub);
+    }
+
+    /// Applies `by(count, 1)` to every tree entry whose range holds `slot`.
+    fn change(&mut self, slot: usize, by: fn(u32, u32) -> u32) {
         let mut k = slot + 1;
         while let Some(t) = self.tree.get_mut(k.wrapping_sub(1)) {
-            *t = t.wrapping_sub(1);
+            *t = by(*t, 1);
             k += k & k.wrapping_neg();
         }
     }

@@ -109,8 +109,9 @@ pub(crate) struct NetSysctls {
 }
 
 /// The CPUs of `est_cpulist`, which upstream pins its estimator kthreads to; here the estimator
-/// is a work item of the kernel's (unbound) long workqueue, so only an empty list matters: it
-/// stops estimation, as upstream's. Until written, every possible CPU (upstream shows the
+/// is a work item of the kernel's long workqueue (`system_long_wq`, per-CPU: it runs where it
+/// was queued, on no chosen CPU), so only an empty list matters: it stops estimation, as
+/// upstream's. Until written, every possible CPU (upstream shows the
 /// housekeeping CPUs: the same unless the kernel was booted with isolated CPUs).
 #[pin_data]
 struct CpuList {
