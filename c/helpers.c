@@ -157,6 +157,8 @@ void ipvs_rs_free_percpu(void *p) { free_percpu((void __percpu __force *)p); }
 void ipvs_rs_this_cpu_add_u64(u64 *p, u64 v) { this_cpu_add(*(u64 __percpu __force *)p, v); }
 u64 *ipvs_rs_per_cpu_ptr(u64 *p, unsigned int cpu) { return (u64 __force *)per_cpu_ptr((u64 __percpu __force *)p, cpu); }
 bool ipvs_rs_cpu_possible(unsigned int cpu) { return cpu_possible(cpu); }
+bool ipvs_rs_cpu_online(unsigned int cpu) { return cpu_online(cpu); }
+unsigned int ipvs_rs_raw_smp_processor_id(void) { return raw_smp_processor_id(); }
 
 bool ipvs_rs_skb_has_dev(const struct sk_buff *skb) { return skb->dev; }
 void ipvs_rs_local_bh_disable(void) { local_bh_disable(); }
@@ -184,6 +186,7 @@ u32 ipvs_rs_ip_defrag_vs_out(void) { return IP_DEFRAG_VS_OUT; }
 
 void ipvs_rs_init_delayed_work(struct delayed_work *dw, void (*func)(struct work_struct *)) { INIT_DELAYED_WORK(dw, func); }
 bool ipvs_rs_queue_delayed_long(struct delayed_work *dw, unsigned long delay) { return queue_delayed_work(system_long_wq, dw, delay); }
+bool ipvs_rs_queue_delayed_long_on(int cpu, struct delayed_work *dw, unsigned long delay) { return queue_delayed_work_on(cpu, system_long_wq, dw, delay); }
 
 void ipvs_rs_sk_callback_write_lock(struct sock *sk) { write_lock_bh(&sk->sk_callback_lock); }
 void ipvs_rs_sk_callback_write_unlock(struct sock *sk) { write_unlock_bh(&sk->sk_callback_lock); }

@@ -129,10 +129,13 @@ void ipvs_rs_free_percpu(void *p);
 void ipvs_rs_this_cpu_add_u64(u64 *p, u64 v);
 u64 *ipvs_rs_per_cpu_ptr(u64 *p, unsigned int cpu);
 bool ipvs_rs_cpu_possible(unsigned int cpu);
+bool ipvs_rs_cpu_online(unsigned int cpu);
+unsigned int ipvs_rs_raw_smp_processor_id(void);
 struct delayed_work;
 struct work_struct;
 void ipvs_rs_init_delayed_work(struct delayed_work *dw, void (*func)(struct work_struct *));
 bool ipvs_rs_queue_delayed_long(struct delayed_work *dw, unsigned long delay);
+bool ipvs_rs_queue_delayed_long_on(int cpu, struct delayed_work *dw, unsigned long delay);
 
 /* Before sending on: timestamps, early-demux sockets, conntrack. */
 struct nf_conn;

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 //! `est_cpulist`'s CPU lists (`ipvs_core::cpulist`): the kernel's `bitmap_parselist()` grammar
 //! in, `%*pbl` out. selftests/t_est_cpulist_diff compares the same inputs with stock's.
-use ipvs_core_host::ipvs_core::cpulist::{format, is_empty, parse};
+use ipvs_core_host::ipvs_core::cpulist::{format, has, is_empty, parse, pick};
 use ipvs_core_host::ipvs_core::errno::Errno;
 use proptest::prelude::*;
 
@@ -28,6 +28,41 @@ fn lists_ranges_and_patterns() {
     assert_eq!(shown("all", 8), Ok("0-7".into()));
     assert_eq!(shown("ALL:1/2", 8), Ok("0,2,4,6".into()));
     assert_eq!(shown("100-127", 128), Ok("100-127".into()));
+}
+
+/// The estimator stays on its CPU if the list has it and it is usable, else goes to the
+/// lowest usable CPU of the list; nowhere when none is.
+#[test]
+fn picks_the_cpu_to_run_on() {
+    let mask = [0b1010_0110u64, 1];
+    let all = |_| true;
+    assert_eq!(pick(&mask, 128, 5, all), Some(5));
+    assert_eq!(pick(&mask, 128, 0, all), Some(1));
+    assert_eq!(pick(&mask, 128, 64, all), Some(64));
+    assert_eq!(pick(&mask, 64, 64, all), Some(1), "CPU 64 is past nbits");
+    assert_eq!(pick(&mask, 128, 7, |c| c != 7), Some(1));
+    assert_eq!(pick(&mask, 128, 3, |c| c >= 6), Some(7));
+    assert_eq!(pick(&mask, 128, 1, |_| false), None);
+    assert_eq!(pick(&[0, 0], 128, 0, all), None);
+    assert_eq!(pick(&mask[..1], 128, 64, all), Some(1), "a short mask has no CPU 64");
+}
+
+proptest! {
+    /// `pick` answers a usable CPU of the list, the current one whenever it qualifies, and
+    /// `None` only when no CPU qualifies.
+    #[test]
+    fn pick_answers_a_usable_listed_cpu(mask in any::<[u64; 2]>(), unusable in any::<[u64; 2]>(), now in 0u32..140, nbits in 1u32..=128) {
+        let usable = |c: u32| !has(&unusable, c);
+        let ok = |c: u32| c < nbits && has(&mask, c) && usable(c);
+        match pick(&mask, nbits, now, usable) {
+            Some(c) => {
+                prop_assert!(ok(c));
+                prop_assert!(c == now || !ok(now));
+                prop_assert!(c == now || (0..c).all(|d| !ok(d)));
+            }
+            None => prop_assert!((0..nbits).all(|d| !ok(d))),
+        }
+    }
 }
 
 #[test]

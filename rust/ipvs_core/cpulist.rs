@@ -62,6 +62,21 @@ pub fn is_empty(mask: &[u64]) -> bool {
     mask.iter().all(|&w| w == 0)
 }
 
+/// Whether `cpu` is in `mask`.
+pub fn has(mask: &[u64], cpu: u32) -> bool {
+    mask.get(cpu as usize / 64).is_some_and(|w| w & (1u64 << (cpu % 64)) != 0)
+}
+
+/// The CPU of `mask` (of `nbits`) a task allowed on `mask` would run on: `now`, the one it runs
+/// on, if `mask` has it and it is `usable`; else the lowest usable one in `mask`. `None` when
+/// none is.
+pub fn pick(mask: &[u64], nbits: u32, now: u32, usable: impl Fn(u32) -> bool) -> Option<u32> {
+    if now < nbits && has(mask, now) && usable(now) {
+        return Some(now);
+    }
+    (0..nbits).find(|&cpu| has(mask, cpu) && usable(cpu))
+}
+
 struct Cursor<'a> {
     text: &'a [u8],
     pos: usize,

@@ -268,10 +268,13 @@ impl IpvsNet {
     }
 
     /// Every 2 s: advance the rate estimators of the totals, services and dests, unless
-    /// `run_estimation` is 0 or `est_cpulist` empty (then the rates stay as they were, as when upstream stops its
-    /// estimator kthreads; the first estimate after re-enabling also takes in what was counted
-    /// meanwhile, as upstream's does).
+    /// `run_estimation` is 0 or `est_cpulist` empty (then the rates stay as they were, as when
+    /// upstream stops its estimator kthreads; the first estimate after re-enabling also takes
+    /// in what was counted meanwhile, as upstream's does). The next run goes to a CPU of
+    /// `est_cpulist`, as upstream's kthreads are kept to it (a write takes effect at the next
+    /// run, within 2 s).
     fn estimate_rates(&self) {
+        self.estimator.run_on(self.sysctls.est_cpu());
         if self.sysctls.get(crate::ipvs_core::sysctl::idx::RUN_ESTIMATION) == 0 || self.sysctls.est_cpulist_empty() {
             return;
         }

@@ -126,6 +126,25 @@ pub(crate) fn nr_cpu_ids() -> usize {
     (unsafe { bindings::ipvs_rs_nr_cpu_ids() }) as usize
 }
 
+/// Whether `cpu` is a possible CPU (one the per-CPU areas and workqueues exist for).
+pub(crate) fn cpu_possible(cpu: u32) -> bool {
+    // SAFETY: `cpu_possible` only reads the possible mask; a CPU past `nr_cpu_ids` reads as
+    // absent.
+    cpu < nr_cpu_ids() as u32 && unsafe { bindings::ipvs_rs_cpu_possible(cpu) }
+}
+
+/// Whether `cpu` is online now (it may go offline right after: only a hint).
+pub(crate) fn cpu_online(cpu: u32) -> bool {
+    // SAFETY: `cpu_online` only reads the online mask; a CPU past `nr_cpu_ids` reads as absent.
+    cpu < nr_cpu_ids() as u32 && unsafe { bindings::ipvs_rs_cpu_online(cpu) }
+}
+
+/// The CPU the caller runs on now (it may be moved right after: only a hint).
+pub(crate) fn this_cpu() -> u32 {
+    // SAFETY: reads the current CPU number, without the preemption check.
+    unsafe { bindings::ipvs_rs_raw_smp_processor_id() }
+}
+
 /// Whether the current task may run on `cpu` (its affinity mask has it).
 pub(crate) fn current_may_run_on(cpu: u32) -> bool {
     // SAFETY: `current` is always valid in task context, and `cpumask_test_cpu` only reads

@@ -109,9 +109,8 @@ pub(crate) struct NetSysctls {
 }
 
 /// The CPUs of `est_cpulist`, which upstream pins its estimator kthreads to; here the estimator
-/// is a work item of the kernel's long workqueue (`system_long_wq`, per-CPU: it runs where it
-/// was queued, on no chosen CPU), so only an empty list matters: it stops estimation, as
-/// upstream's. Until written, every possible CPU (upstream shows the
+/// is a work item of the kernel's long workqueue (`system_long_wq`, per-CPU), queued on a CPU
+/// of the list ([`NetSysctls::est_cpu`]). An empty list stops estimation, as upstream's. Until written, every possible CPU (upstream shows the
 /// housekeeping CPUs: the same unless the kernel was booted with isolated CPUs).
 #[pin_data]
 struct CpuList {
@@ -223,6 +222,15 @@ impl NetSysctls {
     /// estimation, as upstream's `ip_vs_est_stopped_recalc`).
     pub(crate) fn est_cpulist_empty(&self) -> bool {
         self.cpulist.empty.load(Ordering::Relaxed)
+    }
+
+    /// The CPU the estimator is to run on next (process context): the one it runs on, if
+    /// `est_cpulist` has it, else the first online one of the list. `None` (any CPU) until the
+    /// list is written, and when none of it is online.
+    pub(crate) fn est_cpu(&self) -> Option<u32> {
+        let mask = self.cpulist.mask.lock();
+        let nbits = super::nr_cpu_ids() as u32;
+        cpulist::pick(mask.as_deref()?, nbits, super::this_cpu(), super::cpu_online)
     }
 
     /// The values, to read and write.

@@ -5,7 +5,7 @@
 
 use super::bindings;
 use core::marker::PhantomPinned;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -24,12 +24,18 @@ pub(crate) struct Delayed<T: Sync + 'static> {
     #[pin]
     work: Opaque<bindings::delayed_work>,
     ctx: AtomicPtr<T>,
+    /// The CPU its next runs are queued on ([`Delayed::run_on`]); [`ANY_CPU`]: the one that
+    /// queues it.
+    cpu: AtomicU32,
     run: fn(&T),
     /// `None`: runs only when kicked.
     period: Option<u32>,
     #[pin]
     _pin: PhantomPinned,
 }
+
+/// No CPU chosen: `system_long_wq` runs the item on the CPU that queued it.
+const ANY_CPU: u32 = u32::MAX;
 
 // The callback gets `&delayed_work.work`, which must be the start of `delayed_work`.
 const _: () = assert!(core::mem::offset_of!(bindings::delayed_work, work) == 0);
@@ -46,6 +52,7 @@ impl<T: Sync + 'static> Delayed<T> {
             // SAFETY: INIT_DELAYED_WORK initialises the item in place; it is not queued yet.
             work <- Opaque::ffi_init(|w| unsafe { bindings::ipvs_rs_init_delayed_work(w, Some(run_cb::<T>)) }),
             ctx: AtomicPtr::new(core::ptr::null_mut()),
+            cpu: AtomicU32::new(ANY_CPU),
             run,
             period,
             _pin: PhantomPinned,
@@ -85,10 +92,24 @@ impl<T: Sync + 'static> Delayed<T> {
         self.queue(delay.max(1));
     }
 
+    /// Queues the later runs on `cpu` (`None`, or a CPU that is not possible: on the CPU that
+    /// queues each, the default). A CPU that goes offline meanwhile is no harm: the workqueue
+    /// then runs the item elsewhere.
+    pub(crate) fn run_on(&self, cpu: Option<u32>) {
+        let cpu = cpu.filter(|&c| super::cpu_possible(c)).unwrap_or(ANY_CPU);
+        self.cpu.store(cpu, Ordering::Relaxed);
+    }
+
     fn queue(&self, delay: u32) {
-        // SAFETY: the item was initialised in `new` and is pinned; queueing an already queued
-        // item does nothing, and a disabled one is refused by the workqueue.
-        unsafe { bindings::ipvs_rs_queue_delayed_long(self.work.get(), u64::from(delay) as _) };
+        let delay = u64::from(delay) as _;
+        match i32::try_from(self.cpu.load(Ordering::Relaxed)) {
+            // SAFETY: the item was initialised in `new` and is pinned; queueing an already
+            // queued item does nothing, and a disabled one is refused by the workqueue. `cpu`
+            // is a possible CPU (`run_on` stores no other).
+            Ok(cpu) => unsafe { bindings::ipvs_rs_queue_delayed_long_on(cpu, self.work.get(), delay) },
+            // SAFETY: as above.
+            Err(_) => unsafe { bindings::ipvs_rs_queue_delayed_long(self.work.get(), delay) },
+        };
     }
 }
 
