@@ -110,8 +110,9 @@ pub(crate) struct NetSysctls {
 
 /// The CPUs of `est_cpulist`, which upstream pins its estimator kthreads to; here the estimator
 /// is a work item of the kernel's long workqueue (`system_long_wq`, per-CPU), queued on a CPU
-/// of the list ([`NetSysctls::est_cpu`]). An empty list stops estimation, as upstream's. Until written, every possible CPU (upstream shows the
-/// housekeeping CPUs: the same unless the kernel was booted with isolated CPUs).
+/// of the list ([`NetSysctls::est_cpu`]). An empty list stops estimation, as upstream's. Until
+/// written, every possible CPU (upstream shows the housekeeping CPUs: the same unless the
+/// kernel was booted with isolated CPUs).
 #[pin_data]
 struct CpuList {
     /// `None` until the first write.

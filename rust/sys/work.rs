@@ -24,8 +24,7 @@ pub(crate) struct Delayed<T: Sync + 'static> {
     #[pin]
     work: Opaque<bindings::delayed_work>,
     ctx: AtomicPtr<T>,
-    /// The CPU its next runs are queued on ([`Delayed::run_on`]); [`ANY_CPU`]: the one that
-    /// queues it.
+    /// The CPU its next runs are queued on ([`Delayed::run_on`]), or [`ANY_CPU`].
     cpu: AtomicU32,
     run: fn(&T),
     /// `None`: runs only when kicked.
@@ -34,7 +33,7 @@ pub(crate) struct Delayed<T: Sync + 'static> {
     _pin: PhantomPinned,
 }
 
-/// No CPU chosen: `system_long_wq` runs the item on the CPU that queued it.
+/// No CPU chosen: the item runs where its timer fires (`system_long_wq` is per-CPU).
 const ANY_CPU: u32 = u32::MAX;
 
 // The callback gets `&delayed_work.work`, which must be the start of `delayed_work`.
@@ -92,8 +91,8 @@ impl<T: Sync + 'static> Delayed<T> {
         self.queue(delay.max(1));
     }
 
-    /// Queues the later runs on `cpu` (`None`, or a CPU that is not possible: on the CPU that
-    /// queues each, the default). A CPU that goes offline meanwhile is no harm: the workqueue
+    /// Queues the later runs on `cpu` (`None`, or a CPU that is not possible: wherever the
+    /// timer fires, the default). A CPU that goes offline meanwhile is no harm: the workqueue
     /// then runs the item elsewhere.
     pub(crate) fn run_on(&self, cpu: Option<u32>) {
         let cpu = cpu.filter(|&c| super::cpu_possible(c)).unwrap_or(ANY_CPU);
