@@ -31,16 +31,15 @@ pub fn parse(text: &[u8], nbits: u32, mask: &mut [u64]) -> Result<()> {
 
 /// Writes the CPUs of `mask` below `nbits` as ranges ("0-3,8"; nothing for none).
 pub fn format(mask: &[u64], nbits: u32, out: &mut impl Write) -> fmt::Result {
-    let has = |cpu: u32| mask.get(cpu as usize / 64).is_some_and(|w| w & (1 << (cpu % 64)) != 0);
     let mut cpu = 0;
     let mut first = true;
     while cpu < nbits {
-        if !has(cpu) {
+        if !has(mask, cpu) {
             cpu += 1;
             continue;
         }
         let start = cpu;
-        while cpu + 1 < nbits && has(cpu + 1) {
+        while cpu + 1 < nbits && has(mask, cpu + 1) {
             cpu += 1;
         }
         if !first {

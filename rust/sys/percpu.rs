@@ -62,8 +62,7 @@ impl<const N: usize> PerCpuCounters<N> {
     /// The counters of every possible CPU, with its number.
     pub(crate) fn per_cpu(&self) -> impl Iterator<Item = (usize, [u64; N])> + '_ {
         let ids = super::nr_cpu_ids();
-        // SAFETY: tests a CPU number against the possible mask.
-        (0..ids).filter(|&cpu| unsafe { bindings::ipvs_rs_cpu_possible(cpu as u32) }).map(move |cpu| {
+        (0..ids).filter(|&cpu| super::cpu_possible(cpu as u32)).map(move |cpu| {
             // SAFETY: `cpu` is possible, so its copy of the N counters exists.
             let copy = unsafe { bindings::ipvs_rs_per_cpu_ptr(self.base, cpu as u32) };
             let mut c = [0u64; N];
